@@ -1,0 +1,91 @@
+//! The command line: global options and one file per subcommand.
+
+mod sim;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+/// Something went wrong; the message says what.
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "campaign",
+    version,
+    about = "Bulk WhatsApp-template and SMS campaigns through the Convrs API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The Convrs API endpoint (the HTTPS URL shown under Integrations > Convrs API).
+    #[arg(long, env = "CONVRS_API_URL", global = true)]
+    pub api_url: Option<String>,
+    /// Read the API token from this file (otherwise from the CONVRS_TOKEN environment variable).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// The campaign database: a path, or a sqlite:// or postgres:// URL.
+    #[arg(
+        long,
+        env = "CAMPAIGN_DB",
+        default_value = "campaign.db",
+        global = true
+    )]
+    pub db: String,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+impl GlobalArgs {
+    /// The API token, from `--token-file` or `CONVRS_TOKEN`. Never echoed.
+    pub fn token(&self) -> anyhow::Result<SecretString> {
+        let raw = match &self.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?,
+            None => std::env::var("CONVRS_TOKEN").map_err(|_| {
+                anyhow::anyhow!(
+                    "no API token: set CONVRS_TOKEN or pass --token-file PATH (or try --sim)"
+                )
+            })?,
+        };
+        let token = raw.trim();
+        anyhow::ensure!(!token.is_empty(), "the API token is empty");
+        Ok(SecretString::from(token.to_string()))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a Convrs API simulator over HTTP (no token or money needed).
+    Sim(sim::SimArgs),
+}
+
+pub fn init_tracing(global: &GlobalArgs) {
+    let default = match global.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sim(args) => sim::run(args).await,
+    }
+}

@@ -1,0 +1,363 @@
+//! The HTTP client: one JSON POST per call, no hidden retries, and errors that say whether the
+//! request may have reached the server. The token is exposed in one place: `envelope`.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::codes::ErrorCode;
+use super::verdict::Verdict;
+use super::wire::{self, Answer, Command};
+
+/// The largest answer body we read; anything bigger is refused as unexpected.
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why a call did not return a successful answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The request never reached the server (connection refused, DNS, connect timeout).
+    #[error("could not reach the Convrs API, nothing was sent: {detail}")]
+    NotSent { detail: String },
+    /// The request may have been processed (timeout or connection lost after it was written).
+    #[error("the request may have reached the Convrs API but no answer came back: {detail}")]
+    MaybeSent { detail: String },
+    /// An HTTP error status without a JSON answer.
+    #[error("the Convrs API answered HTTP {status} without a JSON body: {body}")]
+    Http { status: u16, body: String },
+    /// The API answered `ok: 0`.
+    #[error("the Convrs API refused the request: {code}: {message}{}", whatsapp_suffix(.whatsapp))]
+    Api {
+        code: ErrorCode,
+        message: String,
+        whatsapp: Option<(i64, String)>,
+    },
+    /// An answer we cannot read: not JSON, or JSON of the wrong shape.
+    #[error("unexpected answer from the Convrs API: {detail}")]
+    Unexpected { detail: String },
+}
+
+fn whatsapp_suffix(wa: &Option<(i64, String)>) -> String {
+    wa.as_ref()
+        .map(|(code, desc)| format!(" (WhatsApp {code}: {desc})"))
+        .unwrap_or_default()
+}
+
+/// Where and how to reach the API.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub endpoint: String,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        ClientConfig {
+            endpoint: endpoint.into(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Convrs API client bound to one token. `Debug` shows the endpoint, never the token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    token: SecretString,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("invalid API URL '{url}': {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl Client {
+    pub fn new(config: &ClientConfig, token: SecretString) -> Result<Self, ClientBuildError> {
+        let endpoint =
+            reqwest::Url::parse(&config.endpoint).map_err(|e| ClientBuildError::BadUrl {
+                url: config.endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            return Err(ClientBuildError::BadUrl {
+                url: config.endpoint.clone(),
+                reason: "the scheme must be http or https".into(),
+            });
+        }
+        let http = http_builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .build()?;
+        Ok(Client {
+            http,
+            endpoint,
+            token,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    /// Sends one command and returns its answer if `ok` is 1.
+    #[tracing::instrument(skip_all, fields(cmd = C::CMD))]
+    pub async fn call<C: Command>(&self, command: &C) -> Result<Answer, CallError> {
+        let response = self
+            .http
+            .post(self.endpoint.clone())
+            .json(&self.envelope(command))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let body = read_capped(response).await?;
+        interpret(status, &body)
+    }
+
+    /// The request body: the command's fields plus `token` and `cmd`. The only place the token
+    /// is exposed.
+    fn envelope<'a, C: Command>(&'a self, command: &'a C) -> Envelope<'a, C> {
+        Envelope {
+            token: self.token.expose_secret(),
+            cmd: C::CMD,
+            body: command,
+        }
+    }
+
+    pub async fn send_whatsapp_template(&self, req: &wire::SendWhatsAppTemplate) -> Verdict {
+        Verdict::of_send(self.call(req).await)
+    }
+
+    pub async fn send_sms(&self, req: &wire::SendSmsMessage) -> Verdict {
+        Verdict::of_send(self.call(req).await)
+    }
+
+    pub async fn get_message_details(&self, mid: &str) -> Result<wire::MessageDetails, CallError> {
+        let answer = self
+            .call(&wire::GetMessageDetails {
+                mid: mid.to_string(),
+            })
+            .await?;
+        let ack = answer.ack.ok_or_else(|| CallError::Unexpected {
+            detail: "GetMessageDetails answer has no ack".into(),
+        })?;
+        Ok(wire::MessageDetails {
+            uid: answer.uid,
+            bot_id: answer.bot_id,
+            ack,
+        })
+    }
+
+    pub async fn get_whatsapp_template(
+        &self,
+        req: &wire::GetWhatsAppTemplate,
+    ) -> Result<wire::Template, CallError> {
+        let answer = self.call(req).await?;
+        // The document puts the template in `template`; accept `data` as well.
+        let value = answer.template.or(answer.data).unwrap_or(Value::Null);
+        decode(value, "GetWhatsAppTemplate template")
+    }
+
+    pub async fn get_conversation(
+        &self,
+        uid: &str,
+    ) -> Result<Vec<wire::ConversationMessage>, CallError> {
+        let answer = self
+            .call(&wire::GetConversation {
+                uid: uid.to_string(),
+            })
+            .await?;
+        decode(
+            answer.data.unwrap_or(Value::Array(vec![])),
+            "GetConversation data",
+        )
+    }
+
+    pub async fn get_user(&self, uid: &str) -> Result<wire::User, CallError> {
+        let answer = self
+            .call(&wire::GetUser {
+                uid: uid.to_string(),
+            })
+            .await?;
+        decode(answer.data.unwrap_or(Value::Null), "GetUser data")
+    }
+
+    pub async fn get_users(&self, filter: &wire::GetUsers) -> Result<Vec<wire::User>, CallError> {
+        let answer = self.call(filter).await?;
+        decode(answer.data.unwrap_or(Value::Array(vec![])), "GetUsers data")
+    }
+}
+
+/// A reqwest builder with the process-wide TLS provider installed (ring, shared with sqlx).
+/// Every HTTP client of this crate starts here.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    // A second install fails harmlessly: the provider is already there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, C> {
+    token: &'a str,
+    cmd: &'static str,
+    #[serde(flatten)]
+    body: &'a C,
+}
+
+fn transport_error(err: reqwest::Error) -> CallError {
+    let detail = error_chain(&err);
+    if err.is_connect() {
+        CallError::NotSent { detail }
+    } else {
+        CallError::MaybeSent { detail }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, CallError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| CallError::MaybeSent {
+        detail: format!(
+            "connection lost while reading the answer: {}",
+            error_chain(&e)
+        ),
+    })? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(CallError::Unexpected {
+                detail: format!("answer larger than {MAX_ANSWER_BYTES} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns a status and body into an answer or an error that says what came back.
+fn interpret(status: u16, body: &[u8]) -> Result<Answer, CallError> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        let body = snippet(body);
+        return Err(if (200..300).contains(&status) {
+            CallError::Unexpected {
+                detail: format!("HTTP {status} with a body that is not JSON: {body}"),
+            }
+        } else {
+            CallError::Http { status, body }
+        });
+    };
+    let answer: Answer = serde_json::from_value(value).map_err(|e| CallError::Unexpected {
+        detail: format!(
+            "HTTP {status}, JSON without the expected fields ({e}): {}",
+            snippet(body)
+        ),
+    })?;
+    if answer.ok == 1 {
+        return Ok(answer);
+    }
+    let Some(code) = answer.error_code else {
+        return Err(CallError::Unexpected {
+            detail: format!(
+                "HTTP {status}, ok={} without errorCode: {}",
+                answer.ok,
+                snippet(body)
+            ),
+        });
+    };
+    let whatsapp = answer
+        .whatsapp_error_code
+        .map(|c| (c, answer.whatsapp_error_desc.clone().unwrap_or_default()));
+    Err(CallError::Api {
+        code: ErrorCode::from_code(code),
+        message: answer.error.unwrap_or_default(),
+        whatsapp,
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, CallError> {
+    serde_json::from_value(value).map_err(|e| CallError::Unexpected {
+        detail: format!("{what} has an unexpected shape: {e}"),
+    })
+}
+
+/// The first 200 characters of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    if s.trim().is_empty() {
+        "(empty)".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_not_in_debug_output() {
+        let client = Client::new(
+            &ClientConfig::new("http://127.0.0.1:9"),
+            SecretString::from("tok-SECRET-123"),
+        )
+        .unwrap();
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("tok-SECRET-123"), "{debug}");
+        assert!(debug.contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_with_the_url_named() {
+        let err = Client::new(&ClientConfig::new("ftp://x"), SecretString::from("t")).unwrap_err();
+        assert!(err.to_string().contains("ftp://x"));
+    }
+
+    #[test]
+    fn non_json_answers_say_what_came_back() {
+        let err = interpret(502, b"<html>Bad Gateway</html>").unwrap_err();
+        assert_eq!(
+            err,
+            CallError::Http {
+                status: 502,
+                body: "<html>Bad Gateway</html>".into()
+            }
+        );
+        let err = interpret(200, b"").unwrap_err();
+        assert!(err.to_string().contains("(empty)"), "{err}");
+        let err = interpret(200, br#"{"ok":"yes"}"#).unwrap_err();
+        assert!(matches!(err, CallError::Unexpected { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn error_answers_keep_the_whatsapp_code() {
+        let err = interpret(200, br#"{"ok":0,"errorCode":3002,"error":"WhatsApp error","whatsappErrorCode":132015,"whatsappErrorDesc":"paused"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            CallError::Api {
+                code: ErrorCode::WhatsAppApiError,
+                message: "WhatsApp error".into(),
+                whatsapp: Some((132015, "paused".into()))
+            }
+        );
+        assert!(err.to_string().contains("132015"));
+    }
+}

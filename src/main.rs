@@ -1,0 +1,24 @@
+//! The `campaign` binary: parse the command line, set up logging, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = campaign::cli::Cli::parse();
+    campaign::cli::init_tracing(&cli.global);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(campaign::cli::EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(campaign::cli::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(campaign::cli::EXIT_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `PhoneNumber`: a normalised, valid, mobile E.164 number. Parsing is the only way to get one.
+//!
+//! Rules (shared by the loader and the simulator):
+//! - spaces, dashes, dots and brackets are separators and are dropped;
+//! - a number that starts with `+` or `00`, or one given without a region, is international;
+//! - with a region, a national number (`07912 031410` for GB) is read in that region first, and
+//!   if that does not give a valid number the digits are tried as international;
+//! - only `Mobile` and `FixedLineOrMobile` numbers pass (US/Canada numbers are the latter).
+
+use std::fmt;
+
+use rlibphonenumber::{PhoneNumberType, Region as LibRegion};
+
+/// An ISO 3166 alpha-2 region used to read national numbers (`GB`, `US`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region(LibRegion);
+
+impl Region {
+    pub fn parse(code: &str) -> Result<Self, PhoneError> {
+        let known = LibRegion::from_code(code.trim()).ok().filter(|r| {
+            rlibphonenumber::PHONE_NUMBER_UTIL
+                .get_country_code_for_region(*r)
+                .is_some()
+        });
+        known
+            .map(Region)
+            .ok_or_else(|| PhoneError::UnknownRegion(code.to_string()))
+    }
+}
+
+impl std::str::FromStr for Region {
+    type Err = PhoneError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Region::parse(s)
+    }
+}
+
+/// Why a phone number was refused. `code()` gives the Convrs error code the API uses for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("phone number is empty")]
+    Empty,
+    #[error("phone number contains '{0}', which is not a digit or separator")]
+    BadCharacter(char),
+    #[error("phone number has {0} digits; international numbers have 8 to 15")]
+    BadLength(usize),
+    #[error("not a valid phone number for any country (add the country code, or pass --region)")]
+    Invalid,
+    #[error("not a mobile number (it is {0}); WhatsApp and SMS need a mobile")]
+    NotMobile(String),
+    #[error("unknown region '{0}': use an ISO 3166 alpha-2 code such as GB or US")]
+    UnknownRegion(String),
+}
+
+impl PhoneError {
+    /// The Convrs API error code for this refusal: 1007 for a wrong length, 1009 when empty,
+    /// 1006 otherwise.
+    pub fn api_code(&self) -> i64 {
+        match self {
+            PhoneError::Empty => 1009,
+            PhoneError::BadLength(_) => 1007,
+            _ => 1006,
+        }
+    }
+}
+
+/// A valid mobile number in E.164 form (`+447912031410`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses `raw` following the module rules.
+    pub fn parse(raw: &str, region: Option<Region>) -> Result<Self, PhoneError> {
+        let (international, digits) = strip(raw)?;
+        if digits.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let as_international = || check_international(&digits);
+        match (international, region) {
+            (false, Some(region)) => match parse_valid(&digits, Some(region.0)) {
+                Some(number) => into_mobile(number),
+                None => as_international(),
+            },
+            _ => as_international(),
+        }
+    }
+
+    /// Builds from a string already in E.164 form (as stored by this program), checking it again.
+    pub fn from_e164(e164: &str) -> Result<Self, PhoneError> {
+        Self::parse(e164, None)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The ISO 3166 alpha-2 region of the number (`GB`), when it has one.
+    pub fn region_code(&self) -> Option<String> {
+        rlibphonenumber::PhoneNumber::parse(&self.0, None)
+            .ok()
+            .and_then(|n| n.get_region_code())
+            .map(|r| r.as_region_str().to_string())
+    }
+
+    /// The digits without the leading `+`, as used in Convrs uids (`3941-wa3-447912031410`).
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Drops separators and an international prefix; returns (was international, digits).
+fn strip(raw: &str) -> Result<(bool, String), PhoneError> {
+    let trimmed = raw.trim();
+    let mut digits = String::with_capacity(trimmed.len());
+    let mut international = false;
+    for (i, c) in trimmed.chars().enumerate() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if i == 0 => international = true,
+            ' ' | '-' | '.' | '(' | ')' | '\u{a0}' => {}
+            other => return Err(PhoneError::BadCharacter(other)),
+        }
+    }
+    if !international && let Some(rest) = digits.strip_prefix("00") {
+        digits = rest.to_string();
+        international = true;
+    }
+    Ok((international, digits))
+}
+
+fn check_international(digits: &str) -> Result<PhoneNumber, PhoneError> {
+    if !(8..=15).contains(&digits.len()) {
+        return Err(PhoneError::BadLength(digits.len()));
+    }
+    let number = parse_valid(&format!("+{digits}"), None).ok_or(PhoneError::Invalid)?;
+    into_mobile(number)
+}
+
+fn parse_valid(text: &str, region: Option<LibRegion>) -> Option<rlibphonenumber::PhoneNumber> {
+    rlibphonenumber::PhoneNumber::parse(text, region)
+        .ok()
+        .filter(|n| n.is_valid())
+}
+
+fn into_mobile(number: rlibphonenumber::PhoneNumber) -> Result<PhoneNumber, PhoneError> {
+    match number.get_type() {
+        PhoneNumberType::Mobile | PhoneNumberType::FixedLineOrMobile => {
+            Ok(PhoneNumber(number.to_string()))
+        }
+        other => Err(PhoneError::NotMobile(format!("{other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gb() -> Option<Region> {
+        Some(Region::parse("GB").unwrap())
+    }
+
+    #[test]
+    fn every_format_in_the_api_document_normalises_to_the_same_number() {
+        for raw in [
+            "+447922029419",
+            "447922029419",
+            "+44 792 202 9419",
+            "44-792-202-9419",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw, None).unwrap().as_str(),
+                "+447922029419",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn double_zero_prefix_and_brackets_dots_are_accepted() {
+        let n = PhoneNumber::parse("0044 (7922) 029.419", None).unwrap();
+        assert_eq!(n.as_str(), "+447922029419");
+    }
+
+    #[test]
+    fn a_national_number_is_read_in_the_given_region() {
+        let n = PhoneNumber::parse("07912 031410", gb()).unwrap();
+        assert_eq!(n.as_str(), "+447912031410");
+        assert_eq!(n.digits(), "447912031410");
+    }
+
+    #[test]
+    fn digits_that_are_not_national_fall_back_to_international_with_a_region() {
+        let n = PhoneNumber::parse("4915112345678", gb()).unwrap();
+        assert_eq!(n.as_str(), "+4915112345678");
+    }
+
+    #[test]
+    fn a_national_number_without_region_is_refused() {
+        assert!(PhoneNumber::parse("07912 031410", None).is_err());
+    }
+
+    #[test]
+    fn landlines_are_refused_but_us_numbers_pass_as_fixed_line_or_mobile() {
+        let err = PhoneNumber::parse("+44 20 7946 0958", None).unwrap_err();
+        assert!(matches!(err, PhoneError::NotMobile(_)), "{err:?}");
+        assert!(PhoneNumber::parse("+1 415 555 2671", None).is_ok());
+    }
+
+    #[test]
+    fn wrong_lengths_and_letters_get_their_own_errors() {
+        assert_eq!(
+            PhoneNumber::parse("+1234", None),
+            Err(PhoneError::BadLength(4))
+        );
+        assert_eq!(
+            PhoneNumber::parse("+44 7922 ABC", None),
+            Err(PhoneError::BadCharacter('A'))
+        );
+        assert_eq!(PhoneNumber::parse("  ", None), Err(PhoneError::Empty));
+        assert_eq!(PhoneError::BadLength(4).api_code(), 1007);
+        assert_eq!(PhoneError::Invalid.api_code(), 1006);
+    }
+
+    #[test]
+    fn unknown_regions_are_refused() {
+        assert!(Region::parse("XX").is_err());
+        assert!(Region::parse("gb").is_ok());
+    }
+}

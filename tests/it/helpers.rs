@@ -1,0 +1,141 @@
+//! Shared test helpers: a simulator on a loopback port with its own ledger, a client for it,
+//! a callback sink, and waiting on conditions instead of sleeping.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use campaign::convrs::{Client, ClientConfig};
+use campaign::sim::{self, RunningSim, SimConfig, ledger::LedgerEntry};
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+pub struct TestSim {
+    pub running: RunningSim,
+    pub ledger: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestSim {
+    pub fn url(&self) -> String {
+        self.running.url()
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_with(|_| {})
+    }
+
+    pub fn client_with(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Client {
+        let mut config = ClientConfig::new(self.url());
+        tweak(&mut config);
+        Client::new(&config, SecretString::from(TOKEN)).unwrap()
+    }
+
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        sim::ledger::read(&self.ledger).unwrap_or_default()
+    }
+
+    /// Posts `body` as it is and returns the JSON answer.
+    pub async fn raw(&self, body: impl Into<reqwest::Body>) -> Value {
+        let response = campaign::convrs::client::http_builder()
+            .build()
+            .unwrap()
+            .post(self.url())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// Posts `fields` with the test token and `cmd`.
+    pub async fn call(&self, cmd: &str, mut fields: Value) -> Value {
+        fields["token"] = TOKEN.into();
+        fields["cmd"] = cmd.into();
+        self.raw(fields.to_string()).await
+    }
+}
+
+/// A simulator on 127.0.0.1:0 accepting `TOKEN`, with acks every 10 ms and a ledger file.
+pub async fn spawn_sim(tweak: impl FnOnce(&mut SimConfig)) -> TestSim {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.jsonl");
+    let mut config = SimConfig {
+        tokens: vec![TOKEN.into()],
+        ack_delay: Duration::from_millis(10),
+        ledger: Some(ledger.clone()),
+        ..SimConfig::default()
+    };
+    tweak(&mut config);
+    let running = sim::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    TestSim {
+        running,
+        ledger,
+        _dir: dir,
+    }
+}
+
+/// A distinct valid UK mobile number for each `i`.
+pub fn uk_mobile(i: u32) -> String {
+    format!("+447911{i:06}")
+}
+
+/// Receives callbacks on a loopback port and keeps them with their headers.
+pub struct CallbackSink {
+    pub url: String,
+    received: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+}
+
+impl CallbackSink {
+    pub async fn spawn() -> Self {
+        let received: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+        let store = received.clone();
+        let app = axum::Router::new().fallback(axum::routing::post(
+            move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push((headers, body));
+                    "ok"
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        CallbackSink {
+            url: format!("http://{addr}/callback"),
+            received,
+        }
+    }
+
+    pub fn received(&self) -> Vec<(HeaderMap, Value)> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after a generous deadline.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: everything runs over real HTTP on loopback against the
+//! simulator, with real databases.
+
+mod helpers;
+
+mod cli_sim;
+mod client_verdicts;
+mod sim_api;
