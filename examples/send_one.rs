@@ -12,16 +12,25 @@ use secrecy::SecretString;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = SimConfig { ack_delay: Duration::from_millis(200), ..SimConfig::default() };
+    let config = SimConfig {
+        ack_delay: Duration::from_millis(200),
+        ..SimConfig::default()
+    };
     let running = sim::start("127.0.0.1:0".parse()?, config).await?;
     println!("simulator listening on {}", running.url());
-    let client = Client::new(&ClientConfig::new(running.url()), SecretString::from("sim-token"))?;
+    let client = Client::new(
+        &ClientConfig::new(running.url()),
+        SecretString::from("sim-token"),
+    )?;
     let request = SendWhatsAppTemplate {
         bot_id: 3941,
         phone: "+44 7911 123458".into(),
         template_name: "order_confirmation".into(),
         language: "en".into(),
-        parameters: vec![TemplateParameter::text("David"), TemplateParameter::text("ORD-12345")],
+        parameters: vec![
+            TemplateParameter::text("David"),
+            TemplateParameter::text("ORD-12345"),
+        ],
         ..Default::default()
     };
     let Verdict::Accepted { mid, uid } = client.send_whatsapp_template(&request).await else {
