@@ -3,12 +3,16 @@
 //! Data flows one way through these modules:
 //!
 //! - `phone`: `PhoneNumber`, a valid mobile E.164 number (parse, don't validate).
+//! - `campaign`: definitions, sources (CSV, SQL, Convrs users), row checks and loading.
+//! - `queue`: the durable store (SQLite): campaigns, messages, suppression list, template cache.
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
 //! - `cli`: the command line; each subcommand is a thin shell over the modules above.
 
+pub mod campaign;
 pub mod cli;
 pub mod convrs;
 pub mod phone;
+pub mod queue;
 pub mod sim;

@@ -28,6 +28,13 @@ impl Region {
     }
 }
 
+impl Region {
+    /// The two-letter code (`GB`).
+    pub fn code(&self) -> String {
+        self.0.as_region_str().to_string()
+    }
+}
+
 impl std::str::FromStr for Region {
     type Err = PhoneError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

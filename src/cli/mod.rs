@@ -1,6 +1,9 @@
 //! The command line: global options and one file per subcommand.
 
+mod campaign_args;
 mod sim;
+mod suppress;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +71,10 @@ impl GlobalArgs {
 pub enum Command {
     /// Serve a Convrs API simulator over HTTP (no token or money needed).
     Sim(sim::SimArgs),
+    /// Load and check a campaign's source without sending anything.
+    Validate(validate::ValidateArgs),
+    /// Manage the suppression list.
+    Suppress(suppress::SuppressArgs),
 }
 
 pub fn init_tracing(global: &GlobalArgs) {
@@ -87,5 +94,7 @@ pub fn init_tracing(global: &GlobalArgs) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
+        Command::Validate(args) => validate::run(&cli.global, &args).await,
+        Command::Suppress(args) => suppress::run(&cli.global, &args).await,
     }
 }

@@ -139,3 +139,14 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Runs the `campaign` binary with `args` in `dir` (its database is `dir/campaign.db`).
+pub fn campaign_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CONVRS_TOKEN")
+        .env_remove("CAMPAIGN_DB")
+        .output()
+        .unwrap()
+}

@@ -5,4 +5,5 @@ mod helpers;
 
 mod cli_sim;
 mod client_verdicts;
+mod loading;
 mod sim_api;

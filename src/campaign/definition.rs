@@ -1,0 +1,334 @@
+//! A campaign definition: where the recipients come from and what each one is sent. Built from
+//! a campaign file (TOML) and/or command-line flags; flags win.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::phone::Region;
+
+/// Why a definition could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("cannot read the campaign file {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Whatsapp,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "whatsapp",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// What each recipient is sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum MessageSpec {
+    /// A WhatsApp template; `params` are the source columns for `{{1}}`, `{{2}}`...
+    Template {
+        name: String,
+        language: String,
+        params: Vec<String>,
+        clean_params: bool,
+    },
+    /// An SMS text with `{column}` placeholders.
+    Sms { text: String },
+}
+
+/// Where the recipients come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Csv(PathBuf),
+    Sql {
+        url: String,
+        query: String,
+    },
+    ConvrsUsers {
+        bot_id: i64,
+        created_after: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Definition {
+    pub name: String,
+    pub bot_id: i64,
+    pub message: MessageSpec,
+    pub phone_column: String,
+    #[serde(serialize_with = "region_code")]
+    pub region: Option<Region>,
+    pub dedupe_key: Option<String>,
+    pub source: Source,
+}
+
+fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_some(&region.map(|r| r.code()))
+}
+
+impl Definition {
+    pub fn channel(&self) -> Channel {
+        match self.message {
+            MessageSpec::Template { .. } => Channel::Whatsapp,
+            MessageSpec::Sms { .. } => Channel::Sms,
+        }
+    }
+
+    /// Identifies "the same source and definition": a second run with the same fingerprint
+    /// resumes the campaign. Stable across runs and versions (FNV-1a over canonical JSON).
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_string(self).expect("definitions serialise");
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in json.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+}
+
+/// The campaign file's keys. Unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignFile {
+    pub name: Option<String>,
+    pub channel: Option<Channel>,
+    pub bot_id: Option<i64>,
+    pub template: Option<String>,
+    pub language: Option<String>,
+    pub params: Option<Vec<String>>,
+    pub message: Option<String>,
+    pub phone_column: Option<String>,
+    pub region: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub clean_params: Option<bool>,
+    pub csv: Option<PathBuf>,
+    pub sql: Option<SqlSource>,
+    pub convrs_users: Option<UsersSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSource {
+    pub url: String,
+    pub query: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersSource {
+    pub bot_id: i64,
+    pub created_after: Option<String>,
+}
+
+impl CampaignFile {
+    pub fn read(path: &Path) -> Result<Self, DefinitionError> {
+        let text = std::fs::read_to_string(path).map_err(|error| DefinitionError::Read {
+            path: path.into(),
+            error,
+        })?;
+        let mut file: CampaignFile = toml::from_str(&text).map_err(|e| DefinitionError::Toml {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        // A relative CSV path is relative to the campaign file.
+        if let Some(csv) = &file.csv
+            && csv.is_relative()
+        {
+            file.csv = Some(path.parent().unwrap_or(Path::new(".")).join(csv));
+        }
+        Ok(file)
+    }
+
+    /// Lays `flags` over this file (a flag that is given wins) and checks the result.
+    pub fn with(mut self, flags: CampaignFile) -> Result<Definition, DefinitionError> {
+        macro_rules! overlay { ($($f:ident),*) => { $( if flags.$f.is_some() { self.$f = flags.$f; } )* } }
+        overlay!(
+            name,
+            channel,
+            bot_id,
+            template,
+            language,
+            params,
+            message,
+            phone_column,
+            region,
+            dedupe_key,
+            clean_params,
+            csv
+        );
+        self.build()
+    }
+
+    fn build(self) -> Result<Definition, DefinitionError> {
+        let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
+        let channel = self.channel.unwrap_or(Channel::Whatsapp);
+        let bot_id = self
+            .bot_id
+            .ok_or_else(|| invalid("no bot: pass --bot ID (or bot_id = N in the campaign file)"))?;
+        let message = match channel {
+            Channel::Whatsapp => {
+                if self.message.is_some() {
+                    return Err(invalid(
+                        "--message is for SMS; a WhatsApp campaign sends --template",
+                    ));
+                }
+                MessageSpec::Template {
+                    name: self.template.ok_or_else(|| {
+                        invalid("no template: pass --template NAME --language CODE")
+                    })?,
+                    language: self.language.ok_or_else(|| {
+                        invalid("no template language: pass --language CODE (e.g. en)")
+                    })?,
+                    params: self.params.unwrap_or_default(),
+                    clean_params: self.clean_params.unwrap_or(false),
+                }
+            }
+            Channel::Sms => {
+                if self.template.is_some() {
+                    return Err(invalid(
+                        "--template is for WhatsApp; an SMS campaign sends --message TEXT",
+                    ));
+                }
+                MessageSpec::Sms {
+                    text: self
+                        .message
+                        .ok_or_else(|| invalid("no message: pass --message TEXT"))?,
+                }
+            }
+        };
+        let sources = [
+            self.csv.is_some(),
+            self.sql.is_some(),
+            self.convrs_users.is_some(),
+        ];
+        let source = match (self.csv, self.sql, self.convrs_users) {
+            _ if sources.iter().filter(|s| **s).count() > 1 => {
+                return Err(invalid("name one source: csv, sql or convrs_users"));
+            }
+            (Some(csv), _, _) => Source::Csv(std::path::absolute(&csv).unwrap_or(csv)),
+            (_, Some(sql), _) => Source::Sql {
+                url: sql.url,
+                query: sql.query,
+            },
+            (_, _, Some(u)) => Source::ConvrsUsers {
+                bot_id: u.bot_id,
+                created_after: u.created_after,
+            },
+            _ => {
+                return Err(invalid(
+                    "no source: give a CSV file, or csv/sql/convrs_users in the campaign file",
+                ));
+            }
+        };
+        let region = self
+            .region
+            .map(|r| Region::parse(&r))
+            .transpose()
+            .map_err(|e| DefinitionError::Invalid(e.to_string()))?;
+        let name = self.name.unwrap_or_else(|| match &source {
+            Source::Csv(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Source::Sql { .. } => "sql campaign".into(),
+            Source::ConvrsUsers { .. } => "convrs users campaign".into(),
+        });
+        Ok(Definition {
+            name,
+            bot_id,
+            message,
+            phone_column: self.phone_column.unwrap_or_else(|| "phone".into()),
+            region,
+            dedupe_key: self.dedupe_key,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> CampaignFile {
+        CampaignFile {
+            bot_id: Some(3941),
+            template: Some("order_confirmation".into()),
+            language: Some("en".into()),
+            csv: Some("x.csv".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn flags_alone_define_a_whatsapp_campaign_named_after_the_file() {
+        let def = CampaignFile::default().with(flags()).unwrap();
+        assert_eq!(def.name, "x");
+        assert_eq!(def.channel(), Channel::Whatsapp);
+        assert_eq!(def.phone_column, "phone");
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_the_definition_only() {
+        let a = CampaignFile::default().with(flags()).unwrap();
+        let b = CampaignFile::default().with(flags()).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut other = flags();
+        other.language = Some("es".into());
+        assert_ne!(
+            a.fingerprint(),
+            CampaignFile::default().with(other).unwrap().fingerprint()
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_campaign_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "bot_id = 1\ntemplat = \"x\"\n").unwrap();
+        let err = CampaignFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains("templat") && err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn missing_pieces_say_which_flag_to_pass() {
+        let mut f = flags();
+        f.bot_id = None;
+        assert!(
+            CampaignFile::default()
+                .with(f)
+                .unwrap_err()
+                .to_string()
+                .contains("--bot")
+        );
+        let sms = CampaignFile {
+            channel: Some(Channel::Sms),
+            template: None,
+            ..flags()
+        };
+        assert!(
+            CampaignFile::default()
+                .with(sms)
+                .unwrap_err()
+                .to_string()
+                .contains("--message")
+        );
+    }
+}

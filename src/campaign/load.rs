@@ -1,0 +1,218 @@
+//! The loading pipeline: rows from a source are checked, deduplicated, checked against the
+//! suppression list, counted, and handed on in batches; rejects are kept and optionally written
+//! to a CSV file. Nothing is dropped without being counted.
+
+use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::sms::Encoding;
+use super::validate::{Checked, Record, RowChecker};
+use crate::queue::{NewMessage, Reject};
+
+pub const BATCH: usize = 2000;
+const PREVIEWS: usize = 3;
+
+/// What a load found. `rows = valid + rejected + duplicates + suppressed`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub rows: u64,
+    /// Distinct, not suppressed, valid rows: the messages this source yields.
+    pub valid: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub suppressed: u64,
+    /// Valid messages the campaign already had from an earlier load (run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_queued: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsTotals>,
+    pub rejects: Vec<Reject>,
+    #[serde(skip)]
+    pub previews: Vec<Preview>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SmsTotals {
+    pub segments: u64,
+    pub gsm7: u64,
+    pub ucs2: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub line: u64,
+    pub phone: String,
+    pub text: String,
+}
+
+/// Checks rows one by one and gathers batches to queue.
+pub struct Loader {
+    checker: RowChecker,
+    suppressed: HashSet<String>,
+    /// Hashes of the dedupe keys seen (8 bytes a row keeps a million rows cheap).
+    seen: HashSet<u64>,
+    pending: Vec<NewMessage>,
+    summary: Summary,
+    rejects_file: Option<RejectsWriter>,
+}
+
+impl Loader {
+    pub fn new(
+        checker: RowChecker,
+        suppressed: HashSet<String>,
+        rejects_file: Option<&Path>,
+    ) -> std::io::Result<Self> {
+        let rejects_file = rejects_file
+            .map(|p| RejectsWriter::create(p, checker.columns()))
+            .transpose()?;
+        Ok(Loader {
+            checker,
+            suppressed,
+            seen: HashSet::new(),
+            pending: Vec::with_capacity(BATCH),
+            summary: Summary::default(),
+            rejects_file,
+        })
+    }
+
+    /// Takes one row; returns a full batch when there is one.
+    pub fn push(&mut self, record: Record) -> Option<Vec<NewMessage>> {
+        self.summary.rows += 1;
+        match self.checker.check(&record) {
+            Err(reject) => self.reject(reject, &record.values),
+            Ok(checked) => self.accept(checked),
+        }
+        (self.pending.len() >= BATCH)
+            .then(|| std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH)))
+    }
+
+    /// Counts a row that could not even be read (e.g. not UTF-8).
+    pub fn reject_unreadable(&mut self, reject: Reject, raw: &[String]) {
+        self.summary.rows += 1;
+        self.reject(reject, raw);
+    }
+
+    fn reject(&mut self, reject: Reject, values: &[String]) {
+        self.summary.rejected += 1;
+        if let Some(file) = &mut self.rejects_file {
+            file.write(&reject, values);
+        }
+        self.summary.rejects.push(reject);
+    }
+
+    fn accept(&mut self, checked: Checked) {
+        if self.suppressed.contains(checked.phone.as_str()) {
+            self.summary.suppressed += 1;
+            return;
+        }
+        let mut hasher = DefaultHasher::new();
+        checked.dedupe_key.hash(&mut hasher);
+        if !self.seen.insert(hasher.finish()) {
+            self.summary.duplicates += 1;
+            return;
+        }
+        self.summary.valid += 1;
+        if let Some(info) = checked.sms {
+            let totals = self.summary.sms.get_or_insert_with(SmsTotals::default);
+            totals.segments += info.segments as u64;
+            match info.encoding {
+                Encoding::Gsm7 => totals.gsm7 += 1,
+                Encoding::Ucs2 => totals.ucs2 += 1,
+            }
+        }
+        if self.summary.previews.len() < PREVIEWS {
+            self.summary.previews.push(Preview {
+                line: checked.line,
+                phone: checked.phone.to_string(),
+                text: checked.text,
+            });
+        }
+        self.pending.push(NewMessage {
+            line: checked.line,
+            phone: checked.phone.to_string(),
+            dedupe_key: checked.dedupe_key,
+            payload: checked.payload,
+        });
+    }
+
+    /// The last partial batch and the summary.
+    pub fn finish(mut self) -> std::io::Result<(Vec<NewMessage>, Summary)> {
+        if let Some(file) = self.rejects_file.take() {
+            file.finish()?;
+        }
+        Ok((self.pending, self.summary))
+    }
+}
+
+/// Writes rejected rows as CSV: line, field, reason, then the row's own cells. Cells that a
+/// spreadsheet would run as a formula (starting with = + - @) get a leading `'`.
+struct RejectsWriter {
+    writer: csv::Writer<std::fs::File>,
+    error: Option<csv::Error>,
+}
+
+impl RejectsWriter {
+    fn create(path: &Path, columns: &[String]) -> std::io::Result<Self> {
+        let mut writer = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .map_err(std::io::Error::other)?;
+        let header = ["line", "field", "reason"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(columns.iter().cloned());
+        writer
+            .write_record(header.map(|c| spreadsheet_safe(&c)))
+            .map_err(std::io::Error::other)?;
+        Ok(RejectsWriter {
+            writer,
+            error: None,
+        })
+    }
+
+    fn write(&mut self, reject: &Reject, values: &[String]) {
+        let cells = [
+            reject.line.to_string(),
+            reject.field.clone(),
+            reject.reason.clone(),
+        ]
+        .into_iter()
+        .chain(values.iter().cloned())
+        .map(|c| spreadsheet_safe(&c));
+        if let Err(e) = self.writer.write_record(cells) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(std::io::Error::other(e));
+        }
+        self.writer.flush()
+    }
+}
+
+/// Neutralises spreadsheet formulas (CSV injection).
+pub fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(spreadsheet_safe("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(spreadsheet_safe("@x"), "'@x");
+        assert_eq!(spreadsheet_safe("plain"), "plain");
+    }
+}

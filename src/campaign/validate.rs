@@ -1,0 +1,371 @@
+//! Row checks: a source row becomes a message ready to queue, or a reject naming its field.
+
+use crate::convrs::wire::{SendSmsMessage, SendWhatsAppTemplate, TemplateParameter};
+use crate::phone::{PhoneNumber, Region};
+use crate::queue::Reject;
+
+use super::definition::{Definition, MessageSpec};
+use super::render::Pattern;
+use super::sms::{self, SmsInfo};
+
+/// The largest field we accept.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// One row of a source: its line (header = line 1) and its values in column order.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub line: u64,
+    pub values: Vec<String>,
+}
+
+/// A row that passed every check.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub line: u64,
+    pub phone: PhoneNumber,
+    pub dedupe_key: String,
+    /// The request body without token, frozen.
+    pub payload: String,
+    /// What the recipient reads (for previews).
+    pub text: String,
+    pub sms: Option<SmsInfo>,
+}
+
+/// The checks for one definition against one set of columns.
+#[derive(Debug)]
+pub struct RowChecker {
+    columns: Vec<String>,
+    phone: usize,
+    region: Option<Region>,
+    bot_id: i64,
+    body: Body,
+    dedupe: Option<Pattern>,
+}
+
+#[derive(Debug)]
+enum Body {
+    Template {
+        name: String,
+        language: String,
+        params: Vec<usize>,
+        clean: bool,
+        text: String,
+    },
+    Sms(Pattern),
+}
+
+impl RowChecker {
+    /// Resolves the definition's columns. `template_body` is the template's body text (WhatsApp).
+    /// Errors name what is missing and list the columns that exist.
+    pub fn new(
+        def: &Definition,
+        columns: Vec<String>,
+        template_body: Option<&str>,
+    ) -> Result<Self, String> {
+        let find = |name: &str, what: &str| {
+            columns.iter().position(|c| c == name).ok_or_else(|| {
+                format!(
+                    "{what} column '{name}' does not exist; the columns are: {}",
+                    columns.join(", ")
+                )
+            })
+        };
+        let phone = find(&def.phone_column, "the phone")?;
+        let body = match &def.message {
+            MessageSpec::Template {
+                name,
+                language,
+                params,
+                clean_params,
+            } => {
+                let text = template_body.unwrap_or_default().to_string();
+                let wanted = crate::convrs::wire::placeholder_count(&text);
+                if wanted != params.len() {
+                    return Err(format!(
+                        "template {name} ({language}) has {wanted} parameter(s) but --params names {} column(s)",
+                        params.len()
+                    ));
+                }
+                let params = params
+                    .iter()
+                    .map(|p| find(p, "the parameter"))
+                    .collect::<Result<_, _>>()?;
+                Body::Template {
+                    name: name.clone(),
+                    language: language.clone(),
+                    params,
+                    clean: *clean_params,
+                    text,
+                }
+            }
+            MessageSpec::Sms { text } => {
+                Body::Sms(Pattern::resolve(text, &columns).map_err(|e| format!("--message: {e}"))?)
+            }
+        };
+        let dedupe = def
+            .dedupe_key
+            .as_deref()
+            .map(|k| Pattern::resolve(k, &columns).map_err(|e| format!("dedupe_key: {e}")))
+            .transpose()?;
+        Ok(RowChecker {
+            phone,
+            region: def.region,
+            bot_id: def.bot_id,
+            body,
+            dedupe,
+            columns,
+        })
+    }
+
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    pub fn check(&self, record: &Record) -> Result<Checked, Reject> {
+        let reject = |field: &str, reason: String| Reject {
+            line: record.line,
+            field: field.to_string(),
+            reason,
+        };
+        if record.values.len() != self.columns.len() {
+            return Err(reject(
+                "",
+                format!(
+                    "the row has {} fields, the header has {}",
+                    record.values.len(),
+                    self.columns.len()
+                ),
+            ));
+        }
+        if let Some(i) = record.values.iter().position(|v| v.len() > MAX_FIELD_BYTES) {
+            return Err(reject(
+                &self.columns[i],
+                "the field is longer than 64 KiB".into(),
+            ));
+        }
+        let phone_column = &self.columns[self.phone];
+        let phone = PhoneNumber::parse(&record.values[self.phone], self.region).map_err(|e| {
+            reject(
+                phone_column,
+                format!("'{}': {e}", record.values[self.phone]),
+            )
+        })?;
+        let (payload, text, sms) = match &self.body {
+            Body::Template {
+                name,
+                language,
+                params,
+                clean,
+                text,
+            } => {
+                let mut values = Vec::with_capacity(params.len());
+                for (n, &col) in params.iter().enumerate() {
+                    let raw = &record.values[col];
+                    let value = if *clean {
+                        clean_param(raw)
+                    } else {
+                        raw.clone()
+                    };
+                    let field = &self.columns[col];
+                    if value.trim().is_empty() {
+                        return Err(reject(
+                            field,
+                            format!("parameter {{{{{}}}}} is empty", n + 1),
+                        ));
+                    }
+                    if let Some(why) = param_problem(&value) {
+                        return Err(reject(
+                            field,
+                            format!(
+                                "parameter {{{{{}}}}} {why} (set clean_params = true to clean it)",
+                                n + 1
+                            ),
+                        ));
+                    }
+                    values.push(value);
+                }
+                let mut rendered = text.clone();
+                for (i, v) in values.iter().enumerate().rev() {
+                    rendered = rendered.replace(&format!("{{{{{}}}}}", i + 1), v);
+                }
+                let request = SendWhatsAppTemplate {
+                    bot_id: self.bot_id,
+                    phone: phone.to_string(),
+                    template_name: name.clone(),
+                    language: language.clone(),
+                    parameters: values.into_iter().map(TemplateParameter::text).collect(),
+                    ..Default::default()
+                };
+                (
+                    serde_json::to_string(&request).expect("requests serialise"),
+                    rendered,
+                    None,
+                )
+            }
+            Body::Sms(pattern) => {
+                let text = pattern.render(&record.values);
+                if text.trim().is_empty() {
+                    return Err(reject(
+                        "message",
+                        "the message is empty for this row".into(),
+                    ));
+                }
+                let chars = text.chars().count();
+                if chars > 2000 {
+                    return Err(reject(
+                        "message",
+                        format!("the message has {chars} characters; the limit is 2000"),
+                    ));
+                }
+                let request = SendSmsMessage {
+                    bot_id: self.bot_id,
+                    phone: phone.to_string(),
+                    message: text.clone(),
+                    agent_email: None,
+                };
+                let info = sms::analyse(&text);
+                (
+                    serde_json::to_string(&request).expect("requests serialise"),
+                    text,
+                    Some(info),
+                )
+            }
+        };
+        let dedupe_key = match &self.dedupe {
+            Some(pattern) => {
+                let key = pattern.render(&record.values);
+                if key.trim().is_empty() {
+                    return Err(reject(
+                        "dedupe_key",
+                        "the dedupe key is empty for this row".into(),
+                    ));
+                }
+                key
+            }
+            None => phone.to_string(),
+        };
+        Ok(Checked {
+            line: record.line,
+            phone,
+            dedupe_key,
+            payload,
+            text,
+            sms,
+        })
+    }
+}
+
+/// Why WhatsApp would refuse this parameter (132018), if it would.
+fn param_problem(value: &str) -> Option<&'static str> {
+    if value.contains('\n') || value.contains('\r') {
+        Some("contains a newline")
+    } else if value.contains('\t') {
+        Some("contains a tab")
+    } else if value.contains("     ") {
+        Some("contains more than 4 consecutive spaces")
+    } else {
+        None
+    }
+}
+
+/// Newlines and tabs become spaces, runs of spaces become one, ends are trimmed.
+fn clean_param(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::definition::{CampaignFile, Channel};
+
+    fn checker(clean: bool) -> RowChecker {
+        let def = CampaignFile {
+            bot_id: Some(3941),
+            template: Some("t".into()),
+            language: Some("en".into()),
+            params: Some(vec!["name".into(), "order".into()]),
+            clean_params: Some(clean),
+            csv: Some("x.csv".into()),
+            region: Some("GB".into()),
+            ..Default::default()
+        }
+        .with(CampaignFile::default())
+        .unwrap();
+        RowChecker::new(
+            &def,
+            vec!["phone".into(), "name".into(), "order".into()],
+            Some("Hi {{1}}, order {{2}}"),
+        )
+        .unwrap()
+    }
+
+    fn row(values: &[&str]) -> Record {
+        Record {
+            line: 2,
+            values: values.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_good_row_becomes_a_frozen_payload() {
+        let c = checker(false)
+            .check(&row(&["07911 123456", "Ann", "O-1"]))
+            .unwrap();
+        assert_eq!(c.phone.as_str(), "+447911123456");
+        assert_eq!(c.text, "Hi Ann, order O-1");
+        assert_eq!(c.dedupe_key, "+447911123456");
+        let payload: serde_json::Value = serde_json::from_str(&c.payload).unwrap();
+        assert_eq!(payload["parameters"][1]["text"], "O-1");
+        assert_eq!(payload["templateName"], "t");
+    }
+
+    #[test]
+    fn bad_rows_name_their_field() {
+        let c = checker(false);
+        assert_eq!(
+            c.check(&row(&["12", "Ann", "O-1"])).unwrap_err().field,
+            "phone"
+        );
+        assert_eq!(
+            c.check(&row(&["07911 123456", " ", "O-1"]))
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        let tab = c.check(&row(&["07911 123456", "Ann", "O\t1"])).unwrap_err();
+        assert!(
+            tab.reason.contains("tab") && tab.field == "order",
+            "{tab:?}"
+        );
+        assert!(
+            c.check(&row(&["07911 123456", "Ann"]))
+                .unwrap_err()
+                .reason
+                .contains("2 fields")
+        );
+    }
+
+    #[test]
+    fn clean_params_turns_whitespace_runs_into_one_space() {
+        let c = checker(true)
+            .check(&row(&["07911 123456", "Ann\n  Lee", "O-1"]))
+            .unwrap();
+        assert_eq!(c.text, "Hi Ann Lee, order O-1");
+    }
+
+    #[test]
+    fn a_parameter_count_that_does_not_match_the_template_is_refused_up_front() {
+        let def = CampaignFile {
+            bot_id: Some(1),
+            template: Some("t".into()),
+            language: Some("en".into()),
+            csv: Some("x".into()),
+            ..Default::default()
+        }
+        .with(CampaignFile::default())
+        .unwrap();
+        let err = RowChecker::new(&def, vec!["phone".into()], Some("Hi {{1}}")).unwrap_err();
+        assert!(err.contains("1 parameter"), "{err}");
+        let _ = Channel::Sms;
+    }
+}

@@ -1,0 +1,145 @@
+//! The flags that define a campaign (shared by `validate` and `run`), and the API connection
+//! (a real token, or `--sim` for an in-process simulator).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::campaign::definition::{CampaignFile, Channel, Definition};
+use crate::convrs::{Client, ClientConfig};
+use crate::sim::{self, RunningSim, SimConfig};
+
+#[derive(Debug, Args)]
+pub struct CampaignArgs {
+    /// A CSV file of recipients, or a campaign file (.toml) naming its source and message.
+    pub source: PathBuf,
+    /// whatsapp (a template) or sms (a text).
+    #[arg(long, value_enum)]
+    pub channel: Option<Channel>,
+    /// The Convrs bot that sends.
+    #[arg(long = "bot", value_name = "ID")]
+    pub bot_id: Option<i64>,
+    /// WhatsApp template name.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// WhatsApp template language code (e.g. en).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// CSV columns, in order, that fill the template's {{1}}, {{2}}...
+    #[arg(long, value_delimiter = ',', value_name = "COL,COL")]
+    pub params: Option<Vec<String>>,
+    /// SMS text with {column} placeholders.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// The column holding phone numbers (default: phone).
+    #[arg(long)]
+    pub phone_column: Option<String>,
+    /// Read national numbers in this region (ISO 3166 alpha-2, e.g. GB).
+    #[arg(long, value_name = "ISO2")]
+    pub region: Option<String>,
+    /// Campaign name (default: the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace newlines, tabs and runs of spaces in template parameters instead of rejecting.
+    #[arg(long)]
+    pub clean_params: bool,
+    /// Run against an in-process simulator: no token, nothing really sent.
+    #[arg(long)]
+    pub sim: bool,
+}
+
+impl CampaignArgs {
+    pub fn definition(&self) -> anyhow::Result<Definition> {
+        let is_toml = self
+            .source
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let base = if is_toml {
+            CampaignFile::read(&self.source)?
+        } else {
+            CampaignFile::default()
+        };
+        let flags = CampaignFile {
+            name: self.name.clone(),
+            channel: self.channel,
+            bot_id: self.bot_id,
+            template: self.template.clone(),
+            language: self.language.clone(),
+            params: self.params.clone(),
+            message: self.message.clone(),
+            phone_column: self.phone_column.clone(),
+            region: self.region.clone(),
+            clean_params: self.clean_params.then_some(true),
+            csv: (!is_toml).then(|| self.source.clone()),
+            ..Default::default()
+        };
+        Ok(base.with(flags)?)
+    }
+}
+
+/// The API connection for a command: a client, and the in-process simulator if `--sim`.
+pub struct Api {
+    pub client: Option<Client>,
+    pub sim: Option<RunningSim>,
+}
+
+impl Api {
+    /// With `--sim`: a fresh simulator on a loopback port. Otherwise a client if a token and an
+    /// API URL are configured; `required` makes their absence an error.
+    pub async fn connect(
+        global: &GlobalArgs,
+        use_sim: bool,
+        required: bool,
+    ) -> anyhow::Result<Api> {
+        if use_sim {
+            let token = format!("sim-{}", uuid_like());
+            let config = SimConfig {
+                tokens: vec![token.clone()],
+                ack_delay: std::time::Duration::from_millis(300),
+                ..SimConfig::default()
+            };
+            let running = sim::start("127.0.0.1:0".parse()?, config)
+                .await
+                .context("cannot start the simulator")?;
+            let client = Client::new(&ClientConfig::new(running.url()), token.into())?;
+            return Ok(Api {
+                client: Some(client),
+                sim: Some(running),
+            });
+        }
+        let has_token = global.token_file.is_some() || std::env::var_os("CONVRS_TOKEN").is_some();
+        if !has_token && !required {
+            return Ok(Api {
+                client: None,
+                sim: None,
+            });
+        }
+        let token = global.token()?;
+        let url = global
+            .api_url
+            .as_deref()
+            .context("no API URL: pass --api-url or set CONVRS_API_URL (or use --sim)")?;
+        Ok(Api {
+            client: Some(Client::new(&ClientConfig::new(url), token)?),
+            sim: None,
+        })
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        if let Some(sim) = self.sim {
+            sim.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A random-enough label for the in-process simulator's token.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
+}

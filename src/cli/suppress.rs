@@ -1,0 +1,138 @@
+//! `campaign suppress add|remove|list|import`: the numbers no campaign may send to.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::GlobalArgs;
+use crate::phone::{PhoneNumber, Region};
+use crate::queue::Store;
+
+#[derive(Debug, Args)]
+pub struct SuppressArgs {
+    #[command(subcommand)]
+    pub action: SuppressAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressAction {
+    /// Add a number.
+    Add {
+        phone: String,
+        #[arg(long, default_value = "added by operator")]
+        reason: String,
+        #[arg(long, value_name = "ISO2")]
+        region: Option<String>,
+    },
+    /// Remove a number, so campaigns may send to it again.
+    Remove {
+        phone: String,
+        #[arg(long, value_name = "ISO2")]
+        region: Option<String>,
+    },
+    /// List the suppressed numbers.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add every number of a CSV file's phone column.
+    Import {
+        file: PathBuf,
+        #[arg(long, default_value = "phone")]
+        phone_column: String,
+        #[arg(long, default_value = "imported")]
+        reason: String,
+        #[arg(long, value_name = "ISO2")]
+        region: Option<String>,
+    },
+}
+
+fn parse(raw: &str, region: Option<&str>) -> anyhow::Result<PhoneNumber> {
+    let region = region.map(Region::parse).transpose()?;
+    PhoneNumber::parse(raw, region)
+        .with_context(|| format!("'{raw}' is not a number we can suppress"))
+}
+
+pub async fn run(global: &GlobalArgs, args: &SuppressArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&global.db).await?;
+    match &args.action {
+        SuppressAction::Add {
+            phone,
+            reason,
+            region,
+        } => {
+            let phone = parse(phone, region.as_deref())?;
+            let new = store.suppress(phone.as_str(), reason, "operator").await?;
+            println!(
+                "{phone} {}",
+                if new {
+                    "suppressed"
+                } else {
+                    "was already suppressed (reason updated)"
+                }
+            );
+        }
+        SuppressAction::Remove { phone, region } => {
+            let phone = parse(phone, region.as_deref())?;
+            anyhow::ensure!(
+                store.unsuppress(phone.as_str()).await?,
+                "{phone} is not on the suppression list"
+            );
+            println!("{phone} removed from the suppression list");
+        }
+        SuppressAction::List { json } => {
+            let list = store.suppressions().await?;
+            if *json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else {
+                for s in &list {
+                    println!("{}\t{}\t{}\t{}", s.phone, s.reason, s.source, s.created_at);
+                }
+                println!("{} suppressed", list.len());
+            }
+        }
+        SuppressAction::Import {
+            file,
+            phone_column,
+            reason,
+            region,
+        } => {
+            let region = region.as_deref().map(Region::parse).transpose()?;
+            let mut reader = csv::Reader::from_path(file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let headers = reader
+                .headers()
+                .with_context(|| format!("{}: cannot read the header", file.display()))?
+                .clone();
+            let col = headers
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}') == phone_column)
+                .with_context(|| {
+                    format!(
+                        "{}: no column '{phone_column}'; the columns are: {}",
+                        file.display(),
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            let (mut added, mut bad) = (0, 0);
+            for record in reader.records() {
+                let record = record.with_context(|| format!("cannot read {}", file.display()))?;
+                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                match PhoneNumber::parse(record.get(col).unwrap_or(""), region) {
+                    Ok(phone) => {
+                        store.suppress(phone.as_str(), reason, "import").await?;
+                        added += 1;
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{}, line {line}, field {phone_column}: {e}", file.display());
+                    }
+                }
+            }
+            println!("{added} numbers suppressed, {bad} rows rejected");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

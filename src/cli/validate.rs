@@ -1,0 +1,74 @@
+//! `campaign validate SOURCE`: load and check everything, send nothing. Also `run --dry-run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::GlobalArgs;
+use super::campaign_args::{Api, CampaignArgs};
+use crate::campaign::load::Summary;
+use crate::campaign::{self, LoadOptions};
+use crate::queue::Store;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the rejected rows to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let def = args.campaign.definition()?;
+    let store = Store::open(&global.db).await?;
+    let api = Api::connect(global, args.campaign.sim, false).await?;
+    let opts = LoadOptions {
+        dry_run: true,
+        new: false,
+        rejects_file: args.rejects.clone(),
+    };
+    let loaded = campaign::load(&def, &store, api.client.as_ref(), &opts).await;
+    api.close().await?;
+    let loaded = loaded?;
+    print_summary(&loaded.summary, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary as JSON or as text for a person.
+pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(summary)?);
+        return Ok(());
+    }
+    let already = summary
+        .already_queued
+        .map(|n| format!(" ({n} already queued)"))
+        .unwrap_or_default();
+    println!(
+        "rows {}: valid {}{already}, rejected {}, duplicates {}, suppressed {}",
+        summary.rows, summary.valid, summary.rejected, summary.duplicates, summary.suppressed
+    );
+    if let Some(sms) = &summary.sms {
+        println!(
+            "SMS: {} segments; {} GSM-7, {} UCS-2 messages",
+            sms.segments, sms.gsm7, sms.ucs2
+        );
+    }
+    for p in &summary.previews {
+        println!("preview (line {}) to {}: {}", p.line, p.phone, p.text);
+    }
+    for r in &summary.rejects {
+        let field = if r.field.is_empty() {
+            String::new()
+        } else {
+            format!(", field {}", r.field)
+        };
+        println!("rejected line {}{field}: {}", r.line, r.reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The durable store: campaigns, their messages, the suppression list and the template cache,
+//! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
+//! read-then-write transaction).
+
+mod suppress;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use suppress::Suppression;
+
+/// A campaign's id.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, serde::Serialize,
+)]
+#[sqlx(transparent)]
+pub struct CampaignId(pub i64);
+
+impl std::fmt::Display for CampaignId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("PostgreSQL ({0}) is not supported yet: use a SQLite path or sqlite:// URL")]
+    Unsupported(String),
+    #[error("cannot open the database {db}: {error}")]
+    Open { db: String, error: sqlx::Error },
+    #[error("cannot update the database schema of {db}: {error}")]
+    Migrate {
+        db: String,
+        error: sqlx::migrate::MigrateError,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A message ready to be queued.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub line: u64,
+    pub phone: String,
+    pub dedupe_key: String,
+    pub payload: String,
+}
+
+/// A row of the source that will not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+}
+
+/// What a campaign is, for finding it again.
+#[derive(Debug, Clone)]
+pub struct CampaignKey<'a> {
+    pub name: &'a str,
+    pub fingerprint: &'a str,
+    pub channel: &'a str,
+    pub bot_id: i64,
+    pub definition: &'a str,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The one connection that writes (SQLite allows one writer; a pool of one queues them).
+    writer: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+impl Store {
+    /// Opens (creating if needed) the database at `db`: a path or a `sqlite://` URL.
+    pub async fn open(db: &str) -> Result<Self, StoreError> {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            return Err(StoreError::Unsupported(
+                db.split('@').next_back().unwrap_or(db).to_string(),
+            ));
+        }
+        let open_err = |error| StoreError::Open {
+            db: db.to_string(),
+            error,
+        };
+        let options = if db.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(db).map_err(open_err)?
+        } else {
+            SqliteConnectOptions::new().filename(db)
+        }
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|error| StoreError::Migrate {
+                db: db.to_string(),
+                error,
+            })?;
+        Ok(Store { writer })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Finds the campaign with this fingerprint, or creates it (always creates with `new`).
+    pub async fn find_or_create_campaign(
+        &self,
+        key: &CampaignKey<'_>,
+        new: bool,
+    ) -> Result<(CampaignId, bool), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if !new {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM campaigns WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+            )
+            .bind(key.fingerprint)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = found {
+                tx.commit().await?;
+                return Ok((CampaignId(id), false));
+            }
+        }
+        let now = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(key.name)
+        .bind(key.fingerprint)
+        .bind(key.channel)
+        .bind(key.bot_id)
+        .bind(key.definition)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((CampaignId(id), true))
+    }
+
+    /// Queues `batch` in one transaction; a message whose dedupe key the campaign already has is
+    /// skipped. Returns how many were new.
+    pub async fn insert_messages(
+        &self,
+        campaign: CampaignId,
+        batch: &[NewMessage],
+    ) -> Result<u64, StoreError> {
+        let now = now();
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut inserted = 0;
+        for m in batch {
+            inserted += sqlx::query(
+                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, payload, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, dedupe_key) DO NOTHING",
+            )
+            .bind(campaign)
+            .bind(m.line as i64)
+            .bind(&m.phone)
+            .bind(&m.dedupe_key)
+            .bind(&m.payload)
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Records rejected rows (a row rejected again replaces its earlier reason).
+    pub async fn insert_rejects(
+        &self,
+        campaign: CampaignId,
+        rejects: &[Reject],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for r in rejects {
+            sqlx::query("INSERT OR REPLACE INTO rejects (campaign_id, line, field, reason) VALUES (?, ?, ?, ?)")
+                .bind(campaign)
+                .bind(r.line as i64)
+                .bind(&r.field)
+                .bind(&r.reason)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_campaign_state(
+        &self,
+        campaign: CampaignId,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(reason)
+        .bind(now())
+        .bind(campaign)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn message_count(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ?")
+            .bind(campaign)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// The cached template body JSON, if any.
+    pub async fn cached_template(
+        &self,
+        bot_id: i64,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?",
+        )
+        .bind(bot_id)
+        .bind(name)
+        .bind(language)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|r| r.get("body")))
+    }
+
+    pub async fn cache_template(
+        &self,
+        bot_id: i64,
+        name: &str,
+        language: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(bot_id)
+            .bind(name)
+            .bind(language)
+            .bind(body)
+            .bind(now())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

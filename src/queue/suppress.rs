@@ -1,0 +1,75 @@
+//! The suppression list: numbers no campaign may send to, each with its reason.
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Suppression {
+    pub phone: String,
+    pub reason: String,
+    pub source: String,
+    pub created_at: String,
+}
+
+impl Store {
+    /// Adds (or updates the reason of) a suppressed number. Returns true if it was new.
+    pub async fn suppress(
+        &self,
+        phone: &str,
+        reason: &str,
+        source: &str,
+    ) -> Result<bool, StoreError> {
+        let existed: Option<i64> = sqlx::query_scalar("SELECT 1 FROM suppressions WHERE phone = ?")
+            .bind(phone)
+            .fetch_optional(self.pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (phone) DO UPDATE SET reason = excluded.reason, source = excluded.source",
+        )
+        .bind(phone)
+        .bind(reason)
+        .bind(source)
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(existed.is_none())
+    }
+
+    /// Removes a number; false if it was not on the list.
+    pub async fn unsuppress(&self, phone: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM suppressions WHERE phone = ?")
+            .bind(phone)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT phone, reason, source, created_at FROM suppressions ORDER BY phone",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Suppression {
+                phone: r.get(0),
+                reason: r.get(1),
+                source: r.get(2),
+                created_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Every suppressed number, for checking a load against.
+    pub async fn suppressed_set(&self) -> Result<HashSet<String>, StoreError> {
+        let phones: Vec<String> = sqlx::query_scalar("SELECT phone FROM suppressions")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(phones.into_iter().collect())
+    }
+}

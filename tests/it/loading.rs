@@ -1,0 +1,426 @@
+//! Loading campaigns: CSV, SQL and Convrs-user sources, checks, dedupe, suppression, dry runs.
+
+use campaign::campaign::definition::{CampaignFile, Channel, Definition};
+use campaign::campaign::{self as camp, LoadOptions};
+use campaign::queue::Store;
+use serde_json::{Value, json};
+
+use crate::helpers::{campaign_cmd, spawn_sim, uk_mobile};
+
+fn whatsapp_def(csv: &std::path::Path) -> Definition {
+    CampaignFile {
+        bot_id: Some(3941),
+        template: Some("order_confirmation".into()),
+        language: Some("en".into()),
+        params: Some(vec!["name".into(), "order".into()]),
+        region: Some("GB".into()),
+        csv: Some(csv.into()),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap()
+}
+
+const MIXED: &str = "\u{feff}phone,name,order\n\
+07911 123451,Ann,O-1\n\
++44 7911 123452,Bob,O-2\n\
+0044 (7911) 123.453,Cy,O-3\n\
+447911123454,Di,O-4\n\
+07911 123451,Ann again,O-5\n\
+12345,Bad,O-6\n\
+07911 123456,,O-7\n\
+07911 123457,Tab\there,O-8\n\
+07911 123458,Dan\n\
++44 20 7946 0958,Landline,O-9\n";
+
+#[tokio::test]
+async fn validate_json_counts_every_row_and_names_each_rejects_line_and_field() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.csv"), MIXED).unwrap();
+    // Cache the template through the simulator, as a first --sim run would.
+    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    camp::template_body(
+        &store,
+        Some(&sim.client()),
+        &whatsapp_def(&dir.path().join("c.csv")),
+    )
+    .await
+    .unwrap();
+    let out = campaign_cmd(
+        dir.path(),
+        &[
+            "validate",
+            "c.csv",
+            "--bot",
+            "3941",
+            "--template",
+            "order_confirmation",
+            "--language",
+            "en",
+            "--params",
+            "name,order",
+            "--region",
+            "GB",
+            "--json",
+            "--rejects",
+            "rejects.csv",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["rows"].clone(),
+            summary["valid"].clone(),
+            summary["rejected"].clone(),
+            summary["duplicates"].clone(),
+            summary["suppressed"].clone()
+        ),
+        (json!(10), json!(4), json!(5), json!(1), json!(0))
+    );
+    let rejects: Vec<(u64, String)> = summary["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejects,
+        [
+            (7, "phone".into()),
+            (8, "name".into()),
+            (9, "name".into()),
+            (10, "".into()),
+            (11, "phone".into())
+        ]
+    );
+    let written = std::fs::read_to_string(dir.path().join("rejects.csv")).unwrap();
+    assert_eq!(written.lines().count(), 6, "{written}");
+    assert!(
+        written.contains("'+44 20 7946 0958"),
+        "formula-like cells are neutralised: {written}"
+    );
+}
+
+#[tokio::test]
+async fn loading_the_same_source_twice_adds_nothing() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("c.csv");
+    std::fs::write(&csv, MIXED).unwrap();
+    let store = Store::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let def = whatsapp_def(&csv);
+    let first = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
+        .await
+        .unwrap();
+    let id = first.campaign.unwrap();
+    assert_eq!(first.summary.already_queued, Some(0));
+    assert_eq!(store.message_count(id).await.unwrap(), 4);
+    let second = camp::load(&def, &store, None, &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        second.campaign,
+        Some(id),
+        "the same definition resumes the same campaign"
+    );
+    assert_eq!(second.summary.already_queued, Some(4));
+    assert_eq!(store.message_count(id).await.unwrap(), 4);
+    let fresh = camp::load(
+        &def,
+        &store,
+        None,
+        &LoadOptions {
+            new: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_ne!(fresh.campaign, Some(id));
+}
+
+#[tokio::test]
+async fn suppressed_numbers_are_counted_and_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    std::fs::write(
+        &csv,
+        format!("phone,name\n{},Ann\n{},Bob\n", uk_mobile(1), uk_mobile(2)),
+    )
+    .unwrap();
+    let store = Store::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    store
+        .suppress(&uk_mobile(2), "asked to stop", "operator")
+        .await
+        .unwrap();
+    let def = CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hi {name}".into()),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap();
+    let loaded = camp::load(&def, &store, None, &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((loaded.summary.valid, loaded.summary.suppressed), (1, 1));
+    assert_eq!(
+        store.message_count(loaded.campaign.unwrap()).await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sms_segments_and_encodings_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.csv"),
+        format!("phone,name\n{},Ann\n{},Zoë ✓\n", uk_mobile(1), uk_mobile(2)),
+    )
+    .unwrap();
+    let long = format!("Hi {{name}} {}", "x".repeat(160));
+    let out = campaign_cmd(
+        dir.path(),
+        &[
+            "validate",
+            "s.csv",
+            "--channel",
+            "sms",
+            "--bot",
+            "3941",
+            "--message",
+            &long,
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["sms"],
+        json!({"segments": 2 + 3, "gsm7": 1, "ucs2": 1})
+    );
+}
+
+#[tokio::test]
+async fn a_sql_source_is_read_from_a_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let crm = dir.path().join("crm.db");
+    let url = format!("sqlite://{}?mode=rwc", crm.display());
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE customers (id INTEGER, mobile TEXT, first TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO customers VALUES (1, '07911123451', 'Ann'), (2, 'nope', 'Bob'), (3, '07911123453', 'Cy')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let toml = format!(
+        "name = \"crm\"\nchannel = \"sms\"\nbot_id = 3941\nmessage = \"Hi {{first}}\"\nphone_column = \"mobile\"\nregion = \"GB\"\ndedupe_key = \"customer-{{id}}\"\n[sql]\nurl = \"sqlite://{}\"\nquery = \"SELECT id, mobile, first FROM customers ORDER BY id\"\n",
+        crm.display()
+    );
+    std::fs::write(dir.path().join("crm.toml"), toml).unwrap();
+    let out = campaign_cmd(dir.path(), &["validate", "crm.toml", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["valid"].clone(), summary["rejected"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(summary["rejects"][0]["line"], 3);
+    let broken = campaign_cmd(
+        dir.path(),
+        &[
+            "validate",
+            "crm.toml",
+            "--json",
+            "--phone-column",
+            "mobile",
+            "--message",
+            "Hi {nope}",
+        ],
+    );
+    assert!(!broken.status.success());
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("{nope}"));
+}
+
+#[tokio::test]
+async fn convrs_users_with_a_phone_are_a_source() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    for i in 1..=3 {
+        let answer = sim
+            .call(
+                "SendSMSMessage",
+                json!({"botID": 3941, "phone": uk_mobile(i), "message": "hi"}),
+            )
+            .await;
+        assert_eq!(answer["ok"], 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let def = CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hello {uid}".into()),
+        convrs_users: Some(campaign::campaign::definition::UsersSource {
+            bot_id: 3941,
+            created_after: Some("2020-01-01".into()),
+        }),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap();
+    let loaded = camp::load(
+        &def,
+        &store,
+        Some(&sim.client()),
+        &LoadOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(loaded.summary.valid, 3);
+    assert_eq!(
+        loaded.summary.previews[0].text,
+        "Hello 3941-cms-447911000001"
+    );
+}
+
+#[tokio::test]
+async fn bad_files_fail_with_the_file_line_and_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sms = |file: &str| {
+        campaign_cmd(
+            d,
+            &[
+                "validate",
+                file,
+                "--channel",
+                "sms",
+                "--bot",
+                "3941",
+                "--message",
+                "Hi",
+                "--json",
+            ],
+        )
+    };
+    let err = |out: std::process::Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(err(sms("missing.csv")).contains("missing.csv"));
+    std::fs::write(d.join("empty.csv"), "").unwrap();
+    assert!(err(sms("empty.csv")).contains("is empty"));
+    std::fs::write(d.join("nophone.csv"), "mobile,name\n1,2\n").unwrap();
+    let e = err(sms("nophone.csv"));
+    assert!(e.contains("'phone'") && e.contains("mobile, name"), "{e}");
+    std::fs::write(
+        d.join("bad.toml"),
+        "bot_id = 3941\ncsv = \"x.csv\"\nchanel = \"sms\"\n",
+    )
+    .unwrap();
+    assert!(err(campaign_cmd(d, &["validate", "bad.toml"])).contains("chanel"));
+
+    let mut latin1 = format!("phone,name\n{},Ann\n", uk_mobile(1)).into_bytes();
+    latin1.extend(format!("{},Jos", uk_mobile(2)).as_bytes());
+    latin1.extend([0xe9, b'\n']);
+    latin1.extend(format!("{},{}\n", uk_mobile(3), "y".repeat(70 * 1024)).as_bytes());
+    std::fs::write(d.join("mixed.csv"), latin1).unwrap();
+    let out = sms("mixed.csv");
+    assert!(out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["rejects"][0]["line"], 3);
+    assert_eq!(summary["rejects"][0]["field"], "name");
+    assert!(
+        summary["rejects"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8")
+    );
+    assert_eq!(summary["rejects"][1]["line"], 4);
+    assert!(
+        summary["rejects"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("64 KiB")
+    );
+}
+
+#[tokio::test]
+async fn the_suppression_list_is_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(
+        campaign_cmd(
+            d,
+            &[
+                "suppress",
+                "add",
+                "07911 123451",
+                "--region",
+                "GB",
+                "--reason",
+                "complaint"
+            ]
+        )
+        .status
+        .success()
+    );
+    std::fs::write(
+        d.join("optouts.csv"),
+        "phone\n+447911123452\nnot a number\n",
+    )
+    .unwrap();
+    let import = campaign_cmd(d, &["suppress", "import", "optouts.csv"]);
+    assert!(String::from_utf8_lossy(&import.stderr).contains("line 3"));
+    let list: Value =
+        serde_json::from_slice(&campaign_cmd(d, &["suppress", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["reason"], "complaint");
+    assert!(
+        campaign_cmd(d, &["suppress", "remove", "+447911123451"])
+            .status
+            .success()
+    );
+    assert!(
+        !campaign_cmd(d, &["suppress", "remove", "+447911123451"])
+            .status
+            .success()
+    );
+}
