@@ -13,7 +13,7 @@ use super::sms::Encoding;
 use super::validate::{Checked, Record, RowChecker};
 use crate::queue::{NewMessage, Reject};
 
-pub const BATCH: usize = 2000;
+pub const BATCH: usize = 10_000;
 const PREVIEWS: usize = 3;
 
 /// What a load found. `rows = valid + rejected + duplicates + suppressed`.

@@ -166,21 +166,22 @@ impl Store {
         let now = now();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut inserted = 0;
-        for m in batch {
-            inserted += sqlx::query(
-                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, payload, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, dedupe_key) DO NOTHING",
-            )
-            .bind(campaign)
-            .bind(m.line as i64)
-            .bind(&m.phone)
-            .bind(&m.dedupe_key)
-            .bind(&m.payload)
-            .bind(&now)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.
+        for chunk in batch.chunks(400) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, payload, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, m| {
+                row.push_bind(campaign)
+                    .push_bind(m.line as i64)
+                    .push_bind(&m.phone)
+                    .push_bind(&m.dedupe_key)
+                    .push_bind(&m.payload)
+                    .push_bind(&now)
+                    .push_bind(&now);
+            });
+            query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
+            inserted += query.build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(inserted)
@@ -193,14 +194,17 @@ impl Store {
         rejects: &[Reject],
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for r in rejects {
-            sqlx::query("INSERT OR REPLACE INTO rejects (campaign_id, line, field, reason) VALUES (?, ?, ?, ?)")
-                .bind(campaign)
-                .bind(r.line as i64)
-                .bind(&r.field)
-                .bind(&r.reason)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in rejects.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT OR REPLACE INTO rejects (campaign_id, line, field, reason) ",
+            );
+            query.push_values(chunk, |mut row, r| {
+                row.push_bind(campaign)
+                    .push_bind(r.line as i64)
+                    .push_bind(&r.field)
+                    .push_bind(&r.reason);
+            });
+            query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
