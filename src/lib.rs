@@ -5,6 +5,7 @@
 //! - `phone`: `PhoneNumber`, a valid mobile E.164 number (parse, don't validate).
 //! - `campaign`: definitions, sources (CSV, SQL, Convrs users), row checks and loading.
 //! - `queue`: the durable store (SQLite): campaigns, messages, suppression list, template cache.
+//! - `dispatch`: the rate-limited send loop and the ack poller.
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
@@ -13,6 +14,7 @@
 pub mod campaign;
 pub mod cli;
 pub mod convrs;
+pub mod dispatch;
 pub mod phone;
 pub mod queue;
 pub mod sim;

@@ -1,7 +1,9 @@
 //! The command line: global options and one file per subcommand.
 
 mod campaign_args;
+mod run;
 mod sim;
+mod status;
 mod suppress;
 mod validate;
 
@@ -14,6 +16,8 @@ use secrecy::SecretString;
 
 /// Something went wrong; the message says what.
 pub const EXIT_FAILURE: u8 = 1;
+/// A campaign was paused or its token stopped (the message says why).
+pub const EXIT_STOPPED: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +75,10 @@ impl GlobalArgs {
 pub enum Command {
     /// Serve a Convrs API simulator over HTTP (no token or money needed).
     Sim(sim::SimArgs),
+    /// Load, send, and wait for delivery acks; run again to resume.
+    Run(run::RunArgs),
+    /// Show the campaigns, or one campaign's counts.
+    Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
     Validate(validate::ValidateArgs),
     /// Manage the suppression list.
@@ -94,6 +102,8 @@ pub fn init_tracing(global: &GlobalArgs) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
+        Command::Run(args) => run::run(&cli.global, &args).await,
+        Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,
         Command::Suppress(args) => suppress::run(&cli.global, &args).await,
     }

@@ -112,7 +112,7 @@ impl Client {
         let response = self
             .http
             .post(self.endpoint.clone())
-            .json(&self.envelope(command))
+            .json(&self.envelope(C::CMD, command))
             .send()
             .await
             .map_err(transport_error)?;
@@ -123,12 +123,42 @@ impl Client {
 
     /// The request body: the command's fields plus `token` and `cmd`. The only place the token
     /// is exposed.
-    fn envelope<'a, C: Command>(&'a self, command: &'a C) -> Envelope<'a, C> {
+    fn envelope<'a, B: Serialize>(&'a self, cmd: &'a str, body: &'a B) -> Envelope<'a, B> {
         Envelope {
             token: self.token.expose_secret(),
-            cmd: C::CMD,
-            body: command,
+            cmd,
+            body,
         }
+    }
+
+    /// Sends a frozen request body (the command's fields as stored, without token).
+    #[tracing::instrument(skip_all, fields(cmd = cmd))]
+    pub async fn send_frozen(&self, cmd: &str, payload: &str) -> Verdict {
+        let body: Value = match serde_json::from_str(payload) {
+            Ok(v) => v,
+            Err(e) => {
+                return Verdict::Rejected {
+                    reason: format!("stored payload is not JSON: {e}"),
+                    code: None,
+                    suppress: false,
+                };
+            }
+        };
+        let envelope = self.envelope(cmd, &body);
+        let result = async {
+            let response = self
+                .http
+                .post(self.endpoint.clone())
+                .json(&envelope)
+                .send()
+                .await
+                .map_err(transport_error)?;
+            let status = response.status().as_u16();
+            let bytes = read_capped(response).await?;
+            interpret(status, &bytes)
+        }
+        .await;
+        Verdict::of_send(result)
     }
 
     pub async fn send_whatsapp_template(&self, req: &wire::SendWhatsAppTemplate) -> Verdict {
@@ -206,7 +236,7 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 #[derive(Serialize)]
 struct Envelope<'a, C> {
     token: &'a str,
-    cmd: &'static str,
+    cmd: &'a str,
     #[serde(flatten)]
     body: &'a C,
 }

@@ -2,6 +2,7 @@
 //! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
 //! read-then-write transaction).
 
+mod messages;
 mod suppress;
 
 use std::str::FromStr;
@@ -13,6 +14,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use messages::{Claim, Counts, Outcome};
 pub use suppress::Suppression;
 
 /// A campaign's id.

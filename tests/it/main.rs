@@ -6,4 +6,5 @@ mod helpers;
 mod cli_sim;
 mod client_verdicts;
 mod loading;
+mod running;
 mod sim_api;

@@ -1,0 +1,314 @@
+//! The message state machine in the store. Every transition after the claim is fenced by the
+//! attempt id: `UPDATE ... WHERE id = ? AND attempt_id = ? AND state = 'sending'`; a row that
+//! did not change belongs to someone else.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{CampaignId, Store, StoreError, now};
+use crate::convrs::Ack;
+
+/// A message claimed for one attempt: its row is `sending` with this attempt id, committed
+/// before the request leaves.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub message_id: i64,
+    pub attempt_id: i64,
+    pub phone: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// How an attempt ended, as stored.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent {
+        mid: String,
+        uid: Option<String>,
+    },
+    Retry {
+        at_ms: i64,
+        reason: String,
+    },
+    Failed {
+        code: Option<i64>,
+        reason: String,
+    },
+    Uncertain {
+        reason: String,
+    },
+    /// Not sent because the campaign or token was stopped: back to the queue.
+    Released {
+        reason: String,
+    },
+}
+
+/// Every message is in exactly one state.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub total: i64,
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub replied: i64,
+    pub failed: i64,
+    pub uncertain: i64,
+    pub cancelled: i64,
+}
+
+impl Store {
+    /// Messages left `sending` by a run that died: they may have been sent, so they become
+    /// `uncertain` and are never resent blindly.
+    pub async fn mark_interrupted_uncertain(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET state = 'uncertain', error = 'interrupted while sending', updated_at = ?
+             WHERE campaign_id = ? AND state = 'sending'",
+        )
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Up to `limit` queued messages due at `now_ms`: (id, phone).
+    pub async fn due(
+        &self,
+        campaign: CampaignId,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, phone FROM messages WHERE campaign_id = ? AND state = 'queued' AND next_attempt_at <= ?
+             ORDER BY next_attempt_at, id LIMIT ?",
+        )
+        .bind(campaign)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// When the next queued message is due (unix ms), if any is queued.
+    pub async fn next_due(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM messages WHERE campaign_id = ? AND state = 'queued'",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Claims the messages: for each, an attempt row and state `sending`, in one committed
+    /// transaction. A message no longer queued is skipped.
+    pub async fn claim(&self, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
+        let stamp = now();
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut claims = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let attempt_id: i64 = sqlx::query_scalar(
+                "INSERT INTO attempts (message_id, started_at) VALUES (?, ?) RETURNING id",
+            )
+            .bind(id)
+            .bind(&stamp)
+            .fetch_one(&mut *tx)
+            .await?;
+            let row = sqlx::query(
+                "UPDATE messages SET state = 'sending', attempt_id = ?, attempts = attempts + 1, updated_at = ?
+                 WHERE id = ? AND state = 'queued' RETURNING phone, payload, attempts",
+            )
+            .bind(attempt_id)
+            .bind(&stamp)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(r) => claims.push(Claim {
+                    message_id: id,
+                    attempt_id,
+                    phone: r.get(0),
+                    payload: r.get(1),
+                    attempts: r.get(2),
+                }),
+                None => {
+                    sqlx::query("DELETE FROM attempts WHERE id = ?")
+                        .bind(attempt_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(claims)
+    }
+
+    /// Puts a queued message off until `at_ms` (e.g. its number must wait).
+    pub async fn defer(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'")
+            .bind(at_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records how an attempt ended. False if the message was no longer this attempt's.
+    pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool, StoreError> {
+        let stamp = now();
+        let (state, detail) = match outcome {
+            Outcome::Sent { .. } => ("sent", String::new()),
+            Outcome::Retry { reason, .. } | Outcome::Released { reason } => {
+                ("queued", reason.clone())
+            }
+            Outcome::Failed { reason, .. } => ("failed", reason.clone()),
+            Outcome::Uncertain { reason } => ("uncertain", reason.clone()),
+        };
+        let (mid, uid) = match outcome {
+            Outcome::Sent { mid, uid } => (Some(mid.as_str()), uid.as_deref()),
+            _ => (None, None),
+        };
+        let code = match outcome {
+            Outcome::Failed { code, .. } => *code,
+            _ => None,
+        };
+        let next = match outcome {
+            Outcome::Retry { at_ms, .. } => *at_ms,
+            _ => 0,
+        };
+        let give_back = matches!(outcome, Outcome::Released { .. });
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let changed = sqlx::query(
+            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), uid = COALESCE(?, uid), error_code = ?,
+                 error = NULLIF(?, ''), next_attempt_at = ?, attempts = attempts - ?, updated_at = ?
+             WHERE id = ? AND attempt_id = ? AND state = 'sending'",
+        )
+        .bind(state)
+        .bind(mid)
+        .bind(uid)
+        .bind(code)
+        .bind(&detail)
+        .bind(next)
+        .bind(give_back as i64)
+        .bind(&stamp)
+        .bind(claim.message_id)
+        .bind(claim.attempt_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE attempts SET finished_at = ?, outcome = ?, detail = NULLIF(?, '') WHERE id = ?",
+        )
+        .bind(&stamp)
+        .bind(state)
+        .bind(&detail)
+        .bind(claim.attempt_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Sent messages whose delivery is not settled yet (no ack of delivered or beyond): (id, mid).
+    pub async fn unsettled(&self, campaign: CampaignId) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT id, mid FROM messages WHERE campaign_id = ? AND state = 'sent' AND mid IS NOT NULL ORDER BY id")
+            .bind(campaign)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Applies an ack if it moves the message forward; keeps it as an event either way.
+    pub async fn record_ack(
+        &self,
+        message_id: i64,
+        ack: Ack,
+        source: &str,
+    ) -> Result<bool, StoreError> {
+        let stamp = now();
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO events (message_id, at, source, kind, ack) VALUES (?, ?, ?, 'ack', ?)",
+        )
+        .bind(message_id)
+        .bind(&stamp)
+        .bind(source)
+        .bind(ack.code())
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<Option<i64>> = sqlx::query_scalar("SELECT ack FROM messages WHERE id = ? AND state NOT IN ('sending', 'queued', 'uncertain')")
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let moves = match current {
+            None => false,
+            Some(None) => true,
+            Some(Some(code)) => Ack::from_code(code).is_some_and(|old| old.advances_to(ack)),
+        };
+        if moves {
+            let state = match ack {
+                Ack::Server | Ack::Sent => "sent",
+                Ack::Delivered => "delivered",
+                Ack::Read => "read",
+                Ack::Replied => "replied",
+                Ack::Error | Ack::NotOnWhatsApp => "failed",
+            };
+            sqlx::query("UPDATE messages SET ack = ?, state = ?, error = CASE WHEN ? < 0 THEN ? ELSE error END, updated_at = ? WHERE id = ?")
+                .bind(ack.code())
+                .bind(state)
+                .bind(ack.code())
+                .bind(format!("ack {ack}"))
+                .bind(&stamp)
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(moves)
+    }
+
+    pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
+        let mut c = Counts::default();
+        for r in rows {
+            let n: i64 = r.get(1);
+            c.total += n;
+            match r.get::<String, _>(0).as_str() {
+                "queued" => c.queued = n,
+                "sending" => c.sending = n,
+                "sent" => c.sent = n,
+                "delivered" => c.delivered = n,
+                "read" => c.read = n,
+                "replied" => c.replied = n,
+                "failed" => c.failed = n,
+                "uncertain" => c.uncertain = n,
+                _ => c.cancelled += n,
+            }
+        }
+        Ok(c)
+    }
+
+    /// (id, name, state, reason) of every campaign, newest first.
+    pub async fn campaigns(
+        &self,
+    ) -> Result<Vec<(CampaignId, String, String, Option<String>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+}

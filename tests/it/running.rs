@@ -1,0 +1,185 @@
+//! `campaign run` against the simulator over real HTTP: sent once, limits kept, resumable.
+
+use std::collections::HashMap;
+
+use campaign::campaign::definition::{CampaignFile, Channel};
+use campaign::campaign::{self as camp, LoadOptions};
+use campaign::dispatch::{self, DispatchConfig, Stop};
+use campaign::queue::Store;
+
+use crate::helpers::{TestSim, spawn_sim, uk_mobile};
+
+async fn loaded(
+    sim: &TestSim,
+    dir: &std::path::Path,
+    rows: &[(String, &str)],
+    template: &str,
+) -> (Store, campaign::queue::CampaignId) {
+    let csv = dir.join("r.csv");
+    let body: String = rows
+        .iter()
+        .map(|(p, k)| format!("{p},Ann,O-1,{k}\n"))
+        .collect();
+    std::fs::write(&csv, format!("phone,name,order,key\n{body}")).unwrap();
+    let store = Store::open(dir.join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let params = if template == "order_confirmation" {
+        vec!["name".into(), "order".into()]
+    } else {
+        vec!["name".into()]
+    };
+    let def = CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Whatsapp),
+        template: Some(template.into()),
+        language: Some("en".into()),
+        params: Some(params),
+        dedupe_key: Some("{key}".into()),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap();
+    let id = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
+        .await
+        .unwrap()
+        .campaign
+        .unwrap();
+    (store, id)
+}
+
+fn config(rate: u32) -> DispatchConfig {
+    DispatchConfig {
+        rate,
+        number_rate: 1,
+        max_attempts: 5,
+        in_flight: 8,
+        command: "SendWhatsAppTemplate",
+    }
+}
+
+#[tokio::test]
+async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothing() {
+    let sim = spawn_sim(|c| c.token_rate = 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 30 recipients, one number three times (three appointments): it must wait a second each.
+    let mut rows: Vec<(String, String)> =
+        (1..=27).map(|i| (uk_mobile(i), format!("k{i}"))).collect();
+    rows.extend((0..3).map(|i| (uk_mobile(100), format!("dup{i}"))));
+    let rows: Vec<(String, &str)> = rows.iter().map(|(p, k)| (p.clone(), k.as_str())).collect();
+    let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
+    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(20))
+        .await
+        .unwrap();
+    assert_eq!(stop, None);
+    let ledger = sim.ledger();
+    assert!(
+        ledger.iter().all(|e| e.event == "accepted"),
+        "no rate-limit rejection: {:?}",
+        ledger.iter().find(|e| e.event != "accepted")
+    );
+    assert_eq!(ledger.len(), 30);
+    let mut per_phone: HashMap<&str, usize> = HashMap::new();
+    for e in &ledger {
+        *per_phone.entry(e.phone.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_phone[uk_mobile(100).as_str()], 3);
+    assert_eq!(per_phone.len(), 28);
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.total, counts.sent, counts.queued), (30, 30, 0));
+    // A second dispatch of the same campaign finds nothing to send.
+    dispatch::dispatch(&store, &sim.client(), id, &config(20))
+        .await
+        .unwrap();
+    assert_eq!(sim.ledger().len(), 30);
+    let left = dispatch::poll_acks(
+        &store,
+        &sim.client(),
+        id,
+        std::time::Duration::from_secs(30),
+        50,
+    )
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!(counts.sent, 0, "every message settled: {counts:?}");
+}
+
+#[tokio::test]
+async fn messages_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, &str)> = vec![(uk_mobile(1), "a"), (uk_mobile(2), "b")];
+    let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
+    // A run that claimed a message and died before the answer.
+    let due = store.due(id, i64::MAX, 1).await.unwrap();
+    store.claim(&[due[0].0]).await.unwrap();
+    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 1);
+    dispatch::dispatch(&store, &sim.client(), id, &config(10))
+        .await
+        .unwrap();
+    assert_eq!(sim.ledger().len(), 1, "only the other message is sent");
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.uncertain, counts.sent), (1, 1));
+}
+
+#[tokio::test]
+async fn a_paused_template_pauses_the_campaign_and_sends_nothing() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, &str)> = vec![(uk_mobile(1), "a"), (uk_mobile(2), "b")];
+    let (store, id) = loaded(&sim, dir.path(), &rows, "promo_paused").await;
+    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(10))
+        .await
+        .unwrap();
+    assert!(
+        matches!(stop, Some(Stop::Campaign(ref r)) if r.contains("132015")),
+        "{stop:?}"
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!(counts.queued, 2, "released back to the queue: {counts:?}");
+    assert!(sim.ledger().is_empty());
+}
+
+#[test]
+fn campaign_run_with_sim_sends_and_reports_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("c.csv"),
+        "phone,name\n07911 000001,Ann\n07911 000002,Bob\n07911 000000,Cy\n",
+    )
+    .unwrap();
+    let args = [
+        "run",
+        "c.csv",
+        "--sim",
+        "--channel",
+        "sms",
+        "--bot",
+        "3941",
+        "--message",
+        "Hi {name}",
+        "--region",
+        "GB",
+        "--json",
+    ];
+    let out = crate::helpers::campaign_cmd(d, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["counts"]["total"], 3);
+    assert_eq!(status["counts"]["delivered"], 3, "{status}");
+    assert_eq!(status["state"], "finished");
+    let again = crate::helpers::campaign_cmd(d, &args);
+    let status2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        status2["id"], status["id"],
+        "the same source resumes the same campaign"
+    );
+}
