@@ -189,26 +189,20 @@ pub async fn load(
                 finish(loader, &batches_tx)
             })
         }
-        Source::Sql { url, query } => {
-            let (columns, records) = source::sql_rows(url, query).await?;
-            spawn_from_records(
-                checker_for(columns)?,
-                suppressed,
-                rejects_file,
-                records,
-                batches_tx,
-                spent_rx,
-            )?
-        }
-        Source::ConvrsUsers {
-            bot_id,
-            created_after,
-        } => {
-            let client = client.ok_or_else(|| {
-                SourceError::Users("no API to ask: set CONVRS_TOKEN or use --sim".into())
-            })?;
-            let (columns, records) =
-                source::users_rows(client, *bot_id, created_after.as_deref()).await?;
+        Source::Sql { .. } | Source::ConvrsUsers { .. } => {
+            let (columns, records) = match &def.source {
+                Source::Sql { url, query } => source::sql_rows(url, query).await?,
+                Source::ConvrsUsers {
+                    bot_id,
+                    created_after,
+                } => {
+                    let client = client.ok_or_else(|| {
+                        SourceError::Users("no API to ask: set CONVRS_TOKEN or use --sim".into())
+                    })?;
+                    source::users_rows(client, *bot_id, created_after.as_deref()).await?
+                }
+                Source::Csv(_) => unreachable!("matched above"),
+            };
             spawn_from_records(
                 checker_for(columns)?,
                 suppressed,

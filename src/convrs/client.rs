@@ -109,10 +109,15 @@ impl Client {
     /// Sends one command and returns its answer if `ok` is 1.
     #[tracing::instrument(skip_all, fields(cmd = C::CMD))]
     pub async fn call<C: Command>(&self, command: &C) -> Result<Answer, CallError> {
+        self.post(C::CMD, command).await
+    }
+
+    /// One POST of `cmd` with `body`'s fields; the answer if `ok` is 1.
+    async fn post<B: Serialize>(&self, cmd: &str, body: &B) -> Result<Answer, CallError> {
         let response = self
             .http
             .post(self.endpoint.clone())
-            .json(&self.envelope(C::CMD, command))
+            .json(&self.envelope(cmd, body))
             .send()
             .await
             .map_err(transport_error)?;
@@ -144,21 +149,7 @@ impl Client {
                 };
             }
         };
-        let envelope = self.envelope(cmd, &body);
-        let result = async {
-            let response = self
-                .http
-                .post(self.endpoint.clone())
-                .json(&envelope)
-                .send()
-                .await
-                .map_err(transport_error)?;
-            let status = response.status().as_u16();
-            let bytes = read_capped(response).await?;
-            interpret(status, &bytes)
-        }
-        .await;
-        Verdict::of_send(result)
+        Verdict::of_send(self.post(cmd, &body).await)
     }
 
     pub async fn send_whatsapp_template(&self, req: &wire::SendWhatsAppTemplate) -> Verdict {
