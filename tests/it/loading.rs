@@ -272,6 +272,17 @@ async fn a_sql_source_is_read_from_a_sqlite_database() {
     );
     assert!(!broken.status.success());
     assert!(String::from_utf8_lossy(&broken.stderr).contains("{nope}"));
+    let failing = std::fs::read_to_string(dir.path().join("crm.toml"))
+        .unwrap()
+        .replace("FROM customers", "FROM no_such_table");
+    std::fs::write(dir.path().join("failing.toml"), failing).unwrap();
+    let out = campaign_cmd(dir.path(), &["validate", "failing.toml"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SQL source") && stderr.contains("no_such_table"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
