@@ -92,11 +92,6 @@ impl PhoneNumber {
         }
     }
 
-    /// Builds from a string already in E.164 form (as stored by this program), checking it again.
-    pub fn from_e164(e164: &str) -> Result<Self, PhoneError> {
-        Self::parse(e164, None)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

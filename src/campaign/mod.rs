@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::convrs::wire::{GetWhatsAppTemplate, Template};
 use crate::convrs::{CallError, Client, ErrorCode};
-use crate::queue::{CampaignId, CampaignKey, Store, StoreError};
+use crate::queue::{CampaignId, CampaignKey, NewMessage, Store, StoreError};
 use definition::{Definition, MessageSpec, Source};
 use load::{Loader, Summary};
 use source::{CsvSource, Row, SourceError};
@@ -131,6 +131,17 @@ pub async fn load(
 ) -> Result<Loaded, LoadError> {
     let template = template_body(store, client, def).await?;
     let suppressed = store.suppressed_set().await?;
+    // Open the source and check its columns before a campaign exists: a missing file or column
+    // must not leave an empty campaign behind.
+    let (columns, rows) = open_rows(def, client).await?;
+    let checker = RowChecker::new(def, columns, template.as_deref()).map_err(|message| {
+        LoadError::Definition {
+            source_name: source_name(def),
+            message,
+        }
+    })?;
+    let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref())
+        .map_err(LoadError::RejectsFile)?;
     let campaign = if opts.dry_run {
         None
     } else {
@@ -145,68 +156,29 @@ pub async fn load(
         };
         Some(store.find_or_create_campaign(&key, opts.new).await?.0)
     };
-    let source_name = source_name(def);
-    let checker_for = |columns: Vec<String>| {
-        RowChecker::new(def, columns, template.as_deref()).map_err(|message| {
-            LoadError::Definition {
-                source_name: source_name.clone(),
-                message,
-            }
-        })
-    };
-    let (batches_tx, mut batches_rx) = mpsc::channel::<Vec<crate::queue::NewMessage>>(4);
-    let rejects_file = opts.rejects_file.clone();
-    let producer = match &def.source {
-        Source::Csv(path) => {
-            let mut csv = CsvSource::open(path)?;
-            let loader = Loader::new(
-                checker_for(csv.columns().to_vec())?,
-                suppressed,
-                rejects_file.as_deref(),
-            )
-            .map_err(LoadError::RejectsFile)?;
-            tokio::task::spawn_blocking(move || {
-                let mut loader = loader;
-                while let Some(row) = csv.next_row()? {
-                    let batch = match row {
-                        Row::Record(record) => loader.push(record),
-                        Row::Unreadable(reject, raw) => {
-                            loader.reject_unreadable(reject, &raw);
-                            None
-                        }
-                    };
-                    if let Some(batch) = batch
-                        && batches_tx.blocking_send(batch).is_err()
-                    {
-                        break;
-                    }
+    // Rows are read and checked on a blocking thread while this task writes the batches.
+    let (batches_tx, mut batches_rx) = mpsc::channel::<Vec<NewMessage>>(4);
+    let producer = tokio::task::spawn_blocking(move || {
+        for row in rows {
+            let batch = match row? {
+                Row::Record(record) => loader.push(record),
+                Row::Unreadable(reject, raw) => {
+                    loader.reject_unreadable(reject, &raw);
+                    None
                 }
-                finish(loader, &batches_tx)
-            })
-        }
-        Source::Sql { .. } | Source::ConvrsUsers { .. } => {
-            let (columns, records) = match &def.source {
-                Source::Sql { url, query } => source::sql_rows(url, query).await?,
-                Source::ConvrsUsers {
-                    bot_id,
-                    created_after,
-                } => {
-                    let client = client.ok_or_else(|| {
-                        SourceError::Users("no API to ask: set CONVRS_TOKEN or use --sim".into())
-                    })?;
-                    source::users_rows(client, *bot_id, created_after.as_deref()).await?
-                }
-                Source::Csv(_) => unreachable!("matched above"),
             };
-            spawn_from_records(
-                checker_for(columns)?,
-                suppressed,
-                rejects_file,
-                records,
-                batches_tx,
-            )?
+            if let Some(batch) = batch
+                && batches_tx.blocking_send(batch).is_err()
+            {
+                break;
+            }
         }
-    };
+        let (last, summary) = loader.finish().map_err(LoadError::RejectsFile)?;
+        if !last.is_empty() {
+            let _ = batches_tx.blocking_send(last);
+        }
+        Ok::<_, LoadError>(summary)
+    });
     let mut inserted = 0;
     let mut insert_error = None;
     while let Some(batch) = batches_rx.recv().await {
@@ -228,36 +200,35 @@ pub async fn load(
     Ok(Loaded { campaign, summary })
 }
 
-fn spawn_from_records(
-    checker: RowChecker,
-    suppressed: std::collections::HashSet<String>,
-    rejects_file: Option<PathBuf>,
-    records: Vec<Record>,
-    batches_tx: mpsc::Sender<Vec<crate::queue::NewMessage>>,
-) -> Result<tokio::task::JoinHandle<Result<Summary, LoadError>>, LoadError> {
-    let mut loader = Loader::new(checker, suppressed, rejects_file.as_deref())
-        .map_err(LoadError::RejectsFile)?;
-    Ok(tokio::task::spawn_blocking(move || {
-        for record in records {
-            if let Some(batch) = loader.push(record)
-                && batches_tx.blocking_send(batch).is_err()
-            {
-                break;
-            }
-        }
-        finish(loader, &batches_tx)
-    }))
-}
+/// Rows of any source, read lazily (CSV) or already fetched (SQL, Convrs users).
+type Rows = Box<dyn Iterator<Item = Result<Row, SourceError>> + Send>;
 
-fn finish(
-    loader: Loader,
-    batches_tx: &mpsc::Sender<Vec<crate::queue::NewMessage>>,
-) -> Result<Summary, LoadError> {
-    let (last, summary) = loader.finish().map_err(LoadError::RejectsFile)?;
-    if !last.is_empty() {
-        let _ = batches_tx.blocking_send(last);
-    }
-    Ok(summary)
+async fn open_rows(
+    def: &Definition,
+    client: Option<&Client>,
+) -> Result<(Vec<String>, Rows), LoadError> {
+    let fetched = |(columns, records): (Vec<String>, Vec<Record>)| -> (Vec<String>, Rows) {
+        (
+            columns,
+            Box::new(records.into_iter().map(|r| Ok(Row::Record(r)))),
+        )
+    };
+    Ok(match &def.source {
+        Source::Csv(path) => {
+            let csv = CsvSource::open(path)?;
+            (csv.columns().to_vec(), Box::new(csv))
+        }
+        Source::Sql { url, query } => fetched(source::sql_rows(url, query).await?),
+        Source::ConvrsUsers {
+            bot_id,
+            created_after,
+        } => {
+            let client = client.ok_or_else(|| {
+                SourceError::Users("no API to ask: set CONVRS_TOKEN or use --sim".into())
+            })?;
+            fetched(source::users_rows(client, *bot_id, created_after.as_deref()).await?)
+        }
+    })
 }
 
 fn source_name(def: &Definition) -> String {

@@ -131,6 +131,15 @@ impl CsvSource {
     }
 }
 
+/// Rows until the end of the file or the first error that stops reading.
+impl Iterator for CsvSource {
+    type Item = Result<Row, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row().transpose()
+    }
+}
+
 fn csv_error(path: &Path, line: u64, e: csv::Error) -> SourceError {
     SourceError::Csv {
         path: path.into(),

@@ -94,7 +94,7 @@ impl Api {
         required: bool,
     ) -> anyhow::Result<Api> {
         if use_sim {
-            let token = format!("sim-{}", uuid_like());
+            let token = format!("sim-{}", unique_label());
             let config = SimConfig {
                 tokens: vec![token.clone()],
                 ack_delay: std::time::Duration::from_millis(300),
@@ -135,8 +135,8 @@ impl Api {
     }
 }
 
-/// A random-enough label for the in-process simulator's token.
-fn uuid_like() -> String {
+/// A label unique to this process and moment, for the in-process simulator's token.
+fn unique_label() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -600,15 +600,3 @@ fn tags(sim: &Sim, cmd: &str, req: &Req) -> Reply {
     }
     Ok(Map::new())
 }
-
-impl Sim {
-    fn lock(&self) -> std::sync::MutexGuard<'_, super::state::SimState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn log(&self, entry: &LedgerEntry) {
-        if let Some(ledger) = &self.ledger {
-            ledger.append(entry);
-        }
-    }
-}

@@ -289,3 +289,15 @@ fn refusal(cmd: Option<&str>, r: commands::Refusal) -> Value {
     }
     out
 }
+
+impl Sim {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, state::SimState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn log(&self, entry: &ledger::LedgerEntry) {
+        if let Some(ledger) = &self.ledger {
+            ledger.append(entry);
+        }
+    }
+}

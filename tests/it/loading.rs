@@ -435,3 +435,43 @@ async fn the_suppression_list_is_managed_from_the_command_line() {
             .success()
     );
 }
+
+#[tokio::test]
+async fn a_source_that_cannot_be_read_leaves_no_campaign_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let missing = CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hi".into()),
+        csv: Some(dir.path().join("missing.csv")),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap();
+    assert!(
+        camp::load(&missing, &store, None, &LoadOptions::default())
+            .await
+            .is_err()
+    );
+    std::fs::write(dir.path().join("nophone.csv"), "mobile\n1\n").unwrap();
+    let no_phone = CampaignFile {
+        csv: Some(dir.path().join("nophone.csv")),
+        ..Default::default()
+    }
+    .with(CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hi".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        camp::load(&no_phone, &store, None, &LoadOptions::default())
+            .await
+            .is_err()
+    );
+    assert!(store.campaigns().await.unwrap().is_empty());
+}
