@@ -1,6 +1,8 @@
 //! The command line: global options and one file per subcommand.
 
 mod campaign_args;
+mod progress;
+mod retry;
 mod run;
 mod sim;
 mod status;
@@ -18,6 +20,10 @@ use secrecy::SecretString;
 pub const EXIT_FAILURE: u8 = 1;
 /// A campaign was paused or its token stopped (the message says why).
 pub const EXIT_STOPPED: u8 = 3;
+/// Another process is sending this campaign.
+pub const EXIT_BUSY: u8 = 4;
+/// Stopped by Ctrl-C or SIGTERM; run again to resume.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,6 +83,8 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Load, send, and wait for delivery acks; run again to resume.
     Run(run::RunArgs),
+    /// Queue uncertain messages of a campaign again (the operator's decision).
+    Retry(retry::RetryArgs),
     /// Show the campaigns, or one campaign's counts.
     Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
@@ -103,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
         Command::Run(args) => run::run(&cli.global, &args).await,
+        Command::Retry(args) => retry::run(&cli.global, &args).await,
         Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,
         Command::Suppress(args) => suppress::run(&cli.global, &args).await,

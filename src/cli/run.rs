@@ -1,5 +1,5 @@
-//! `campaign run SOURCE`: load, send, wait for delivery acks, report. Running it again with the
-//! same source and definition resumes the same campaign.
+//! `campaign run SOURCE`: load, send, reconcile, wait for delivery acks, report. Running it
+//! again with the same source and definition resumes the same campaign.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use tokio_util::sync::CancellationToken;
 
 use super::campaign_args::{Api, CampaignArgs};
-use super::{EXIT_STOPPED, GlobalArgs, status, validate};
-use crate::campaign::definition::Channel;
+use super::{EXIT_BUSY, EXIT_INTERRUPTED, EXIT_STOPPED, GlobalArgs, progress, status, validate};
+use crate::campaign::definition::{Channel, Definition};
 use crate::campaign::{self, LoadOptions};
-use crate::dispatch::{self, DispatchConfig, Stop};
+use crate::dispatch::{self, DispatchConfig, RunEnd, RunError, RunOptions};
 use crate::queue::Store;
 
 #[derive(Debug, Args)]
@@ -43,6 +44,9 @@ pub struct RunArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     pub in_flight: usize,
+    /// How long after an ambiguous attempt an empty conversation proves it was not sent.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reconcile_after: Duration,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -80,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
 async fn run_with(
     store: &Store,
     api: &Api,
-    def: &campaign::definition::Definition,
+    def: &Definition,
     args: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
     let opts = LoadOptions {
@@ -98,14 +102,7 @@ async fn run_with(
         eprintln!("campaign {id} ({})", def.name);
         validate::print_summary(&loaded.summary, false)?;
     }
-    let interrupted = store.mark_interrupted_uncertain(id).await?;
-    if interrupted > 0 {
-        eprintln!(
-            "{interrupted} message(s) were being sent when an earlier run stopped: marked uncertain, not resent"
-        );
-    }
     let client = api.client.as_ref().context("sending needs the API")?;
-    store.set_campaign_state(id, "running", None).await?;
     let config = DispatchConfig {
         rate: args.rate,
         number_rate: args.number_rate,
@@ -116,31 +113,86 @@ async fn run_with(
             Channel::Sms => "SendSMSMessage",
         },
     };
-    let stop = dispatch::dispatch(store, client, id, &config).await?;
-    if let Some(stop) = &stop {
-        let (state, reason) = match stop {
-            Stop::Campaign(r) => ("paused", r),
-            Stop::Token(r) => ("stopped", r),
-        };
-        store.set_campaign_state(id, state, Some(reason)).await?;
-        eprintln!("campaign {state}: {reason}");
-    } else if !args.no_wait {
-        let left =
-            dispatch::poll_acks(store, client, id, args.wait, (args.rate / 2).max(1)).await?;
-        if left > 0 {
+    let run_opts = RunOptions {
+        wait: (!args.no_wait).then_some(args.wait),
+        reconcile_after: args.reconcile_after,
+    };
+    let cancel = CancellationToken::new();
+    tokio::spawn(stop_on_signals(cancel.clone()));
+    let shown = progress::show(store.clone(), id);
+    let report = dispatch::run_campaign(store, client, id, &config, &run_opts, &cancel).await;
+    shown.finish().await;
+    let report = match report {
+        Ok(report) => report,
+        Err(RunError::Busy(held)) => {
+            eprintln!("error: {held}");
+            return Ok(ExitCode::from(EXIT_BUSY));
+        }
+        Err(RunError::Store(e)) => return Err(e.into()),
+    };
+    if report.left_uncertain_by_earlier_run > 0 {
+        eprintln!(
+            "{} message(s) were being sent when an earlier run stopped: marked uncertain, then reconciled",
+            report.left_uncertain_by_earlier_run
+        );
+    }
+    let r = &report.reconciled;
+    if r.sent + r.requeued + r.undecided > 0 {
+        eprintln!(
+            "reconciled uncertain messages: {} proven sent, {} proven unsent and sent again, {} still uncertain",
+            r.sent, r.requeued, r.undecided
+        );
+        if r.undecided > 0 {
             eprintln!(
-                "{left} message(s) not yet delivered after {:?}; `campaign status {id}` shows them later",
-                args.wait
+                "`campaign retry {id} --uncertain` sends the uncertain ones again, if you decide so"
             );
         }
-        store.set_campaign_state(id, "finished", None).await?;
-    } else {
-        store.set_campaign_state(id, "sent", None).await?;
     }
+    let code = match &report.end {
+        RunEnd::Finished { unsettled } => {
+            if *unsettled > 0 {
+                eprintln!(
+                    "{unsettled} message(s) not yet delivered after {:?}; `campaign status {id}` shows them later",
+                    args.wait
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        RunEnd::Sent => ExitCode::SUCCESS,
+        RunEnd::Stopped(stop) => {
+            eprintln!("campaign stopped: {stop:?}");
+            ExitCode::from(EXIT_STOPPED)
+        }
+        RunEnd::Interrupted => {
+            eprintln!("interrupted: run the same command again to resume");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    };
     status::print_campaign(store, id, args.json).await?;
-    Ok(if stop.is_some() {
-        ExitCode::from(EXIT_STOPPED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(code)
+}
+
+/// First Ctrl-C (or SIGTERM): stop claiming, let requests in flight finish. Second: exit now.
+async fn stop_on_signals(cancel: CancellationToken) {
+    if signal().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "stopping: no new sends; waiting for requests in flight (press Ctrl-C again to quit at once)"
+    );
+    cancel.cancel();
+    if signal().await.is_ok() {
+        eprintln!(
+            "quitting now: messages in flight become uncertain and are reconciled on the next run"
+        );
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}
+
+async fn signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }

@@ -1,15 +1,25 @@
 //! The dispatcher: claims due messages, keeps the token and per-number limits, sends several
 //! requests at once, and turns each verdict into a stored outcome. Then it polls acks.
 
+mod reconcile;
+mod runner;
+
+pub use reconcile::{Reconciled, reconcile};
+pub use runner::{RunEnd, RunError, RunOptions, RunReport, run_campaign};
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use backon::{BackoffBuilder, ExponentialBuilder};
-use governor::{Quota, RateLimiter};
-use tokio::sync::{Mutex, Semaphore};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{Ack, Client, Verdict};
 use crate::queue::{CampaignId, Claim, Outcome, Store, StoreError};
@@ -35,46 +45,23 @@ pub enum Stop {
     Token(String),
 }
 
-/// Sends every due message of `campaign` until none is left (or a stop verdict).
+/// Sends every due message of `campaign` until none is left, a stop verdict, or `cancel`
+/// (then no new message is claimed; requests in flight finish and are recorded).
 pub async fn dispatch(
     store: &Store,
     client: &Client,
     campaign: CampaignId,
     config: &DispatchConfig,
+    cancel: &CancellationToken,
 ) -> Result<Option<Stop>, StoreError> {
-    // A 2% margin keeps the server's sliding one-second window from ever seeing one too many.
-    let token_period = Duration::from_secs_f64(1.02 / f64::from(config.rate.max(1)));
-    let token_limit = RateLimiter::direct(
-        Quota::with_period(token_period)
-            .expect("non-zero")
-            .allow_burst(NonZeroU32::MIN),
-    );
-    let number_period = Duration::from_secs_f64(1.05 / f64::from(config.number_rate.max(1)));
-    let numbers = RateLimiter::keyed(
-        Quota::with_period(number_period)
-            .expect("non-zero")
-            .allow_burst(NonZeroU32::MIN),
-    );
+    let pacing = Pacing::new(config);
     let slots = Arc::new(Semaphore::new(config.in_flight.max(1)));
-    let stopped = Arc::new(AtomicBool::new(false));
-    let stop_reason: Arc<Mutex<Option<Stop>>> = Arc::default();
-    // When each number last had a request leave: the claim-time check spaces numbers out, but a
-    // send can wait for the token limit longer than the next one to its number, so this is the
-    // final guard, applied when the request actually leaves.
-    let last_sent: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>> =
-        Arc::default();
+    let stop: Arc<StopSignal> = Arc::default();
     let mut tasks = JoinSet::new();
-    loop {
-        if stopped.load(Ordering::SeqCst) {
-            break;
-        }
+    while !cancel.is_cancelled() && !stop.raised() {
         let now = now_ms();
         let due = store.due(campaign, now, 200).await?;
         if due.is_empty() {
-            if let Some(done) = tasks.try_join_next() {
-                done.expect("send tasks do not panic")?;
-                continue;
-            }
             if !tasks.is_empty() {
                 tasks
                     .join_next()
@@ -83,80 +70,158 @@ pub async fn dispatch(
                     .expect("send tasks do not panic")?;
                 continue;
             }
-            match store.next_due(campaign).await? {
-                None => break,
-                Some(at) => {
-                    tokio::time::sleep(Duration::from_millis((at - now).clamp(10, 1000) as u64))
-                        .await
-                }
+            let Some(at) = store.next_due(campaign).await? else {
+                break;
+            };
+            let pause = Duration::from_millis((at - now).clamp(10, 1000) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.cancelled() => {}
             }
             continue;
         }
-        // A number that must wait is put off; the others go ahead (no head-of-line blocking).
-        let mut ready = vec![];
-        for (id, phone) in due {
-            match numbers.check_key(&phone) {
-                Ok(()) => ready.push(id),
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                        &governor::clock::DefaultClock::default(),
-                    ));
-                    store.defer(id, now + wait.as_millis() as i64 + 1).await?;
-                }
-            }
-        }
-        numbers.retain_recent();
+        let ready = pacing.numbers_ready(store, due, now).await?;
         for claim in store.claim(&ready).await? {
-            token_limit.until_ready().await;
-            let permit = slots.clone().acquire_owned().await.expect("never closed");
-            if stopped.load(Ordering::SeqCst) {
-                store
-                    .finish(
-                        &claim,
-                        &Outcome::Released {
-                            reason: "campaign stopped".into(),
-                        },
-                    )
-                    .await?;
+            let go = tokio::select! {
+                _ = pacing.token.until_ready() => !stop.raised(),
+                _ = cancel.cancelled() => false,
+            };
+            if !go {
+                let reason = "not sent: the run was stopped".to_string();
+                store.finish(&claim, &Outcome::Released { reason }).await?;
                 continue;
             }
-            let (store, client, config, stopped, stop_reason) = (
-                store.clone(),
-                client.clone(),
-                config.clone(),
-                stopped.clone(),
-                stop_reason.clone(),
-            );
-            let leave_at = {
-                let mut last = last_sent.lock().unwrap_or_else(|p| p.into_inner());
-                let now = tokio::time::Instant::now();
-                let at = last
-                    .get(&claim.phone)
-                    .map_or(now, |t| (*t + number_period).max(now));
-                last.insert(claim.phone.clone(), at);
-                if last.len() > 100_000 {
-                    last.retain(|_, t| *t + number_period > now);
-                }
-                at
-            };
+            let permit = slots.clone().acquire_owned().await.expect("never closed");
+            let leave_at = pacing.leave_at(&claim.phone);
+            let (store, client, config, stop) =
+                (store.clone(), client.clone(), config.clone(), stop.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 tokio::time::sleep_until(leave_at).await;
-                let verdict = client.send_frozen(config.command, &claim.payload).await;
-                let (outcome, stop) = outcome_of(&claim, verdict, &config);
-                if let Some(stop) = stop {
-                    stopped.store(true, Ordering::SeqCst);
-                    stop_reason.lock().await.get_or_insert(stop);
-                }
-                store.finish(&claim, &outcome).await.map(|_| ())
+                send_one(&store, &client, &config, &claim, &stop).await
             });
         }
     }
     while let Some(done) = tasks.join_next().await {
         done.expect("send tasks do not panic")?;
     }
-    let stop = stop_reason.lock().await.clone();
-    Ok(stop)
+    Ok(stop.reason())
+}
+
+/// One attempt: send the frozen payload and record the outcome, fenced by the attempt.
+pub async fn send_one(
+    store: &Store,
+    client: &Client,
+    config: &DispatchConfig,
+    claim: &Claim,
+    stop: &StopSignal,
+) -> Result<(), StoreError> {
+    let verdict = client.send_frozen(config.command, &claim.payload).await;
+    tracing::debug!(
+        message_id = claim.message_id,
+        attempt_id = claim.attempt_id,
+        ?verdict,
+        "sent"
+    );
+    let (outcome, halt) = outcome_of(claim, verdict, config);
+    if let Some(halt) = halt {
+        stop.raise(halt);
+    }
+    store.finish(claim, &outcome).await.map(|_| ())
+}
+
+/// Raised by the first stop-campaign or stop-token verdict; later ones keep the first reason.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    raised: AtomicBool,
+    reason: std::sync::Mutex<Option<Stop>>,
+}
+
+impl StopSignal {
+    fn raise(&self, stop: Stop) {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(stop);
+        self.raised.store(true, Ordering::SeqCst);
+    }
+
+    fn raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
+    fn reason(&self) -> Option<Stop> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The two limits of the API document: per token and per phone number.
+struct Pacing {
+    token: DefaultDirectRateLimiter,
+    numbers: DefaultKeyedRateLimiter<String>,
+    number_period: Duration,
+    /// When each number's last request leaves. The claim-time check (`numbers`) keeps waiting
+    /// numbers out of the in-flight slots; this guard applies the spacing when the request
+    /// actually leaves, since one send can wait for the token limit longer than the next one to
+    /// the same number.
+    leaves: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+}
+
+impl Pacing {
+    fn new(config: &DispatchConfig) -> Self {
+        // Margins keep the server's sliding one-second windows from ever seeing one too many.
+        let token_period = Duration::from_secs_f64(1.02 / f64::from(config.rate.max(1)));
+        let number_period = Duration::from_secs_f64(1.05 / f64::from(config.number_rate.max(1)));
+        let quota = |period| {
+            Quota::with_period(period)
+                .expect("non-zero")
+                .allow_burst(NonZeroU32::MIN)
+        };
+        Pacing {
+            token: RateLimiter::direct(quota(token_period)),
+            numbers: RateLimiter::keyed(quota(number_period)),
+            number_period,
+            leaves: Default::default(),
+        }
+    }
+
+    /// The due messages whose number may be sent to now; the others are put off in the store
+    /// (no head-of-line blocking).
+    async fn numbers_ready(
+        &self,
+        store: &Store,
+        due: Vec<(i64, String)>,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut ready = Vec::with_capacity(due.len());
+        for (id, phone) in due {
+            match self.numbers.check_key(&phone) {
+                Ok(()) => ready.push(id),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    store.defer(id, now + wait.as_millis() as i64 + 1).await?;
+                }
+            }
+        }
+        self.numbers.retain_recent();
+        Ok(ready)
+    }
+
+    fn leave_at(&self, phone: &str) -> tokio::time::Instant {
+        let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
+        let now = tokio::time::Instant::now();
+        let at = leaves
+            .get(phone)
+            .map_or(now, |t| (*t + self.number_period).max(now));
+        leaves.insert(phone.to_string(), at);
+        if leaves.len() > 100_000 {
+            leaves.retain(|_, t| *t + self.number_period > now);
+        }
+        at
+    }
 }
 
 /// What to store for a verdict, and whether it stops the campaign or token.
@@ -237,6 +302,7 @@ pub async fn poll_acks(
     campaign: CampaignId,
     wait: Duration,
     rate: u32,
+    cancel: &CancellationToken,
 ) -> Result<usize, StoreError> {
     let deadline = tokio::time::Instant::now() + wait;
     let limiter = RateLimiter::direct(Quota::per_second(
@@ -245,10 +311,14 @@ pub async fn poll_acks(
     let mut pause = Duration::from_millis(250);
     loop {
         let unsettled = store.unsettled(campaign).await?;
-        if unsettled.is_empty() || tokio::time::Instant::now() >= deadline {
+        if unsettled.is_empty() || tokio::time::Instant::now() >= deadline || cancel.is_cancelled()
+        {
             return Ok(unsettled.len());
         }
         for (id, mid) in unsettled {
+            if cancel.is_cancelled() {
+                break;
+            }
             limiter.until_ready().await;
             match client.get_message_details(&mid).await {
                 Ok(details) => {
@@ -261,10 +331,11 @@ pub async fn poll_acks(
                 }
             }
         }
-        tokio::time::sleep(
-            pause.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
-        )
-        .await;
+        let nap = pause.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = cancel.cancelled() => {}
+        }
         pause = (pause * 2).min(Duration::from_secs(10));
     }
 }

@@ -312,3 +312,73 @@ impl Store {
             .collect())
     }
 }
+
+/// An `uncertain` message and the attempt that may or may not have reached the API.
+#[derive(Debug, Clone)]
+pub struct Uncertain {
+    pub message_id: i64,
+    pub attempt_id: Option<i64>,
+    pub payload: String,
+    /// When that attempt started (RFC 3339).
+    pub started_at: Option<String>,
+}
+
+impl Store {
+    pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.attempt_id, m.payload, a.started_at FROM messages m
+             LEFT JOIN attempts a ON a.id = m.attempt_id
+             WHERE m.campaign_id = ? AND m.state = 'uncertain' ORDER BY m.id",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Uncertain {
+                message_id: r.get(0),
+                attempt_id: r.get(1),
+                payload: r.get(2),
+                started_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Settles an uncertain message: proven sent (with its mid), or proven not sent (queued
+    /// again). Fenced by the attempt, so a message settled meanwhile is left alone.
+    pub async fn settle_uncertain(
+        &self,
+        u: &Uncertain,
+        sent_mid: Option<&str>,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let state = if sent_mid.is_some() { "sent" } else { "queued" };
+        let done = sqlx::query(
+            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0, updated_at = ?
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
+        )
+        .bind(state)
+        .bind(sent_mid)
+        .bind(why)
+        .bind(now())
+        .bind(u.message_id)
+        .bind(u.attempt_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The operator's decision: queue uncertain messages again (a new attempt of the same
+    /// message, with the same payload). Returns how many.
+    pub async fn retry_uncertain(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET state = 'queued', next_attempt_at = 0, error = 'resent by operator after uncertain', updated_at = ?
+             WHERE campaign_id = ? AND state = 'uncertain'",
+        )
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -2,6 +2,7 @@
 //! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
 //! read-then-write transaction).
 
+mod lease;
 mod messages;
 mod suppress;
 
@@ -14,7 +15,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use messages::{Claim, Counts, Outcome};
+pub use lease::{LeaseHeld, this_process};
+pub use messages::{Claim, Counts, Outcome, Uncertain};
 pub use suppress::Suppression;
 
 /// A campaign's id.

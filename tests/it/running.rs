@@ -69,7 +69,7 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
     rows.extend((0..3).map(|i| (uk_mobile(100), format!("dup{i}"))));
     let rows: Vec<(String, &str)> = rows.iter().map(|(p, k)| (p.clone(), k.as_str())).collect();
     let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
-    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(20))
+    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(20), &Default::default())
         .await
         .unwrap();
     assert_eq!(stop, None);
@@ -89,7 +89,7 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
     let counts = store.counts(id).await.unwrap();
     assert_eq!((counts.total, counts.sent, counts.queued), (30, 30, 0));
     // A second dispatch of the same campaign finds nothing to send.
-    dispatch::dispatch(&store, &sim.client(), id, &config(20))
+    dispatch::dispatch(&store, &sim.client(), id, &config(20), &Default::default())
         .await
         .unwrap();
     assert_eq!(sim.ledger().len(), 30);
@@ -99,6 +99,7 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
         id,
         std::time::Duration::from_secs(30),
         50,
+        &Default::default(),
     )
     .await
     .unwrap();
@@ -117,7 +118,7 @@ async fn messages_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent
     let due = store.due(id, i64::MAX, 1).await.unwrap();
     store.claim(&[due[0].0]).await.unwrap();
     assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 1);
-    dispatch::dispatch(&store, &sim.client(), id, &config(10))
+    dispatch::dispatch(&store, &sim.client(), id, &config(10), &Default::default())
         .await
         .unwrap();
     assert_eq!(sim.ledger().len(), 1, "only the other message is sent");
@@ -131,7 +132,7 @@ async fn a_paused_template_pauses_the_campaign_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<(String, &str)> = vec![(uk_mobile(1), "a"), (uk_mobile(2), "b")];
     let (store, id) = loaded(&sim, dir.path(), &rows, "promo_paused").await;
-    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(10))
+    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(10), &Default::default())
         .await
         .unwrap();
     assert!(

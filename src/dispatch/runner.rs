@@ -1,0 +1,180 @@
+//! One run of a campaign, start to end: take the lease, mark what a dead run left `sending` as
+//! `uncertain`, send, reconcile what is uncertain (sending again what is proven unsent), then
+//! poll acks until delivered or the wait is over.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{DispatchConfig, Reconciled, Stop, dispatch, now_ms, poll_acks, reconcile};
+use crate::convrs::Client;
+use crate::queue::{CampaignId, LeaseHeld, Store, StoreError, this_process};
+
+/// How long a lease lasts without renewal; it is renewed every third of that.
+const LEASE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// How long to wait for delivery acks after sending; `None` returns once all is sent.
+    pub wait: Option<Duration>,
+    /// How long after an attempt a conversation without the message proves it was not sent.
+    pub reconcile_after: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Everything was sent and acks were awaited; `unsettled` were not delivered in time.
+    Finished { unsettled: usize },
+    /// Everything was sent (`--no-wait`).
+    Sent,
+    /// A stop verdict paused the campaign or stopped the token.
+    Stopped(Stop),
+    /// Cancelled (Ctrl-C): nothing new was claimed, what was in flight was recorded.
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub end: RunEnd,
+    /// Messages a dead run had left `sending`, now `uncertain`.
+    pub left_uncertain_by_earlier_run: u64,
+    pub reconciled: Reconciled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Busy(#[from] LeaseHeld),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn run_campaign(
+    store: &Store,
+    client: &Client,
+    campaign: CampaignId,
+    config: &DispatchConfig,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunReport, RunError> {
+    let owner = this_process();
+    store
+        .acquire_lease(
+            campaign,
+            &owner,
+            now_ms(),
+            now_ms() + LEASE.as_millis() as i64,
+        )
+        .await??;
+    let renewing = CancellationToken::new();
+    let renewal = tokio::spawn(renew_lease(
+        store.clone(),
+        campaign,
+        owner.clone(),
+        renewing.clone(),
+    ));
+    let result = run_leased(store, client, campaign, config, opts, cancel).await;
+    renewing.cancel();
+    let _ = renewal.await;
+    store.release_lease(campaign, &owner).await?;
+    result
+}
+
+async fn renew_lease(store: Store, campaign: CampaignId, owner: String, done: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE / 3) => {}
+            _ = done.cancelled() => return,
+        }
+        let until = now_ms() + LEASE.as_millis() as i64;
+        if let Err(e) = store.acquire_lease(campaign, &owner, now_ms(), until).await {
+            tracing::warn!(%campaign, error = %e, "cannot renew the campaign lease");
+        }
+    }
+}
+
+async fn run_leased(
+    store: &Store,
+    client: &Client,
+    campaign: CampaignId,
+    config: &DispatchConfig,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunReport, RunError> {
+    let left = store.mark_interrupted_uncertain(campaign).await?;
+    store.set_campaign_state(campaign, "running", None).await?;
+    let deadline = tokio::time::Instant::now() + opts.wait.unwrap_or(Duration::ZERO);
+    let mut reconciled = Reconciled::default();
+    let end = loop {
+        if let Some(stop) = dispatch(store, client, campaign, config, cancel).await? {
+            break RunEnd::Stopped(stop);
+        }
+        if cancel.is_cancelled() {
+            break RunEnd::Interrupted;
+        }
+        let r = reconcile(
+            store,
+            client,
+            campaign,
+            config.command,
+            opts.reconcile_after,
+        )
+        .await?;
+        reconciled.sent += r.sent;
+        reconciled.requeued += r.requeued;
+        reconciled.undecided = r.undecided;
+        if r.requeued > 0 {
+            continue;
+        }
+        // An undecided message is decided by waiting out its safe delay, if the wait allows.
+        let wake = r
+            .next_decision
+            .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+            .map(|d| tokio::time::Instant::now() + d);
+        match wake {
+            Some(at) if at <= deadline => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at + Duration::from_millis(10)) => continue,
+                    _ = cancel.cancelled() => break RunEnd::Interrupted,
+                }
+            }
+            _ => {}
+        }
+        break match opts.wait {
+            None => RunEnd::Sent,
+            Some(_) => {
+                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let unsettled = poll_acks(
+                    store,
+                    client,
+                    campaign,
+                    remaining,
+                    (config.rate / 2).max(1),
+                    cancel,
+                )
+                .await?;
+                if cancel.is_cancelled() {
+                    RunEnd::Interrupted
+                } else {
+                    RunEnd::Finished { unsettled }
+                }
+            }
+        };
+    };
+    let (state, reason) = match &end {
+        RunEnd::Finished { .. } => ("finished", None),
+        RunEnd::Sent => ("sent", None),
+        RunEnd::Stopped(Stop::Campaign(r)) => ("paused", Some(r.as_str())),
+        RunEnd::Stopped(Stop::Token(r)) => ("stopped", Some(r.as_str())),
+        RunEnd::Interrupted => (
+            "interrupted",
+            Some("stopped by the operator; run again to resume"),
+        ),
+    };
+    store.set_campaign_state(campaign, state, reason).await?;
+    Ok(RunReport {
+        end,
+        left_uncertain_by_earlier_run: left,
+        reconciled,
+    })
+}
