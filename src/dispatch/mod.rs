@@ -81,25 +81,29 @@ pub async fn dispatch(
             continue;
         }
         let ready = pacing.numbers_ready(store, due, now).await?;
-        for claim in store.claim(&ready).await? {
-            let go = tokio::select! {
-                _ = pacing.token.until_ready() => !stop.raised(),
-                _ = cancel.cancelled() => false,
-            };
-            if !go {
-                let reason = "not sent: the run was stopped".to_string();
-                store.finish(&claim, &Outcome::Released { reason }).await?;
-                continue;
+        // Claim only what can leave within about 100 ms: a claimed message is `sending`, and
+        // after a crash every `sending` message has to be reconciled.
+        for chunk in ready.chunks(pacing.claim_size) {
+            for claim in store.claim(chunk).await? {
+                let go = tokio::select! {
+                    _ = pacing.token.until_ready() => !stop.raised(),
+                    _ = cancel.cancelled() => false,
+                };
+                if !go {
+                    let reason = "not sent: the run was stopped".to_string();
+                    store.finish(&claim, &Outcome::Released { reason }).await?;
+                    continue;
+                }
+                let permit = slots.clone().acquire_owned().await.expect("never closed");
+                let leave_at = pacing.leave_at(&claim.phone);
+                let (store, client, config, stop) =
+                    (store.clone(), client.clone(), config.clone(), stop.clone());
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    tokio::time::sleep_until(leave_at).await;
+                    send_one(&store, &client, &config, &claim, &stop).await
+                });
             }
-            let permit = slots.clone().acquire_owned().await.expect("never closed");
-            let leave_at = pacing.leave_at(&claim.phone);
-            let (store, client, config, stop) =
-                (store.clone(), client.clone(), config.clone(), stop.clone());
-            tasks.spawn(async move {
-                let _permit = permit;
-                tokio::time::sleep_until(leave_at).await;
-                send_one(&store, &client, &config, &claim, &stop).await
-            });
         }
     }
     while let Some(done) = tasks.join_next().await {
@@ -163,6 +167,8 @@ struct Pacing {
     token: DefaultDirectRateLimiter,
     numbers: DefaultKeyedRateLimiter<String>,
     number_period: Duration,
+    /// How many messages to claim at once.
+    claim_size: usize,
     /// When each number's last request leaves. The claim-time check (`numbers`) keeps waiting
     /// numbers out of the in-flight slots; this guard applies the spacing when the request
     /// actually leaves, since one send can wait for the token limit longer than the next one to
@@ -184,6 +190,7 @@ impl Pacing {
             token: RateLimiter::direct(quota(token_period)),
             numbers: RateLimiter::keyed(quota(number_period)),
             number_period,
+            claim_size: (config.rate as usize / 10).clamp(1, config.in_flight.max(1)),
             leaves: Default::default(),
         }
     }

@@ -126,19 +126,15 @@ async fn run_leased(
         if r.requeued > 0 {
             continue;
         }
-        // An undecided message is decided by waiting out its safe delay, if the wait allows.
-        let wake = r
-            .next_decision
-            .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
-            .map(|d| tokio::time::Instant::now() + d);
-        match wake {
-            Some(at) if at <= deadline => {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at + Duration::from_millis(10)) => continue,
-                    _ = cancel.cancelled() => break RunEnd::Interrupted,
-                }
+        // An undecided message is decided by waiting out its safe delay (`reconcile_after`),
+        // even with `--no-wait`: "everything sent" includes knowing what was sent.
+        if let Some(at) = r.next_decision {
+            let pause =
+                (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(10);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => continue,
+                _ = cancel.cancelled() => break RunEnd::Interrupted,
             }
-            _ => {}
         }
         break match opts.wait {
             None => RunEnd::Sent,

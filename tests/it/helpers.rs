@@ -150,3 +150,35 @@ pub fn campaign_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Outpu
         .output()
         .unwrap()
 }
+
+/// Starts the `campaign` binary in `dir` against `sim` (token in the environment).
+pub fn spawn_campaign(dir: &std::path::Path, sim: &TestSim, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .args(args)
+        .current_dir(dir)
+        .env("CONVRS_TOKEN", TOKEN)
+        .env("CONVRS_API_URL", sim.url())
+        .env_remove("CAMPAIGN_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` (e.g. "-KILL", "-INT") to a child process.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// How many accepted sends the ledger holds per phone number.
+pub fn sends_per_phone(sim: &TestSim) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for e in sim.ledger().into_iter().filter(|e| e.event == "accepted") {
+        *counts.entry(e.phone).or_default() += 1;
+    }
+    counts
+}

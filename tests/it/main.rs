@@ -6,5 +6,6 @@ mod helpers;
 mod cli_sim;
 mod client_verdicts;
 mod loading;
+mod resilience;
 mod running;
 mod sim_api;

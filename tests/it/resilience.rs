@@ -1,0 +1,259 @@
+//! Crashes, faults, interruptions and a second runner: nobody lost, nobody sent twice.
+
+use std::time::Duration;
+
+use campaign::campaign::definition::{CampaignFile, Channel};
+use campaign::campaign::{self as camp, LoadOptions};
+use campaign::dispatch::{self, DispatchConfig, RunEnd, RunError, RunOptions};
+use campaign::queue::{CampaignId, Store};
+use campaign::sim::Fault;
+use serde_json::Value;
+
+use crate::helpers::{
+    TestSim, sends_per_phone, signal, spawn_campaign, spawn_sim, uk_mobile, wait_for,
+};
+
+fn recipients_csv(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
+    let path = dir.join("c.csv");
+    let rows: String = (1..=n)
+        .map(|i| format!("{},Name{i}\n", uk_mobile(i)))
+        .collect();
+    std::fs::write(&path, format!("phone,name\n{rows}")).unwrap();
+    path
+}
+
+async fn load_sms(sim: &TestSim, dir: &std::path::Path, n: u32) -> (Store, CampaignId) {
+    let csv = recipients_csv(dir, n);
+    let store = Store::open(dir.join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let def = CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hi {name}".into()),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap();
+    let id = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
+        .await
+        .unwrap()
+        .campaign
+        .unwrap();
+    (store, id)
+}
+
+fn sms_config(rate: u32) -> DispatchConfig {
+    DispatchConfig {
+        rate,
+        number_rate: 1,
+        max_attempts: 20,
+        in_flight: 8,
+        command: "SendSMSMessage",
+    }
+}
+
+const SMS_ARGS: [&str; 8] = [
+    "--channel",
+    "sms",
+    "--bot",
+    "3941",
+    "--message",
+    "Hi {name}",
+    "--reconcile-after",
+    "1s",
+];
+
+#[tokio::test]
+async fn injected_faults_lose_nobody_and_send_nobody_twice() {
+    let sim = spawn_sim(|c| {
+        c.token_rate = 50;
+        c.fault_rate = 0.3;
+        c.faults = vec![Fault::Unavailable, Fault::DropAfter, Fault::Slow];
+        c.slow = Duration::from_millis(800);
+        c.seed = 7;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = load_sms(&sim, dir.path(), 40).await;
+    let client = sim.client_with(|c| c.timeout = Duration::from_millis(400));
+    let opts = RunOptions {
+        wait: None,
+        reconcile_after: Duration::from_secs(2),
+    };
+    let report = dispatch::run_campaign(
+        &store,
+        &client,
+        id,
+        &sms_config(40),
+        &opts,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.end, RunEnd::Sent);
+    assert!(
+        report.reconciled.sent + report.reconciled.requeued > 0,
+        "faults were met and reconciled: {report:?}"
+    );
+    let per_phone = sends_per_phone(&sim);
+    assert_eq!(per_phone.len(), 40, "everyone was sent to");
+    assert!(
+        per_phone.values().all(|n| *n == 1),
+        "nobody twice: {per_phone:?}"
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.uncertain, counts.queued, counts.failed),
+        (40, 0, 0, 0),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_part_way_resumes_and_sends_everyone_exactly_once() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    recipients_csv(dir.path(), 30);
+    let mut args = vec!["run", "c.csv", "--rate", "10", "--no-wait"];
+    args.extend(SMS_ARGS);
+    let mut first = spawn_campaign(dir.path(), &sim, &args);
+    wait_for("ten sends", || async {
+        (sim.ledger().len() >= 10).then_some(())
+    })
+    .await;
+    signal(&first, "-KILL");
+    first.wait().unwrap();
+    let sent_before = sim.ledger().len();
+    assert!(sent_before < 30, "killed part-way ({sent_before} sent)");
+
+    let second = spawn_campaign(dir.path(), &sim, &[&args[..], &["--json"]].concat())
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let per_phone = sends_per_phone(&sim);
+    assert_eq!(per_phone.len(), 30, "everyone was sent to");
+    assert!(
+        per_phone.values().all(|n| *n == 1),
+        "nobody twice: {per_phone:?}"
+    );
+    let status: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(status["counts"]["total"], 30);
+    assert_eq!(status["counts"]["uncertain"], 0, "{status}");
+    assert_eq!(status["counts"]["queued"], 0, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_claiming_lets_requests_finish_and_a_rerun_resumes() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    recipients_csv(dir.path(), 20);
+    let mut args = vec!["run", "c.csv", "--rate", "4", "--no-wait"];
+    args.extend(SMS_ARGS);
+    let first = spawn_campaign(dir.path(), &sim, &args);
+    wait_for("three sends", || async {
+        (sim.ledger().len() >= 3).then_some(())
+    })
+    .await;
+    signal(&first, "-INT");
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let counts = store.counts(CampaignId(1)).await.unwrap();
+    assert_eq!(
+        (counts.sending, counts.uncertain),
+        (0, 0),
+        "in-flight requests were recorded: {counts:?}"
+    );
+    assert_eq!(
+        counts.sent as usize,
+        sim.ledger().len(),
+        "what was sent is what the database says"
+    );
+    assert!(counts.queued > 0);
+    assert_eq!(store.campaigns().await.unwrap()[0].2, "interrupted");
+
+    let again = spawn_campaign(dir.path(), &sim, &args)
+        .wait_with_output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(sends_per_phone(&sim).len(), 20);
+    assert!(sends_per_phone(&sim).values().all(|n| *n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = load_sms(&sim, dir.path(), 2).await;
+    // pid 1 is alive on this host: its lease is respected.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let other = format!("pid 1@{}", host.trim());
+    let now = dispatch::now_ms();
+    store
+        .acquire_lease(id, &other, now, now + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let opts = RunOptions {
+        wait: None,
+        reconcile_after: Duration::ZERO,
+    };
+    let result = dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &sms_config(10),
+        &opts,
+        &Default::default(),
+    )
+    .await;
+    let Err(RunError::Busy(held)) = result else {
+        panic!("{result:?}")
+    };
+    assert!(held.to_string().contains("pid 1@"), "{held}");
+    assert!(sim.ledger().is_empty());
+
+    let mut args = vec!["run", "c.csv"];
+    args.extend(SMS_ARGS);
+    let out = spawn_campaign(dir.path(), &sim, &args)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is being sent by pid 1@"));
+    // A lease whose owner is gone is taken over at once.
+    store.release_lease(id, &other).await.unwrap();
+    store
+        .acquire_lease(
+            id,
+            &format!("pid 999999999@{}", host.trim()),
+            now,
+            now + 60_000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let report = dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &sms_config(10),
+        &opts,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.end, RunEnd::Sent);
+}
