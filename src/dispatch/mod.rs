@@ -2,9 +2,11 @@
 //! requests at once, and turns each verdict into a stored outcome. Then it polls acks.
 
 mod reconcile;
+mod recorder;
 mod runner;
 
 pub use reconcile::{Reconciled, reconcile};
+pub use recorder::{Recorder, RecorderTask};
 pub use runner::{RunEnd, RunError, RunOptions, RunReport, run_campaign};
 
 use std::num::NonZeroU32;
@@ -57,19 +59,23 @@ pub async fn dispatch(
     let pacing = Pacing::new(config);
     let slots = Arc::new(Semaphore::new(config.in_flight.max(1)));
     let stop: Arc<StopSignal> = Arc::default();
+    let recording = RecorderTask::start(store.clone());
+    let recorder = recording.recorder();
     let mut tasks = JoinSet::new();
     while !cancel.is_cancelled() && !stop.raised() {
+        // Finished send tasks are reaped as we go, so a long run does not pile them up.
+        while let Some(done) = tasks.try_join_next() {
+            done.expect("send tasks do not panic");
+        }
         let now = now_ms();
         let due = store.due(campaign, now, 200).await?;
         if due.is_empty() {
-            if !tasks.is_empty() {
-                tasks
-                    .join_next()
-                    .await
-                    .expect("not empty")
-                    .expect("send tasks do not panic")?;
+            if let Some(done) = tasks.join_next().await {
+                done.expect("send tasks do not panic");
                 continue;
             }
+            // Retries are only visible once their outcome is written.
+            recorder.flush().await;
             let Some(at) = store.next_due(campaign).await? else {
                 break;
             };
@@ -91,35 +97,41 @@ pub async fn dispatch(
                 };
                 if !go {
                     let reason = "not sent: the run was stopped".to_string();
-                    store.finish(&claim, &Outcome::Released { reason }).await?;
+                    recorder.record(claim, Outcome::Released { reason }).await;
                     continue;
                 }
                 let permit = slots.clone().acquire_owned().await.expect("never closed");
                 let leave_at = pacing.leave_at(&claim.phone);
-                let (store, client, config, stop) =
-                    (store.clone(), client.clone(), config.clone(), stop.clone());
+                let (client, config, stop, recorder) = (
+                    client.clone(),
+                    config.clone(),
+                    stop.clone(),
+                    recorder.clone(),
+                );
                 tasks.spawn(async move {
                     let _permit = permit;
                     tokio::time::sleep_until(leave_at).await;
-                    send_one(&store, &client, &config, &claim, &stop).await
+                    send_one(&client, &config, claim, &stop, &recorder).await;
                 });
             }
         }
     }
     while let Some(done) = tasks.join_next().await {
-        done.expect("send tasks do not panic")?;
+        done.expect("send tasks do not panic");
     }
+    drop(recorder);
+    recording.close().await?;
     Ok(stop.reason())
 }
 
-/// One attempt: send the frozen payload and record the outcome, fenced by the attempt.
+/// One attempt: send the frozen payload and hand the outcome to the recorder.
 pub async fn send_one(
-    store: &Store,
     client: &Client,
     config: &DispatchConfig,
-    claim: &Claim,
+    claim: Claim,
     stop: &StopSignal,
-) -> Result<(), StoreError> {
+    recorder: &Recorder,
+) {
     let verdict = client.send_frozen(config.command, &claim.payload).await;
     tracing::debug!(
         message_id = claim.message_id,
@@ -127,11 +139,11 @@ pub async fn send_one(
         ?verdict,
         "sent"
     );
-    let (outcome, halt) = outcome_of(claim, verdict, config);
+    let (outcome, halt) = outcome_of(&claim, verdict, config);
     if let Some(halt) = halt {
         stop.raise(halt);
     }
-    store.finish(claim, &outcome).await.map(|_| ())
+    recorder.record(claim, outcome).await;
 }
 
 /// Raised by the first stop-campaign or stop-token verdict; later ones keep the first reason.
@@ -190,7 +202,7 @@ impl Pacing {
             token: RateLimiter::direct(quota(token_period)),
             numbers: RateLimiter::keyed(quota(number_period)),
             number_period,
-            claim_size: (config.rate as usize / 10).clamp(1, config.in_flight.max(1)),
+            claim_size: (config.rate as usize / 10).clamp(1, 200),
             leaves: Default::default(),
         }
     }

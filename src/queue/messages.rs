@@ -160,58 +160,69 @@ impl Store {
 
     /// Records how an attempt ended. False if the message was no longer this attempt's.
     pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool, StoreError> {
+        Ok(self
+            .finish_many(&[(claim.clone(), outcome.clone())])
+            .await?
+            == 1)
+    }
+
+    /// Records several ended attempts in one transaction (one fsync); returns how many
+    /// messages were still theirs and changed.
+    pub async fn finish_many(&self, ended: &[(Claim, Outcome)]) -> Result<u64, StoreError> {
         let stamp = now();
-        let (state, detail) = match outcome {
-            Outcome::Sent { .. } => ("sent", String::new()),
-            Outcome::Retry { reason, .. } | Outcome::Released { reason } => {
-                ("queued", reason.clone())
-            }
-            Outcome::Failed { reason, .. } => ("failed", reason.clone()),
-            Outcome::Uncertain { reason } => ("uncertain", reason.clone()),
-        };
-        let (mid, uid) = match outcome {
-            Outcome::Sent { mid, uid } => (Some(mid.as_str()), uid.as_deref()),
-            _ => (None, None),
-        };
-        let code = match outcome {
-            Outcome::Failed { code, .. } => *code,
-            _ => None,
-        };
-        let next = match outcome {
-            Outcome::Retry { at_ms, .. } => *at_ms,
-            _ => 0,
-        };
-        let give_back = matches!(outcome, Outcome::Released { .. });
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let changed = sqlx::query(
-            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), uid = COALESCE(?, uid), error_code = ?,
-                 error = NULLIF(?, ''), next_attempt_at = ?, attempts = attempts - ?, updated_at = ?
-             WHERE id = ? AND attempt_id = ? AND state = 'sending'",
-        )
-        .bind(state)
-        .bind(mid)
-        .bind(uid)
-        .bind(code)
-        .bind(&detail)
-        .bind(next)
-        .bind(give_back as i64)
-        .bind(&stamp)
-        .bind(claim.message_id)
-        .bind(claim.attempt_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "UPDATE attempts SET finished_at = ?, outcome = ?, detail = NULLIF(?, '') WHERE id = ?",
-        )
-        .bind(&stamp)
-        .bind(state)
-        .bind(&detail)
-        .bind(claim.attempt_id)
-        .execute(&mut *tx)
-        .await?;
+        let mut changed = 0;
+        for (claim, outcome) in ended {
+            let (state, detail) = match outcome {
+                Outcome::Sent { .. } => ("sent", ""),
+                Outcome::Retry { reason, .. } | Outcome::Released { reason } => {
+                    ("queued", reason.as_str())
+                }
+                Outcome::Failed { reason, .. } => ("failed", reason.as_str()),
+                Outcome::Uncertain { reason } => ("uncertain", reason.as_str()),
+            };
+            let (mid, uid) = match outcome {
+                Outcome::Sent { mid, uid } => (Some(mid.as_str()), uid.as_deref()),
+                _ => (None, None),
+            };
+            let code = match outcome {
+                Outcome::Failed { code, .. } => *code,
+                _ => None,
+            };
+            let next = match outcome {
+                Outcome::Retry { at_ms, .. } => *at_ms,
+                _ => 0,
+            };
+            // A released message was never sent: that attempt does not count.
+            let give_back = matches!(outcome, Outcome::Released { .. });
+            changed += sqlx::query(
+                "UPDATE messages SET state = ?, mid = COALESCE(?, mid), uid = COALESCE(?, uid), error_code = ?,
+                     error = NULLIF(?, ''), next_attempt_at = ?, attempts = attempts - ?, updated_at = ?
+                 WHERE id = ? AND attempt_id = ? AND state = 'sending'",
+            )
+            .bind(state)
+            .bind(mid)
+            .bind(uid)
+            .bind(code)
+            .bind(detail)
+            .bind(next)
+            .bind(give_back as i64)
+            .bind(&stamp)
+            .bind(claim.message_id)
+            .bind(claim.attempt_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("UPDATE attempts SET finished_at = ?, outcome = ?, detail = NULLIF(?, '') WHERE id = ?")
+                .bind(&stamp)
+                .bind(state)
+                .bind(detail)
+                .bind(claim.attempt_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(changed == 1)
+        Ok(changed)
     }
 
     /// Sent messages whose delivery is not settled yet (no ack of delivered or beyond): (id, mid).
