@@ -17,7 +17,7 @@ pub const BATCH: usize = 10_000;
 const PREVIEWS: usize = 3;
 
 /// What a load found. `rows = valid + rejected + duplicates + suppressed`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub rows: u64,
     /// Distinct, not suppressed, valid rows: the messages this source yields.
@@ -33,9 +33,12 @@ pub struct Summary {
     pub rejects: Vec<Reject>,
     #[serde(skip)]
     pub previews: Vec<Preview>,
+    /// True when an unchanged source was not read again (its earlier summary is shown).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub unchanged: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SmsTotals {
     pub segments: u64,
     pub gsm7: u64,

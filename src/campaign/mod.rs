@@ -129,6 +129,12 @@ pub async fn load(
     client: Option<&Client>,
     opts: &LoadOptions,
 ) -> Result<Loaded, LoadError> {
+    let stamp = source_stamp(def);
+    if let (false, false, None, Some(stamp)) = (opts.dry_run, opts.new, &opts.rejects_file, &stamp)
+        && let Some(loaded) = unchanged_since_last_load(store, def, stamp).await?
+    {
+        return Ok(loaded);
+    }
     let template = template_body(store, client, def).await?;
     let suppressed = store.suppressed_set().await?;
     // Open the source and check its columns before a campaign exists: a missing file or column
@@ -196,8 +202,58 @@ pub async fn load(
     if let Some(id) = campaign {
         store.insert_rejects(id, &summary.rejects).await?;
         summary.already_queued = Some(summary.valid - inserted);
+        if let Some(stamp) = &stamp {
+            let json = serde_json::to_string(&summary).expect("summaries serialise");
+            store.set_load_record(id, stamp, &json).await?;
+        }
     }
     Ok(Loaded { campaign, summary })
+}
+
+/// Identifies a CSV file's content cheaply (path, size, modification time); other sources
+/// are read again on every run, since a query can return new rows.
+fn source_stamp(def: &Definition) -> Option<String> {
+    let Source::Csv(path) = &def.source else {
+        return None;
+    };
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "{}:{}:{}",
+        path.display(),
+        meta.len(),
+        modified.as_nanos()
+    ))
+}
+
+/// The earlier load's result, if this campaign already loaded exactly this file.
+async fn unchanged_since_last_load(
+    store: &Store,
+    def: &Definition,
+    stamp: &str,
+) -> Result<Option<Loaded>, LoadError> {
+    let Some(id) = store.find_campaign(&def.fingerprint()).await? else {
+        return Ok(None);
+    };
+    let Some((recorded, summary)) = store.load_record(id).await? else {
+        return Ok(None);
+    };
+    if recorded != stamp {
+        return Ok(None);
+    }
+    let Ok(mut summary) = serde_json::from_str::<Summary>(&summary) else {
+        return Ok(None);
+    };
+    summary.already_queued = Some(summary.valid);
+    summary.unchanged = true;
+    Ok(Some(Loaded {
+        campaign: Some(id),
+        summary,
+    }))
 }
 
 /// Rows of any source, read lazily (CSV) or already fetched (SQL, Convrs users).

@@ -45,6 +45,9 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(summary)?);
         return Ok(());
     }
+    if summary.unchanged {
+        println!("the source is unchanged since it was loaded; its rows were not checked again");
+    }
     let already = summary
         .already_queued
         .map(|n| format!(" ({n} already queued)"))

@@ -57,7 +57,7 @@ pub struct NewMessage {
 }
 
 /// A row of the source that will not be queued.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reject {
     pub line: u64,
     pub field: String,
@@ -211,6 +211,45 @@ impl Store {
             query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest campaign with this fingerprint.
+    pub async fn find_campaign(&self, fingerprint: &str) -> Result<Option<CampaignId>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM campaigns WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(id.map(CampaignId))
+    }
+
+    /// The stamp and summary of the campaign's last complete load.
+    pub async fn load_record(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT source_stamp, load_summary FROM campaigns WHERE id = ?")
+            .bind(campaign)
+            .fetch_one(&self.writer)
+            .await?;
+        let (stamp, summary): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+        Ok(stamp.zip(summary))
+    }
+
+    pub async fn set_load_record(
+        &self,
+        campaign: CampaignId,
+        stamp: &str,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
+            .bind(stamp)
+            .bind(summary)
+            .bind(campaign)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 

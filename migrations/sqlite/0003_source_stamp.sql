@@ -1,0 +1,4 @@
+-- What the last complete load read (CSV size and modification time) and what it found, so a
+-- resumed run of an unchanged file starts sending at once instead of checking every row again.
+ALTER TABLE campaigns ADD COLUMN source_stamp TEXT;
+ALTER TABLE campaigns ADD COLUMN load_summary TEXT;
