@@ -56,8 +56,11 @@ pub async fn dispatch(
     config: &DispatchConfig,
     cancel: &CancellationToken,
 ) -> Result<Option<Stop>, StoreError> {
-    let pacing = Pacing::new(config);
+    let pacing = Arc::new(Pacing::new(config));
+    // `slots` bounds requests in flight; `outstanding` bounds claimed messages (in flight, plus
+    // one claim batch waiting), so the next batch is claimed while the current one is sent.
     let slots = Arc::new(Semaphore::new(config.in_flight.max(1)));
+    let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + pacing.claim_size));
     let stop: Arc<StopSignal> = Arc::default();
     let recording = RecorderTask::start(store.clone());
     let recorder = recording.recorder();
@@ -87,30 +90,43 @@ pub async fn dispatch(
             continue;
         }
         let ready = pacing.numbers_ready(store, due, now).await?;
-        // Claim only what can leave within about 100 ms: a claimed message is `sending`, and
-        // after a crash every `sending` message has to be reconciled.
+        // Claim only what can leave soon: a claimed message is `sending`, and after a crash
+        // every `sending` message has to be reconciled.
         for chunk in ready.chunks(pacing.claim_size) {
+            let room = outstanding.clone().acquire_many_owned(chunk.len() as u32);
+            let room = tokio::select! {
+                room = room => room.expect("never closed"),
+                _ = cancel.cancelled() => break,
+            };
+            if stop.raised() {
+                break;
+            }
+            let mut room = room;
             for claim in store.claim(chunk).await? {
-                let go = tokio::select! {
-                    _ = pacing.token.until_ready() => !stop.raised(),
-                    _ = cancel.cancelled() => false,
-                };
-                if !go {
-                    let reason = "not sent: the run was stopped".to_string();
-                    recorder.record(claim, Outcome::Released { reason }).await;
-                    continue;
-                }
-                let permit = slots.clone().acquire_owned().await.expect("never closed");
-                let leave_at = pacing.leave_at(&claim.phone);
-                let (client, config, stop, recorder) = (
+                let held = room.split(1).expect("one permit per claim");
+                let (client, config, stop, recorder, pacing, slots, cancel) = (
                     client.clone(),
                     config.clone(),
                     stop.clone(),
                     recorder.clone(),
+                    pacing.clone(),
+                    slots.clone(),
+                    cancel.clone(),
                 );
                 tasks.spawn(async move {
-                    let _permit = permit;
-                    tokio::time::sleep_until(leave_at).await;
+                    let _held = held;
+                    let _slot = slots.acquire_owned().await.expect("never closed");
+                    // The token is taken, and the number spaced, right before the request leaves.
+                    let go = tokio::select! {
+                        _ = pacing.token.until_ready() => !stop.raised(),
+                        _ = cancel.cancelled() => false,
+                    };
+                    if !go {
+                        let reason = "not sent: the run was stopped".to_string();
+                        recorder.record(claim, Outcome::Released { reason }).await;
+                        return;
+                    }
+                    tokio::time::sleep_until(pacing.leave_at(&claim.phone)).await;
                     send_one(&client, &config, claim, &stop, &recorder).await;
                 });
             }
@@ -193,14 +209,18 @@ impl Pacing {
         // Margins keep the server's sliding one-second windows from ever seeing one too many.
         let token_period = Duration::from_secs_f64(1.02 / f64::from(config.rate.max(1)));
         let number_period = Duration::from_secs_f64(1.05 / f64::from(config.number_rate.max(1)));
-        let quota = |period| {
+        let quota = |period, burst: u32| {
             Quota::with_period(period)
                 .expect("non-zero")
-                .allow_burst(NonZeroU32::MIN)
+                .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"))
         };
+        // A small burst lets the limiter make up for timer lateness instead of losing it. In any
+        // second it allows at most rate/1.02 + burst sends, which stays within the rate while
+        // burst <= 1.96% of it; 1.5% keeps a little more room.
+        let token_burst = (f64::from(config.rate) * 0.015) as u32;
         Pacing {
-            token: RateLimiter::direct(quota(token_period)),
-            numbers: RateLimiter::keyed(quota(number_period)),
+            token: RateLimiter::direct(quota(token_period, token_burst)),
+            numbers: RateLimiter::keyed(quota(number_period, 1)),
             number_period,
             claim_size: (config.rate as usize / 10).clamp(1, 200),
             leaves: Default::default(),

@@ -43,6 +43,54 @@ pub enum Outcome {
     },
 }
 
+/// One ended attempt, as the columns it writes.
+struct Finished<'a> {
+    message_id: i64,
+    attempt_id: i64,
+    state: &'static str,
+    mid: Option<&'a str>,
+    uid: Option<&'a str>,
+    code: Option<i64>,
+    detail: &'a str,
+    next: i64,
+    /// 1 when the attempt never left (released): it does not count.
+    give_back: i64,
+}
+
+impl<'a> Finished<'a> {
+    fn of(claim: &Claim, outcome: &'a Outcome) -> Self {
+        let (state, detail) = match outcome {
+            Outcome::Sent { .. } => ("sent", ""),
+            Outcome::Retry { reason, .. } | Outcome::Released { reason } => {
+                ("queued", reason.as_str())
+            }
+            Outcome::Failed { reason, .. } => ("failed", reason.as_str()),
+            Outcome::Uncertain { reason } => ("uncertain", reason.as_str()),
+        };
+        let (mid, uid) = match outcome {
+            Outcome::Sent { mid, uid } => (Some(mid.as_str()), uid.as_deref()),
+            _ => (None, None),
+        };
+        Finished {
+            message_id: claim.message_id,
+            attempt_id: claim.attempt_id,
+            state,
+            mid,
+            uid,
+            code: match outcome {
+                Outcome::Failed { code, .. } => *code,
+                _ => None,
+            },
+            detail,
+            next: match outcome {
+                Outcome::Retry { at_ms, .. } => *at_ms,
+                _ => 0,
+            },
+            give_back: matches!(outcome, Outcome::Released { .. }) as i64,
+        }
+    }
+}
+
 /// Every message is in exactly one state.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -108,43 +156,47 @@ impl Store {
     /// Claims the messages: for each, an attempt row and state `sending`, in one committed
     /// transaction. A message no longer queued is skipped.
     pub async fn claim(&self, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
         let stamp = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mut claims = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let attempt_id: i64 = sqlx::query_scalar(
-                "INSERT INTO attempts (message_id, started_at) VALUES (?, ?) RETURNING id",
-            )
-            .bind(id)
-            .bind(&stamp)
+        // Set-based: three statements for the whole batch, whatever its size.
+        let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM attempts")
             .fetch_one(&mut *tx)
             .await?;
-            let row = sqlx::query(
-                "UPDATE messages SET state = 'sending', attempt_id = ?, attempts = attempts + 1, updated_at = ?
-                 WHERE id = ? AND state = 'queued' RETURNING phone, payload, attempts",
-            )
-            .bind(attempt_id)
-            .bind(&stamp)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match row {
-                Some(r) => claims.push(Claim {
-                    message_id: id,
-                    attempt_id,
-                    phone: r.get(0),
-                    payload: r.get(1),
-                    attempts: r.get(2),
-                }),
-                None => {
-                    sqlx::query("DELETE FROM attempts WHERE id = ?")
-                        .bind(attempt_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+        let mut insert =
+            sqlx::QueryBuilder::new("INSERT INTO attempts (message_id, started_at) SELECT id, ");
+        insert
+            .push_bind(&stamp)
+            .push(" FROM messages WHERE state = 'queued' AND id IN (");
+        let mut list = insert.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
         }
+        insert.push(")");
+        insert.build().execute(&mut *tx).await?;
+        let mut update = sqlx::QueryBuilder::new(
+            "UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, updated_at = ",
+        );
+        update
+            .push_bind(&stamp)
+            .push(" FROM attempts a WHERE a.message_id = messages.id AND a.id > ")
+            .push_bind(before)
+            .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts");
+        let rows = update.build().fetch_all(&mut *tx).await?;
         tx.commit().await?;
+        let mut claims: Vec<Claim> = rows
+            .into_iter()
+            .map(|r| Claim {
+                message_id: r.get(0),
+                attempt_id: r.get(1),
+                phone: r.get(2),
+                payload: r.get(3),
+                attempts: r.get(4),
+            })
+            .collect();
+        claims.sort_by_key(|c| c.message_id);
         Ok(claims)
     }
 
@@ -172,54 +224,43 @@ impl Store {
         let stamp = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let mut changed = 0;
-        for (claim, outcome) in ended {
-            let (state, detail) = match outcome {
-                Outcome::Sent { .. } => ("sent", ""),
-                Outcome::Retry { reason, .. } | Outcome::Released { reason } => {
-                    ("queued", reason.as_str())
-                }
-                Outcome::Failed { reason, .. } => ("failed", reason.as_str()),
-                Outcome::Uncertain { reason } => ("uncertain", reason.as_str()),
-            };
-            let (mid, uid) = match outcome {
-                Outcome::Sent { mid, uid } => (Some(mid.as_str()), uid.as_deref()),
-                _ => (None, None),
-            };
-            let code = match outcome {
-                Outcome::Failed { code, .. } => *code,
-                _ => None,
-            };
-            let next = match outcome {
-                Outcome::Retry { at_ms, .. } => *at_ms,
-                _ => 0,
-            };
-            // A released message was never sent: that attempt does not count.
-            let give_back = matches!(outcome, Outcome::Released { .. });
-            changed += sqlx::query(
-                "UPDATE messages SET state = ?, mid = COALESCE(?, mid), uid = COALESCE(?, uid), error_code = ?,
-                     error = NULLIF(?, ''), next_attempt_at = ?, attempts = attempts - ?, updated_at = ?
-                 WHERE id = ? AND attempt_id = ? AND state = 'sending'",
-            )
-            .bind(state)
-            .bind(mid)
-            .bind(uid)
-            .bind(code)
-            .bind(detail)
-            .bind(next)
-            .bind(give_back as i64)
-            .bind(&stamp)
-            .bind(claim.message_id)
-            .bind(claim.attempt_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            sqlx::query("UPDATE attempts SET finished_at = ?, outcome = ?, detail = NULLIF(?, '') WHERE id = ?")
-                .bind(&stamp)
-                .bind(state)
-                .bind(detail)
-                .bind(claim.attempt_id)
-                .execute(&mut *tx)
-                .await?;
+        // Set-based: two statements per 100 outcomes.
+        for chunk in ended.chunks(100) {
+            let rows: Vec<Finished> = chunk.iter().map(|(c, o)| Finished::of(c, o)).collect();
+            let mut messages = sqlx::QueryBuilder::new(
+                "WITH v(id, attempt, state, mid, uid, code, err, next, give) AS (",
+            );
+            messages.push_values(&rows, |mut b, f| {
+                b.push_bind(f.message_id)
+                    .push_bind(f.attempt_id)
+                    .push_bind(f.state)
+                    .push_bind(f.mid)
+                    .push_bind(f.uid)
+                    .push_bind(f.code)
+                    .push_bind(f.detail)
+                    .push_bind(f.next)
+                    .push_bind(f.give_back);
+            });
+            messages
+                .push(
+                    ") UPDATE messages SET state = v.state, mid = COALESCE(v.mid, messages.mid), \
+                     uid = COALESCE(v.uid, messages.uid), error_code = v.code, error = NULLIF(v.err, ''), \
+                     next_attempt_at = v.next, attempts = messages.attempts - v.give, updated_at = ",
+                )
+                .push_bind(&stamp)
+                .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
+            changed += messages.build().execute(&mut *tx).await?.rows_affected();
+            let mut attempts = sqlx::QueryBuilder::new("WITH v(id, outcome, detail) AS (");
+            attempts.push_values(&rows, |mut b, f| {
+                b.push_bind(f.attempt_id)
+                    .push_bind(f.state)
+                    .push_bind(f.detail);
+            });
+            attempts
+                .push(") UPDATE attempts SET finished_at = ")
+                .push_bind(&stamp)
+                .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
+            attempts.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(changed)

@@ -139,13 +139,21 @@ async fn loading_the_same_source_twice_adds_nothing() {
         "the same definition resumes the same campaign"
     );
     assert_eq!(second.summary.already_queued, Some(4));
-    assert!(second.summary.unchanged, "an unchanged file is not read again");
+    assert!(
+        second.summary.unchanged,
+        "an unchanged file is not read again"
+    );
     assert_eq!(store.message_count(id).await.unwrap(), 4);
     // A changed file is read again: known rows add nothing, the new one is queued.
     std::fs::write(&csv, format!("{MIXED}07911 123499,Zed,O-99\n")).unwrap();
-    let third = camp::load(&def, &store, None, &LoadOptions::default()).await.unwrap();
+    let third = camp::load(&def, &store, None, &LoadOptions::default())
+        .await
+        .unwrap();
     assert!(!third.summary.unchanged);
-    assert_eq!((third.summary.valid, third.summary.already_queued), (5, Some(4)));
+    assert_eq!(
+        (third.summary.valid, third.summary.already_queued),
+        (5, Some(4))
+    );
     assert_eq!(store.message_count(id).await.unwrap(), 5);
     let fresh = camp::load(
         &def,

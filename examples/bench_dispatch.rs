@@ -1,0 +1,279 @@
+//! Dispatch benchmarks (issue 4), each against the in-process simulator over loopback HTTP:
+//!
+//! - `rate`: the simulator's limits raised to 200/s; a 5,000-message campaign sent at
+//!   `--rate 200`; the rate reached (first to last accepted send, from the simulator's ledger)
+//!   and the number of rate-limit rejections.
+//! - `throughput`: limits off; messages per second end to end through the dispatcher (claim,
+//!   send, record) against a bare loop of the same HTTP requests with the same concurrency.
+//! - `first-send`: 1,000,000 messages queued; from opening the database for a resumed run to
+//!   the first send the simulator accepts.
+//!
+//! `cargo run --release --example bench_dispatch -- [rate|throughput|first-send|all] [RUNS]`
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use campaign::campaign::definition::{CampaignFile, Channel, Definition};
+use campaign::campaign::{self as camp, LoadOptions};
+use campaign::convrs::{Client, ClientConfig, Verdict};
+use campaign::dispatch::{self, DispatchConfig, RunOptions};
+use campaign::queue::{CampaignId, Store};
+use campaign::sim::{self, SimConfig, ledger};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "bench-token";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map(String::as_str).unwrap_or("all");
+    let runs: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(3);
+    if matches!(which, "rate" | "all") {
+        rate(runs).await?;
+    }
+    if matches!(which, "throughput" | "all") {
+        throughput(runs).await?;
+    }
+    if matches!(which, "first-send" | "all") {
+        first_send(runs).await?;
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn recipients(path: &Path, n: usize) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "phone,name")?;
+    for i in 0..n {
+        // Valid UK mobiles ending in 3, which the simulator scripts no error for.
+        writeln!(out, "+44{}{:05}3,Name{i}", 7911 + i / 100_000, i % 100_000)?;
+    }
+    out.flush()
+}
+
+fn sms_definition(csv: &Path) -> anyhow::Result<Definition> {
+    Ok(CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hi {name}, your parcel is on its way.".into()),
+        csv: Some(csv.into()),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())?)
+}
+
+async fn queued(dir: &Path, n: usize) -> anyhow::Result<(Store, CampaignId)> {
+    let csv = dir.join("r.csv");
+    recipients(&csv, n)?;
+    let store = Store::open(dir.join("bench.db").to_str().unwrap()).await?;
+    let loaded = camp::load(
+        &sms_definition(&csv)?,
+        &store,
+        None,
+        &LoadOptions::default(),
+    )
+    .await?;
+    Ok((store, loaded.campaign.expect("a campaign")))
+}
+
+fn client(url: &str) -> anyhow::Result<Client> {
+    Ok(Client::new(
+        &ClientConfig::new(url),
+        SecretString::from(TOKEN),
+    )?)
+}
+
+fn sim_config(rate: u32, number_rate: u32, ledger: Option<&Path>) -> SimConfig {
+    SimConfig {
+        tokens: vec![TOKEN.into()],
+        token_rate: rate,
+        number_rate,
+        ledger: ledger.map(Path::to_path_buf),
+        ack_delay: Duration::from_secs(3600),
+        ..SimConfig::default()
+    }
+}
+
+fn config(rate: u32, in_flight: usize) -> DispatchConfig {
+    DispatchConfig {
+        rate,
+        number_rate: 1,
+        max_attempts: 5,
+        in_flight,
+        command: "SendSMSMessage",
+    }
+}
+
+async fn rate(runs: usize) -> anyhow::Result<()> {
+    let (n, target) = (5000, 200);
+    let mut rates = vec![];
+    let mut rejected = 0;
+    for _ in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let ledger_path = dir.path().join("ledger.jsonl");
+        let sim = sim::start(
+            "127.0.0.1:0".parse()?,
+            sim_config(target, 1, Some(&ledger_path)),
+        )
+        .await?;
+        let (store, id) = queued(dir.path(), n).await?;
+        dispatch::dispatch(
+            &store,
+            &client(&sim.url())?,
+            id,
+            &config(target, 32),
+            &CancellationToken::new(),
+        )
+        .await?;
+        sim.stop().await?;
+        let entries = ledger::read(&ledger_path)?;
+        rejected += entries.iter().filter(|e| e.event == "rate_limited").count();
+        let times: Vec<chrono::DateTime<chrono::FixedOffset>> = entries
+            .iter()
+            .filter(|e| e.event == "accepted")
+            .map(|e| chrono::DateTime::parse_from_rfc3339(&e.time))
+            .collect::<Result<_, _>>()?;
+        anyhow::ensure!(times.len() == n, "{} of {n} accepted", times.len());
+        let span = (times[n - 1] - times[0]).as_seconds_f64();
+        rates.push((n - 1) as f64 / span);
+    }
+    let r = median(&mut rates);
+    println!(
+        "rate: {n} messages at --rate {target}: median {r:.1} msg/s = {:.1}% of the configured rate; {rejected} rate-limit rejections in {runs} runs",
+        100.0 * r / f64::from(target)
+    );
+    Ok(())
+}
+
+async fn throughput(runs: usize) -> anyhow::Result<()> {
+    let (n, in_flight) = (20_000, 32);
+    let (mut bare, mut ours) = (vec![], vec![]);
+    for _ in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let sim = sim::start("127.0.0.1:0".parse()?, sim_config(0, 0, None)).await?;
+        let api = client(&sim.url())?;
+        let (store, id) = queued(dir.path(), n).await?;
+        // The same payloads, sent by a bare loop with the same concurrency.
+        let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM messages ORDER BY id")
+            .fetch_all(store.pool())
+            .await?;
+        let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for payload in payloads {
+            let permit = slots.clone().acquire_owned().await?;
+            let api = api.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                match api.send_frozen("SendSMSMessage", &payload).await {
+                    Verdict::Accepted { .. } => true,
+                    other => {
+                        eprintln!("bare loop: {other:?}");
+                        false
+                    }
+                }
+            });
+        }
+        let accepted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
+        anyhow::ensure!(accepted == n, "bare loop: {accepted} of {n}");
+        bare.push(n as f64 / start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        dispatch::dispatch(
+            &store,
+            &api,
+            id,
+            &config(1_000_000, in_flight),
+            &CancellationToken::new(),
+        )
+        .await?;
+        ours.push(n as f64 / start.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            store.counts(id).await?.sent == n as i64,
+            "dispatcher did not send everything"
+        );
+        sim.stop().await?;
+    }
+    let (b, o) = (median(&mut bare), median(&mut ours));
+    println!(
+        "throughput: {n} messages, {in_flight} in flight, limits off: dispatcher {o:.0} msg/s, bare HTTP loop {b:.0} msg/s, ratio {:.2}",
+        o / b
+    );
+    Ok(())
+}
+
+async fn first_send(runs: usize) -> anyhow::Result<()> {
+    let n = 1_000_000;
+    let dir = tempfile::tempdir()?;
+    let csv = dir.path().join("r.csv");
+    recipients(&csv, n)?;
+    let db = dir.path().join("bench.db");
+    {
+        let store = Store::open(db.to_str().unwrap()).await?;
+        camp::load(
+            &sms_definition(&csv)?,
+            &store,
+            None,
+            &LoadOptions::default(),
+        )
+        .await?;
+    }
+    let mut waits = vec![];
+    for _ in 0..runs {
+        let ledger_path = dir.path().join(format!("ledger-{}.jsonl", waits.len()));
+        let sim = sim::start(
+            "127.0.0.1:0".parse()?,
+            sim_config(10, 1, Some(&ledger_path)),
+        )
+        .await?;
+        let api = client(&sim.url())?;
+        let started = chrono::Utc::now();
+        // What a resumed `campaign run r.csv` does before its first send.
+        let store = Store::open(db.to_str().unwrap()).await?;
+        let loaded = camp::load(
+            &sms_definition(&csv)?,
+            &store,
+            Some(&api),
+            &LoadOptions::default(),
+        )
+        .await?;
+        anyhow::ensure!(
+            loaded.summary.unchanged,
+            "the resumed load should not read the file again"
+        );
+        let id = loaded.campaign.expect("a campaign");
+        let cancel = CancellationToken::new();
+        let stopper = {
+            let (cancel, ledger_path) = (cancel.clone(), ledger_path.clone());
+            tokio::spawn(async move {
+                while ledger::read(&ledger_path)
+                    .map(|l| l.is_empty())
+                    .unwrap_or(true)
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                cancel.cancel();
+            })
+        };
+        let opts = RunOptions {
+            wait: None,
+            reconcile_after: Duration::ZERO,
+        };
+        dispatch::run_campaign(&store, &api, id, &config(10, 16), &opts, &cancel).await?;
+        stopper.await?;
+        let first = chrono::DateTime::parse_from_rfc3339(&ledger::read(&ledger_path)?[0].time)?;
+        waits.push((first.with_timezone(&chrono::Utc) - started).as_seconds_f64());
+        sim.stop().await?;
+    }
+    println!(
+        "first-send: {n} messages queued: median {:.3} s from opening the database to the first accepted send",
+        median(&mut waits)
+    );
+    Ok(())
+}
