@@ -15,6 +15,7 @@ pub mod campaign;
 pub mod cli;
 pub mod convrs;
 pub mod dispatch;
+pub mod fingerprint;
 pub mod phone;
 pub mod queue;
 pub mod sim;

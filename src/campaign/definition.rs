@@ -95,11 +95,7 @@ impl Definition {
     /// resumes the campaign. Stable across runs and versions (FNV-1a over canonical JSON).
     pub fn fingerprint(&self) -> String {
         let json = serde_json::to_string(self).expect("definitions serialise");
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in json.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        let hash = crate::fingerprint::fnv1a64(json.as_bytes());
         format!("{hash:016x}")
     }
 }

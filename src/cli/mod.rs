@@ -7,6 +7,7 @@ mod run;
 mod sim;
 mod status;
 mod suppress;
+mod token;
 mod validate;
 
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
     Validate(validate::ValidateArgs),
+    /// Let campaigns send with the configured token again after a stop-token verdict.
+    ClearTokenStop,
     /// Manage the suppression list.
     Suppress(suppress::SuppressArgs),
 }
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => retry::run(&cli.global, &args).await,
         Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,
+        Command::ClearTokenStop => token::clear(&cli.global).await,
         Command::Suppress(args) => suppress::run(&cli.global, &args).await,
     }
 }

@@ -126,11 +126,19 @@ impl Client {
         interpret(status, &body)
     }
 
-    /// The request body: the command's fields plus `token` and `cmd`. The only place the token
-    /// is exposed.
+    fn token(&self) -> &str {
+        expose(&self.token)
+    }
+
+    /// A fingerprint of the token (`fp:` and 8 hex digits), to tell tokens apart in the store.
+    pub fn token_fingerprint(&self) -> String {
+        token_fingerprint(&self.token)
+    }
+
+    /// The request body: the command's fields plus `token` and `cmd`.
     fn envelope<'a, B: Serialize>(&'a self, cmd: &'a str, body: &'a B) -> Envelope<'a, B> {
         Envelope {
-            token: self.token.expose_secret(),
+            token: self.token(),
             cmd,
             body,
         }
@@ -214,6 +222,16 @@ impl Client {
         let answer = self.call(filter).await?;
         decode(answer.data.unwrap_or(Value::Array(vec![])), "GetUsers data")
     }
+}
+
+/// The only place the token is exposed: for the request envelope and the fingerprint.
+fn expose(token: &SecretString) -> &str {
+    token.expose_secret()
+}
+
+/// A fingerprint of a token (`fp:` and 8 hex digits): tells tokens apart, cannot be reversed.
+pub fn token_fingerprint(token: &SecretString) -> String {
+    crate::fingerprint::token(expose(token))
 }
 
 /// A reqwest builder with the process-wide TLS provider installed (ring, shared with sqlx).

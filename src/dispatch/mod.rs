@@ -65,7 +65,15 @@ pub async fn dispatch(
     let recording = RecorderTask::start(store.clone());
     let recorder = recording.recorder();
     let mut tasks = JoinSet::new();
+    let token = client.token_fingerprint();
     while !cancel.is_cancelled() && !stop.raised() {
+        // Another campaign on this token may have been told to stop it.
+        if let Some((reason, at)) = store.token_stop(&token).await? {
+            stop.raise(Stop::Token(format!(
+                "the token was stopped at {at}: {reason}"
+            )));
+            break;
+        }
         // Finished send tasks are reaped as we go, so a long run does not pile them up.
         while let Some(done) = tasks.try_join_next() {
             done.expect("send tasks do not panic");

@@ -107,6 +107,11 @@ async fn run_leased(
     let mut reconciled = Reconciled::default();
     let end = loop {
         if let Some(stop) = dispatch(store, client, campaign, config, cancel).await? {
+            if let Stop::Token(reason) = &stop {
+                store
+                    .stop_token(&client.token_fingerprint(), reason)
+                    .await?;
+            }
             break RunEnd::Stopped(stop);
         }
         if cancel.is_cancelled() {

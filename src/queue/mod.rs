@@ -5,6 +5,7 @@
 mod lease;
 mod messages;
 mod suppress;
+mod token_stops;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -65,12 +65,4 @@ pub fn read(path: &Path) -> std::io::Result<Vec<LedgerEntry>> {
         .collect()
 }
 
-/// A short, stable, non-reversible label for a token.
-pub fn fingerprint(token: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in token.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("fp:{:08x}", hash >> 32)
-}
+pub use crate::fingerprint::token as fingerprint;

@@ -257,3 +257,98 @@ async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
     .unwrap();
     assert_eq!(report.end, RunEnd::Sent);
 }
+
+#[tokio::test]
+async fn a_stopped_token_stops_every_campaign_until_cleared() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let load = |name: &str, phones: Vec<String>| {
+        let csv = dir.path().join(format!("{name}.csv"));
+        let rows: String = phones.iter().map(|p| format!("{p},Ann,O-1\n")).collect();
+        std::fs::write(&csv, format!("phone,name,order\n{rows}")).unwrap();
+        let def = CampaignFile {
+            bot_id: Some(3941),
+            template: Some("order_confirmation".into()),
+            language: Some("en".into()),
+            params: Some(vec!["name".into(), "order".into()]),
+            csv: Some(csv),
+            ..Default::default()
+        }
+        .with(CampaignFile::default())
+        .unwrap();
+        let (store, client) = (store.clone(), sim.client());
+        async move {
+            camp::load(&def, &store, Some(&client), &LoadOptions::default())
+                .await
+                .unwrap()
+                .campaign
+                .unwrap()
+        }
+    };
+    // +447700131048 meets WhatsApp 131048 (spam rate limit): stop the token.
+    let first = load("first", vec!["+447700131048".into()]).await;
+    let second = load("second", vec![uk_mobile(1), uk_mobile(2)]).await;
+    let whatsapp = DispatchConfig {
+        command: "SendWhatsAppTemplate",
+        ..sms_config(10)
+    };
+    let opts = RunOptions {
+        wait: None,
+        reconcile_after: Duration::ZERO,
+    };
+    let report = dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        first,
+        &whatsapp,
+        &opts,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(report.end, RunEnd::Stopped(dispatch::Stop::Token(_))),
+        "{report:?}"
+    );
+    let report = dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        second,
+        &whatsapp,
+        &opts,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&report.end, RunEnd::Stopped(dispatch::Stop::Token(r)) if r.contains("131048")),
+        "{report:?}"
+    );
+    assert!(
+        sim.ledger().is_empty(),
+        "nothing was sent with the stopped token"
+    );
+    assert_eq!(store.counts(second).await.unwrap().queued, 2);
+
+    assert!(
+        store
+            .clear_token_stop(&sim.client().token_fingerprint())
+            .await
+            .unwrap()
+    );
+    let report = dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        second,
+        &whatsapp,
+        &opts,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.end, RunEnd::Sent);
+    assert_eq!(sim.ledger().len(), 2);
+}

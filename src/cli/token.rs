@@ -1,0 +1,18 @@
+//! `campaign clear-token-stop`: after the cause is fixed (a reset token, a lifted block), let
+//! campaigns send with the token again.
+
+use std::process::ExitCode;
+
+use super::GlobalArgs;
+use crate::queue::Store;
+
+pub async fn clear(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&global.db).await?;
+    let fingerprint = crate::convrs::client::token_fingerprint(&global.token()?);
+    if store.clear_token_stop(&fingerprint).await? {
+        println!("the token ({fingerprint}) may send again");
+    } else {
+        println!("the token ({fingerprint}) was not stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! Stopped tokens: a stop-token verdict stops every campaign that sends with that token.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now};
+
+impl Store {
+    /// Records a stop; an earlier stop of the same token keeps its reason.
+    pub async fn stop_token(&self, fingerprint: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?)")
+            .bind(fingerprint)
+            .bind(reason)
+            .bind(now())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Why and when the token was stopped, if it is.
+    pub async fn token_stop(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT reason, at FROM token_stops WHERE fingerprint = ?")
+            .bind(fingerprint)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Clears a stop; false if the token was not stopped.
+    pub async fn clear_token_stop(&self, fingerprint: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM token_stops WHERE fingerprint = ?")
+            .bind(fingerprint)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
