@@ -154,7 +154,7 @@ async fn rate(runs: usize) -> anyhow::Result<()> {
 
 async fn throughput(runs: usize) -> anyhow::Result<()> {
     let (n, in_flight) = (20_000, 32);
-    let (mut bare, mut ours) = (vec![], vec![]);
+    let (mut bare, mut ours, mut ratios) = (vec![], vec![], vec![]);
     for _ in 0..runs {
         let dir = tempfile::tempdir()?;
         let sim = sim::start("127.0.0.1:0".parse()?, sim_config(0, 0, None)).await?;
@@ -194,16 +194,18 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         )
         .await?;
         ours.push(n as f64 / start.elapsed().as_secs_f64());
+        ratios.push(ours[ours.len() - 1] / bare[bare.len() - 1]);
         anyhow::ensure!(
             store.counts(id).await?.sent == n as i64,
             "dispatcher did not send everything"
         );
         sim.stop().await?;
     }
-    let (b, o) = (median(&mut bare), median(&mut ours));
+    let runs_text: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    let (b, o, r) = (median(&mut bare), median(&mut ours), median(&mut ratios));
     println!(
-        "throughput: {n} messages, {in_flight} in flight, limits off: dispatcher {o:.0} msg/s, bare HTTP loop {b:.0} msg/s, ratio {:.2}",
-        o / b
+        "throughput: {n} messages, {in_flight} in flight, limits off: dispatcher {o:.0} msg/s, bare HTTP loop {b:.0} msg/s (medians); ratio {r:.2} (median of per-run ratios: {})",
+        runs_text.join(", ")
     );
     Ok(())
 }

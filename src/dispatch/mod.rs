@@ -209,7 +209,9 @@ struct Pacing {
     /// numbers out of the in-flight slots; this guard applies the spacing when the request
     /// actually leaves, since one send can wait for the token limit longer than the next one to
     /// the same number.
-    leaves: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
+    leaves: std::sync::Mutex<HashMap<u64, tokio::time::Instant>>,
+    /// When the keyed limiter last dropped numbers it no longer needs.
+    pruned: std::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Pacing {
@@ -232,6 +234,7 @@ impl Pacing {
             number_period,
             claim_size: (config.rate as usize / 10).clamp(1, 200),
             leaves: Default::default(),
+            pruned: std::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
 
@@ -253,17 +256,23 @@ impl Pacing {
                 }
             }
         }
-        self.numbers.retain_recent();
+        // The keyed store grows with every number until pruned; once a second is plenty.
+        let mut pruned = self.pruned.lock().unwrap_or_else(|p| p.into_inner());
+        if pruned.elapsed() >= Duration::from_secs(1) {
+            self.numbers.retain_recent();
+            *pruned = tokio::time::Instant::now();
+        }
         Ok(ready)
     }
 
     fn leave_at(&self, phone: &str) -> tokio::time::Instant {
         let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
         let now = tokio::time::Instant::now();
+        let key = crate::fingerprint::fnv1a64(phone.as_bytes());
         let at = leaves
-            .get(phone)
+            .get(&key)
             .map_or(now, |t| (*t + self.number_period).max(now));
-        leaves.insert(phone.to_string(), at);
+        leaves.insert(key, at);
         if leaves.len() > 100_000 {
             leaves.retain(|_, t| *t + self.number_period > now);
         }
