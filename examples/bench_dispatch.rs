@@ -108,6 +108,8 @@ fn config(rate: u32, in_flight: usize) -> DispatchConfig {
         max_attempts: 5,
         in_flight,
         command: "SendSMSMessage",
+        callback: None,
+        first_poll: Duration::from_secs(1),
     }
 }
 
@@ -172,7 +174,7 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
             let api = api.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                match api.send_frozen("SendSMSMessage", &payload).await {
+                match api.send_frozen("SendSMSMessage", &payload, None).await {
                     Verdict::Accepted { .. } => true,
                     other => {
                         eprintln!("bare loop: {other:?}");
@@ -266,6 +268,7 @@ async fn first_send(runs: usize) -> anyhow::Result<()> {
         let opts = RunOptions {
             wait: None,
             reconcile_after: Duration::ZERO,
+            polls: Default::default(),
         };
         dispatch::run_campaign(&store, &api, id, &config(10, 16), &opts, &cancel).await?;
         stopper.await?;

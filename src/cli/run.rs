@@ -15,6 +15,7 @@ use crate::campaign::definition::{Channel, Definition};
 use crate::campaign::{self, LoadOptions};
 use crate::dispatch::{self, DispatchConfig, RunEnd, RunError, RunOptions};
 use crate::queue::Store;
+use crate::tracking::{self, CallbackTarget, PollSchedule, webhook};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -47,6 +48,22 @@ pub struct RunArgs {
     /// How long after an ambiguous attempt an empty conversation proves it was not sent.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub reconcile_after: Duration,
+    /// Receive delivery callbacks (and Convrs events) on this address, e.g. 0.0.0.0:8443.
+    /// With --sim a loopback port is picked when this is not given.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The public URL of the callback endpoint, if not http://LISTEN/callback (behind a proxy).
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
+    /// When to poll GetMessageDetails first after a send; later polls widen (x6, x30, x180...).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub poll_first: Option<Duration>,
+    /// Stop polling messages older than this.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub poll_max_age: Duration,
+    /// GetMessageDetails calls per second.
+    #[arg(long, default_value_t = 5)]
+    pub poll_rate: u32,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -103,6 +120,32 @@ async fn run_with(
         validate::print_summary(&loaded.summary, false)?;
     }
     let client = api.client.as_ref().context("sending needs the API")?;
+    let listen = args
+        .listen
+        .or_else(|| args.campaign.sim.then(|| ([127, 0, 0, 1], 0).into()));
+    let receiver = match listen {
+        Some(addr) => {
+            let secret = tracking::webhook_secret(store).await?;
+            let running = webhook::start(addr, store.clone(), secret.clone())
+                .await
+                .with_context(|| format!("cannot listen for callbacks on {addr}"))?;
+            let url = args
+                .callback_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}/callback", running.addr));
+            if !args.json {
+                eprintln!("receiving callbacks on {} (posted to {url})", running.addr);
+            }
+            Some((running, CallbackTarget { url, secret }))
+        }
+        None => None,
+    };
+    // The simulator acks within a second; a real API within seconds to minutes.
+    let first_poll = args.poll_first.unwrap_or(if args.campaign.sim {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    });
     let config = DispatchConfig {
         rate: args.rate,
         number_rate: args.number_rate,
@@ -112,8 +155,16 @@ async fn run_with(
             Channel::Whatsapp => "SendWhatsAppTemplate",
             Channel::Sms => "SendSMSMessage",
         },
+        callback: receiver.as_ref().map(|(_, target)| target.clone()),
+        first_poll,
+    };
+    let polls = PollSchedule {
+        first: first_poll,
+        max_age: args.poll_max_age,
+        rate: args.poll_rate,
     };
     let run_opts = RunOptions {
+        polls,
         wait: (!args.no_wait).then_some(args.wait),
         reconcile_after: args.reconcile_after,
     };
@@ -122,6 +173,9 @@ async fn run_with(
     let shown = progress::show(store.clone(), id);
     let report = dispatch::run_campaign(store, client, id, &config, &run_opts, &cancel).await;
     shown.finish().await;
+    if let Some((running, _)) = receiver {
+        running.stop().await?;
+    }
     let report = match report {
         Ok(report) => report,
         Err(RunError::Busy(held)) => {

@@ -146,8 +146,14 @@ impl Client {
 
     /// Sends a frozen request body (the command's fields as stored, without token).
     #[tracing::instrument(skip_all, fields(cmd = cmd))]
-    pub async fn send_frozen(&self, cmd: &str, payload: &str) -> Verdict {
-        let body: Value = match serde_json::from_str(payload) {
+    /// `extra` fields (e.g. the webhook ones, which are not frozen) are added to it.
+    pub async fn send_frozen(
+        &self,
+        cmd: &str,
+        payload: &str,
+        extra: Option<&serde_json::Map<String, Value>>,
+    ) -> Verdict {
+        let mut body: Value = match serde_json::from_str(payload) {
             Ok(v) => v,
             Err(e) => {
                 return Verdict::Rejected {
@@ -157,6 +163,9 @@ impl Client {
                 };
             }
         };
+        if let (Some(extra), Value::Object(fields)) = (extra, &mut body) {
+            fields.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         Verdict::of_send(self.post(cmd, &body).await)
     }
 

@@ -23,8 +23,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::convrs::{Ack, Client, Verdict};
+use crate::convrs::{Client, Verdict};
 use crate::queue::{CampaignId, Claim, Outcome, Store, StoreError};
+use crate::tracking::CallbackTarget;
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -38,6 +39,10 @@ pub struct DispatchConfig {
     pub in_flight: usize,
     /// `SendWhatsAppTemplate` or `SendSMSMessage`.
     pub command: &'static str,
+    /// Where WhatsApp callbacks go (none: acks come from polling alone).
+    pub callback: Option<CallbackTarget>,
+    /// When to poll an accepted message first.
+    pub first_poll: Duration,
 }
 
 /// Why dispatching stopped early.
@@ -156,7 +161,15 @@ pub async fn send_one(
     stop: &StopSignal,
     recorder: &Recorder,
 ) {
-    let verdict = client.send_frozen(config.command, &claim.payload).await;
+    let extra = match (&config.callback, config.command) {
+        (Some(target), "SendWhatsAppTemplate") => {
+            Some(target.fields(claim.campaign_id, claim.message_id))
+        }
+        _ => None,
+    };
+    let verdict = client
+        .send_frozen(config.command, &claim.payload, extra.as_ref())
+        .await;
     tracing::debug!(
         message_id = claim.message_id,
         attempt_id = claim.attempt_id,
@@ -287,7 +300,10 @@ pub fn outcome_of(
     config: &DispatchConfig,
 ) -> (Outcome, Option<Stop>) {
     match verdict {
-        Verdict::Accepted { mid, uid } => (Outcome::Sent { mid, uid }, None),
+        Verdict::Accepted { mid, uid } => {
+            let poll_at = now_ms() + config.first_poll.as_millis() as i64;
+            (Outcome::Sent { mid, uid, poll_at }, None)
+        }
         Verdict::RetryLater {
             reason,
             after,
@@ -301,7 +317,14 @@ pub fn outcome_of(
             };
             if claim.attempts >= limit {
                 let reason = format!("gave up after {} attempts: {reason}", claim.attempts);
-                return (Outcome::Failed { code: None, reason }, None);
+                return (
+                    Outcome::Failed {
+                        code: None,
+                        reason,
+                        suppress: false,
+                    },
+                    None,
+                );
             }
             let backoff = backoff(claim.attempts);
             let wait = after.max(if rate_limited {
@@ -318,7 +341,18 @@ pub fn outcome_of(
             )
         }
         Verdict::Ambiguous { reason } => (Outcome::Uncertain { reason }, None),
-        Verdict::Rejected { reason, code, .. } => (Outcome::Failed { code, reason }, None),
+        Verdict::Rejected {
+            reason,
+            code,
+            suppress,
+        } => (
+            Outcome::Failed {
+                code,
+                reason,
+                suppress,
+            },
+            None,
+        ),
         Verdict::StopCampaign { reason } => (
             Outcome::Released {
                 reason: reason.clone(),
@@ -350,58 +384,13 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Polls GetMessageDetails for sent messages until each is delivered (or failed), or until
-/// `wait` has passed. Returns how many are still unsettled.
-pub async fn poll_acks(
-    store: &Store,
-    client: &Client,
-    campaign: CampaignId,
-    wait: Duration,
-    rate: u32,
-    cancel: &CancellationToken,
-) -> Result<usize, StoreError> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let limiter = RateLimiter::direct(Quota::per_second(
-        NonZeroU32::new(rate.max(1)).expect("non-zero"),
-    ));
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let unsettled = store.unsettled(campaign).await?;
-        if unsettled.is_empty() || tokio::time::Instant::now() >= deadline || cancel.is_cancelled()
-        {
-            return Ok(unsettled.len());
-        }
-        for (id, mid) in unsettled {
-            if cancel.is_cancelled() {
-                break;
-            }
-            limiter.until_ready().await;
-            match client.get_message_details(&mid).await {
-                Ok(details) => {
-                    if let Some(ack) = Ack::from_code(details.ack) {
-                        store.record_ack(id, ack, "poll").await?;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(message_id = id, error = %e, "cannot poll message details")
-                }
-            }
-        }
-        let nap = pause.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        tokio::select! {
-            _ = tokio::time::sleep(nap) => {}
-            _ = cancel.cancelled() => {}
-        }
-        pause = (pause * 2).min(Duration::from_secs(10));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn claim(attempts: i64) -> Claim {
         Claim {
+            campaign_id: 1,
             message_id: 1,
             attempt_id: 1,
             phone: "+447911000001".into(),
@@ -417,6 +406,8 @@ mod tests {
             max_attempts: 3,
             in_flight: 4,
             command: "SendSMSMessage",
+            callback: None,
+            first_poll: Duration::from_secs(10),
         }
     }
 

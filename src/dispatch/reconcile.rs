@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::{DispatchConfig, now_ms};
 use crate::convrs::wire::ConversationMessage;
 use crate::convrs::{CallError, Client, ErrorCode};
 use crate::queue::{CampaignId, Store, StoreError, Uncertain};
@@ -43,12 +44,12 @@ pub async fn reconcile(
     store: &Store,
     client: &Client,
     campaign: CampaignId,
-    command: &str,
+    config: &DispatchConfig,
     safe_delay: Duration,
 ) -> Result<Reconciled, StoreError> {
     let mut report = Reconciled::default();
     for u in store.uncertain(campaign).await? {
-        let finding = match (expectation(&u, command), started(&u)) {
+        let finding = match (expectation(&u, config.command), started(&u)) {
             (Some(expected), Some(started)) => {
                 let answer = client.get_conversation(&expected.uid).await;
                 judge(&expected, started, answer, Utc::now(), safe_delay)
@@ -58,7 +59,13 @@ pub async fn reconcile(
         match finding {
             Finding::Sent(mid) => {
                 let why = "reconciled: the conversation shows it was sent";
-                report.sent += store.settle_uncertain(&u, Some(&mid), why).await? as u64;
+                report.sent += store
+                    .settle_uncertain(
+                        &u,
+                        Some((&mid, now_ms() + config.first_poll.as_millis() as i64)),
+                        why,
+                    )
+                    .await? as u64;
             }
             Finding::NotSent(why) => {
                 report.requeued += store.settle_uncertain(&u, None, why).await? as u64

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{DispatchConfig, Reconciled, Stop, dispatch, now_ms, poll_acks, reconcile};
+use super::{DispatchConfig, Reconciled, Stop, dispatch, now_ms, reconcile};
 use crate::convrs::Client;
 use crate::queue::{CampaignId, LeaseHeld, Store, StoreError, this_process};
+use crate::tracking::{PollSchedule, await_delivery};
 
 /// How long a lease lasts without renewal; it is renewed every third of that.
 const LEASE: Duration = Duration::from_secs(30);
@@ -19,6 +20,8 @@ pub struct RunOptions {
     pub wait: Option<Duration>,
     /// How long after an attempt a conversation without the message proves it was not sent.
     pub reconcile_after: Duration,
+    /// When and how often to poll GetMessageDetails.
+    pub polls: PollSchedule,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,14 +120,7 @@ async fn run_leased(
         if cancel.is_cancelled() {
             break RunEnd::Interrupted;
         }
-        let r = reconcile(
-            store,
-            client,
-            campaign,
-            config.command,
-            opts.reconcile_after,
-        )
-        .await?;
+        let r = reconcile(store, client, campaign, config, opts.reconcile_after).await?;
         reconciled.sent += r.sent;
         reconciled.requeued += r.requeued;
         reconciled.undecided = r.undecided;
@@ -144,16 +140,9 @@ async fn run_leased(
         break match opts.wait {
             None => RunEnd::Sent,
             Some(_) => {
-                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let unsettled = poll_acks(
-                    store,
-                    client,
-                    campaign,
-                    remaining,
-                    (config.rate / 2).max(1),
-                    cancel,
-                )
-                .await?;
+                let unsettled =
+                    await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?
+                        as usize;
                 if cancel.is_cancelled() {
                     RunEnd::Interrupted
                 } else {

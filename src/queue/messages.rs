@@ -6,12 +6,12 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{CampaignId, Store, StoreError, now};
-use crate::convrs::Ack;
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
 /// before the request leaves.
 #[derive(Debug, Clone)]
 pub struct Claim {
+    pub campaign_id: i64,
     pub message_id: i64,
     pub attempt_id: i64,
     pub phone: String,
@@ -22,17 +22,21 @@ pub struct Claim {
 /// How an attempt ended, as stored.
 #[derive(Debug, Clone)]
 pub enum Outcome {
+    /// Accepted; first poll at `poll_at` (unix ms).
     Sent {
         mid: String,
         uid: Option<String>,
+        poll_at: i64,
     },
     Retry {
         at_ms: i64,
         reason: String,
     },
+    /// Failed for good; `suppress` puts the number on the suppression list (2006, 131050).
     Failed {
         code: Option<i64>,
         reason: String,
+        suppress: bool,
     },
     Uncertain {
         reason: String,
@@ -55,6 +59,9 @@ struct Finished<'a> {
     next: i64,
     /// 1 when the attempt never left (released): it does not count.
     give_back: i64,
+    /// When it was accepted, and when to poll it first (unix ms).
+    sent_at: Option<i64>,
+    poll_at: Option<i64>,
 }
 
 impl<'a> Finished<'a> {
@@ -68,7 +75,7 @@ impl<'a> Finished<'a> {
             Outcome::Uncertain { reason } => ("uncertain", reason.as_str()),
         };
         let (mid, uid) = match outcome {
-            Outcome::Sent { mid, uid } => (Some(mid.as_str()), uid.as_deref()),
+            Outcome::Sent { mid, uid, .. } => (Some(mid.as_str()), uid.as_deref()),
             _ => (None, None),
         };
         Finished {
@@ -87,6 +94,12 @@ impl<'a> Finished<'a> {
                 _ => 0,
             },
             give_back: matches!(outcome, Outcome::Released { .. }) as i64,
+            sent_at: matches!(outcome, Outcome::Sent { .. })
+                .then(|| chrono::Utc::now().timestamp_millis()),
+            poll_at: match outcome {
+                Outcome::Sent { poll_at, .. } => Some(*poll_at),
+                _ => None,
+            },
         }
     }
 }
@@ -183,7 +196,7 @@ impl Store {
             .push_bind(&stamp)
             .push(" FROM attempts a WHERE a.message_id = messages.id AND a.id > ")
             .push_bind(before)
-            .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts");
+            .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts, messages.campaign_id");
         let rows = update.build().fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let mut claims: Vec<Claim> = rows
@@ -194,6 +207,7 @@ impl Store {
                 phone: r.get(2),
                 payload: r.get(3),
                 attempts: r.get(4),
+                campaign_id: r.get(5),
             })
             .collect();
         claims.sort_by_key(|c| c.message_id);
@@ -228,7 +242,7 @@ impl Store {
         for chunk in ended.chunks(100) {
             let rows: Vec<Finished> = chunk.iter().map(|(c, o)| Finished::of(c, o)).collect();
             let mut messages = sqlx::QueryBuilder::new(
-                "WITH v(id, attempt, state, mid, uid, code, err, next, give) AS (",
+                "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
             );
             messages.push_values(&rows, |mut b, f| {
                 b.push_bind(f.message_id)
@@ -239,13 +253,26 @@ impl Store {
                     .push_bind(f.code)
                     .push_bind(f.detail)
                     .push_bind(f.next)
-                    .push_bind(f.give_back);
+                    .push_bind(f.give_back)
+                    .push_bind(f.sent_at)
+                    .push_bind(f.poll_at);
             });
             messages
                 .push(
-                    ") UPDATE messages SET state = v.state, mid = COALESCE(v.mid, messages.mid), \
-                     uid = COALESCE(v.uid, messages.uid), error_code = v.code, error = NULLIF(v.err, ''), \
-                     next_attempt_at = v.next, attempts = messages.attempts - v.give, updated_at = ",
+                    // An ack heard while the message was still `sending` (the callback beat the
+                    // answer) decides its state now.
+                    ") UPDATE messages SET \
+                     state = CASE WHEN v.state = 'sent' AND messages.ack IS NOT NULL THEN \
+                         (CASE WHEN messages.ack < 0 THEN 'failed' WHEN messages.ack = 2 THEN 'delivered' \
+                          WHEN messages.ack = 3 THEN 'read' WHEN messages.ack = 10 THEN 'replied' ELSE 'sent' END) \
+                         ELSE v.state END, \
+                     mid = COALESCE(v.mid, messages.mid), uid = COALESCE(v.uid, messages.uid), error_code = v.code, \
+                     error = CASE WHEN v.state = 'sent' THEN messages.error ELSE NULLIF(v.err, '') END, \
+                     next_attempt_at = v.next, attempts = messages.attempts - v.give, \
+                     sent_at = COALESCE(v.sent_at, messages.sent_at), \
+                     next_poll_at = CASE WHEN v.poll_at IS NOT NULL AND COALESCE(messages.ack, 0) NOT IN (-2, -1, 10) \
+                         THEN v.poll_at ELSE messages.next_poll_at END, \
+                     updated_at = ",
                 )
                 .push_bind(&stamp)
                 .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
@@ -262,66 +289,23 @@ impl Store {
                 .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
             attempts.build().execute(&mut *tx).await?;
         }
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    /// Sent messages whose delivery is not settled yet (no ack of delivered or beyond): (id, mid).
-    pub async fn unsettled(&self, campaign: CampaignId) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query("SELECT id, mid FROM messages WHERE campaign_id = ? AND state = 'sent' AND mid IS NOT NULL ORDER BY id")
-            .bind(campaign)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// Applies an ack if it moves the message forward; keeps it as an event either way.
-    pub async fn record_ack(
-        &self,
-        message_id: i64,
-        ack: Ack,
-        source: &str,
-    ) -> Result<bool, StoreError> {
-        let stamp = now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO events (message_id, at, source, kind, ack) VALUES (?, ?, ?, 'ack', ?)",
-        )
-        .bind(message_id)
-        .bind(&stamp)
-        .bind(source)
-        .bind(ack.code())
-        .execute(&mut *tx)
-        .await?;
-        let current: Option<Option<i64>> = sqlx::query_scalar("SELECT ack FROM messages WHERE id = ? AND state NOT IN ('sending', 'queued', 'uncertain')")
-            .bind(message_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let moves = match current {
-            None => false,
-            Some(None) => true,
-            Some(Some(code)) => Ack::from_code(code).is_some_and(|old| old.advances_to(ack)),
-        };
-        if moves {
-            let state = match ack {
-                Ack::Server | Ack::Sent => "sent",
-                Ack::Delivered => "delivered",
-                Ack::Read => "read",
-                Ack::Replied => "replied",
-                Ack::Error | Ack::NotOnWhatsApp => "failed",
-            };
-            sqlx::query("UPDATE messages SET ack = ?, state = ?, error = CASE WHEN ? < 0 THEN ? ELSE error END, updated_at = ? WHERE id = ?")
-                .bind(ack.code())
-                .bind(state)
-                .bind(ack.code())
-                .bind(format!("ack {ack}"))
-                .bind(&stamp)
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
+        for (claim, outcome) in ended {
+            if let Outcome::Failed {
+                suppress: true,
+                reason,
+                ..
+            } = outcome
+            {
+                sqlx::query("INSERT OR IGNORE INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?)")
+                    .bind(&claim.phone)
+                    .bind(reason)
+                    .bind(&stamp)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
-        Ok(moves)
+        Ok(changed)
     }
 
     pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
@@ -401,17 +385,24 @@ impl Store {
     pub async fn settle_uncertain(
         &self,
         u: &Uncertain,
-        sent_mid: Option<&str>,
+        sent: Option<(&str, i64)>,
         why: &str,
     ) -> Result<bool, StoreError> {
-        let state = if sent_mid.is_some() { "sent" } else { "queued" };
+        let (state, mid, poll_at) = match sent {
+            Some((mid, poll_at)) => ("sent", Some(mid), Some(poll_at)),
+            None => ("queued", None, None),
+        };
         let done = sqlx::query(
-            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0, updated_at = ?
+            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
+                 sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
              WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
         )
         .bind(state)
-        .bind(sent_mid)
+        .bind(mid)
         .bind(why)
+        .bind(poll_at)
+        .bind(poll_at.map(|_| chrono::Utc::now().timestamp_millis()))
+        .bind(poll_at)
         .bind(now())
         .bind(u.message_id)
         .bind(u.attempt_id)

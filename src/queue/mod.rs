@@ -2,6 +2,7 @@
 //! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
 //! read-then-write transaction).
 
+mod acks;
 mod lease;
 mod messages;
 mod suppress;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use acks::{AckApplied, DuePoll, state_for};
 pub use lease::{LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome, Uncertain};
 pub use suppress::Suppression;

@@ -51,6 +51,8 @@ fn sms_config(rate: u32) -> DispatchConfig {
         max_attempts: 20,
         in_flight: 8,
         command: "SendSMSMessage",
+        callback: None,
+        first_poll: Duration::from_secs(1),
     }
 }
 
@@ -81,6 +83,7 @@ async fn injected_faults_lose_nobody_and_send_nobody_twice() {
     let opts = RunOptions {
         wait: None,
         reconcile_after: Duration::from_secs(2),
+        polls: Default::default(),
     };
     let report = dispatch::run_campaign(
         &store,
@@ -210,6 +213,7 @@ async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
     let opts = RunOptions {
         wait: None,
         reconcile_after: Duration::ZERO,
+        polls: Default::default(),
     };
     let result = dispatch::run_campaign(
         &store,
@@ -298,6 +302,7 @@ async fn a_stopped_token_stops_every_campaign_until_cleared() {
     let opts = RunOptions {
         wait: None,
         reconcile_after: Duration::ZERO,
+        polls: Default::default(),
     };
     let report = dispatch::run_campaign(
         &store,

@@ -6,6 +6,8 @@ use campaign::campaign::definition::{CampaignFile, Channel};
 use campaign::campaign::{self as camp, LoadOptions};
 use campaign::dispatch::{self, DispatchConfig, Stop};
 use campaign::queue::Store;
+use campaign::tracking::PollSchedule;
+use std::time::Duration;
 
 use crate::helpers::{TestSim, spawn_sim, uk_mobile};
 
@@ -56,6 +58,8 @@ fn config(rate: u32) -> DispatchConfig {
         max_attempts: 5,
         in_flight: 8,
         command: "SendWhatsAppTemplate",
+        callback: None,
+        first_poll: Duration::from_secs(1),
     }
 }
 
@@ -93,12 +97,17 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
         .await
         .unwrap();
     assert_eq!(sim.ledger().len(), 30);
-    let left = dispatch::poll_acks(
+    let schedule = PollSchedule {
+        first: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let left = campaign::tracking::await_delivery(
         &store,
         &sim.client(),
         id,
-        std::time::Duration::from_secs(30),
-        50,
+        &schedule,
+        deadline,
         &Default::default(),
     )
     .await

@@ -1,0 +1,8 @@
+//! Delivery tracking: the webhook receiver (callbacks and Convrs events) and the poller, both
+//! feeding the store's forward-only ack state machine.
+
+pub mod poller;
+pub mod webhook;
+
+pub use poller::{PollSchedule, await_delivery};
+pub use webhook::{CallbackTarget, SECRET_HEADER, webhook_secret};

@@ -1,0 +1,189 @@
+//! The poller: GetMessageDetails for messages without a final ack, on a widening schedule
+//! (10 s, 1 m, 5 m, 30 m, 2 h, 6 h by default), skipping messages a callback spoke of recently,
+//! within its own rate budget (polls are not sends, so they never take from the send limit).
+//! After `max_age` a message stays at its last ack and is no longer polled.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+
+use crate::convrs::{Ack, Client};
+use crate::dispatch::now_ms;
+use crate::queue::{CampaignId, DuePoll, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct PollSchedule {
+    /// The first interval; later ones are 6, 30, 180, 720 and 2160 times it.
+    pub first: Duration,
+    /// Messages older than this are no longer polled.
+    pub max_age: Duration,
+    /// GetMessageDetails calls per second.
+    pub rate: u32,
+}
+
+impl Default for PollSchedule {
+    fn default() -> Self {
+        PollSchedule {
+            first: Duration::from_secs(10),
+            max_age: Duration::from_secs(24 * 3600),
+            rate: 5,
+        }
+    }
+}
+
+const STEPS: [u32; 6] = [1, 6, 30, 180, 720, 2160];
+
+impl PollSchedule {
+    /// The wait before poll number `polls + 1`.
+    pub fn after(&self, polls: i64) -> Duration {
+        self.first * STEPS[(polls.max(0) as usize).min(STEPS.len() - 1)]
+    }
+}
+
+/// What to do with one due message.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    Retire,
+    Later(i64),
+    Ask,
+}
+
+fn plan(due: &DuePoll, schedule: &PollSchedule, now: i64) -> Plan {
+    if now - due.sent_at > schedule.max_age.as_millis() as i64 {
+        return Plan::Retire;
+    }
+    let interval = schedule.after(due.polls).as_millis() as i64;
+    match due.last_ack_at {
+        // A callback was heard within the interval: no need to ask.
+        Some(heard) if now - heard < interval => Plan::Later(heard + interval),
+        _ => Plan::Ask,
+    }
+}
+
+/// Polls what is due now; returns how many GetMessageDetails calls were made.
+pub async fn poll_due(
+    store: &Store,
+    client: &Client,
+    campaign: CampaignId,
+    schedule: &PollSchedule,
+    limiter: &DefaultDirectRateLimiter,
+    cancel: &CancellationToken,
+) -> Result<usize, StoreError> {
+    let now = now_ms();
+    let mut asked = 0;
+    for due in store.due_polls(campaign, now, 500).await? {
+        if cancel.is_cancelled() {
+            break;
+        }
+        match plan(&due, schedule, now) {
+            Plan::Retire => store.schedule_poll(due.message_id, due.polls, None).await?,
+            Plan::Later(at) => {
+                store
+                    .schedule_poll(due.message_id, due.polls, Some(at))
+                    .await?
+            }
+            Plan::Ask => {
+                limiter.until_ready().await;
+                asked += 1;
+                match client.get_message_details(&due.mid).await {
+                    Ok(details) => match Ack::from_code(details.ack) {
+                        Some(ack) => {
+                            store
+                                .record_ack(due.message_id, ack, "poll", now_ms(), None)
+                                .await?;
+                        }
+                        None => tracing::warn!(
+                            message_id = due.message_id,
+                            ack = details.ack,
+                            "unknown ack code"
+                        ),
+                    },
+                    Err(e) => {
+                        tracing::warn!(message_id = due.message_id, error = %e, "cannot poll message details")
+                    }
+                }
+                let next = now_ms() + schedule.after(due.polls + 1).as_millis() as i64;
+                store
+                    .schedule_poll(due.message_id, due.polls + 1, Some(next))
+                    .await?;
+            }
+        }
+    }
+    Ok(asked)
+}
+
+/// Polls on schedule until every sent message is delivered or failed, `deadline` passes, or
+/// `cancel`. Callbacks settle messages meanwhile. Returns how many are still undelivered.
+pub async fn await_delivery(
+    store: &Store,
+    client: &Client,
+    campaign: CampaignId,
+    schedule: &PollSchedule,
+    deadline: tokio::time::Instant,
+    cancel: &CancellationToken,
+) -> Result<i64, StoreError> {
+    let limiter: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(
+        NonZeroU32::new(schedule.rate.max(1)).expect("non-zero"),
+    ));
+    loop {
+        let undelivered = store.undelivered(campaign).await?;
+        if undelivered == 0 || cancel.is_cancelled() || tokio::time::Instant::now() >= deadline {
+            return Ok(undelivered);
+        }
+        poll_due(store, client, campaign, schedule, &limiter, cancel).await?;
+        // Wake for the next due poll, but at least every 200 ms to see callbacks settle things.
+        let next = store
+            .next_poll(campaign)
+            .await?
+            .map_or(200, |at| (at - now_ms()).clamp(10, 200));
+        let nap = Duration::from_millis(next as u64)
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(polls: i64, sent_at: i64, last_ack_at: Option<i64>) -> DuePoll {
+        DuePoll {
+            message_id: 1,
+            mid: "m".into(),
+            polls,
+            sent_at,
+            last_ack_at,
+        }
+    }
+
+    #[test]
+    fn the_schedule_widens_from_ten_seconds_to_six_hours() {
+        let s = PollSchedule::default();
+        let mins: Vec<u64> = (0..8).map(|n| s.after(n).as_secs()).collect();
+        assert_eq!(mins, [10, 60, 300, 1800, 7200, 21600, 21600, 21600]);
+    }
+
+    #[test]
+    fn a_recent_callback_puts_the_poll_off_and_old_messages_retire() {
+        let s = PollSchedule::default();
+        let now = 1_000_000_000;
+        assert_eq!(
+            plan(&due(0, now - 20_000, Some(now - 1_000)), &s, now),
+            Plan::Later(now + 9_000)
+        );
+        assert_eq!(
+            plan(&due(0, now - 20_000, Some(now - 11_000)), &s, now),
+            Plan::Ask
+        );
+        assert_eq!(plan(&due(0, now - 20_000, None), &s, now), Plan::Ask);
+        assert_eq!(
+            plan(&due(3, now - 25 * 3600 * 1000, None), &s, now),
+            Plan::Retire
+        );
+    }
+}

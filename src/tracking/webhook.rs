@@ -1,0 +1,279 @@
+//! The webhook receiver (axum): delivery callbacks for our WhatsApp sends, and Convrs events.
+//!
+//! - `POST /callback`: the document's callback payload. It must carry the per-installation
+//!   secret in `X-Campaign-Secret` (compared in constant time; otherwise 401). Malformed JSON or a
+//!   bad ack is 400; a callback about a message we do not know is 202 and changes nothing.
+//!   Replays and out-of-order callbacks never move a message backwards (the store decides).
+//! - `POST /events`: Convrs events (onUserDisable, onUserDelete suppress the user's number),
+//!   authenticated by the same secret, as the header or a `?secret=` query parameter (the
+//!   organisation's webhook URL is configured in the Convrs dashboard, where only the URL can
+//!   carry it).
+//!
+//! Bodies are limited to 64 KiB. Nothing here panics on input.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::convrs::Ack;
+use crate::convrs::wire::Callback;
+use crate::dispatch::now_ms;
+use crate::phone::PhoneNumber;
+use crate::queue::{AckApplied, Store, StoreError};
+
+pub const SECRET_HEADER: &str = "X-Campaign-Secret";
+const SECRET_SETTING: &str = "webhook_secret";
+
+/// Where Convrs should post callbacks, and the secret they must carry.
+#[derive(Debug, Clone)]
+pub struct CallbackTarget {
+    pub url: String,
+    pub secret: SecretString,
+}
+
+impl CallbackTarget {
+    /// The fields a WhatsApp send carries so its callbacks reach us and name the message.
+    /// The one place the webhook secret is exposed, to be sent.
+    pub fn fields(&self, campaign: i64, message: i64) -> Map<String, Value> {
+        let mut fields = Map::new();
+        fields.insert("webhookURL".into(), json!(self.url));
+        fields.insert(
+            "webhookPayload".into(),
+            json!({ "campaign": campaign, "message": message }),
+        );
+        fields.insert(
+            "webhookHeaders".into(),
+            json!([format!("{SECRET_HEADER}: {}", self.secret.expose_secret())]),
+        );
+        fields
+    }
+}
+
+/// The per-installation secret, created on first use and kept in the database.
+pub async fn webhook_secret(store: &Store) -> Result<SecretString, StoreError> {
+    let fresh =
+        random_hex(32).unwrap_or_else(|_| format!("{:x}{:x}", now_ms(), std::process::id()));
+    Ok(SecretString::from(
+        store.setting_or_insert(SECRET_SETTING, &fresh).await?,
+    ))
+}
+
+fn random_hex(bytes: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[derive(Clone)]
+struct Receiver {
+    store: Store,
+    secret: SecretString,
+}
+
+impl Receiver {
+    fn authentic(&self, given: Option<&str>) -> bool {
+        given
+            .is_some_and(|g| constant_time_eq(g.as_bytes(), self.secret.expose_secret().as_bytes()))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn router(store: Store, secret: SecretString) -> Router {
+    Router::new()
+        .route("/callback", post(callback))
+        .route("/events", post(event))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(Receiver { store, secret })
+}
+
+/// A receiver running in this process.
+pub struct RunningReceiver {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningReceiver {
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+pub async fn start(
+    listen: SocketAddr,
+    store: Store,
+    secret: SecretString,
+) -> std::io::Result<RunningReceiver> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let app = router(store, secret);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+    });
+    Ok(RunningReceiver { addr, stop, task })
+}
+
+type Reply = (StatusCode, axum::Json<Value>);
+
+fn reply(status: StatusCode, what: &str) -> Reply {
+    (
+        status,
+        axum::Json(json!({ "ok": i32::from(status.is_success()), "result": what })),
+    )
+}
+
+async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Reply {
+    if !r.authentic(headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok())) {
+        return reply(StatusCode::UNAUTHORIZED, "missing or wrong secret");
+    }
+    let Ok(cb) = serde_json::from_slice::<Callback>(&body) else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "not a callback: expected JSON with mid and ack",
+        );
+    };
+    let Some(ack) = Ack::from_code(cb.ack) else {
+        return reply(StatusCode::BAD_REQUEST, "unknown ack code");
+    };
+    let message = cb
+        .webhook_payload
+        .as_ref()
+        .and_then(|p| p.get("message"))
+        .and_then(Value::as_i64);
+    let id = match r.store.message_for_callback(message, &cb.mid).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return reply(StatusCode::ACCEPTED, "unknown message: nothing changed"),
+        Err(e) => return store_failed(e),
+    };
+    let at = chrono::NaiveDateTime::parse_from_str(&cb.timestamp, "%Y-%m-%dT%H:%M:%S")
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or_else(|_| now_ms());
+    match r
+        .store
+        .record_ack(id, ack, "callback", at, Some(&cb.mid))
+        .await
+    {
+        Ok(AckApplied::Moved) => reply(StatusCode::OK, "applied"),
+        Ok(_) => reply(
+            StatusCode::OK,
+            "kept; the message already had this ack or a later one",
+        ),
+        Err(e) => store_failed(e),
+    }
+}
+
+fn store_failed(e: StoreError) -> Reply {
+    tracing::error!(error = %e, "cannot record a callback");
+    // 503: Convrs may try again.
+    reply(StatusCode::SERVICE_UNAVAILABLE, "cannot record it now")
+}
+
+#[derive(Deserialize)]
+struct SecretQuery {
+    secret: Option<String>,
+}
+
+async fn event(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    Query(q): Query<SecretQuery>,
+    body: Bytes,
+) -> Reply {
+    let given = headers
+        .get(SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(q.secret.as_deref());
+    if !r.authentic(given) {
+        return reply(StatusCode::UNAUTHORIZED, "missing or wrong secret");
+    }
+    let Ok(Value::Object(event)) = serde_json::from_slice::<Value>(&body) else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "not a Convrs event: expected a JSON object",
+        );
+    };
+    let cmd = event.get("cmd").and_then(Value::as_str).unwrap_or_default();
+    let reason = match cmd {
+        "onUserDisable" => "user disabled (onUserDisable)",
+        "onUserDelete" => "user deleted (onUserDelete)",
+        _ => return reply(StatusCode::OK, "ignored"),
+    };
+    let Some(uid) = event.get("uid").and_then(Value::as_str) else {
+        return reply(StatusCode::BAD_REQUEST, "the event has no uid");
+    };
+    let Some(phone) = phone_of_uid(uid) else {
+        return reply(
+            StatusCode::OK,
+            "not a WhatsApp or SMS user: nothing to suppress",
+        );
+    };
+    match r.store.suppress(phone.as_str(), reason, "event").await {
+        Ok(_) => reply(StatusCode::OK, "suppressed"),
+        Err(e) => store_failed(e),
+    }
+}
+
+/// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
+pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
+    let mut parts = uid.splitn(3, '-');
+    let (_bot, tag, digits) = (parts.next()?, parts.next()?, parts.next()?);
+    matches!(tag, "wa3" | "cms")
+        .then(|| PhoneNumber::parse(&format!("+{digits}"), None).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn whatsapp_and_sms_uids_give_the_number() {
+        assert_eq!(
+            phone_of_uid("3941-wa3-447911123456").unwrap().as_str(),
+            "+447911123456"
+        );
+        assert_eq!(
+            phone_of_uid("3941-cms-447911123456").unwrap().as_str(),
+            "+447911123456"
+        );
+        assert!(phone_of_uid("73-tel-615940546").is_none());
+        assert!(phone_of_uid("garbage").is_none());
+    }
+
+    #[test]
+    fn the_callback_fields_name_the_message_and_carry_the_secret() {
+        let t = CallbackTarget {
+            url: "http://x/callback".into(),
+            secret: SecretString::from("s3"),
+        };
+        let f = t.fields(7, 42);
+        assert_eq!(f["webhookPayload"], json!({"campaign": 7, "message": 42}));
+        assert_eq!(f["webhookHeaders"], json!(["X-Campaign-Secret: s3"]));
+        assert!(!format!("{t:?}").contains("s3"));
+    }
+}
