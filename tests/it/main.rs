@@ -9,3 +9,4 @@ mod loading;
 mod resilience;
 mod running;
 mod sim_api;
+mod tracking;

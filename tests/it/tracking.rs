@@ -1,0 +1,356 @@
+//! Delivery tracking over real HTTP: callbacks from the simulator, the receiver's defences, and
+//! polling alone reaching the same counts.
+
+use std::time::Duration;
+
+use campaign::campaign::definition::CampaignFile;
+use campaign::campaign::{self as camp, LoadOptions};
+use campaign::dispatch::{self, DispatchConfig, RunEnd, RunOptions};
+use campaign::queue::{CampaignId, Counts, Store};
+use campaign::tracking::{CallbackTarget, PollSchedule, SECRET_HEADER, webhook, webhook_secret};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestSim, spawn_sim, wait_for};
+
+/// Numbers ending in each digit the simulator scripts: 0 not on WhatsApp, 7 never read,
+/// 8 replied, 9 error, others read.
+const PHONES: [&str; 6] = [
+    "+447911000010",
+    "+447911000017",
+    "+447911000018",
+    "+447911000019",
+    "+447911000011",
+    "+447911000012",
+];
+
+fn expected() -> Counts {
+    Counts {
+        total: 6,
+        failed: 2,
+        delivered: 1,
+        replied: 1,
+        read: 2,
+        ..Default::default()
+    }
+}
+
+async fn whatsapp_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, CampaignId) {
+    let csv = dir.join("c.csv");
+    let rows: String = PHONES.iter().map(|p| format!("{p},Ann,O-1\n")).collect();
+    std::fs::write(&csv, format!("phone,name,order\n{rows}")).unwrap();
+    let store = Store::open(dir.join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let def = CampaignFile {
+        bot_id: Some(3941),
+        template: Some("order_confirmation".into()),
+        language: Some("en".into()),
+        params: Some(vec!["name".into(), "order".into()]),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap();
+    let id = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
+        .await
+        .unwrap()
+        .campaign
+        .unwrap();
+    (store, id)
+}
+
+fn config(callback: Option<CallbackTarget>) -> DispatchConfig {
+    DispatchConfig {
+        rate: 10,
+        number_rate: 1,
+        max_attempts: 5,
+        in_flight: 8,
+        command: "SendWhatsAppTemplate",
+        callback,
+        first_poll: Duration::from_millis(50),
+    }
+}
+
+fn options(first_poll: Duration) -> RunOptions {
+    RunOptions {
+        wait: Some(Duration::from_secs(30)),
+        reconcile_after: Duration::ZERO,
+        polls: PollSchedule {
+            first: first_poll,
+            ..Default::default()
+        },
+    }
+}
+
+async fn settles_to(store: &Store, id: CampaignId, expected: Counts) {
+    wait_for("the final counts", || async {
+        let counts = store.counts(id).await.unwrap();
+        (counts == expected).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_callbacks_the_counts_match_what_the_simulator_decided_and_polls_stay_near_zero() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = whatsapp_campaign(&sim, dir.path()).await;
+    let secret = webhook_secret(&store).await.unwrap();
+    let receiver = webhook::start(
+        "127.0.0.1:0".parse().unwrap(),
+        store.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    let target = CallbackTarget {
+        url: format!("http://{}/callback", receiver.addr),
+        secret,
+    };
+    // Polls would only start after a minute: everything here comes from callbacks.
+    let report = dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &config(Some(target)),
+        &options(Duration::from_secs(60)),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.end, RunEnd::Finished { unsettled: 0 });
+    settles_to(&store, id, expected()).await;
+    let polls: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(polls), 0) FROM messages")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(polls, 0);
+    let suppressed: Vec<String> = store
+        .suppressions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.phone)
+        .collect();
+    assert_eq!(
+        suppressed,
+        ["+447911000010"],
+        "ack -2 suppresses the number"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_alone_reaches_the_same_final_counts() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = whatsapp_campaign(&sim, dir.path()).await;
+    let schedule = PollSchedule {
+        first: Duration::from_millis(50),
+        ..Default::default()
+    };
+    dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &config(None),
+        &options(schedule.first),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    // Read and replied come after delivered: keep polling on the schedule until they are in.
+    let limiter = governor::RateLimiter::direct(governor::Quota::per_second(
+        std::num::NonZeroU32::new(50).unwrap(),
+    ));
+    wait_for("the final counts by polling", || async {
+        campaign::tracking::poller::poll_due(
+            &store,
+            &sim.client(),
+            id,
+            &schedule,
+            &limiter,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        (store.counts(id).await.unwrap() == expected()).then_some(())
+    })
+    .await;
+}
+
+async fn post(url: &str, secret: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let mut request = campaign::convrs::client::http_builder()
+        .build()
+        .unwrap()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(secret) = secret {
+        request = request.header(SECRET_HEADER, secret);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_malformed_replayed_and_reordered_callbacks_change_nothing() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = whatsapp_campaign(&sim, dir.path()).await;
+    dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &config(None),
+        &RunOptions {
+            wait: None,
+            ..options(Duration::from_secs(60))
+        },
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let secret = webhook_secret(&store).await.unwrap();
+    let receiver = webhook::start(
+        "127.0.0.1:0".parse().unwrap(),
+        store.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}/callback", receiver.addr);
+    let real = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    let (message, mid): (i64, String) =
+        sqlx::query_as("SELECT id, mid FROM messages ORDER BY id LIMIT 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let callback = |ack: i64| {
+        json!({"ok": 1, "mid": mid, "uid": "x", "botID": 3941, "ack": ack, "timestamp": "2026-01-01T10:00:00", "webhookPayload": {"campaign": id.0, "message": message}}).to_string()
+    };
+    let state = || async {
+        sqlx::query_as::<_, (String, Option<i64>)>("SELECT state, ack FROM messages WHERE id = ?")
+            .bind(message)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(post(&url, Some("forged"), callback(3)).await.0, 401);
+    assert_eq!(post(&url, None, callback(3)).await.0, 401);
+    assert_eq!(
+        state().await,
+        ("sent".to_string(), None),
+        "a forged callback changes nothing"
+    );
+    assert_eq!(post(&url, Some(&real), "{not json").await.0, 400);
+    assert_eq!(
+        post(&url, Some(&real), callback(7)).await.0,
+        400,
+        "an unknown ack code is refused"
+    );
+    let unknown = json!({"ok": 1, "mid": "ffffffffffffffffffffffff", "ack": 3}).to_string();
+    assert_eq!(post(&url, Some(&real), unknown).await.0, 202);
+    assert_eq!(
+        post(&url, Some(&real), "x".repeat(70_000)).await.0,
+        413,
+        "bodies are limited"
+    );
+
+    assert_eq!(post(&url, Some(&real), callback(3)).await.0, 200);
+    assert_eq!(state().await, ("read".to_string(), Some(3)));
+    post(&url, Some(&real), callback(1)).await;
+    post(&url, Some(&real), callback(3)).await;
+    post(&url, Some(&real), callback(2)).await;
+    assert_eq!(
+        state().await,
+        ("read".to_string(), Some(3)),
+        "replays and late acks never move it back"
+    );
+    let events: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE message_id = ? AND source = 'callback'",
+    )
+    .bind(message)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, 4, "every ack is kept as an event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convrs_events_about_disabled_or_deleted_users_suppress_their_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let secret = webhook_secret(&store).await.unwrap();
+    let receiver = webhook::start(
+        "127.0.0.1:0".parse().unwrap(),
+        store.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    let real = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+    let url = format!("http://{}/events", receiver.addr);
+    let disable =
+        json!({"cmd": "onUserDisable", "ok": 1, "uid": "3941-wa3-447911000001"}).to_string();
+    assert_eq!(post(&url, Some("nope"), disable.clone()).await.0, 401);
+    assert_eq!(post(&url, None, disable).await.0, 401);
+    let with_query = format!("{url}?secret={real}");
+    assert_eq!(
+        post(
+            &with_query,
+            None,
+            json!({"cmd": "onUserDisable", "ok": 1, "uid": "3941-wa3-447911000001"}).to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &url,
+            Some(&real),
+            json!({"cmd": "onUserDelete", "ok": 1, "uid": "3941-cms-447911000002"}).to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &url,
+            Some(&real),
+            json!({"cmd": "onUserCreate", "ok": 1, "data": {}}).to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &url,
+            Some(&real),
+            json!({"cmd": "onUserDisable", "ok": 1}).to_string()
+        )
+        .await
+        .0,
+        400
+    );
+    let list = store.suppressions().await.unwrap();
+    let got: Vec<(&str, &str)> = list
+        .iter()
+        .map(|s| (s.phone.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("+447911000001", "user disabled (onUserDisable)"),
+            ("+447911000002", "user deleted (onUserDelete)")
+        ]
+    );
+}
