@@ -6,6 +6,7 @@
 //! - `campaign`: definitions, sources (CSV, SQL, Convrs users), row checks and loading.
 //! - `queue`: the durable store (SQLite): campaigns, messages, suppression list, template cache.
 //! - `dispatch`: the rate-limited send loop and the ack poller.
+//! - `report`: the status overview, the per-recipient CSV and the HTML report.
 //! - `tracking`: the webhook receiver (callbacks, Convrs events) and the ack poller.
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
@@ -19,5 +20,6 @@ pub mod dispatch;
 pub mod fingerprint;
 pub mod phone;
 pub mod queue;
+pub mod report;
 pub mod sim;
 pub mod tracking;

@@ -199,9 +199,14 @@ impl RejectsWriter {
     }
 }
 
-/// Neutralises spreadsheet formulas (CSV injection).
+/// Neutralises spreadsheet formulas (CSV injection): a cell starting with `=`, `+`, `-`, `@`,
+/// tab or carriage return gets a leading `'`. A plain negative number (`-2`) is left alone: it
+/// is not a formula. A `+` number (a phone) keeps the `'`, so it stays text with its `+`.
 pub fn spreadsheet_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let negative_number = cell
+        .strip_prefix('-')
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !negative_number {
         format!("'{cell}")
     } else {
         cell.to_string()
@@ -217,5 +222,8 @@ mod tests {
         assert_eq!(spreadsheet_safe("=SUM(A1)"), "'=SUM(A1)");
         assert_eq!(spreadsheet_safe("@x"), "'@x");
         assert_eq!(spreadsheet_safe("plain"), "plain");
+        assert_eq!(spreadsheet_safe("-2"), "-2");
+        assert_eq!(spreadsheet_safe("-2+3"), "'-2+3");
+        assert_eq!(spreadsheet_safe("+447911000010"), "'+447911000010");
     }
 }

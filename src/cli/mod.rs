@@ -2,6 +2,7 @@
 
 mod campaign_args;
 mod progress;
+mod report;
 mod retry;
 mod run;
 mod sim;
@@ -84,7 +85,9 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Load, send, and wait for delivery acks; run again to resume.
     Run(run::RunArgs),
-    /// Queue uncertain messages of a campaign again (the operator's decision).
+    /// Write a campaign's report: one CSV row per recipient, or an HTML page with charts.
+    Report(report::ReportArgs),
+    /// Queue uncertain or failed messages of a campaign again (the operator's decision).
     Retry(retry::RetryArgs),
     /// Show the campaigns, or one campaign's counts.
     Status(status::StatusArgs),
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
         Command::Run(args) => run::run(&cli.global, &args).await,
+        Command::Report(args) => report::run(&cli.global, &args).await,
         Command::Retry(args) => retry::run(&cli.global, &args).await,
         Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,

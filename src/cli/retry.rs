@@ -1,4 +1,4 @@
-//! `campaign retry CAMPAIGN --uncertain`: the operator decides to send uncertain messages again.
+//! `campaign retry CAMPAIGN --uncertain | --failed`: the operator decides to send again.
 
 use std::process::ExitCode;
 
@@ -8,11 +8,16 @@ use super::GlobalArgs;
 use crate::queue::{CampaignId, Store};
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true))]
 pub struct RetryArgs {
     pub campaign: i64,
     /// Queue the messages that may or may not have been sent (risking a second copy).
-    #[arg(long, required = true)]
+    #[arg(long, group = "which")]
     pub uncertain: bool,
+    /// Queue failed messages whose failure may pass (not suppressed numbers, not invalid
+    /// numbers or parameters).
+    #[arg(long, group = "which")]
+    pub failed: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCode> {
@@ -22,9 +27,16 @@ pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCo
         store.campaigns().await?.iter().any(|c| c.0 == id),
         "no campaign {id}: `campaign status` lists them"
     );
-    let n = store.retry_uncertain(id).await?;
-    println!(
-        "{n} uncertain message(s) queued again; `campaign run` with the same source sends them"
-    );
+    if args.uncertain {
+        let n = store.retry_uncertain(id).await?;
+        println!("{n} uncertain message(s) queued again");
+    }
+    if args.failed {
+        let n = store.retry_failed(id).await?;
+        println!(
+            "{n} failed message(s) queued again (suppressed numbers and invalid messages stay failed)"
+        );
+    }
+    println!("run the campaign again (`campaign run` with the same source) to send them");
     Ok(ExitCode::SUCCESS)
 }

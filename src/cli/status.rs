@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::GlobalArgs;
 use crate::queue::{CampaignId, Store};
+use crate::report::Overview;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -45,32 +46,48 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
 }
 
 pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> anyhow::Result<()> {
-    let Some((_, name, state, reason)) = store.campaigns().await?.into_iter().find(|c| c.0 == id)
-    else {
+    let Some(o) = Overview::of(store, id).await? else {
         anyhow::bail!("no campaign {id}: `campaign status` lists them");
     };
-    let counts = store.counts(id).await?;
     if as_json {
-        println!(
-            "{}",
-            json!({"id": id, "name": name, "state": state, "counts": counts})
-        );
+        println!("{}", serde_json::to_string(&o)?);
         return Ok(());
     }
-    let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-    println!("campaign {id} \"{name}\": {state}{reason}");
+    let reason = o
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    println!("campaign {id} \"{}\": {}{reason}", o.name, o.state);
+    let (c, f) = (&o.counts, &o.funnel);
     println!(
-        "total {}: queued {}, sending {}, sent {}, delivered {}, read {}, replied {}, failed {}, uncertain {}, cancelled {}",
-        counts.total,
-        counts.queued,
-        counts.sending,
-        counts.sent,
-        counts.delivered,
-        counts.read,
-        counts.replied,
-        counts.failed,
-        counts.uncertain,
-        counts.cancelled
+        "funnel: queued {} -> sent {} -> delivered {} -> read {} -> replied {}",
+        f.queued, f.sent, f.delivered, f.read, f.replied
     );
+    println!(
+        "now: queued {}, sending {}, sent {}, delivered {}, read {}, replied {}, failed {}, uncertain {}, cancelled {} (total {})",
+        c.queued,
+        c.sending,
+        c.sent,
+        c.delivered,
+        c.read,
+        c.replied,
+        c.failed,
+        c.uncertain,
+        c.cancelled,
+        c.total
+    );
+    if let Some(ms) = o.median_delivery_ms {
+        println!("median time to delivered: {:.1} s", ms as f64 / 1000.0);
+    }
+    for failure in &o.failures {
+        println!("failed {:>6}  {}", failure.count, failure.reason);
+    }
+    if c.uncertain > 0 {
+        println!(
+            "{} uncertain: `campaign retry {id} --uncertain` sends them again if you decide so",
+            c.uncertain
+        );
+    }
     Ok(())
 }

@@ -425,3 +425,29 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+/// Failures that another attempt of the same payload cannot fix: bad numbers, bad messages,
+/// bad template parameters.
+const PERMANENT_CODES: [i64; 8] = [1006, 1007, 1009, 1010, 1013, 132000, 132012, 132018];
+
+impl Store {
+    /// Queues failed messages again whose failure may pass (never suppressed numbers or
+    /// permanently invalid messages), as new attempts of the same message. Returns how many.
+    pub async fn retry_failed(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        let mut query = sqlx::QueryBuilder::new(
+            "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, ack = NULL, next_poll_at = NULL,
+                 error = 'queued again by operator after: ' || COALESCE(error, 'failure'), updated_at = ",
+        );
+        query
+            .push_bind(now())
+            .push(" WHERE campaign_id = ")
+            .push_bind(campaign)
+            .push(" AND state = 'failed' AND phone NOT IN (SELECT phone FROM suppressions) AND COALESCE(error_code, 0) NOT IN (");
+        let mut codes = query.separated(", ");
+        for code in PERMANENT_CODES {
+            codes.push_bind(code);
+        }
+        query.push(")");
+        Ok(query.build().execute(self.pool()).await?.rows_affected())
+    }
+}

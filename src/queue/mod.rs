@@ -5,6 +5,7 @@
 mod acks;
 mod lease;
 mod messages;
+mod report;
 mod suppress;
 mod token_stops;
 
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 pub use acks::{AckApplied, DuePoll, state_for};
 pub use lease::{LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome, Uncertain};
+pub use report::{Funnel, RecipientRow};
 pub use suppress::Suppression;
 
 /// A campaign's id.

@@ -354,3 +354,163 @@ async fn convrs_events_about_disabled_or_deleted_users_suppress_their_numbers() 
         ]
     );
 }
+
+async fn finished_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, CampaignId) {
+    let (store, id) = whatsapp_campaign(sim, dir).await;
+    let secret = webhook_secret(&store).await.unwrap();
+    let receiver = webhook::start(
+        "127.0.0.1:0".parse().unwrap(),
+        store.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    let target = CallbackTarget {
+        url: format!("http://{}/callback", receiver.addr),
+        secret,
+    };
+    dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &config(Some(target)),
+        &options(Duration::from_secs(60)),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    settles_to(&store, id, expected()).await;
+    receiver.stop().await.unwrap();
+    (store, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_funnel_failure_reasons_and_median_time_to_delivered() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, id) = finished_campaign(&sim, dir.path()).await;
+    let out = crate::helpers::campaign_cmd(dir.path(), &["status", &id.0.to_string(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["counts"]["total"], 6);
+    assert_eq!(
+        status["funnel"],
+        json!({"queued": 6, "sent": 6, "delivered": 4, "read": 3, "replied": 1})
+    );
+    let reasons: Vec<&str> = status["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("-2")) && reasons.iter().any(|r| r.contains("-1")),
+        "{reasons:?}"
+    );
+    assert!(status["median_delivery_ms"].as_i64().is_some());
+    let text = crate::helpers::campaign_cmd(dir.path(), &["status", &id.0.to_string()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("median time to delivered"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, id) = finished_campaign(&sim, dir.path()).await;
+    let out = crate::helpers::campaign_cmd(
+        dir.path(),
+        &[
+            "report",
+            &id.0.to_string(),
+            "--csv",
+            "r.csv",
+            "--html",
+            "r.html",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 7, "header and one row per recipient: {csv}");
+    assert!(lines[0].starts_with("line,phone,state,ack,mid,attempts,error_code,error"));
+    assert!(
+        lines[1].starts_with("2,'+447911000010,failed,-2,"),
+        "phones are neutralised for spreadsheets: {}",
+        lines[1]
+    );
+
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok()
+    });
+    let chromium = chromium.expect(
+        "headless Chromium is needed for this test: .ci/run installs Debian's chromium package",
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let dom = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", dir.path().join("r.html").display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for id in ["funnel", "acks-over-time", "failure-reasons"] {
+        assert!(
+            dom.contains(&format!("<svg id=\"{id}\"")),
+            "chart {id} missing from the rendered page: {dom}"
+        );
+    }
+    assert_eq!(
+        dom.matches("class=\"bar\"").count(),
+        5 + 2,
+        "five funnel bars and two failure reasons"
+    );
+    assert_eq!(dom.matches("class=\"series\"").count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_requeues_only_what_may_pass() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = finished_campaign(&sim, dir.path()).await;
+    // Failed: ...10 (not on WhatsApp: suppressed) and ...19 (ack -1: may pass).
+    let out = crate::helpers::campaign_cmd(dir.path(), &["retry", &id.0.to_string(), "--failed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queued: Vec<String> =
+        sqlx::query_scalar("SELECT phone FROM messages WHERE state = 'queued'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(queued, ["+447911000019"]);
+    assert!(
+        !crate::helpers::campaign_cmd(dir.path(), &["retry", &id.0.to_string()])
+            .status
+            .success(),
+        "retry needs --failed or --uncertain"
+    );
+}

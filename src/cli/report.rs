@@ -1,0 +1,40 @@
+//! `campaign report CAMPAIGN --csv FILE --html FILE`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::queue::{CampaignId, Store};
+use crate::report;
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("output").required(true).multiple(true))]
+pub struct ReportArgs {
+    pub campaign: i64,
+    /// One row per recipient (CSV-injection safe).
+    #[arg(long, value_name = "FILE", group = "output")]
+    pub csv: Option<PathBuf>,
+    /// A self-contained page with the funnel, acks over time and failure reasons as charts.
+    #[arg(long, value_name = "FILE", group = "output")]
+    pub html: Option<PathBuf>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&global.db).await?;
+    let id = CampaignId(args.campaign);
+    anyhow::ensure!(
+        store.campaigns().await?.iter().any(|c| c.0 == id),
+        "no campaign {id}: `campaign status` lists them"
+    );
+    if let Some(path) = &args.csv {
+        let rows = report::write_csv(&store, id, path).await?;
+        println!("{rows} recipients written to {}", path.display());
+    }
+    if let Some(path) = &args.html {
+        report::write_html(&store, id, path).await?;
+        println!("report written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

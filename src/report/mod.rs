@@ -1,0 +1,131 @@
+//! Reports on a campaign: the overview `status` prints, one CSV row per recipient, and a
+//! self-contained HTML page with the funnel, acks over time and failure reasons as inline SVG.
+
+mod html;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::campaign::load::spreadsheet_safe;
+use crate::queue::{CampaignId, Counts, Funnel, Store, StoreError};
+
+pub use html::render as html;
+
+/// Everything `status` shows about one campaign.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub id: CampaignId,
+    pub name: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub counts: Counts,
+    pub funnel: Funnel,
+    pub failures: Vec<Failure>,
+    /// Median time from acceptance to delivery.
+    pub median_delivery_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub reason: String,
+    pub count: i64,
+}
+
+impl Overview {
+    pub async fn of(store: &Store, id: CampaignId) -> Result<Option<Overview>, StoreError> {
+        let Some((_, name, state, reason)) =
+            store.campaigns().await?.into_iter().find(|c| c.0 == id)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Overview {
+            id,
+            name,
+            state,
+            reason,
+            counts: store.counts(id).await?,
+            funnel: store.funnel(id).await?,
+            failures: store
+                .failure_reasons(id)
+                .await?
+                .into_iter()
+                .map(|(reason, count)| Failure { reason, count })
+                .collect(),
+            median_delivery_ms: store.median_delivery_ms(id).await?,
+        }))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {error}")]
+    Write { path: String, error: std::io::Error },
+}
+
+/// One row per recipient: source line, phone, state, ack, mid, attempts, error, times. Cells a
+/// spreadsheet would run as formulas are neutralised.
+pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usize, ReportError> {
+    let fail = |error: std::io::Error| ReportError::Write {
+        path: path.display().to_string(),
+        error,
+    };
+    let mut out = csv::Writer::from_path(path).map_err(|e| fail(e.into()))?;
+    out.write_record([
+        "line",
+        "phone",
+        "state",
+        "ack",
+        "mid",
+        "attempts",
+        "error_code",
+        "error",
+        "queued_at",
+        "sent_at",
+        "delivered_at",
+    ])
+    .map_err(|e| fail(e.into()))?;
+    let rows = store.recipients(id).await?;
+    let time = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    for r in &rows {
+        let cells = [
+            r.line.to_string(),
+            r.phone.clone(),
+            r.state.clone(),
+            r.ack.map(|a| a.to_string()).unwrap_or_default(),
+            r.mid.clone().unwrap_or_default(),
+            r.attempts.to_string(),
+            r.error_code.map(|c| c.to_string()).unwrap_or_default(),
+            r.error.clone().unwrap_or_default(),
+            r.queued_at.clone(),
+            time(r.sent_at),
+            time(r.delivered_at),
+        ];
+        out.write_record(cells.iter().map(|c| spreadsheet_safe(c)))
+            .map_err(|e| fail(e.into()))?;
+    }
+    out.flush().map_err(fail)?;
+    Ok(rows.len())
+}
+
+/// The HTML report, written to `path`.
+pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<(), ReportError> {
+    let fail = |error: std::io::Error| ReportError::Write {
+        path: path.display().to_string(),
+        error,
+    };
+    let Some(overview) = Overview::of(store, id).await? else {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no campaign {id}"),
+        )));
+    };
+    let timeline = store.ack_timeline(id).await?;
+    std::fs::write(path, html::render(&overview, &timeline)).map_err(fail)
+}
