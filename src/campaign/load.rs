@@ -203,9 +203,9 @@ impl RejectsWriter {
 /// tab or carriage return gets a leading `'`. A plain negative number (`-2`) is left alone: it
 /// is not a formula. A `+` number (a phone) keeps the `'`, so it stays text with its `+`.
 pub fn spreadsheet_safe(cell: &str) -> String {
-    let negative_number = cell
-        .strip_prefix('-')
-        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    let negative_number = cell.strip_prefix('-').is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !negative_number {
         format!("'{cell}")
     } else {

@@ -174,6 +174,20 @@ impl Store {
         }
         let stamp = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        // A number suppressed after it was queued (an opt-out, an event) is never sent.
+        let mut cancel = sqlx::QueryBuilder::new(
+            "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
+             (SELECT reason FROM suppressions s WHERE s.phone = messages.phone), updated_at = ",
+        );
+        cancel.push_bind(&stamp).push(
+            " WHERE state = 'queued' AND phone IN (SELECT phone FROM suppressions) AND id IN (",
+        );
+        let mut list = cancel.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        cancel.push(")");
+        cancel.build().execute(&mut *tx).await?;
         // Set-based: three statements for the whole batch, whatever its size.
         let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM attempts")
             .fetch_one(&mut *tx)

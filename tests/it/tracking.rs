@@ -514,3 +514,95 @@ async fn retry_failed_requeues_only_what_may_pass() {
         "retry needs --failed or --uncertain"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribed_and_opted_out_numbers_are_suppressed_for_later_campaigns_and_queued_ones() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let load = |name: &str, phones: &[&str]| {
+        let csv = dir.path().join(format!("{name}.csv"));
+        let rows: String = phones.iter().map(|p| format!("{p},Ann,O-1\n")).collect();
+        std::fs::write(&csv, format!("phone,name,order\n{rows}")).unwrap();
+        let def = CampaignFile {
+            bot_id: Some(3941),
+            template: Some("order_confirmation".into()),
+            language: Some("en".into()),
+            params: Some(vec!["name".into(), "order".into()]),
+            csv: Some(csv),
+            ..Default::default()
+        }
+        .with(CampaignFile::default())
+        .unwrap();
+        let (store, client) = (store.clone(), sim.client());
+        async move {
+            camp::load(&def, &store, Some(&client), &LoadOptions::default())
+                .await
+                .unwrap()
+        }
+    };
+    let no_wait = RunOptions {
+        wait: None,
+        ..options(Duration::from_secs(60))
+    };
+    // 2006: unsubscribed; 131050: opted out of marketing.
+    let first = load(
+        "first",
+        &["+447911002006", "+447700131050", "+447911000011"],
+    )
+    .await
+    .campaign
+    .unwrap();
+    // Queued before the numbers are known to be suppressed.
+    let second = load("second", &["+447911002006", "+447911000012"]).await;
+    assert_eq!(second.summary.suppressed, 0);
+    dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        first,
+        &config(None),
+        &no_wait,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let suppressed: Vec<String> = store
+        .suppressions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.phone)
+        .collect();
+    assert_eq!(suppressed, ["+447700131050", "+447911002006"]);
+
+    let later = load("later", &["+447700131050", "+447911000013"]).await;
+    assert_eq!(
+        (later.summary.suppressed, later.summary.valid),
+        (1, 1),
+        "a later campaign does not queue them"
+    );
+    dispatch::run_campaign(
+        &store,
+        &sim.client(),
+        second.campaign.unwrap(),
+        &config(None),
+        &no_wait,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let counts = store.counts(second.campaign.unwrap()).await.unwrap();
+    assert_eq!(
+        (counts.cancelled, counts.sent),
+        (1, 1),
+        "a queued message to a suppressed number is not sent: {counts:?}"
+    );
+    let to_unsubscribed = sim
+        .ledger()
+        .iter()
+        .filter(|e| e.phone == "+447911002006" && e.event == "accepted")
+        .count();
+    assert_eq!(to_unsubscribed, 0);
+}
