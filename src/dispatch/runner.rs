@@ -69,29 +69,47 @@ pub async fn run_campaign(
             now_ms() + LEASE.as_millis() as i64,
         )
         .await??;
+    // Losing the lease (another process took it after we stalled past its expiry) stops the
+    // run like Ctrl-C: nothing new is claimed.
+    let run_cancel = cancel.child_token();
     let renewing = CancellationToken::new();
     let renewal = tokio::spawn(renew_lease(
         store.clone(),
         campaign,
         owner.clone(),
         renewing.clone(),
+        run_cancel.clone(),
     ));
-    let result = run_leased(store, client, campaign, config, opts, cancel).await;
+    let result = run_leased(store, client, campaign, config, opts, &run_cancel).await;
     renewing.cancel();
     let _ = renewal.await;
     store.release_lease(campaign, &owner).await?;
     result
 }
 
-async fn renew_lease(store: Store, campaign: CampaignId, owner: String, done: CancellationToken) {
+async fn renew_lease(
+    store: Store,
+    campaign: CampaignId,
+    owner: String,
+    done: CancellationToken,
+    lost: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(LEASE / 3) => {}
             _ = done.cancelled() => return,
         }
         let until = now_ms() + LEASE.as_millis() as i64;
-        if let Err(e) = store.acquire_lease(campaign, &owner, now_ms(), until).await {
-            tracing::warn!(%campaign, error = %e, "cannot renew the campaign lease");
+        match store.acquire_lease(campaign, &owner, now_ms(), until).await {
+            Ok(Ok(())) => {}
+            Ok(Err(held)) => {
+                tracing::error!(%campaign, %held, "lost the campaign lease: stopping");
+                lost.cancel();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%campaign, error = %e, "cannot renew the campaign lease; will try again")
+            }
         }
     }
 }

@@ -182,3 +182,72 @@ pub fn sends_per_phone(sim: &TestSim) -> std::collections::HashMap<String, usize
     }
     counts
 }
+
+/// Writes `phones` to `dir/file` as `phone,name,order,key` (key: the row number, so a number
+/// may appear more than once) and returns the path.
+pub fn recipients_csv(dir: &std::path::Path, file: &str, phones: &[String]) -> std::path::PathBuf {
+    let path = dir.join(file);
+    let rows: String = phones
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{p},Name{i},O-{i},k{i}\n"))
+        .collect();
+    std::fs::write(&path, format!("phone,name,order,key\n{rows}")).unwrap();
+    path
+}
+
+/// A WhatsApp campaign of `template` (`order_confirmation` takes name and order, the promo
+/// templates take name), one message per row.
+pub fn whatsapp_def(
+    csv: std::path::PathBuf,
+    template: &str,
+) -> campaign::campaign::definition::Definition {
+    let params = if template == "order_confirmation" {
+        vec!["name".into(), "order".into()]
+    } else {
+        vec!["name".into()]
+    };
+    campaign::campaign::definition::CampaignFile {
+        bot_id: Some(3941),
+        template: Some(template.into()),
+        language: Some("en".into()),
+        params: Some(params),
+        dedupe_key: Some("{key}".into()),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(Default::default())
+    .unwrap()
+}
+
+/// An SMS campaign saying "Hi {name}".
+pub fn sms_def(csv: std::path::PathBuf) -> campaign::campaign::definition::Definition {
+    campaign::campaign::definition::CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(campaign::campaign::definition::Channel::Sms),
+        message: Some("Hi {name}".into()),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(Default::default())
+    .unwrap()
+}
+
+/// Loads `def` into `store` (the simulator provides the template) and returns its campaign.
+pub async fn queue(
+    store: &campaign::queue::Store,
+    sim: &TestSim,
+    def: &campaign::campaign::definition::Definition,
+) -> campaign::campaign::Loaded {
+    let options = campaign::campaign::LoadOptions::default();
+    campaign::campaign::load(def, store, Some(&sim.client()), &options)
+        .await
+        .unwrap()
+}
+
+/// A store in `dir/campaign.db` (where the `campaign` binary run in `dir` finds it too).
+pub async fn store_in(dir: &std::path::Path) -> campaign::queue::Store {
+    campaign::queue::Store::open(dir.join("campaign.db").to_str().unwrap())
+        .await
+        .unwrap()
+}

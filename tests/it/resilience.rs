@@ -2,43 +2,25 @@
 
 use std::time::Duration;
 
-use campaign::campaign::definition::{CampaignFile, Channel};
-use campaign::campaign::{self as camp, LoadOptions};
 use campaign::dispatch::{self, DispatchConfig, RunEnd, RunError, RunOptions};
 use campaign::queue::{CampaignId, Store};
 use campaign::sim::Fault;
 use serde_json::Value;
 
 use crate::helpers::{
-    TestSim, sends_per_phone, signal, spawn_campaign, spawn_sim, uk_mobile, wait_for,
+    TestSim, queue, recipients_csv, sends_per_phone, signal, sms_def, spawn_campaign, spawn_sim,
+    store_in, uk_mobile, wait_for, whatsapp_def,
 };
 
-fn recipients_csv(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
-    let path = dir.join("c.csv");
-    let rows: String = (1..=n)
-        .map(|i| format!("{},Name{i}\n", uk_mobile(i)))
-        .collect();
-    std::fs::write(&path, format!("phone,name\n{rows}")).unwrap();
-    path
+/// `n` recipients in `dir/c.csv`, the file the CLI tests run.
+fn numbered(dir: &std::path::Path, n: u32) -> std::path::PathBuf {
+    recipients_csv(dir, "c.csv", &(1..=n).map(uk_mobile).collect::<Vec<_>>())
 }
 
 async fn load_sms(sim: &TestSim, dir: &std::path::Path, n: u32) -> (Store, CampaignId) {
-    let csv = recipients_csv(dir, n);
-    let store = Store::open(dir.join("campaign.db").to_str().unwrap())
+    let store = store_in(dir).await;
+    let id = queue(&store, sim, &sms_def(numbered(dir, n)))
         .await
-        .unwrap();
-    let def = CampaignFile {
-        bot_id: Some(3941),
-        channel: Some(Channel::Sms),
-        message: Some("Hi {name}".into()),
-        csv: Some(csv),
-        ..Default::default()
-    }
-    .with(CampaignFile::default())
-    .unwrap();
-    let id = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
-        .await
-        .unwrap()
         .campaign
         .unwrap();
     (store, id)
@@ -118,7 +100,7 @@ async fn injected_faults_lose_nobody_and_send_nobody_twice() {
 async fn a_run_killed_part_way_resumes_and_sends_everyone_exactly_once() {
     let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(5)).await;
     let dir = tempfile::tempdir().unwrap();
-    recipients_csv(dir.path(), 30);
+    numbered(dir.path(), 30);
     let mut args = vec!["run", "c.csv", "--rate", "10", "--no-wait"];
     args.extend(SMS_ARGS);
     let mut first = spawn_campaign(dir.path(), &sim, &args);
@@ -155,7 +137,7 @@ async fn a_run_killed_part_way_resumes_and_sends_everyone_exactly_once() {
 async fn ctrl_c_stops_claiming_lets_requests_finish_and_a_rerun_resumes() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    recipients_csv(dir.path(), 20);
+    numbered(dir.path(), 20);
     let mut args = vec!["run", "c.csv", "--rate", "4", "--no-wait"];
     args.extend(SMS_ARGS);
     let first = spawn_campaign(dir.path(), &sim, &args);
@@ -266,31 +248,14 @@ async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
 async fn a_stopped_token_stops_every_campaign_until_cleared() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_in(dir.path()).await;
     let load = |name: &str, phones: Vec<String>| {
-        let csv = dir.path().join(format!("{name}.csv"));
-        let rows: String = phones.iter().map(|p| format!("{p},Ann,O-1\n")).collect();
-        std::fs::write(&csv, format!("phone,name,order\n{rows}")).unwrap();
-        let def = CampaignFile {
-            bot_id: Some(3941),
-            template: Some("order_confirmation".into()),
-            language: Some("en".into()),
-            params: Some(vec!["name".into(), "order".into()]),
-            csv: Some(csv),
-            ..Default::default()
-        }
-        .with(CampaignFile::default())
-        .unwrap();
-        let (store, client) = (store.clone(), sim.client());
-        async move {
-            camp::load(&def, &store, Some(&client), &LoadOptions::default())
-                .await
-                .unwrap()
-                .campaign
-                .unwrap()
-        }
+        let def = whatsapp_def(
+            recipients_csv(dir.path(), &format!("{name}.csv"), &phones),
+            "order_confirmation",
+        );
+        let (store, sim) = (store.clone(), &sim);
+        async move { queue(&store, sim, &def).await.campaign.unwrap() }
     };
     // +447700131048 meets WhatsApp 131048 (spam rate limit): stop the token.
     let first = load("first", vec!["+447700131048".into()]).await;

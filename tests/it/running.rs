@@ -2,52 +2,24 @@
 
 use std::collections::HashMap;
 
-use campaign::campaign::definition::{CampaignFile, Channel};
-use campaign::campaign::{self as camp, LoadOptions};
 use campaign::dispatch::{self, DispatchConfig, Stop};
 use campaign::queue::Store;
 use campaign::tracking::PollSchedule;
 use std::time::Duration;
 
-use crate::helpers::{TestSim, spawn_sim, uk_mobile};
+use crate::helpers::{
+    TestSim, queue, recipients_csv, spawn_sim, store_in, uk_mobile, whatsapp_def,
+};
 
 async fn loaded(
     sim: &TestSim,
     dir: &std::path::Path,
-    rows: &[(String, &str)],
+    phones: &[String],
     template: &str,
 ) -> (Store, campaign::queue::CampaignId) {
-    let csv = dir.join("r.csv");
-    let body: String = rows
-        .iter()
-        .map(|(p, k)| format!("{p},Ann,O-1,{k}\n"))
-        .collect();
-    std::fs::write(&csv, format!("phone,name,order,key\n{body}")).unwrap();
-    let store = Store::open(dir.join("q.db").to_str().unwrap())
-        .await
-        .unwrap();
-    let params = if template == "order_confirmation" {
-        vec!["name".into(), "order".into()]
-    } else {
-        vec!["name".into()]
-    };
-    let def = CampaignFile {
-        bot_id: Some(3941),
-        channel: Some(Channel::Whatsapp),
-        template: Some(template.into()),
-        language: Some("en".into()),
-        params: Some(params),
-        dedupe_key: Some("{key}".into()),
-        csv: Some(csv),
-        ..Default::default()
-    }
-    .with(CampaignFile::default())
-    .unwrap();
-    let id = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
-        .await
-        .unwrap()
-        .campaign
-        .unwrap();
+    let store = store_in(dir).await;
+    let def = whatsapp_def(recipients_csv(dir, "r.csv", phones), template);
+    let id = queue(&store, sim, &def).await.campaign.unwrap();
     (store, id)
 }
 
@@ -68,10 +40,8 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
     let sim = spawn_sim(|c| c.token_rate = 20).await;
     let dir = tempfile::tempdir().unwrap();
     // 30 recipients, one number three times (three appointments): it must wait a second each.
-    let mut rows: Vec<(String, String)> =
-        (1..=27).map(|i| (uk_mobile(i), format!("k{i}"))).collect();
-    rows.extend((0..3).map(|i| (uk_mobile(100), format!("dup{i}"))));
-    let rows: Vec<(String, &str)> = rows.iter().map(|(p, k)| (p.clone(), k.as_str())).collect();
+    let mut rows: Vec<String> = (1..=27).map(uk_mobile).collect();
+    rows.extend((0..3).map(|_| uk_mobile(100)));
     let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
     let stop = dispatch::dispatch(&store, &sim.client(), id, &config(20), &Default::default())
         .await
@@ -121,7 +91,7 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
 async fn messages_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<(String, &str)> = vec![(uk_mobile(1), "a"), (uk_mobile(2), "b")];
+    let rows = vec![uk_mobile(1), uk_mobile(2)];
     let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
     // A run that claimed a message and died before the answer.
     let due = store.due(id, i64::MAX, 1).await.unwrap();
@@ -139,7 +109,7 @@ async fn messages_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent
 async fn a_paused_template_pauses_the_campaign_and_sends_nothing() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<(String, &str)> = vec![(uk_mobile(1), "a"), (uk_mobile(2), "b")];
+    let rows = vec![uk_mobile(1), uk_mobile(2)];
     let (store, id) = loaded(&sim, dir.path(), &rows, "promo_paused").await;
     let stop = dispatch::dispatch(&store, &sim.client(), id, &config(10), &Default::default())
         .await

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use campaign::campaign::definition::CampaignFile;
-use campaign::campaign::{self as camp, LoadOptions};
 use campaign::dispatch::{self, DispatchConfig, RunEnd, RunOptions};
 use campaign::queue::{CampaignId, Counts, Store};
 use campaign::tracking::{CallbackTarget, PollSchedule, SECRET_HEADER, webhook, webhook_secret};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestSim, spawn_sim, wait_for};
+use crate::helpers::{TestSim, queue, recipients_csv, spawn_sim, store_in, wait_for, whatsapp_def};
 
 /// Numbers ending in each digit the simulator scripts: 0 not on WhatsApp, 7 never read,
 /// 8 replied, 9 error, others read.
@@ -35,27 +33,10 @@ fn expected() -> Counts {
 }
 
 async fn whatsapp_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, CampaignId) {
-    let csv = dir.join("c.csv");
-    let rows: String = PHONES.iter().map(|p| format!("{p},Ann,O-1\n")).collect();
-    std::fs::write(&csv, format!("phone,name,order\n{rows}")).unwrap();
-    let store = Store::open(dir.join("campaign.db").to_str().unwrap())
-        .await
-        .unwrap();
-    let def = CampaignFile {
-        bot_id: Some(3941),
-        template: Some("order_confirmation".into()),
-        language: Some("en".into()),
-        params: Some(vec!["name".into(), "order".into()]),
-        csv: Some(csv),
-        ..Default::default()
-    }
-    .with(CampaignFile::default())
-    .unwrap();
-    let id = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
-        .await
-        .unwrap()
-        .campaign
-        .unwrap();
+    let store = store_in(dir).await;
+    let phones: Vec<String> = PHONES.iter().map(|p| p.to_string()).collect();
+    let def = whatsapp_def(recipients_csv(dir, "c.csv", &phones), "order_confirmation");
+    let id = queue(&store, sim, &def).await.campaign.unwrap();
     (store, id)
 }
 
@@ -519,29 +500,15 @@ async fn retry_failed_requeues_only_what_may_pass() {
 async fn unsubscribed_and_opted_out_numbers_are_suppressed_for_later_campaigns_and_queued_ones() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_in(dir.path()).await;
     let load = |name: &str, phones: &[&str]| {
-        let csv = dir.path().join(format!("{name}.csv"));
-        let rows: String = phones.iter().map(|p| format!("{p},Ann,O-1\n")).collect();
-        std::fs::write(&csv, format!("phone,name,order\n{rows}")).unwrap();
-        let def = CampaignFile {
-            bot_id: Some(3941),
-            template: Some("order_confirmation".into()),
-            language: Some("en".into()),
-            params: Some(vec!["name".into(), "order".into()]),
-            csv: Some(csv),
-            ..Default::default()
-        }
-        .with(CampaignFile::default())
-        .unwrap();
-        let (store, client) = (store.clone(), sim.client());
-        async move {
-            camp::load(&def, &store, Some(&client), &LoadOptions::default())
-                .await
-                .unwrap()
-        }
+        let phones: Vec<String> = phones.iter().map(|p| p.to_string()).collect();
+        let def = whatsapp_def(
+            recipients_csv(dir.path(), &format!("{name}.csv"), &phones),
+            "order_confirmation",
+        );
+        let (store, sim) = (store.clone(), &sim);
+        async move { queue(&store, sim, &def).await }
     };
     let no_wait = RunOptions {
         wait: None,
