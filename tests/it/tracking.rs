@@ -75,30 +75,8 @@ async fn settles_to(store: &Store, id: CampaignId, expected: Counts) {
 async fn with_callbacks_the_counts_match_what_the_simulator_decided_and_polls_stay_near_zero() {
     let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
-    let (store, id) = whatsapp_campaign(&sim, dir.path()).await;
-    let secret = webhook_secret(&store).await.unwrap();
-    let receiver = webhook::start(
-        "127.0.0.1:0".parse().unwrap(),
-        store.clone(),
-        secret.clone(),
-    )
-    .await
-    .unwrap();
-    let target = CallbackTarget {
-        url: format!("http://{}/callback", receiver.addr),
-        secret,
-    };
     // Polls would only start after a minute: everything here comes from callbacks.
-    let report = dispatch::run_campaign(
-        &store,
-        &sim.client(),
-        id,
-        &config(Some(target)),
-        &options(Duration::from_secs(60)),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let (store, id, report) = run_with_callbacks(&sim, dir.path()).await;
     assert_eq!(report.end, RunEnd::Finished { unsettled: 0 });
     settles_to(&store, id, expected()).await;
     let polls: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(polls), 0) FROM messages")
@@ -336,7 +314,11 @@ async fn convrs_events_about_disabled_or_deleted_users_suppress_their_numbers() 
     );
 }
 
-async fn finished_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, CampaignId) {
+/// A WhatsApp campaign run with callbacks to a receiver (polls only after a minute).
+async fn run_with_callbacks(
+    sim: &TestSim,
+    dir: &std::path::Path,
+) -> (Store, CampaignId, dispatch::RunReport) {
     let (store, id) = whatsapp_campaign(sim, dir).await;
     let secret = webhook_secret(&store).await.unwrap();
     let receiver = webhook::start(
@@ -350,7 +332,7 @@ async fn finished_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, Camp
         url: format!("http://{}/callback", receiver.addr),
         secret,
     };
-    dispatch::run_campaign(
+    let report = dispatch::run_campaign(
         &store,
         &sim.client(),
         id,
@@ -362,6 +344,11 @@ async fn finished_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, Camp
     .unwrap();
     settles_to(&store, id, expected()).await;
     receiver.stop().await.unwrap();
+    (store, id, report)
+}
+
+async fn finished_campaign(sim: &TestSim, dir: &std::path::Path) -> (Store, CampaignId) {
+    let (store, id, _) = run_with_callbacks(sim, dir).await;
     (store, id)
 }
 
