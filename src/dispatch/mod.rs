@@ -84,7 +84,9 @@ pub async fn dispatch(
             done.expect("send tasks do not panic");
         }
         let now = now_ms();
-        let due = store.due(campaign, now, 200).await?;
+        let due = store
+            .due(campaign, now, pacing.claim_size.max(200) as i64)
+            .await?;
         if due.is_empty() {
             if let Some(done) = tasks.join_next().await {
                 done.expect("send tasks do not panic");
@@ -139,7 +141,10 @@ pub async fn dispatch(
                         recorder.record(claim, Outcome::Released { reason }).await;
                         return;
                     }
-                    tokio::time::sleep_until(pacing.leave_at(&claim.phone)).await;
+                    let leave_at = pacing.leave_at(&claim.phone);
+                    if leave_at > tokio::time::Instant::now() {
+                        tokio::time::sleep_until(leave_at).await;
+                    }
                     send_one(&client, &config, claim, &stop, &recorder).await;
                 });
             }
@@ -245,7 +250,7 @@ impl Pacing {
             token: RateLimiter::direct(quota(token_period, token_burst)),
             numbers: RateLimiter::keyed(quota(number_period, 1)),
             number_period,
-            claim_size: (config.rate as usize / 10).clamp(1, 200),
+            claim_size: (config.rate as usize / 10).clamp(1, 1000),
             leaves: Default::default(),
             pruned: std::sync::Mutex::new(tokio::time::Instant::now()),
         }

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::queue::{Claim, Outcome, Store, StoreError};
 
-const MOST_PER_COMMIT: usize = 512;
+const MOST_PER_COMMIT: usize = 1024;
 
 enum Item {
     Ended(Claim, Outcome),
