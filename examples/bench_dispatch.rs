@@ -53,7 +53,7 @@ fn recipients(path: &Path, n: usize) -> std::io::Result<()> {
     writeln!(out, "phone,name")?;
     for i in 0..n {
         // Valid UK mobiles ending in 3, which the simulator scripts no error for.
-        writeln!(out, "+44{}{:05}3,Name{i}", 7911 + i / 100_000, i % 100_000)?;
+        writeln!(out, "+44{}{:05}3,Name{i}", 7912 + i / 100_000, i % 100_000)?;
     }
     out.flush()
 }

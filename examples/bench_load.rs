@@ -76,9 +76,10 @@ fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
         "phone,first_name,appointment_date,appointment_time,appointment_id"
     )?;
     for i in 0..rows {
-        // Valid UK mobiles (07911 000000 to 07911 999999, then 07912...), one in 50 malformed.
+        // Valid UK mobiles (07912 000000 to 07912 999999, then 07913...; libphonenumber knows
+        // only part of 07911 as allocated), one in 50 malformed.
         let n = i % 1_000_000;
-        let area = 7911 + (i / 1_000_000) % 80;
+        let area = 7912 + (i / 1_000_000) % 80;
         if i % 50 == 49 {
             writeln!(out, "0{area} {},Name{i},2026-12-01,10:30,A{i}", n % 1000)?;
             continue;

@@ -203,7 +203,11 @@ pub async fn load(
         store.insert_rejects(id, &summary.rejects).await?;
         summary.already_queued = Some(summary.valid - inserted);
         if let Some(stamp) = &stamp {
+            // The record keeps the counts; the rejects are in their own table already (and
+            // half a million of them as one JSON text cost hundreds of megabytes).
+            let rejects = std::mem::take(&mut summary.rejects);
             let json = serde_json::to_string(&summary).expect("summaries serialise");
+            summary.rejects = rejects;
             store.set_load_record(id, stamp, &json).await?;
         }
     }
@@ -250,6 +254,7 @@ async fn unchanged_since_last_load(
     };
     summary.already_queued = Some(summary.valid);
     summary.unchanged = true;
+    summary.rejects = store.rejects(id).await?;
     Ok(Some(Loaded {
         campaign: Some(id),
         summary,

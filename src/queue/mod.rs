@@ -108,7 +108,11 @@ impl Store {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // A 16 MB page cache keeps the hot index pages in memory; checkpointing the WAL every
+        // 4,000 pages (16 MB) instead of 1,000 copies pages into the database less often.
+        .pragma("cache_size", "-16000")
+        .pragma("wal_autocheckpoint", "4000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
@@ -256,6 +260,24 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// The rejected rows recorded for a campaign, by line.
+    pub async fn rejects(&self, campaign: CampaignId) -> Result<Vec<Reject>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line",
+        )
+        .bind(campaign)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Reject {
+                line: r.get::<i64, _>(0) as u64,
+                field: r.get(1),
+                reason: r.get(2),
+            })
+            .collect())
     }
 
     pub async fn set_campaign_state(
