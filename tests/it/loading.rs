@@ -143,6 +143,11 @@ async fn loading_the_same_source_twice_adds_nothing() {
         second.summary.unchanged,
         "an unchanged file is not read again"
     );
+    assert_eq!(
+        second.summary.rejects, first.summary.rejects,
+        "its rejects come from the store"
+    );
+    assert_eq!(second.summary.rejected, 5);
     assert_eq!(store.message_count(id).await.unwrap(), 4);
     // A changed file is read again: known rows add nothing, the new one is queued.
     std::fs::write(&csv, format!("{MIXED}07911 123499,Zed,O-99\n")).unwrap();
