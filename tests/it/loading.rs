@@ -495,3 +495,73 @@ async fn a_source_that_cannot_be_read_leaves_no_campaign_behind() {
     );
     assert!(store.campaigns().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_sql_source_is_read_from_postgresql() {
+    // .ci/run starts the local server and sets this; a developer without one sets it too.
+    let url = std::env::var("TEST_DATABASE_URL")
+        .expect("TEST_DATABASE_URL names the PostgreSQL server for this test");
+    let table = format!("customers_{}", std::process::id());
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {table} (id integer, mobile text, first text, due date)"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} VALUES (1, '07911123451', 'Ann', '2026-12-01'), (2, 'nope', 'Bob', NULL), (3, '+447911123453', 'Cy', '2026-12-02')"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "channel = \"sms\"\nbot_id = 3941\nmessage = \"Hi {{first}}, see you on {{due}}\"\nphone_column = \"mobile\"\nregion = \"GB\"\n[sql]\nurl = \"{url}\"\nquery = \"SELECT id, mobile, first, due FROM {table} ORDER BY id\"\n"
+    );
+    std::fs::write(dir.path().join("pg.toml"), toml).unwrap();
+    let out = campaign_cmd(dir.path(), &["validate", "pg.toml", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["valid"].clone(), summary["rejected"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(summary["rejects"][0]["line"], 3);
+    // Read-only: a query with a side effect (nextval writes the sequence) is refused.
+    let writing = std::fs::read_to_string(dir.path().join("pg.toml"))
+        .unwrap()
+        .replace(
+            "SELECT id,",
+            &format!("SELECT nextval('{table}_seq') AS n, id,"),
+        );
+    std::fs::write(dir.path().join("writing.toml"), writing).unwrap();
+    let out = campaign_cmd(dir.path(), &["validate", "writing.toml"]);
+    assert!(!out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("secret"),
+        "no password in messages"
+    );
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let left: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(left, 3, "nothing was deleted");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
