@@ -498,9 +498,7 @@ async fn a_source_that_cannot_be_read_leaves_no_campaign_behind() {
 
 #[tokio::test]
 async fn a_sql_source_is_read_from_postgresql() {
-    // .ci/run starts the local server and sets this; a developer without one sets it too.
-    let url = std::env::var("TEST_DATABASE_URL")
-        .expect("TEST_DATABASE_URL names the PostgreSQL server for this test");
+    let url = crate::helpers::test_database_url();
     let table = format!("customers_{}", std::process::id());
     {
         use sqlx::Connection;
