@@ -273,6 +273,7 @@ async fn first_send(runs: usize) -> anyhow::Result<()> {
             wait: None,
             reconcile_after: Duration::ZERO,
             polls: Default::default(),
+            ..Default::default()
         };
         dispatch::run_campaign(&store, &api, id, &config(10, 16), &opts, &cancel).await?;
         stopper.await?;

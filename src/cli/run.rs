@@ -167,6 +167,7 @@ async fn run_with(
         polls,
         wait: (!args.no_wait).then_some(args.wait),
         reconcile_after: args.reconcile_after,
+        ..RunOptions::default()
     };
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signals(cancel.clone()));

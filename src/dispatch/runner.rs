@@ -11,9 +11,6 @@ use crate::convrs::Client;
 use crate::queue::{CampaignId, LeaseHeld, Store, StoreError, this_process};
 use crate::tracking::{PollSchedule, await_delivery};
 
-/// How long a lease lasts without renewal; it is renewed every third of that.
-const LEASE: Duration = Duration::from_secs(30);
-
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// How long to wait for delivery acks after sending; `None` returns once all is sent.
@@ -22,6 +19,19 @@ pub struct RunOptions {
     pub reconcile_after: Duration,
     /// When and how often to poll GetMessageDetails.
     pub polls: PollSchedule,
+    /// How long the campaign lease lasts without renewal; it is renewed every third of that.
+    pub lease: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            wait: Some(Duration::from_secs(600)),
+            reconcile_after: Duration::from_secs(60),
+            polls: PollSchedule::default(),
+            lease: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +76,7 @@ pub async fn run_campaign(
             campaign,
             &owner,
             now_ms(),
-            now_ms() + LEASE.as_millis() as i64,
+            now_ms() + opts.lease.as_millis() as i64,
         )
         .await??;
     // Losing the lease (another process took it after we stalled past its expiry) stops the
@@ -77,6 +87,7 @@ pub async fn run_campaign(
         store.clone(),
         campaign,
         owner.clone(),
+        opts.lease,
         renewing.clone(),
         run_cancel.clone(),
     ));
@@ -91,15 +102,16 @@ async fn renew_lease(
     store: Store,
     campaign: CampaignId,
     owner: String,
+    lease: Duration,
     done: CancellationToken,
     lost: CancellationToken,
 ) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(LEASE / 3) => {}
+            _ = tokio::time::sleep(lease / 3) => {}
             _ = done.cancelled() => return,
         }
-        let until = now_ms() + LEASE.as_millis() as i64;
+        let until = now_ms() + lease.as_millis() as i64;
         match store.acquire_lease(campaign, &owner, now_ms(), until).await {
             Ok(Ok(())) => {}
             Ok(Err(held)) => {

@@ -255,5 +255,6 @@ pub async fn store_in(dir: &std::path::Path) -> campaign::queue::Store {
 /// The PostgreSQL server for tests: `TEST_DATABASE_URL` (set by .ci/run, which also starts the
 /// server), else this machine kind's local server.
 pub fn test_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }

@@ -66,6 +66,7 @@ async fn injected_faults_lose_nobody_and_send_nobody_twice() {
         wait: None,
         reconcile_after: Duration::from_secs(2),
         polls: Default::default(),
+        ..Default::default()
     };
     let report = dispatch::run_campaign(
         &store,
@@ -196,6 +197,7 @@ async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
         wait: None,
         reconcile_after: Duration::ZERO,
         polls: Default::default(),
+        ..Default::default()
     };
     let result = dispatch::run_campaign(
         &store,
@@ -268,6 +270,7 @@ async fn a_stopped_token_stops_every_campaign_until_cleared() {
         wait: None,
         reconcile_after: Duration::ZERO,
         polls: Default::default(),
+        ..Default::default()
     };
     let report = dispatch::run_campaign(
         &store,
@@ -321,4 +324,57 @@ async fn a_stopped_token_stops_every_campaign_until_cleared() {
     .unwrap();
     assert_eq!(report.end, RunEnd::Sent);
     assert_eq!(sim.ledger().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_loses_its_lease_stops_sending() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = load_sms(&sim, dir.path(), 40).await;
+    let opts = RunOptions {
+        wait: None,
+        reconcile_after: Duration::ZERO,
+        lease: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let running = {
+        let (store, client) = (store.clone(), sim.client());
+        tokio::spawn(async move {
+            dispatch::run_campaign(
+                &store,
+                &client,
+                id,
+                &sms_config(10),
+                &opts,
+                &Default::default(),
+            )
+            .await
+        })
+    };
+    wait_for("three sends", || async {
+        (sim.ledger().len() >= 3).then_some(())
+    })
+    .await;
+    // Another process takes the campaign over (as after a stall past the lease's expiry).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    sqlx::query("UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?")
+        .bind(format!("pid 1@{}", host.trim()))
+        .bind(dispatch::now_ms() + 60_000)
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let report = running.await.unwrap().unwrap();
+    assert_eq!(report.end, RunEnd::Interrupted);
+    let counts = store.counts(id).await.unwrap();
+    assert!(
+        counts.queued > 0,
+        "it stopped before sending everything: {counts:?}"
+    );
+    assert_eq!(counts.sending, 0);
+    assert_eq!(
+        counts.sent as usize,
+        sim.ledger().len(),
+        "what was sent is recorded"
+    );
 }

@@ -60,6 +60,7 @@ fn options(first_poll: Duration) -> RunOptions {
             first: first_poll,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 
