@@ -64,6 +64,19 @@ fn options(first_poll: Duration) -> RunOptions {
     }
 }
 
+/// The webhook receiver on a loopback port, with the installation's secret.
+async fn start_receiver(store: &Store) -> (webhook::RunningReceiver, secrecy::SecretString) {
+    let secret = webhook_secret(store).await.unwrap();
+    let receiver = webhook::start(
+        "127.0.0.1:0".parse().unwrap(),
+        store.clone(),
+        secret.clone(),
+    )
+    .await
+    .unwrap();
+    (receiver, secret)
+}
+
 async fn settles_to(store: &Store, id: CampaignId, expected: Counts) {
     wait_for("the final counts", || async {
         let counts = store.counts(id).await.unwrap();
@@ -173,14 +186,7 @@ async fn forged_malformed_replayed_and_reordered_callbacks_change_nothing() {
     )
     .await
     .unwrap();
-    let secret = webhook_secret(&store).await.unwrap();
-    let receiver = webhook::start(
-        "127.0.0.1:0".parse().unwrap(),
-        store.clone(),
-        secret.clone(),
-    )
-    .await
-    .unwrap();
+    let (receiver, secret) = start_receiver(&store).await;
     let url = format!("http://{}/callback", receiver.addr);
     let real = secrecy::ExposeSecret::expose_secret(&secret).to_string();
     let (message, mid): (i64, String) =
@@ -246,14 +252,7 @@ async fn convrs_events_about_disabled_or_deleted_users_suppress_their_numbers() 
     let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
         .await
         .unwrap();
-    let secret = webhook_secret(&store).await.unwrap();
-    let receiver = webhook::start(
-        "127.0.0.1:0".parse().unwrap(),
-        store.clone(),
-        secret.clone(),
-    )
-    .await
-    .unwrap();
+    let (receiver, secret) = start_receiver(&store).await;
     let real = secrecy::ExposeSecret::expose_secret(&secret).to_string();
     let url = format!("http://{}/events", receiver.addr);
     let disable =
@@ -321,14 +320,7 @@ async fn run_with_callbacks(
     dir: &std::path::Path,
 ) -> (Store, CampaignId, dispatch::RunReport) {
     let (store, id) = whatsapp_campaign(sim, dir).await;
-    let secret = webhook_secret(&store).await.unwrap();
-    let receiver = webhook::start(
-        "127.0.0.1:0".parse().unwrap(),
-        store.clone(),
-        secret.clone(),
-    )
-    .await
-    .unwrap();
+    let (receiver, secret) = start_receiver(&store).await;
     let target = CallbackTarget {
         url: format!("http://{}/callback", receiver.addr),
         secret,
