@@ -48,7 +48,7 @@ pub struct GlobalArgs {
     /// Read the API token from this file (otherwise from the CONVRS_TOKEN environment variable).
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
-    /// The campaign database: a path, or a sqlite:// or postgres:// URL.
+    /// The campaign database: a path or a sqlite:// URL (postgres:// is not supported yet).
     #[arg(
         long,
         env = "CAMPAIGN_DB",
