@@ -18,7 +18,7 @@ use campaign::campaign::definition::{CampaignFile, Channel, Definition};
 use campaign::campaign::{self as camp, LoadOptions};
 use campaign::convrs::{Client, ClientConfig, Verdict};
 use campaign::dispatch::{self, DispatchConfig, RunOptions};
-use campaign::queue::{CampaignId, Store};
+use campaign::queue::{CampaignId, Lease, Store, this_process};
 use campaign::sim::{self, SimConfig, ledger};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +110,16 @@ fn config(rate: u32, in_flight: usize) -> DispatchConfig {
         command: "SendSMSMessage",
         callback: None,
         first_poll: Duration::from_secs(1),
+        defer_after: Duration::from_secs(60),
     }
+}
+
+/// The campaign lease a dispatch needs, taken as a run would.
+async fn lease(store: &Store, id: CampaignId) -> anyhow::Result<Arc<Lease>> {
+    let lease = store
+        .take_lease(id, &this_process(), Duration::from_secs(3600))
+        .await??;
+    Ok(Arc::new(lease))
 }
 
 async fn rate(runs: usize) -> anyhow::Result<()> {
@@ -129,7 +138,7 @@ async fn rate(runs: usize) -> anyhow::Result<()> {
         dispatch::dispatch(
             &store,
             &client(&sim.url())?,
-            id,
+            &lease(&store, id).await?,
             &config(target, 32),
             &CancellationToken::new(),
         )
@@ -190,11 +199,12 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         }
         let accepted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
         bare.push(accepted as f64 / start.elapsed().as_secs_f64());
+        let lease = lease(&store, id).await?;
         let start = Instant::now();
         dispatch::dispatch(
             &store,
             &api,
-            id,
+            &lease,
             &config(1_000_000, in_flight),
             &CancellationToken::new(),
         )

@@ -11,12 +11,14 @@
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
+//! - `files`: owner-only files for anything holding phone numbers or secrets.
 //! - `cli`: the command line; each subcommand is a thin shell over the modules above.
 
 pub mod campaign;
 pub mod cli;
 pub mod convrs;
 pub mod dispatch;
+pub mod files;
 pub mod fingerprint;
 pub mod phone;
 pub mod queue;

@@ -85,7 +85,15 @@ impl PhoneNumber {
         let as_international = || check_international(&digits);
         match (international, region) {
             (false, Some(region)) => match parse_valid(&digits, Some(region.0)) {
-                Some(number) => into_mobile(number),
+                // A national number can carry the region's international prefix (`011` in the
+                // US): what it dials must pass the same checks as the number typed with `+`.
+                Some(number) => {
+                    let dialled = number.to_string().len() - 1;
+                    if !(8..=15).contains(&dialled) {
+                        return Err(PhoneError::BadLength(dialled));
+                    }
+                    into_mobile(number)
+                }
                 None => as_international(),
             },
             _ => as_international(),
@@ -227,6 +235,22 @@ mod tests {
         assert_eq!(PhoneNumber::parse("  ", None), Err(PhoneError::Empty));
         assert_eq!(PhoneError::BadLength(4).api_code(), 1007);
         assert_eq!(PhoneError::Invalid.api_code(), 1006);
+    }
+
+    #[test]
+    fn a_national_number_dialling_a_too_short_international_one_is_rejected_like_it() {
+        let us = Some(Region::parse("US").unwrap());
+        assert_eq!(
+            PhoneNumber::parse("0112781725", us),
+            PhoneNumber::parse("+2781725", None)
+        );
+        assert!(PhoneNumber::parse("0112781725", us).is_err());
+        assert_eq!(
+            PhoneNumber::parse("011 44 7912 031410", us)
+                .unwrap()
+                .as_str(),
+            "+447912031410"
+        );
     }
 
     #[test]

@@ -162,8 +162,7 @@ impl RejectsWriter {
     fn create(path: &Path, columns: &[String]) -> std::io::Result<Self> {
         let mut writer = csv::WriterBuilder::new()
             .flexible(true)
-            .from_path(path)
-            .map_err(std::io::Error::other)?;
+            .from_writer(crate::files::write_private(path)?);
         let header = ["line", "field", "reason"]
             .into_iter()
             .map(str::to_string)

@@ -108,17 +108,7 @@ pub async fn template_body(
 }
 
 fn body_text(template: &Template) -> String {
-    template
-        .components
-        .iter()
-        .find(|c| {
-            c.get("type")
-                .and_then(|t| t.as_str())
-                .is_some_and(|t| t.eq_ignore_ascii_case("body"))
-        })
-        .and_then(|c| c.get("text").and_then(|t| t.as_str()))
-        .unwrap_or_default()
-        .to_string()
+    template.body_text().to_string()
 }
 
 /// Loads the definition's source: checks every row and, unless `dry_run`, queues the valid

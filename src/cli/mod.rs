@@ -18,6 +18,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+use crate::queue::{Purpose, Store, StoreOptions};
+
 /// Something went wrong; the message says what.
 pub const EXIT_FAILURE: u8 = 1;
 /// A campaign was paused or its token stopped (the message says why).
@@ -49,19 +51,35 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// The campaign database: a path or a sqlite:// URL (postgres:// is not supported yet).
-    #[arg(
-        long,
-        env = "CAMPAIGN_DB",
-        default_value = "campaign.db",
-        global = true
-    )]
-    pub db: String,
+    /// Default: campaign.db, or campaign.sim.db for rehearsals (--sim).
+    #[arg(long, env = "CAMPAIGN_DB", global = true, value_name = "PATH|URL")]
+    pub db: Option<String>,
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
 
+/// The database of real sends, unless `--db` names another.
+pub const DEFAULT_DB: &str = "campaign.db";
+/// The database of rehearsals (`--sim`), unless `--db` names another.
+pub const DEFAULT_SIM_DB: &str = "campaign.sim.db";
+
 impl GlobalArgs {
+    /// Opens the database for `purpose`: `--db` (or `CAMPAIGN_DB`) if given, else the default
+    /// for that purpose. A rehearsal and real sending never share a database.
+    pub async fn store(&self, purpose: Purpose) -> anyhow::Result<Store> {
+        let db = match (&self.db, purpose) {
+            (Some(db), _) => db.as_str(),
+            (None, Purpose::Rehearsal) => DEFAULT_SIM_DB,
+            (None, _) => DEFAULT_DB,
+        };
+        let options = StoreOptions {
+            purpose,
+            ..StoreOptions::default()
+        };
+        Ok(Store::open_with(db, &options).await?)
+    }
+
     /// The API token, from `--token-file` or `CONVRS_TOKEN`. Never echoed.
     pub fn token(&self) -> anyhow::Result<SecretString> {
         let raw = match &self.token_file {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Store};
+use crate::queue::{CampaignId, Purpose};
 use crate::report;
 
 #[derive(Debug, Args)]
@@ -22,7 +22,7 @@ pub struct ReportArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&global.db).await?;
+    let store = global.store(Purpose::Any).await?;
     let id = CampaignId(args.campaign);
     anyhow::ensure!(
         store.campaigns().await?.iter().any(|c| c.0 == id),

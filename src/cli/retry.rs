@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Store};
+use crate::queue::{CampaignId, Purpose};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).multiple(true))]
@@ -21,7 +21,7 @@ pub struct RetryArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&global.db).await?;
+    let store = global.store(Purpose::Any).await?;
     let id = CampaignId(args.campaign);
     anyhow::ensure!(
         store.campaigns().await?.iter().any(|c| c.0 == id),

@@ -72,6 +72,9 @@ pub struct RunArgs {
     pub rejects: Option<PathBuf>,
 }
 
+/// A message due later than this does not hold the run: it is deferred.
+const DEFER_AFTER: Duration = Duration::from_secs(60);
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -91,7 +94,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let def = args.campaign.definition()?;
-    let store = Store::open(&global.db).await?;
+    let store = global
+        .store(validate::purpose_of(args.campaign.sim))
+        .await?;
     let api = Api::connect(global, args.campaign.sim, !args.dry_run).await?;
     let result = run_with(&store, &api, &def, args).await;
     api.close().await?;
@@ -157,6 +162,7 @@ async fn run_with(
         },
         callback: receiver.as_ref().map(|(_, target)| target.clone()),
         first_poll,
+        defer_after: DEFER_AFTER,
     };
     let polls = PollSchedule {
         first: first_poll,
@@ -181,6 +187,10 @@ async fn run_with(
         Ok(report) => report,
         Err(RunError::Busy(held)) => {
             eprintln!("error: {held}");
+            return Ok(ExitCode::from(EXIT_BUSY));
+        }
+        Err(lost @ RunError::LeaseLost(_)) => {
+            eprintln!("error: {lost}");
             return Ok(ExitCode::from(EXIT_BUSY));
         }
         Err(RunError::Store(e)) => return Err(e.into()),
@@ -215,7 +225,7 @@ async fn run_with(
         }
         RunEnd::Sent => ExitCode::SUCCESS,
         RunEnd::Stopped(stop) => {
-            eprintln!("campaign stopped: {stop:?}");
+            eprintln!("{stop}");
             ExitCode::from(EXIT_STOPPED)
         }
         RunEnd::Interrupted => {
@@ -223,6 +233,12 @@ async fn run_with(
             ExitCode::from(EXIT_INTERRUPTED)
         }
     };
+    if !report.deferred.is_empty() {
+        eprintln!(
+            "{}; run the same command again then to send them (`campaign status {id}` lists them)",
+            dispatch::deferred_summary(&report.deferred)
+        );
+    }
     status::print_campaign(store, id, args.json).await?;
     Ok(code)
 }

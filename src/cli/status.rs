@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Store};
+use crate::queue::{CampaignId, Purpose, Store};
 use crate::report::Overview;
 
 #[derive(Debug, Args)]
@@ -18,7 +18,7 @@ pub struct StatusArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&global.db).await?;
+    let store = global.store(Purpose::Any).await?;
     match args.campaign {
         Some(id) => print_campaign(&store, CampaignId(id), args.json).await?,
         None => {
@@ -82,6 +82,19 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
     }
     for failure in &o.failures {
         println!("failed {:>6}  {}", failure.count, failure.reason);
+    }
+    for d in &o.deferred {
+        let at = |ms| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        };
+        let when = if d.first_at == d.last_at {
+            at(d.first_at)
+        } else {
+            format!("{} to {}", at(d.first_at), at(d.last_at))
+        };
+        println!("deferred {:>4}  next attempt {when}: {}", d.count, d.reason);
     }
     if c.uncertain > 0 {
         println!(

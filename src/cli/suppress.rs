@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
 use crate::phone::{PhoneNumber, Region};
-use crate::queue::Store;
+use crate::queue::Purpose;
 
 #[derive(Debug, Args)]
 pub struct SuppressArgs {
@@ -56,7 +56,7 @@ fn parse(raw: &str, region: Option<&str>) -> anyhow::Result<PhoneNumber> {
 }
 
 pub async fn run(global: &GlobalArgs, args: &SuppressArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&global.db).await?;
+    let store = global.store(Purpose::Any).await?;
     match &args.action {
         SuppressAction::Add {
             phone,

@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 
 use super::GlobalArgs;
-use crate::queue::Store;
+use crate::queue::Purpose;
 
 pub async fn clear(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&global.db).await?;
+    let store = global.store(Purpose::Any).await?;
     let fingerprint = crate::convrs::client::token_fingerprint(&global.token()?);
     if store.clear_token_stop(&fingerprint).await? {
         println!("the token ({fingerprint}) may send again");

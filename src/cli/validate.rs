@@ -9,7 +9,7 @@ use super::GlobalArgs;
 use super::campaign_args::{Api, CampaignArgs};
 use crate::campaign::load::Summary;
 use crate::campaign::{self, LoadOptions};
-use crate::queue::Store;
+use crate::queue::Purpose;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -23,9 +23,18 @@ pub struct ValidateArgs {
     pub rejects: Option<PathBuf>,
 }
 
+/// A rehearsal (`--sim`) uses a rehearsal database; anything else is about real sending.
+pub fn purpose_of(sim: bool) -> Purpose {
+    if sim {
+        Purpose::Rehearsal
+    } else {
+        Purpose::Real
+    }
+}
+
 pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let def = args.campaign.definition()?;
-    let store = Store::open(&global.db).await?;
+    let store = global.store(purpose_of(args.campaign.sim)).await?;
     let api = Api::connect(global, args.campaign.sim, false).await?;
     let opts = LoadOptions {
         dry_run: true,

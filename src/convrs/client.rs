@@ -23,6 +23,13 @@ pub enum CallError {
     /// The request may have been processed (timeout or connection lost after it was written).
     #[error("the request may have reached the Convrs API but no answer came back: {detail}")]
     MaybeSent { detail: String },
+    /// The API URL answered with a redirect. It is never followed: the request (with the
+    /// token) is not sent anywhere else, and nothing was processed.
+    #[error(
+        "the API URL answered HTTP {status}, a redirect to {location}; nothing was sent there. \
+         If that is the right endpoint, use that URL (--api-url or CONVRS_API_URL)"
+    )]
+    Redirect { status: u16, location: String },
     /// An HTTP error status without a JSON answer.
     #[error("the Convrs API answered HTTP {status} without a JSON body: {body}")]
     Http { status: u16, body: String },
@@ -122,8 +129,21 @@ impl Client {
             .await
             .map_err(transport_error)?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+                .unwrap_or_else(|| "(no Location header)".into());
+            return Err(CallError::Redirect {
+                status,
+                location: cap(&scrub(location.as_bytes(), self.token())),
+            });
+        }
         let body = read_capped(response).await?;
-        interpret(status, &body)
+        // A server may echo the request back, token included: the token is removed before any
+        // of the answer can reach an error, a log or the database.
+        interpret(status, scrub(&body, self.token()).as_bytes())
     }
 
     fn token(&self) -> &str {
@@ -244,11 +264,32 @@ pub fn token_fingerprint(token: &SecretString) -> String {
 }
 
 /// A reqwest builder with the process-wide TLS provider installed (ring, shared with sqlx).
-/// Every HTTP client of this crate starts here.
+/// Every HTTP client of this crate starts here, and none follows redirects: a redirect would
+/// re-send the request, token included, wherever it points.
 pub fn http_builder() -> reqwest::ClientBuilder {
     // A second install fails harmlessly: the provider is already there.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+}
+
+/// The most of any text from the API that is kept (in errors, and so in the database).
+pub const MAX_TEXT_CHARS: usize = 1024;
+
+/// `body` as text with every occurrence of the token replaced.
+fn scrub(body: &[u8], token: &str) -> String {
+    let text = String::from_utf8_lossy(body);
+    if token.is_empty() {
+        return text.into_owned();
+    }
+    text.replace(token, "[token removed]")
+}
+
+/// `text` cut to `MAX_TEXT_CHARS` characters.
+fn cap(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 #[derive(Serialize)]
@@ -332,8 +373,8 @@ fn interpret(status: u16, body: &[u8]) -> Result<Answer, CallError> {
         .map(|c| (c, answer.whatsapp_error_desc.clone().unwrap_or_default()));
     Err(CallError::Api {
         code: ErrorCode::from_code(code),
-        message: answer.error.unwrap_or_default(),
-        whatsapp,
+        message: cap(&answer.error.unwrap_or_default()),
+        whatsapp: whatsapp.map(|(c, desc)| (c, cap(&desc))),
     })
 }
 

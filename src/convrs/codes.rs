@@ -155,12 +155,16 @@ impl Ack {
     }
 
     /// Whether moving from `self` to `next` is progress. Final acks stay; a success never
-    /// moves backwards, so replayed or reordered callbacks change nothing.
+    /// moves backwards, so replayed or reordered callbacks change nothing; and a message that
+    /// reached the device (delivered, read) never becomes a failure.
     pub fn advances_to(self, next: Ack) -> bool {
         if self.is_final() {
             return false;
         }
-        next.is_failure() || next.code() > self.code()
+        if next.is_failure() {
+            return self.code() < Ack::Delivered.code();
+        }
+        next.code() > self.code()
     }
 }
 
@@ -237,5 +241,13 @@ mod tests {
         assert!(!Ack::Error.advances_to(Ack::Delivered));
         assert!(!Ack::NotOnWhatsApp.advances_to(Ack::Replied));
         assert!(!Ack::Replied.advances_to(Ack::Error));
+    }
+
+    #[test]
+    fn a_delivered_or_read_message_never_becomes_a_failure() {
+        for reached in [Ack::Delivered, Ack::Read] {
+            assert!(!reached.advances_to(Ack::Error), "{reached}");
+            assert!(!reached.advances_to(Ack::NotOnWhatsApp), "{reached}");
+        }
     }
 }

@@ -21,6 +21,9 @@ pub enum Verdict {
         after: Duration,
         rate_limited: bool,
     },
+    /// The request never reached the API (connection refused, DNS, connect timeout): nothing
+    /// was sent. Many in a row mean an outage, not a bad message.
+    Unreachable { reason: String },
     /// May or may not have been sent: reconcile before doing anything else.
     Ambiguous { reason: String },
     /// This message can never be sent as it is. `suppress` marks a number to add to the
@@ -59,8 +62,13 @@ impl Verdict {
                 message,
                 whatsapp,
             }) => classify_api_error(code, &message, whatsapp),
-            Err(err @ CallError::NotSent { .. }) => retry(err.to_string(), TRANSIENT_PAUSE, false),
+            Err(err @ CallError::NotSent { .. }) => Verdict::Unreachable {
+                reason: err.to_string(),
+            },
             Err(err @ CallError::MaybeSent { .. }) => Verdict::Ambiguous {
+                reason: err.to_string(),
+            },
+            Err(err @ CallError::Redirect { .. }) => Verdict::StopCampaign {
                 reason: err.to_string(),
             },
             Err(err @ CallError::Http { status, .. }) => match status {
@@ -197,6 +205,7 @@ mod tests {
                 rate_limited: true, ..
             } => "slow-down",
             Verdict::RetryLater { .. } => "retry",
+            Verdict::Unreachable { .. } => "unreachable",
             Verdict::Ambiguous { .. } => "ambiguous",
             Verdict::Rejected { suppress: true, .. } => "reject+suppress",
             Verdict::Rejected { .. } => "reject",
@@ -295,7 +304,7 @@ mod tests {
         let not_sent = Err(CallError::NotSent {
             detail: "connection refused".into(),
         });
-        assert_eq!(kind(&Verdict::of_send(not_sent)), "retry");
+        assert_eq!(kind(&Verdict::of_send(not_sent)), "unreachable");
         let maybe = Err(CallError::MaybeSent {
             detail: "timed out".into(),
         });

@@ -217,6 +217,19 @@ pub struct Template {
 }
 
 impl Template {
+    /// The text of the BODY component (empty when there is none).
+    pub fn body_text(&self) -> &str {
+        self.components
+            .iter()
+            .find(|c| {
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("body"))
+            })
+            .and_then(|c| c.get("text").and_then(Value::as_str))
+            .unwrap_or_default()
+    }
+
     /// The number of distinct `{{n}}` placeholders in the BODY component (the highest n).
     pub fn body_parameter_count(&self) -> usize {
         self.components
@@ -231,6 +244,15 @@ impl Template {
             .max()
             .unwrap_or(0)
     }
+}
+
+/// A template body with `{{n}}` replaced by the parameters, as the recipient sees it.
+pub fn render_body(body: &str, params: &[String]) -> String {
+    let mut text = body.to_string();
+    for (i, p) in params.iter().enumerate().rev() {
+        text = text.replace(&format!("{{{{{}}}}}", i + 1), p);
+    }
+    text
 }
 
 /// The highest `{{n}}` in `text` (0 when there is none).

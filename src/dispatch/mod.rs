@@ -1,31 +1,38 @@
-//! The dispatcher: claims due messages, keeps the token and per-number limits, sends several
-//! requests at once, and turns each verdict into a stored outcome. Then it polls acks.
+//! The dispatcher: claims due messages under the campaign lease, keeps the token and per-number
+//! limits, sends several requests at once, and turns each verdict into a stored outcome.
+//!
+//! Nothing is sent that is not recorded: a claim is committed before its request leaves, and
+//! right before it leaves the send checks that the run is not halted (Ctrl-C, a stop verdict,
+//! an outcome that could not be written, the lease lost) and that the lease is still held.
 
+mod outcome;
+mod pacing;
 mod reconcile;
 mod recorder;
 mod runner;
 
+pub use outcome::outcome_of;
 pub use reconcile::{Reconciled, reconcile};
 pub use recorder::{Recorder, RecorderTask};
-pub use runner::{RunEnd, RunError, RunOptions, RunReport, run_campaign};
+pub use runner::{
+    Deferred, RunEnd, RunError, RunOptions, RunReport, deferred_summary, run_campaign,
+};
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use std::collections::HashMap;
-
-use backon::{BackoffBuilder, ExponentialBuilder};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{Client, Verdict};
-use crate::queue::{CampaignId, Claim, Outcome, Store, StoreError};
+use crate::queue::{Claim, Lease, Outcome, Store, StoreError};
 use crate::tracking::CallbackTarget;
+use pacing::Pacing;
+
+/// Sends in a row that never reached the API before the campaign is paused as an outage.
+pub const OUTAGE_STREAK: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -33,7 +40,8 @@ pub struct DispatchConfig {
     pub rate: u32,
     /// Sends per second per phone number.
     pub number_rate: u32,
-    /// Attempts before a message that keeps failing transiently is failed.
+    /// Attempts before a message that keeps failing transiently is failed (or, when every
+    /// answer was ambiguous, left uncertain).
     pub max_attempts: i64,
     /// Requests in flight at once.
     pub in_flight: usize,
@@ -43,6 +51,8 @@ pub struct DispatchConfig {
     pub callback: Option<CallbackTarget>,
     /// When to poll an accepted message first.
     pub first_poll: Duration,
+    /// A message due later than this is deferred: the dispatcher returns instead of waiting.
+    pub defer_after: Duration,
 }
 
 /// Why dispatching stopped early.
@@ -52,29 +62,85 @@ pub enum Stop {
     Token(String),
 }
 
-/// Sends every due message of `campaign` until none is left, a stop verdict, or `cancel`
-/// (then no new message is claimed; requests in flight finish and are recorded).
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Campaign(reason) => write!(f, "campaign paused: {reason}"),
+            Stop::Token(reason) => write!(f, "token stopped: {reason}"),
+        }
+    }
+}
+
+/// What the send tasks of one dispatch share.
+struct Shared {
+    client: Client,
+    config: DispatchConfig,
+    lease: Arc<Lease>,
+    pacing: Pacing,
+    /// Bounds requests in flight.
+    slots: Semaphore,
+    stop: StopSignal,
+    /// Cancelled by Ctrl-C, a lost lease (through the caller's token) or a failed write.
+    halt: CancellationToken,
+    /// Sends in a row that never reached the API.
+    unreached: AtomicU32,
+    recorder: Recorder,
+}
+
+/// Sends every message of the lease's campaign due within `defer_after` until none is left, a
+/// stop verdict, or `cancel` (then no new message is claimed; requests in flight finish and are
+/// recorded). A failed outcome write, or the lease lost, stops it at once with that error.
 pub async fn dispatch(
     store: &Store,
     client: &Client,
-    campaign: CampaignId,
+    lease: &Arc<Lease>,
     config: &DispatchConfig,
     cancel: &CancellationToken,
 ) -> Result<Option<Stop>, StoreError> {
-    let pacing = Arc::new(Pacing::new(config));
-    // `slots` bounds requests in flight; `outstanding` bounds claimed messages (in flight, plus
-    // one claim batch waiting), so the next batch is claimed while the current one is sent.
-    let slots = Arc::new(Semaphore::new(config.in_flight.max(1)));
+    let halt = cancel.child_token();
+    let recording = RecorderTask::start(store.clone(), halt.clone());
+    let pacing = Pacing::new(config);
+    // `outstanding` bounds claimed messages (in flight, plus one claim batch waiting), so the
+    // next batch is claimed while the current one is sent.
     let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + pacing.claim_size));
-    let stop: Arc<StopSignal> = Arc::default();
-    let recording = RecorderTask::start(store.clone());
-    let recorder = recording.recorder();
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        config: config.clone(),
+        lease: lease.clone(),
+        pacing,
+        slots: Semaphore::new(config.in_flight.max(1)),
+        stop: StopSignal::default(),
+        halt: halt.clone(),
+        unreached: AtomicU32::new(0),
+        recorder: recording.recorder(),
+    });
     let mut tasks = JoinSet::new();
-    let token = client.token_fingerprint();
-    while !cancel.is_cancelled() && !stop.raised() {
+    let claimed = claim_loop(store, &shared, &outstanding, &mut tasks).await;
+    while let Some(done) = tasks.join_next().await {
+        done.expect("send tasks do not panic");
+    }
+    let stop = shared.stop.reason();
+    drop(shared);
+    // A write that failed is the first thing to say: sends stopped because of it.
+    recording.close().await?;
+    claimed?;
+    Ok(stop)
+}
+
+/// Claims and spawns sends until nothing is due soon, a stop, or a halt.
+async fn claim_loop(
+    store: &Store,
+    shared: &Arc<Shared>,
+    outstanding: &Arc<Semaphore>,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), StoreError> {
+    let campaign = shared.lease.campaign;
+    let token = shared.client.token_fingerprint();
+    let claim_size = shared.pacing.claim_size;
+    while !shared.halt.is_cancelled() && !shared.stop.raised() {
         // Another campaign on this token may have been told to stop it.
         if let Some((reason, at)) = store.token_stop(&token).await? {
-            stop.raise(Stop::Token(format!(
+            shared.stop.raise(Stop::Token(format!(
                 "the token was stopped at {at}: {reason}"
             )));
             break;
@@ -84,95 +150,96 @@ pub async fn dispatch(
             done.expect("send tasks do not panic");
         }
         let now = now_ms();
-        let due = store
-            .due(campaign, now, pacing.claim_size.max(200) as i64)
-            .await?;
+        let due = store.due(campaign, now, claim_size.max(200) as i64).await?;
         if due.is_empty() {
             if let Some(done) = tasks.join_next().await {
                 done.expect("send tasks do not panic");
                 continue;
             }
             // Retries are only visible once their outcome is written.
-            recorder.flush().await;
+            shared.recorder.flush().await;
             let Some(at) = store.next_due(campaign).await? else {
                 break;
             };
+            if at - now > shared.config.defer_after.as_millis() as i64 {
+                // Deferred (an agent chat, an engagement limit, a long backoff): the run ends
+                // and says so instead of waiting for it.
+                break;
+            }
             let pause = Duration::from_millis((at - now).clamp(10, 1000) as u64);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = cancel.cancelled() => {}
+                _ = shared.halt.cancelled() => {}
             }
             continue;
         }
-        let ready = pacing.numbers_ready(store, due, now).await?;
+        let ready = shared.pacing.numbers_ready(store, due, now).await?;
         // Claim only what can leave soon: a claimed message is `sending`, and after a crash
         // every `sending` message has to be reconciled.
-        for chunk in ready.chunks(pacing.claim_size) {
+        for chunk in ready.chunks(claim_size) {
             let room = outstanding.clone().acquire_many_owned(chunk.len() as u32);
-            let room = tokio::select! {
+            let mut room = tokio::select! {
                 room = room => room.expect("never closed"),
-                _ = cancel.cancelled() => break,
+                _ = shared.halt.cancelled() => break,
             };
-            if stop.raised() {
+            if shared.stop.raised() || shared.halt.is_cancelled() {
                 break;
             }
-            let mut room = room;
-            for claim in store.claim(chunk).await? {
+            for claim in store.claim(&shared.lease, chunk).await? {
                 let held = room.split(1).expect("one permit per claim");
-                let (client, config, stop, recorder, pacing, slots, cancel) = (
-                    client.clone(),
-                    config.clone(),
-                    stop.clone(),
-                    recorder.clone(),
-                    pacing.clone(),
-                    slots.clone(),
-                    cancel.clone(),
-                );
+                let shared = shared.clone();
                 tasks.spawn(async move {
                     let _held = held;
-                    let _slot = slots.acquire_owned().await.expect("never closed");
-                    // The token is taken, and the number spaced, right before the request leaves.
-                    let go = tokio::select! {
-                        _ = pacing.token.until_ready() => !stop.raised(),
-                        _ = cancel.cancelled() => false,
-                    };
-                    if !go {
-                        let reason = "not sent: the run was stopped".to_string();
-                        recorder.record(claim, Outcome::Released { reason }).await;
-                        return;
-                    }
-                    let leave_at = pacing.leave_at(&claim.phone);
-                    if leave_at > tokio::time::Instant::now() {
-                        tokio::time::sleep_until(leave_at).await;
-                    }
-                    send_one(&client, &config, claim, &stop, &recorder).await;
+                    send_when_allowed(&shared, claim).await;
                 });
             }
         }
     }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("send tasks do not panic");
+    Ok(())
+}
+
+/// Waits for an in-flight slot, the token and the number's spacing, then sends, unless the run
+/// was halted or stopped, or the lease is no longer held, by the time the request would leave.
+async fn send_when_allowed(shared: &Shared, claim: Claim) {
+    let _slot = shared.slots.acquire().await.expect("never closed");
+    let waited = tokio::select! {
+        _ = shared.pacing.token.until_ready() => true,
+        _ = shared.halt.cancelled() => false,
+    };
+    let leave_at = shared.pacing.leave_at(&claim.phone);
+    // No timer when the number need not wait (most sends): timers cost at high rates.
+    let waited = waited
+        && (leave_at <= tokio::time::Instant::now()
+            || tokio::select! {
+                _ = tokio::time::sleep_until(leave_at) => true,
+                _ = shared.halt.cancelled() => false,
+            });
+    if !waited
+        || shared.halt.is_cancelled()
+        || shared.stop.raised()
+        || !shared.lease.valid_at(now_ms())
+    {
+        let reason = "not sent: the run was stopped".to_string();
+        shared
+            .recorder
+            .record(claim, Outcome::Released { reason })
+            .await;
+        return;
     }
-    drop(recorder);
-    recording.close().await?;
-    Ok(stop.reason())
+    send_one(shared, claim).await;
 }
 
 /// One attempt: send the frozen payload and hand the outcome to the recorder.
-pub async fn send_one(
-    client: &Client,
-    config: &DispatchConfig,
-    claim: Claim,
-    stop: &StopSignal,
-    recorder: &Recorder,
-) {
+async fn send_one(shared: &Shared, claim: Claim) {
+    let config = &shared.config;
     let extra = match (&config.callback, config.command) {
         (Some(target), "SendWhatsAppTemplate") => {
-            Some(target.fields(claim.campaign_id, claim.message_id))
+            Some(target.fields(claim.campaign_id, claim.message_id, claim.attempt_id))
         }
         _ => None,
     };
-    let verdict = client
+    let verdict = shared
+        .client
         .send_frozen(config.command, &claim.payload, extra.as_ref())
         .await;
     tracing::debug!(
@@ -181,11 +248,22 @@ pub async fn send_one(
         ?verdict,
         "sent"
     );
+    if let Verdict::Unreachable { reason } = &verdict {
+        let streak = shared.unreached.fetch_add(1, Ordering::SeqCst) + 1;
+        if streak >= OUTAGE_STREAK {
+            shared.stop.raise(Stop::Campaign(format!(
+                "the Convrs API could not be reached ({streak} sends in a row, nothing sent): {reason}. \
+                 The messages stay queued: check --api-url and the network, then run again"
+            )));
+        }
+    } else {
+        shared.unreached.store(0, Ordering::SeqCst);
+    }
     let (outcome, halt) = outcome_of(&claim, verdict, config);
     if let Some(halt) = halt {
-        stop.raise(halt);
+        shared.stop.raise(halt);
     }
-    recorder.record(claim, outcome).await;
+    shared.recorder.record(claim, outcome).await;
 }
 
 /// Raised by the first stop-campaign or stop-token verdict; later ones keep the first reason.
@@ -216,239 +294,6 @@ impl StopSignal {
     }
 }
 
-/// The two limits of the API document: per token and per phone number.
-struct Pacing {
-    token: DefaultDirectRateLimiter,
-    numbers: DefaultKeyedRateLimiter<String>,
-    number_period: Duration,
-    /// How many messages to claim at once.
-    claim_size: usize,
-    /// When each number's last request leaves. The claim-time check (`numbers`) keeps waiting
-    /// numbers out of the in-flight slots; this guard applies the spacing when the request
-    /// actually leaves, since one send can wait for the token limit longer than the next one to
-    /// the same number.
-    leaves: std::sync::Mutex<HashMap<u64, tokio::time::Instant>>,
-    /// When the keyed limiter last dropped numbers it no longer needs.
-    pruned: std::sync::Mutex<tokio::time::Instant>,
-}
-
-impl Pacing {
-    fn new(config: &DispatchConfig) -> Self {
-        // Margins keep the server's sliding one-second windows from ever seeing one too many.
-        let token_period = Duration::from_secs_f64(1.02 / f64::from(config.rate.max(1)));
-        let number_period = Duration::from_secs_f64(1.05 / f64::from(config.number_rate.max(1)));
-        let quota = |period, burst: u32| {
-            Quota::with_period(period)
-                .expect("non-zero")
-                .allow_burst(NonZeroU32::new(burst.max(1)).expect("at least 1"))
-        };
-        // A small burst lets the limiter make up for timer lateness instead of losing it. In any
-        // second it allows at most rate/1.02 + burst sends, which stays within the rate while
-        // burst <= 1.96% of it; 1.5% keeps a little more room.
-        let token_burst = (f64::from(config.rate) * 0.015) as u32;
-        Pacing {
-            token: RateLimiter::direct(quota(token_period, token_burst)),
-            numbers: RateLimiter::keyed(quota(number_period, 1)),
-            number_period,
-            claim_size: (config.rate as usize / 10).clamp(1, 1000),
-            leaves: Default::default(),
-            pruned: std::sync::Mutex::new(tokio::time::Instant::now()),
-        }
-    }
-
-    /// The due messages whose number may be sent to now; the others are put off in the store
-    /// (no head-of-line blocking).
-    async fn numbers_ready(
-        &self,
-        store: &Store,
-        due: Vec<(i64, String)>,
-        now: i64,
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut ready = Vec::with_capacity(due.len());
-        for (id, phone) in due {
-            match self.numbers.check_key(&phone) {
-                Ok(()) => ready.push(id),
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    store.defer(id, now + wait.as_millis() as i64 + 1).await?;
-                }
-            }
-        }
-        // The keyed store grows with every number until pruned; once a second is plenty.
-        let mut pruned = self.pruned.lock().unwrap_or_else(|p| p.into_inner());
-        if pruned.elapsed() >= Duration::from_secs(1) {
-            self.numbers.retain_recent();
-            *pruned = tokio::time::Instant::now();
-        }
-        Ok(ready)
-    }
-
-    fn leave_at(&self, phone: &str) -> tokio::time::Instant {
-        let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
-        let now = tokio::time::Instant::now();
-        let key = crate::fingerprint::fnv1a64(phone.as_bytes());
-        let at = leaves
-            .get(&key)
-            .map_or(now, |t| (*t + self.number_period).max(now));
-        leaves.insert(key, at);
-        if leaves.len() > 100_000 {
-            leaves.retain(|_, t| *t + self.number_period > now);
-        }
-        at
-    }
-}
-
-/// What to store for a verdict, and whether it stops the campaign or token.
-pub fn outcome_of(
-    claim: &Claim,
-    verdict: Verdict,
-    config: &DispatchConfig,
-) -> (Outcome, Option<Stop>) {
-    match verdict {
-        Verdict::Accepted { mid, uid } => {
-            let poll_at = now_ms() + config.first_poll.as_millis() as i64;
-            (Outcome::Sent { mid, uid, poll_at }, None)
-        }
-        Verdict::RetryLater {
-            reason,
-            after,
-            rate_limited,
-        } => {
-            // Rate-limit answers do not use up attempts as fast: they mean "slower", not "broken".
-            let limit = if rate_limited {
-                config.max_attempts * 10
-            } else {
-                config.max_attempts
-            };
-            if claim.attempts >= limit {
-                let reason = format!("gave up after {} attempts: {reason}", claim.attempts);
-                return (
-                    Outcome::Failed {
-                        code: None,
-                        reason,
-                        suppress: false,
-                    },
-                    None,
-                );
-            }
-            let backoff = backoff(claim.attempts);
-            let wait = after.max(if rate_limited {
-                Duration::ZERO
-            } else {
-                backoff
-            });
-            (
-                Outcome::Retry {
-                    at_ms: now_ms() + wait.as_millis() as i64,
-                    reason,
-                },
-                None,
-            )
-        }
-        Verdict::Ambiguous { reason } => (Outcome::Uncertain { reason }, None),
-        Verdict::Rejected {
-            reason,
-            code,
-            suppress,
-        } => (
-            Outcome::Failed {
-                code,
-                reason,
-                suppress,
-            },
-            None,
-        ),
-        Verdict::StopCampaign { reason } => (
-            Outcome::Released {
-                reason: reason.clone(),
-            },
-            Some(Stop::Campaign(reason)),
-        ),
-        Verdict::StopToken { reason } => (
-            Outcome::Released {
-                reason: reason.clone(),
-            },
-            Some(Stop::Token(reason)),
-        ),
-    }
-}
-
-/// Exponential backoff with jitter (backon): 1 s, 2 s, 4 s... up to 10 minutes.
-fn backoff(attempt: i64) -> Duration {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(600))
-        .with_jitter()
-        .without_max_times()
-        .build()
-        .nth(attempt.saturating_sub(1) as usize)
-        .unwrap_or(Duration::from_secs(600))
-}
-
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn claim(attempts: i64) -> Claim {
-        Claim {
-            campaign_id: 1,
-            message_id: 1,
-            attempt_id: 1,
-            phone: "+447911000001".into(),
-            payload: "{}".into(),
-            attempts,
-        }
-    }
-
-    fn config() -> DispatchConfig {
-        DispatchConfig {
-            rate: 10,
-            number_rate: 1,
-            max_attempts: 3,
-            in_flight: 4,
-            command: "SendSMSMessage",
-            callback: None,
-            first_poll: Duration::from_secs(10),
-        }
-    }
-
-    #[test]
-    fn transient_failures_retry_until_the_attempt_limit() {
-        let v = || Verdict::RetryLater {
-            reason: "x".into(),
-            after: Duration::from_secs(5),
-            rate_limited: false,
-        };
-        assert!(matches!(
-            outcome_of(&claim(1), v(), &config()).0,
-            Outcome::Retry { .. }
-        ));
-        assert!(matches!(
-            outcome_of(&claim(3), v(), &config()).0,
-            Outcome::Failed { .. }
-        ));
-    }
-
-    #[test]
-    fn stop_verdicts_release_the_message_and_stop() {
-        let (outcome, stop) = outcome_of(
-            &claim(1),
-            Verdict::StopToken {
-                reason: "1001".into(),
-            },
-            &config(),
-        );
-        assert!(matches!(outcome, Outcome::Released { .. }));
-        assert_eq!(stop, Some(Stop::Token("1001".into())));
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) >= Duration::from_secs(1) && backoff(1) < Duration::from_secs(3));
-        assert!(backoff(40) <= Duration::from_secs(1200));
-    }
 }

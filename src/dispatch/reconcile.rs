@@ -1,18 +1,23 @@
 //! Reconciling `uncertain` messages: a send that may or may not have reached the API.
 //!
 //! The uid of the recipient is known in advance (`<botID>-wa3-<digits>` or `<botID>-cms-<digits>`),
-//! so GetConversation shows whether an outbound message with this content reached that user
-//! after the attempt began. If it did, the message is `sent`. If the user is unknown, or shows
-//! nothing, once `safe_delay` has passed since the attempt, it was not sent and is queued again.
-//! Anything else stays `uncertain` for the operator (`campaign retry --uncertain`).
+//! so GetConversation shows whether an outbound message with exactly this text (the template
+//! body with its parameters, or the SMS text) reached that user after the attempt began. If it
+//! did, the message is `sent`. If the user is unknown, or shows nothing, once `safe_delay` has
+//! passed since the attempt *ended* (the client gave up, the connection broke, or the run died),
+//! it was not sent and is queued again, unless it has used up its attempts: a message that keeps
+//! meeting ambiguous answers stays `uncertain`. Anything that cannot be decided stays
+//! `uncertain` for the operator (`campaign retry --uncertain`).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use std::collections::HashMap;
+
 use super::{DispatchConfig, now_ms};
-use crate::convrs::wire::ConversationMessage;
+use crate::convrs::wire::{ConversationMessage, Template, render_body};
 use crate::convrs::{CallError, Client, ErrorCode};
 use crate::queue::{CampaignId, Store, StoreError, Uncertain};
 
@@ -29,6 +34,8 @@ pub struct Reconciled {
     pub undecided: u64,
     /// When the next undecided message can be decided by waiting (its safe delay ends).
     pub next_decision: Option<DateTime<Utc>>,
+    /// Undecided because GetConversation failed: worth asking again soon.
+    pub unanswered: u64,
 }
 
 /// What the conversation says about one uncertain message.
@@ -37,6 +44,8 @@ enum Finding {
     Sent(String),
     NotSent(&'static str),
     Wait(DateTime<Utc>),
+    /// GetConversation failed: ask again later.
+    Unanswered,
     Unknown,
 }
 
@@ -48,11 +57,13 @@ pub async fn reconcile(
     safe_delay: Duration,
 ) -> Result<Reconciled, StoreError> {
     let mut report = Reconciled::default();
+    let mut templates = Templates::default();
     for u in store.uncertain(campaign).await? {
-        let finding = match (expectation(&u, config.command), started(&u)) {
-            (Some(expected), Some(started)) => {
+        let expected = expectation(&u, config.command, &mut templates, store).await?;
+        let finding = match (expected, time(&u.started_at), time(&u.ended_at)) {
+            (Some(expected), Some(started), Some(ended)) => {
                 let answer = client.get_conversation(&expected.uid).await;
-                judge(&expected, started, answer, Utc::now(), safe_delay)
+                judge(&expected, (started, ended), answer, Utc::now(), safe_delay)
             }
             _ => Finding::Unknown,
         };
@@ -67,12 +78,25 @@ pub async fn reconcile(
                     )
                     .await? as u64;
             }
+            Finding::NotSent(_) if u.attempts >= config.max_attempts => {
+                let why = format!(
+                    "{} attempts, each with an ambiguous answer; not sent again automatically: \
+                     `campaign retry CAMPAIGN --uncertain` sends it again if you decide so",
+                    u.attempts
+                );
+                store.leave_uncertain(&u, &why).await?;
+                report.undecided += 1;
+            }
             Finding::NotSent(why) => {
                 report.requeued += store.settle_uncertain(&u, None, why).await? as u64
             }
             Finding::Wait(at) => {
                 report.undecided += 1;
                 report.next_decision = Some(report.next_decision.map_or(at, |n| n.min(at)));
+            }
+            Finding::Unanswered => {
+                report.undecided += 1;
+                report.unanswered += 1;
             }
             Finding::Unknown => report.undecided += 1,
         }
@@ -84,55 +108,84 @@ pub async fn reconcile(
 #[derive(Debug)]
 struct Expected {
     uid: String,
-    /// Texts the outbound message must contain (the parameters, or the SMS text).
-    texts: Vec<String>,
+    /// The whole text the recipient sees: the template body with its parameters, or the SMS.
+    text: String,
 }
 
-fn expectation(u: &Uncertain, command: &str) -> Option<Expected> {
-    let payload: Value = serde_json::from_str(&u.payload).ok()?;
-    let bot = payload.get("botID")?.as_i64()?;
-    let digits = payload
-        .get("phone")?
-        .as_str()?
-        .trim_start_matches('+')
-        .to_string();
-    let (tag, texts) = if command == "SendSMSMessage" {
-        ("cms", vec![payload.get("message")?.as_str()?.to_string()])
-    } else {
-        let params = payload
-            .get("parameters")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        (
-            "wa3",
-            params
-                .iter()
-                .filter_map(|p| p.get("text")?.as_str().map(str::to_string))
-                .collect(),
-        )
+/// Template bodies by (bot, name, language), from the store's cache; `None` when not cached.
+type Templates = HashMap<(i64, String, String), Option<String>>;
+
+async fn expectation(
+    u: &Uncertain,
+    command: &str,
+    templates: &mut Templates,
+    store: &Store,
+) -> Result<Option<Expected>, StoreError> {
+    let Ok(payload) = serde_json::from_str::<Value>(&u.payload) else {
+        return Ok(None);
     };
-    Some(Expected {
-        uid: format!("{bot}-{tag}-{digits}"),
-        texts,
-    })
+    let (Some(bot), Some(phone)) = (
+        payload.get("botID").and_then(Value::as_i64),
+        payload.get("phone").and_then(Value::as_str),
+    ) else {
+        return Ok(None);
+    };
+    let digits = phone.trim_start_matches('+');
+    let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
+    if command == "SendSMSMessage" {
+        return Ok(text("message").map(|text| Expected {
+            uid: format!("{bot}-cms-{digits}"),
+            text,
+        }));
+    }
+    let (Some(name), Some(language)) = (text("templateName"), text("language")) else {
+        return Ok(None);
+    };
+    let key = (bot, name, language);
+    if !templates.contains_key(&key) {
+        let cached = store.cached_template(bot, &key.1, &key.2).await?;
+        let body = cached
+            .and_then(|json| serde_json::from_str::<Template>(&json).ok())
+            .map(|t| t.body_text().to_string());
+        templates.insert(key.clone(), body);
+    }
+    // Without the body there is nothing that proves this message over any other: undecided.
+    let Some(Some(body)) = templates.get(&key) else {
+        return Ok(None);
+    };
+    let params: Vec<String> = payload
+        .get("parameters")
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("text")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(Expected {
+        uid: format!("{bot}-wa3-{digits}"),
+        text: render_body(body, &params),
+    }))
 }
 
-fn started(u: &Uncertain) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(u.started_at.as_deref()?)
+fn time(at: &Option<String>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(at.as_deref()?)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// `attempt` is when the attempt started and when it ended.
 fn judge(
     expected: &Expected,
-    started: DateTime<Utc>,
+    (started, ended): (DateTime<Utc>, DateTime<Utc>),
     answer: Result<Vec<ConversationMessage>, CallError>,
     now: DateTime<Utc>,
     safe_delay: Duration,
 ) -> Finding {
-    let decided_at =
-        started + chrono::TimeDelta::from_std(safe_delay).unwrap_or(chrono::TimeDelta::MAX);
+    let decided_at = chrono::TimeDelta::from_std(safe_delay)
+        .ok()
+        .and_then(|d| ended.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let nothing_seen = |why| {
         if now >= decided_at {
             Finding::NotSent(why)
@@ -146,7 +199,7 @@ fn judge(
                 m.sender != "client"
                     && DateTime::parse_from_rfc3339(&m.dt)
                         .is_ok_and(|dt| dt.with_timezone(&Utc) >= started - CLOCK_SKEW)
-                    && expected.texts.iter().all(|t| m.msg.contains(t.as_str()))
+                    && m.msg.trim() == expected.text.trim()
             });
             match found {
                 Some(m) => Finding::Sent(m.mid.clone()),
@@ -161,7 +214,7 @@ fn judge(
         }) => nothing_seen("reconciled: the user does not exist, so it was not sent"),
         Err(e) => {
             tracing::warn!(uid = %expected.uid, error = %e, "cannot reconcile an uncertain message now");
-            Finding::Unknown
+            Finding::Unanswered
         }
     }
 }
@@ -177,7 +230,7 @@ mod tests {
     fn expected() -> Expected {
         Expected {
             uid: "3941-wa3-447911000001".into(),
-            texts: vec!["Ann".into(), "O-1".into()],
+            text: "Hi Ann, your order O-1 is confirmed".into(),
         }
     }
 
@@ -193,60 +246,76 @@ mod tests {
 
     const DELAY: Duration = Duration::from_secs(60);
 
-    #[test]
-    fn the_payload_gives_the_uid_in_advance() {
-        let u = Uncertain {
-            message_id: 1,
-            attempt_id: Some(1),
-            payload: r#"{"botID":3941,"phone":"+447911000001","message":"Hi"}"#.into(),
-            started_at: None,
-        };
-        let e = expectation(&u, "SendSMSMessage").unwrap();
-        assert_eq!(
-            (e.uid.as_str(), e.texts),
-            ("3941-cms-447911000001", vec!["Hi".to_string()])
-        );
+    /// An attempt that started and ended at `t`.
+    fn instant(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        (t, t)
     }
 
     #[test]
-    fn an_outbound_message_with_the_content_after_the_attempt_proves_it_was_sent() {
+    fn an_outbound_message_with_the_whole_text_after_the_attempt_proves_it_was_sent() {
         let started = at("2026-01-01T10:00:00Z");
         let answer = Ok(vec![msg(
             "2026-01-01T10:00:01.000Z",
-            "Hi Ann, your order O-1",
+            "Hi Ann, your order O-1 is confirmed",
             "system",
         )]);
         assert_eq!(
-            judge(&expected(), started, answer, started, DELAY),
+            judge(&expected(), instant(started), answer, started, DELAY),
             Finding::Sent("m1".into())
         );
     }
 
     #[test]
-    fn older_messages_other_content_and_replies_do_not_count() {
+    fn older_messages_other_content_partial_matches_and_replies_do_not_count() {
         let started = at("2026-01-01T10:00:00Z");
         let answer = || {
             Ok(vec![
                 msg(
                     "2026-01-01T09:00:00.000Z",
-                    "Hi Ann, your order O-1",
+                    "Hi Ann, your order O-1 is confirmed",
                     "system",
                 ),
                 msg(
                     "2026-01-01T10:00:01.000Z",
-                    "Hi Bob, your order O-9",
+                    "Hi Bob, your order O-9 is confirmed",
                     "system",
                 ),
-                msg("2026-01-01T10:00:02.000Z", "Ann O-1", "client"),
+                // Another campaign's message that happens to contain the parameters.
+                msg("2026-01-01T10:00:01.000Z", "Ann: O-1 has shipped", "system"),
+                msg(
+                    "2026-01-01T10:00:02.000Z",
+                    "Hi Ann, your order O-1 is confirmed",
+                    "client",
+                ),
             ])
         };
         assert_eq!(
-            judge(&expected(), started, answer(), started, DELAY),
+            judge(&expected(), instant(started), answer(), started, DELAY),
             Finding::Wait(started + chrono::TimeDelta::seconds(60))
         );
         let later = started + chrono::TimeDelta::seconds(61);
         assert!(matches!(
-            judge(&expected(), started, answer(), later, DELAY),
+            judge(&expected(), instant(started), answer(), later, DELAY),
+            Finding::NotSent(_)
+        ));
+    }
+
+    #[test]
+    fn the_safe_delay_counts_from_when_the_attempt_ended_not_when_it_was_claimed() {
+        // Claimed at 10:00:00, the request gave up at 10:00:30 (the client's timeout): a
+        // conversation still empty at 10:01:01 proves nothing yet, since the API may still be
+        // processing what it received just before 10:00:30.
+        let started = at("2026-01-01T10:00:00Z");
+        let ended = at("2026-01-01T10:00:30Z");
+        let empty = || Ok(vec![]);
+        let now = at("2026-01-01T10:01:01Z");
+        assert_eq!(
+            judge(&expected(), (started, ended), empty(), now, DELAY),
+            Finding::Wait(ended + chrono::TimeDelta::seconds(60))
+        );
+        let now = at("2026-01-01T10:01:31Z");
+        assert!(matches!(
+            judge(&expected(), (started, ended), empty(), now, DELAY),
             Finding::NotSent(_)
         ));
     }
@@ -262,19 +331,25 @@ mod tests {
             })
         };
         assert!(matches!(
-            judge(&expected(), started, unknown(), started, DELAY),
+            judge(&expected(), instant(started), unknown(), started, DELAY),
             Finding::Wait(_)
         ));
         assert!(matches!(
-            judge(&expected(), started, unknown(), started, Duration::ZERO),
+            judge(
+                &expected(),
+                instant(started),
+                unknown(),
+                started,
+                Duration::ZERO
+            ),
             Finding::NotSent(_)
         ));
         let down = Err(CallError::NotSent {
             detail: "refused".into(),
         });
         assert_eq!(
-            judge(&expected(), started, down, started, Duration::ZERO),
-            Finding::Unknown
+            judge(&expected(), instant(started), down, started, Duration::ZERO),
+            Finding::Unanswered
         );
     }
 }

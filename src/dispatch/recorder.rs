@@ -2,9 +2,12 @@
 //! cost of a commit (an fsync) is shared by many sends instead of paid by each.
 //!
 //! If the process dies before a batch is written, those messages are still `sending` in the
-//! store, so the next run marks them `uncertain` and reconciles them: nothing is lost.
+//! store, so the next run marks them `uncertain` and reconciles them: nothing is lost. If a
+//! write fails (the database busy past its timeout, the disk full), `failed` is cancelled at
+//! once, so the dispatcher stops claiming and sending: no send goes out that cannot be recorded.
 
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::queue::{Claim, Outcome, Store, StoreError};
 
@@ -25,11 +28,19 @@ pub struct RecorderTask {
 }
 
 impl RecorderTask {
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer; `failed` is cancelled if a write fails.
+    pub fn start(store: Store, failed: CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(4 * MOST_PER_COMMIT);
         RecorderTask {
             handle: Recorder(tx),
-            task: tokio::spawn(write(store, rx)),
+            task: tokio::spawn(async move {
+                let written = write(store, rx).await;
+                if let Err(e) = &written {
+                    tracing::error!(error = %e, "cannot record send outcomes: stopping all sends");
+                    failed.cancel();
+                }
+                written
+            }),
         }
     }
 

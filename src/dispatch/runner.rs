@@ -1,15 +1,22 @@
 //! One run of a campaign, start to end: take the lease, mark what a dead run left `sending` as
 //! `uncertain`, send, reconcile what is uncertain (sending again what is proven unsent), then
-//! poll acks until delivered or the wait is over.
+//! poll acks until delivered or the wait is over. Messages due much later (deferred by the API)
+//! do not hold the run: it ends and says what waits, until when and why.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use super::{DispatchConfig, Reconciled, Stop, dispatch, now_ms, reconcile};
 use crate::convrs::Client;
-use crate::queue::{CampaignId, LeaseHeld, Store, StoreError, this_process};
+use crate::queue::{CampaignId, Lease, LeaseHeld, Store, StoreError, this_process};
 use crate::tracking::{PollSchedule, await_delivery};
+
+/// How often, and how long after, a failed GetConversation is asked again in one run.
+const ASK_AGAIN_ROUNDS: u32 = 10;
+const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -46,20 +53,39 @@ pub enum RunEnd {
     Interrupted,
 }
 
+/// Messages the run left waiting for a later attempt, grouped by why.
+pub type Deferred = crate::queue::DeferredGroup;
+
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub end: RunEnd,
     /// Messages a dead run had left `sending`, now `uncertain`.
     pub left_uncertain_by_earlier_run: u64,
     pub reconciled: Reconciled,
+    /// Messages whose next attempt is due after the run ended.
+    pub deferred: Vec<Deferred>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Busy(#[from] LeaseHeld),
+    /// Another process took the campaign over; this run sent nothing more from then on.
+    #[error(
+        "campaign {0} was taken over by another process (this run's lease expired or was taken), so this run stopped sending; what it had in flight is reconciled by whoever runs the campaign now"
+    )]
+    LeaseLost(CampaignId),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for RunError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::LeaseLost(campaign) => RunError::LeaseLost(campaign),
+            other => RunError::Store(other),
+        }
+    }
 }
 
 pub async fn run_campaign(
@@ -71,56 +97,47 @@ pub async fn run_campaign(
     cancel: &CancellationToken,
 ) -> Result<RunReport, RunError> {
     let owner = this_process();
-    store
-        .acquire_lease(
-            campaign,
-            &owner,
-            now_ms(),
-            now_ms() + opts.lease.as_millis() as i64,
-        )
-        .await??;
-    // Losing the lease (another process took it after we stalled past its expiry) stops the
-    // run like Ctrl-C: nothing new is claimed.
+    let lease = Arc::new(store.take_lease(campaign, &owner, opts.lease).await??);
+    // Losing the lease (another process took it after we stalled past its expiry) halts the
+    // run: nothing new is claimed, and nothing claimed is sent.
     let run_cancel = cancel.child_token();
     let renewing = CancellationToken::new();
     let renewal = tokio::spawn(renew_lease(
         store.clone(),
-        campaign,
-        owner.clone(),
-        opts.lease,
+        lease.clone(),
         renewing.clone(),
         run_cancel.clone(),
     ));
-    let result = run_leased(store, client, campaign, config, opts, &run_cancel).await;
+    let result = run_leased(store, client, &lease, config, opts, &run_cancel).await;
     renewing.cancel();
     let _ = renewal.await;
+    if lease.is_lost() {
+        return Err(RunError::LeaseLost(campaign));
+    }
     store.release_lease(campaign, &owner).await?;
     result
 }
 
 async fn renew_lease(
     store: Store,
-    campaign: CampaignId,
-    owner: String,
-    lease: Duration,
+    lease: Arc<Lease>,
     done: CancellationToken,
     lost: CancellationToken,
 ) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(lease / 3) => {}
+            _ = tokio::time::sleep(lease.length() / 3) => {}
             _ = done.cancelled() => return,
         }
-        let until = now_ms() + lease.as_millis() as i64;
-        match store.acquire_lease(campaign, &owner, now_ms(), until).await {
+        match store.renew_lease(&lease).await {
             Ok(Ok(())) => {}
             Ok(Err(held)) => {
-                tracing::error!(%campaign, %held, "lost the campaign lease: stopping");
+                tracing::error!(campaign = %lease.campaign, %held, "lost the campaign lease: stopping");
                 lost.cancel();
                 return;
             }
             Err(e) => {
-                tracing::warn!(%campaign, error = %e, "cannot renew the campaign lease; will try again")
+                tracing::warn!(campaign = %lease.campaign, error = %e, "cannot renew the campaign lease; will try again")
             }
         }
     }
@@ -129,17 +146,19 @@ async fn renew_lease(
 async fn run_leased(
     store: &Store,
     client: &Client,
-    campaign: CampaignId,
+    lease: &Arc<Lease>,
     config: &DispatchConfig,
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<RunReport, RunError> {
+    let campaign = lease.campaign;
     let left = store.mark_interrupted_uncertain(campaign).await?;
     store.set_campaign_state(campaign, "running", None).await?;
     let deadline = tokio::time::Instant::now() + opts.wait.unwrap_or(Duration::ZERO);
     let mut reconciled = Reconciled::default();
+    let mut asked_again = 0;
     let end = loop {
-        if let Some(stop) = dispatch(store, client, campaign, config, cancel).await? {
+        if let Some(stop) = dispatch(store, client, lease, config, cancel).await? {
             if let Stop::Token(reason) = &stop {
                 store
                     .stop_token(&client.token_fingerprint(), reason)
@@ -159,7 +178,14 @@ async fn run_leased(
         }
         // An undecided message is decided by waiting out its safe delay (`reconcile_after`),
         // even with `--no-wait`: "everything sent" includes knowing what was sent.
-        if let Some(at) = r.next_decision {
+        let mut next = r.next_decision;
+        // GetConversation failed for some: ask again a little later, a few times.
+        if r.unanswered > 0 && asked_again < ASK_AGAIN_ROUNDS {
+            asked_again += 1;
+            let soon = chrono::Utc::now() + ASK_AGAIN_AFTER;
+            next = Some(next.map_or(soon, |n| n.min(soon)));
+        }
+        if let Some(at) = next {
             let pause =
                 (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(10);
             tokio::select! {
@@ -181,7 +207,17 @@ async fn run_leased(
             }
         };
     };
+    if lease.is_lost() {
+        // The campaign is someone else's now: its state is theirs to write.
+        return Err(RunError::LeaseLost(campaign));
+    }
+    let deferred = match end {
+        RunEnd::Finished { .. } | RunEnd::Sent => store.deferred(campaign, now_ms()).await?,
+        _ => vec![],
+    };
+    let deferred_reason = deferred_summary(&deferred);
     let (state, reason) = match &end {
+        _ if !deferred.is_empty() => ("deferred", Some(deferred_reason.as_str())),
         RunEnd::Finished { .. } => ("finished", None),
         RunEnd::Sent => ("sent", None),
         RunEnd::Stopped(Stop::Campaign(r)) => ("paused", Some(r.as_str())),
@@ -196,5 +232,23 @@ async fn run_leased(
         end,
         left_uncertain_by_earlier_run: left,
         reconciled,
+        deferred,
     })
+}
+
+/// "3 message(s) deferred until 2026-12-01T10:15:00Z: 2001: User is chatting to an agent".
+pub fn deferred_summary(deferred: &[Deferred]) -> String {
+    deferred
+        .iter()
+        .map(|d| {
+            let until = chrono::DateTime::from_timestamp_millis(d.last_at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            format!(
+                "{} message(s) deferred until {until}: {}",
+                d.count, d.reason
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

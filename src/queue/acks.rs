@@ -13,8 +13,25 @@ pub enum AckApplied {
     Moved,
     /// Kept as an event; the message already had this ack or a later one.
     Stale,
+    /// Kept as an event only: it is about an earlier attempt of the message (sent again since).
+    Superseded,
     /// No such message.
     Unknown,
+}
+
+/// An ack as heard, and what it says it is about.
+#[derive(Debug, Clone)]
+pub struct HeardAck<'a> {
+    pub message_id: i64,
+    pub ack: Ack,
+    /// "callback" or "poll".
+    pub source: &'a str,
+    /// When it happened (unix ms); a time in the future is taken as now.
+    pub at_ms: i64,
+    /// The mid it is about (callbacks and polls both know it).
+    pub mid: Option<&'a str>,
+    /// The attempt it is about, when the callback carries it (our `webhookPayload`).
+    pub attempt: Option<i64>,
 }
 
 /// The state a message is in once it has this ack.
@@ -28,6 +45,20 @@ pub fn state_for(ack: Ack) -> &'static str {
     }
 }
 
+/// `state_for` as an SQL expression over the ack code in `column`: the same rule, written once.
+pub fn state_for_sql(column: &str) -> String {
+    let mut sql = String::from("CASE");
+    for ack in Ack::ALL {
+        sql.push_str(&format!(
+            " WHEN {column} = {} THEN '{}'",
+            ack.code(),
+            state_for(ack)
+        ));
+    }
+    sql.push_str(" ELSE 'sent' END");
+    sql
+}
+
 /// A message due for GetMessageDetails.
 #[derive(Debug, Clone)]
 pub struct DuePoll {
@@ -39,37 +70,49 @@ pub struct DuePoll {
     pub last_ack_at: Option<i64>,
 }
 
+/// Whether an ack is about the message's current attempt: by mid once the answer gave one, by
+/// attempt id while it has none (the callback beat the answer).
+fn is_current(heard: &HeardAck, mid: Option<&str>, attempt: Option<i64>) -> bool {
+    match (heard.mid, mid) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => heard.attempt.is_none_or(|a| Some(a) == attempt),
+    }
+}
+
 impl Store {
-    /// Applies an ack heard from `source` ("callback" or "poll") at `at_ms`. Replays and
-    /// out-of-order acks never move a message backwards; every ack is kept as an event. An ack
-    /// for a message still `sending` (the callback beat our own record of the answer) or
-    /// `uncertain` (it proves the message was sent) is kept too. Ack -2 suppresses the number.
-    pub async fn record_ack(
-        &self,
-        message_id: i64,
-        ack: Ack,
-        source: &str,
-        at_ms: i64,
-        mid: Option<&str>,
-    ) -> Result<AckApplied, StoreError> {
+    /// Applies an ack. Replays and out-of-order acks never move a message backwards, an ack of
+    /// an earlier attempt changes nothing, and every ack is kept as an event. An ack for a
+    /// message still `sending` (the callback beat our own record of the answer) or `uncertain`
+    /// (it proves the message was sent) is kept too. Ack -2 suppresses the number.
+    pub async fn record_ack(&self, heard: &HeardAck<'_>) -> Result<AckApplied, StoreError> {
+        let ack = heard.ack;
+        let at_ms = heard.at_ms.min(chrono::Utc::now().timestamp_millis());
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let Some(row) = sqlx::query("SELECT state, ack, phone FROM messages WHERE id = ?")
-            .bind(message_id)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = ?")
+                .bind(heard.message_id)
+                .fetch_optional(&mut *tx)
+                .await?
         else {
             return Ok(AckApplied::Unknown);
         };
         let (state, current, phone): (String, Option<i64>, String) =
             (row.get(0), row.get(1), row.get(2));
-        sqlx::query("INSERT INTO events (message_id, at, at_ms, source, kind, ack) VALUES (?, ?, ?, ?, 'ack', ?)")
-            .bind(message_id)
+        let current_attempt = is_current(heard, row.get::<Option<&str>, _>(3), row.get(4));
+        sqlx::query("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(heard.message_id)
             .bind(now())
             .bind(at_ms)
-            .bind(source)
+            .bind(heard.source)
+            .bind(if current_attempt { "ack" } else { "ack-superseded" })
             .bind(ack.code())
+            .bind(heard.mid)
             .execute(&mut *tx)
             .await?;
+        if !current_attempt {
+            tx.commit().await?;
+            return Ok(AckApplied::Superseded);
+        }
         let acked_before = current.and_then(Ack::from_code);
         let moves = match state.as_str() {
             "queued" | "cancelled" => false,
@@ -93,7 +136,7 @@ impl Store {
             )
             .bind(ack.code())
             .bind(new_state)
-            .bind(mid)
+            .bind(heard.mid)
             .bind(at_ms)
             .bind(ack.code())
             .bind(at_ms)
@@ -101,7 +144,7 @@ impl Store {
             .bind(format!("ack {ack}"))
             .bind(ack.is_final())
             .bind(now())
-            .bind(message_id)
+            .bind(heard.message_id)
             .execute(&mut *tx)
             .await?;
         } else {
@@ -109,7 +152,7 @@ impl Store {
                 "UPDATE messages SET last_ack_at = MAX(COALESCE(last_ack_at, 0), ?) WHERE id = ?",
             )
             .bind(at_ms)
-            .bind(message_id)
+            .bind(heard.message_id)
             .execute(&mut *tx)
             .await?;
         }
@@ -117,7 +160,7 @@ impl Store {
             sqlx::query("INSERT OR IGNORE INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?)")
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
-                .bind(source)
+                .bind(heard.source)
                 .bind(now())
                 .execute(&mut *tx)
                 .await?;
@@ -195,10 +238,9 @@ impl Store {
                     .await?
             }
         };
-        // A callback whose mid is not the message's own is not about this message.
-        Ok(row
-            .filter(|(_, known)| known.as_deref().is_none_or(|k| k == mid))
-            .map(|(id, _)| id))
+        // Found by our id, a callback is about this message, perhaps an earlier attempt of it
+        // (`record_ack` tells); found by mid, it is about the attempt that got that mid.
+        Ok(row.map(|(id, _)| id))
     }
 
     /// When the campaign's next poll is due, if any.

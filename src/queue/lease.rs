@@ -1,6 +1,15 @@
 //! The campaign lease: one process sends a campaign at a time. A lease names its owner
-//! (`pid@host`) and expires unless renewed; a lease whose owner process is gone (same host) is
-//! taken over at once, so a run killed with SIGKILL can be restarted immediately.
+//! (`pid@host`) and expires unless renewed; a lease whose owner process is gone (same host, and
+//! only where `/proc` shows processes) is taken over at once, so a run killed with SIGKILL can be
+//! restarted immediately. Elsewhere a dead owner's lease is taken over when it expires.
+//!
+//! Fencing: every claim checks, in its own transaction, that this process still holds the
+//! lease, and every send checks that the lease is still known to be held (`Lease::valid_at`),
+//! so a process that stalled past its lease sends nothing more once it wakes.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use sqlx::Row;
 
@@ -17,22 +26,104 @@ pub struct LeaseHeld {
     pub until: String,
 }
 
+/// A lease this process holds on a campaign. Only `Store::take_lease` makes one.
+#[derive(Debug)]
+pub struct Lease {
+    pub campaign: CampaignId,
+    pub owner: String,
+    /// Until when (unix ms) this process may act on the lease: its expiry in the store less a
+    /// safety margin for clock differences between processes; `i64::MIN` once lost.
+    valid_until: AtomicI64,
+    length: Duration,
+}
+
+impl Lease {
+    /// Whether the lease is still known to be held at `now_ms`.
+    pub fn valid_at(&self, now_ms: i64) -> bool {
+        now_ms < self.valid_until.load(Ordering::SeqCst)
+    }
+
+    /// Whether the lease was found taken over by another process.
+    pub fn is_lost(&self) -> bool {
+        self.valid_until.load(Ordering::SeqCst) == i64::MIN
+    }
+
+    /// Marks the lease lost: nothing more is sent under it.
+    pub fn lose(&self) {
+        self.valid_until.store(i64::MIN, Ordering::SeqCst);
+    }
+
+    pub fn length(&self) -> Duration {
+        self.length
+    }
+
+    fn held_until(&self, until_ms: i64) {
+        let margin = (self.length.as_millis() as i64 / 5).min(2_000);
+        self.valid_until.store(until_ms - margin, Ordering::SeqCst);
+    }
+}
+
 /// This process, as a lease owner.
 pub fn this_process() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!("pid {}@{}", std::process::id(), host.trim())
 }
 
-/// Whether the owner is a process on this host that no longer exists.
-fn owner_is_gone(owner: &str) -> bool {
+/// Whether the owner is a process on this host that no longer exists. Only judged where
+/// `proc` lists processes (it has `self`); elsewhere the lease must expire.
+fn owner_is_gone(owner: &str, proc: &Path) -> bool {
     let Some((pid, host)) = owner.strip_prefix("pid ").and_then(|o| o.split_once('@')) else {
         return false;
     };
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    host == here.trim() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    if !proc.join("self").exists() {
+        return false;
+    }
+    let here = std::fs::read_to_string(proc.join("sys/kernel/hostname")).unwrap_or_default();
+    host == here.trim() && !proc.join(pid).exists()
 }
 
 impl Store {
+    /// Takes the lease for `length`. Fails if another live owner holds it.
+    pub async fn take_lease(
+        &self,
+        campaign: CampaignId,
+        owner: &str,
+        length: Duration,
+    ) -> Result<Result<Lease, LeaseHeld>, StoreError> {
+        let now = now_ms();
+        let until = now + length.as_millis() as i64;
+        if let Err(held) = self.acquire_lease(campaign, owner, now, until).await? {
+            return Ok(Err(held));
+        }
+        let lease = Lease {
+            campaign,
+            owner: owner.to_string(),
+            valid_until: AtomicI64::new(i64::MIN),
+            length,
+        };
+        lease.held_until(until);
+        Ok(Ok(lease))
+    }
+
+    /// Renews a lease held; a lease taken over meanwhile is marked lost.
+    pub async fn renew_lease(&self, lease: &Lease) -> Result<Result<(), LeaseHeld>, StoreError> {
+        let now = now_ms();
+        let until = now + lease.length.as_millis() as i64;
+        match self
+            .acquire_lease(lease.campaign, &lease.owner, now, until)
+            .await?
+        {
+            Ok(()) => {
+                lease.held_until(until);
+                Ok(Ok(()))
+            }
+            Err(held) => {
+                lease.lose();
+                Ok(Err(held))
+            }
+        }
+    }
+
     /// Takes (or renews) the lease until `until_ms`. Fails if another live owner holds it.
     pub async fn acquire_lease(
         &self,
@@ -50,7 +141,7 @@ impl Store {
         if let (Some(other), Some(until)) = (held_by, held_until)
             && other != owner
             && until > now_ms
-            && !owner_is_gone(&other)
+            && !owner_is_gone(&other, Path::new("/proc"))
         {
             let until = chrono::DateTime::from_timestamp_millis(until)
                 .map(|t| t.to_rfc3339())
@@ -78,5 +169,39 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_owner_is_only_judged_where_proc_lists_processes() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let owner = format!("pid 999999999@{}", host.trim());
+        assert!(owner_is_gone(&owner, Path::new("/proc")));
+        let no_proc = tempfile::tempdir().unwrap();
+        assert!(!owner_is_gone(&owner, no_proc.path()));
+        assert!(!owner_is_gone("pid 1@elsewhere", Path::new("/proc")));
+    }
+
+    #[test]
+    fn a_lost_lease_is_never_valid_again_and_a_held_one_ends_before_its_expiry() {
+        let lease = Lease {
+            campaign: CampaignId(1),
+            owner: "me".into(),
+            valid_until: AtomicI64::new(i64::MIN),
+            length: Duration::from_secs(30),
+        };
+        lease.held_until(100_000);
+        assert!(lease.valid_at(97_000));
+        assert!(!lease.valid_at(98_000), "two seconds of margin");
+        lease.lose();
+        assert!(!lease.valid_at(0));
     }
 }

@@ -5,7 +5,8 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{CampaignId, Store, StoreError, now};
+use super::acks::state_for_sql;
+use super::{CampaignId, Lease, Store, StoreError, now};
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
 /// before the request leaves.
@@ -41,6 +42,11 @@ pub enum Outcome {
     Uncertain {
         reason: String,
     },
+    /// The request never reached the API: queued again for `at_ms`, the attempt not counted.
+    Unreached {
+        at_ms: i64,
+        reason: String,
+    },
     /// Not sent because the campaign or token was stopped: back to the queue.
     Released {
         reason: String,
@@ -68,9 +74,9 @@ impl<'a> Finished<'a> {
     fn of(claim: &Claim, outcome: &'a Outcome) -> Self {
         let (state, detail) = match outcome {
             Outcome::Sent { .. } => ("sent", ""),
-            Outcome::Retry { reason, .. } | Outcome::Released { reason } => {
-                ("queued", reason.as_str())
-            }
+            Outcome::Retry { reason, .. }
+            | Outcome::Unreached { reason, .. }
+            | Outcome::Released { reason } => ("queued", reason.as_str()),
             Outcome::Failed { reason, .. } => ("failed", reason.as_str()),
             Outcome::Uncertain { reason } => ("uncertain", reason.as_str()),
         };
@@ -90,10 +96,13 @@ impl<'a> Finished<'a> {
             },
             detail,
             next: match outcome {
-                Outcome::Retry { at_ms, .. } => *at_ms,
+                Outcome::Retry { at_ms, .. } | Outcome::Unreached { at_ms, .. } => *at_ms,
                 _ => 0,
             },
-            give_back: matches!(outcome, Outcome::Released { .. }) as i64,
+            give_back: matches!(
+                outcome,
+                Outcome::Released { .. } | Outcome::Unreached { .. }
+            ) as i64,
             sent_at: matches!(outcome, Outcome::Sent { .. })
                 .then(|| chrono::Utc::now().timestamp_millis()),
             poll_at: match outcome {
@@ -126,14 +135,28 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<u64, StoreError> {
+        let stamp = now();
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        // The attempt ended no earlier than now, as far as we can know: its request may have
+        // been in flight until the process died. The safe delay of reconciliation counts from here.
+        sqlx::query(
+            "UPDATE attempts SET finished_at = ?, outcome = 'uncertain', detail = 'interrupted while sending'
+             WHERE finished_at IS NULL AND id IN
+                 (SELECT attempt_id FROM messages WHERE campaign_id = ? AND state = 'sending')",
+        )
+        .bind(&stamp)
+        .bind(campaign)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(
             "UPDATE messages SET state = 'uncertain', error = 'interrupted while sending', updated_at = ?
              WHERE campaign_id = ? AND state = 'sending'",
         )
-        .bind(now())
+        .bind(&stamp)
         .bind(campaign)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -167,20 +190,37 @@ impl Store {
     }
 
     /// Claims the messages: for each, an attempt row and state `sending`, in one committed
-    /// transaction. A message no longer queued is skipped.
-    pub async fn claim(&self, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
+    /// transaction, which first checks that `lease` is still held (`StoreError::LeaseLost`
+    /// otherwise). A message no longer queued is skipped.
+    pub async fn claim(&self, lease: &Lease, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         let stamp = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let held: Option<bool> = sqlx::query_scalar(
+            "SELECT lease_owner = ? AND lease_until > ? FROM campaigns WHERE id = ?",
+        )
+        .bind(&lease.owner)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .bind(lease.campaign)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten();
+        if held != Some(true) {
+            lease.lose();
+            return Err(StoreError::LeaseLost(lease.campaign));
+        }
         // A number suppressed after it was queued (an opt-out, an event) is never sent.
         let mut cancel = sqlx::QueryBuilder::new(
             "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
              (SELECT reason FROM suppressions s WHERE s.phone = messages.phone), updated_at = ",
         );
         cancel.push_bind(&stamp).push(
-            " WHERE state = 'queued' AND phone IN (SELECT phone FROM suppressions) AND id IN (",
+            " WHERE state = 'queued' AND phone IN (SELECT phone FROM suppressions) AND campaign_id = ",
+        )
+        .push_bind(lease.campaign)
+        .push(" AND id IN (",
         );
         let mut list = cancel.separated(", ");
         for id in ids {
@@ -196,7 +236,9 @@ impl Store {
             sqlx::QueryBuilder::new("INSERT INTO attempts (message_id, started_at) SELECT id, ");
         insert
             .push_bind(&stamp)
-            .push(" FROM messages WHERE state = 'queued' AND id IN (");
+            .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
+            .push_bind(lease.campaign)
+            .push(" AND id IN (");
         let mut list = insert.separated(", ");
         for id in ids {
             list.push_bind(*id);
@@ -250,6 +292,7 @@ impl Store {
     /// messages were still theirs and changed.
     pub async fn finish_many(&self, ended: &[(Claim, Outcome)]) -> Result<u64, StoreError> {
         let stamp = now();
+        let stamp_ms = chrono::Utc::now().timestamp_millis();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let mut changed = 0;
         // Set-based: two statements per 100 outcomes.
@@ -274,18 +317,32 @@ impl Store {
             messages
                 .push(
                     // An ack heard while the message was still `sending` (the callback beat the
-                    // answer) decides its state now.
-                    ") UPDATE messages SET \
-                     state = CASE WHEN v.state = 'sent' AND messages.ack IS NOT NULL THEN \
-                         (CASE WHEN messages.ack < 0 THEN 'failed' WHEN messages.ack = 2 THEN 'delivered' \
-                          WHEN messages.ack = 3 THEN 'read' WHEN messages.ack = 10 THEN 'replied' ELSE 'sent' END) \
-                         ELSE v.state END, \
-                     mid = COALESCE(v.mid, messages.mid), uid = COALESCE(v.uid, messages.uid), error_code = v.code, \
-                     error = CASE WHEN v.state = 'sent' THEN messages.error ELSE NULLIF(v.err, '') END, \
-                     next_attempt_at = v.next, attempts = messages.attempts - v.give, \
-                     sent_at = COALESCE(v.sent_at, messages.sent_at), \
-                     next_poll_at = CASE WHEN v.poll_at IS NOT NULL AND COALESCE(messages.ack, 0) NOT IN (-2, -1, 10) \
-                         THEN v.poll_at ELSE messages.next_poll_at END, \
+                    // answer) proves it was sent, whatever the answer said: it decides the state.
+                    format!(
+                        ") UPDATE messages SET state = CASE WHEN messages.ack IS NOT NULL THEN {} ELSE v.state END, ",
+                        state_for_sql("messages.ack")
+                    ),
+                )
+                .push(
+                    "\
+                     mid = COALESCE(v.mid, messages.mid), uid = COALESCE(v.uid, messages.uid), \
+                     error_code = CASE WHEN messages.ack IS NOT NULL THEN NULL ELSE v.code END, \
+                     error = CASE WHEN v.state = 'sent' OR messages.ack IS NOT NULL THEN messages.error \
+                         ELSE NULLIF(v.err, '') END, \
+                     next_attempt_at = v.next, \
+                     attempts = messages.attempts - CASE WHEN messages.ack IS NOT NULL THEN 0 ELSE v.give END, \
+                     sent_at = COALESCE(v.sent_at, messages.sent_at, CASE WHEN messages.ack IS NOT NULL THEN ",
+                )
+                .push_bind(stamp_ms)
+                .push(
+                    " END), \
+                     next_poll_at = CASE WHEN COALESCE(messages.ack, 0) IN (-2, -1, 10) THEN messages.next_poll_at \
+                         WHEN v.poll_at IS NOT NULL THEN v.poll_at \
+                         WHEN messages.ack IS NOT NULL THEN COALESCE(messages.next_poll_at, ",
+                )
+                .push_bind(stamp_ms)
+                .push(
+                    ") ELSE messages.next_poll_at END, \
                      updated_at = ",
                 )
                 .push_bind(&stamp)
@@ -360,108 +417,5 @@ impl Store {
             .into_iter()
             .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))
             .collect())
-    }
-}
-
-/// An `uncertain` message and the attempt that may or may not have reached the API.
-#[derive(Debug, Clone)]
-pub struct Uncertain {
-    pub message_id: i64,
-    pub attempt_id: Option<i64>,
-    pub payload: String,
-    /// When that attempt started (RFC 3339).
-    pub started_at: Option<String>,
-}
-
-impl Store {
-    pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.id, m.attempt_id, m.payload, a.started_at FROM messages m
-             LEFT JOIN attempts a ON a.id = m.attempt_id
-             WHERE m.campaign_id = ? AND m.state = 'uncertain' ORDER BY m.id",
-        )
-        .bind(campaign)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Uncertain {
-                message_id: r.get(0),
-                attempt_id: r.get(1),
-                payload: r.get(2),
-                started_at: r.get(3),
-            })
-            .collect())
-    }
-
-    /// Settles an uncertain message: proven sent (with its mid), or proven not sent (queued
-    /// again). Fenced by the attempt, so a message settled meanwhile is left alone.
-    pub async fn settle_uncertain(
-        &self,
-        u: &Uncertain,
-        sent: Option<(&str, i64)>,
-        why: &str,
-    ) -> Result<bool, StoreError> {
-        let (state, mid, poll_at) = match sent {
-            Some((mid, poll_at)) => ("sent", Some(mid), Some(poll_at)),
-            None => ("queued", None, None),
-        };
-        let done = sqlx::query(
-            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
-                 sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
-        )
-        .bind(state)
-        .bind(mid)
-        .bind(why)
-        .bind(poll_at)
-        .bind(poll_at.map(|_| chrono::Utc::now().timestamp_millis()))
-        .bind(poll_at)
-        .bind(now())
-        .bind(u.message_id)
-        .bind(u.attempt_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// The operator's decision: queue uncertain messages again (a new attempt of the same
-    /// message, with the same payload). Returns how many.
-    pub async fn retry_uncertain(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE messages SET state = 'queued', next_attempt_at = 0, error = 'resent by operator after uncertain', updated_at = ?
-             WHERE campaign_id = ? AND state = 'uncertain'",
-        )
-        .bind(now())
-        .bind(campaign)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
-    }
-}
-
-/// Failures that another attempt of the same payload cannot fix: bad numbers, bad messages,
-/// bad template parameters.
-const PERMANENT_CODES: [i64; 8] = [1006, 1007, 1009, 1010, 1013, 132000, 132012, 132018];
-
-impl Store {
-    /// Queues failed messages again whose failure may pass (never suppressed numbers or
-    /// permanently invalid messages), as new attempts of the same message. Returns how many.
-    pub async fn retry_failed(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let mut query = sqlx::QueryBuilder::new(
-            "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, ack = NULL, next_poll_at = NULL,
-                 error = 'queued again by operator after: ' || COALESCE(error, 'failure'), updated_at = ",
-        );
-        query
-            .push_bind(now())
-            .push(" WHERE campaign_id = ")
-            .push_bind(campaign)
-            .push(" AND state = 'failed' AND phone NOT IN (SELECT phone FROM suppressions) AND COALESCE(error_code, 0) NOT IN (");
-        let mut codes = query.separated(", ");
-        for code in PERMANENT_CODES {
-            codes.push_bind(code);
-        }
-        query.push(")");
-        Ok(query.build().execute(self.pool()).await?.rows_affected())
     }
 }

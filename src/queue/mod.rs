@@ -8,6 +8,7 @@ mod messages;
 mod report;
 mod suppress;
 mod token_stops;
+mod uncertain;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,11 +19,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use acks::{AckApplied, DuePoll, state_for};
-pub use lease::{LeaseHeld, this_process};
-pub use messages::{Claim, Counts, Outcome, Uncertain};
-pub use report::{Funnel, RecipientRow};
+pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
+pub use lease::{Lease, LeaseHeld, this_process};
+pub use messages::{Claim, Counts, Outcome};
+pub use report::{DeferredGroup, Funnel, RecipientRow};
 pub use suppress::Suppression;
+pub use uncertain::Uncertain;
 
 /// A campaign's id.
 #[derive(
@@ -47,6 +49,18 @@ pub enum StoreError {
     Migrate {
         db: String,
         error: sqlx::migrate::MigrateError,
+    },
+    #[error(
+        "campaign {0}: this process no longer holds its lease (another process took it over), so it sends nothing more"
+    )]
+    LeaseLost(CampaignId),
+    #[error(
+        "{db} is a database for {kept} sends, not {wanted} ones: a rehearsal (--sim) and real sending never share a database. Use another --db (rehearsals default to campaign.sim.db)"
+    )]
+    WrongPurpose {
+        db: String,
+        kept: String,
+        wanted: &'static str,
     },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
@@ -87,9 +101,78 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// Brings the schema up to date. Two processes opening a new database at once race to create
+/// it; the one that loses finds the other's tables, so it waits a little and checks again
+/// (each migration is one transaction: a lost race leaves nothing half done).
+async fn migrate(pool: &SqlitePool, db: &str) -> Result<(), StoreError> {
+    let mut tries = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(_) if tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(25 * tries)).await;
+            }
+            Err(error) => {
+                return Err(StoreError::Migrate {
+                    db: db.to_string(),
+                    error,
+                });
+            }
+        }
+    }
+}
+
+/// What a database is for. A rehearsal (`--sim`) never shares a database with real sends:
+/// its campaigns, its suppressions ("not on WhatsApp" from the simulator) and its template
+/// cache would otherwise decide what real runs do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Real sends through the Convrs API.
+    Real,
+    /// Rehearsals against the simulator.
+    Rehearsal,
+    /// Reading or managing (status, reports, suppression list): either kind.
+    Any,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Real => "real",
+            Purpose::Rehearsal => "rehearsal",
+            Purpose::Any => "any",
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub purpose: Purpose,
+    /// How long a write waits for another process's write before it fails.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            purpose: Purpose::Any,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `db`: a path or a `sqlite://` URL.
     pub async fn open(db: &str) -> Result<Self, StoreError> {
+        Self::open_with(db, &StoreOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the database at `db` for `options.purpose`. A new database
+    /// file is created readable by its owner only (it holds phone numbers and the webhook
+    /// secret); SQLite gives its -wal and -shm files the same permissions.
+    pub async fn open_with(db: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         if db.starts_with("postgres://") || db.starts_with("postgresql://") {
             return Err(StoreError::Unsupported(
                 db.split('@').next_back().unwrap_or(db).to_string(),
@@ -99,33 +182,50 @@ impl Store {
             db: db.to_string(),
             error,
         };
-        let options = if db.starts_with("sqlite:") {
+        let connect = if db.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(db).map_err(open_err)?
         } else {
             SqliteConnectOptions::new().filename(db)
+        };
+        let path = connect.get_filename().to_path_buf();
+        if path.as_os_str() != ":memory:" {
+            crate::files::create_private(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
         }
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true)
-        // A 16 MB page cache keeps the hot index pages in memory; checkpointing the WAL every
-        // 4,000 pages (16 MB) instead of 1,000 copies pages into the database less often.
-        .pragma("cache_size", "-16000")
-        .pragma("wal_autocheckpoint", "4000");
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            // A 16 MB page cache keeps the hot index pages in memory; checkpointing the WAL every
+            // 4,000 pages (16 MB) instead of 1,000 copies pages into the database less often.
+            .pragma("cache_size", "-16000")
+            .pragma("wal_autocheckpoint", "4000");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(connect)
             .await
             .map_err(open_err)?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|error| StoreError::Migrate {
-                db: db.to_string(),
-                error,
-            })?;
-        Ok(Store { writer })
+        migrate(&writer, db).await?;
+        let store = Store { writer };
+        store.check_purpose(db, options.purpose).await?;
+        Ok(store)
+    }
+
+    /// Records what a new database is for, and refuses one that is for the other kind.
+    async fn check_purpose(&self, db: &str, wanted: Purpose) -> Result<(), StoreError> {
+        if wanted == Purpose::Any {
+            return Ok(());
+        }
+        let kept = self.setting_or_insert("purpose", wanted.as_str()).await?;
+        if kept == wanted.as_str() {
+            return Ok(());
+        }
+        Err(StoreError::WrongPurpose {
+            db: db.to_string(),
+            kept,
+            wanted: wanted.as_str(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {

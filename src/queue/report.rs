@@ -133,3 +133,41 @@ impl Store {
             .collect())
     }
 }
+
+/// Queued messages waiting past the run: how many, until when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeferredGroup {
+    pub count: i64,
+    /// The earliest and latest next attempt of the group (unix ms).
+    pub first_at: i64,
+    pub last_at: i64,
+    pub reason: String,
+}
+
+impl Store {
+    /// Queued messages whose next attempt is after `after_ms`, grouped by reason.
+    pub async fn deferred(
+        &self,
+        campaign: CampaignId,
+        after_ms: i64,
+    ) -> Result<Vec<DeferredGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT COUNT(*), MIN(next_attempt_at), MAX(next_attempt_at), COALESCE(error, 'waiting to be sent')
+             FROM messages WHERE campaign_id = ? AND state = 'queued' AND next_attempt_at > ?
+             GROUP BY 4 ORDER BY 2",
+        )
+        .bind(campaign)
+        .bind(after_ms)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeferredGroup {
+                count: r.get(0),
+                first_at: r.get(1),
+                last_at: r.get(2),
+                reason: r.get(3),
+            })
+            .collect())
+    }
+}

@@ -185,6 +185,7 @@ mod tests {
                 count: 1,
             }],
             median_delivery_ms: Some(1500),
+            deferred: vec![],
         };
         let page = render(&o, &[(0, 1), (10, 2), (20, 3)]);
         assert!(!page.contains("<script>"));

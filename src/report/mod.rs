@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::campaign::load::spreadsheet_safe;
-use crate::queue::{CampaignId, Counts, Funnel, Store, StoreError};
+use crate::queue::{CampaignId, Counts, DeferredGroup, Funnel, Store, StoreError};
 
 pub use html::render as html;
 
@@ -24,6 +24,8 @@ pub struct Overview {
     pub failures: Vec<Failure>,
     /// Median time from acceptance to delivery.
     pub median_delivery_ms: Option<i64>,
+    /// Queued messages waiting for a later attempt (the API deferred them), by reason.
+    pub deferred: Vec<DeferredGroup>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +55,9 @@ impl Overview {
                 .map(|(reason, count)| Failure { reason, count })
                 .collect(),
             median_delivery_ms: store.median_delivery_ms(id).await?,
+            deferred: store
+                .deferred(id, chrono::Utc::now().timestamp_millis())
+                .await?,
         }))
     }
 }
@@ -72,7 +77,7 @@ pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usi
         path: path.display().to_string(),
         error,
     };
-    let mut out = csv::Writer::from_path(path).map_err(|e| fail(e.into()))?;
+    let mut out = csv::Writer::from_writer(crate::files::write_private(path).map_err(fail)?);
     out.write_record([
         "line",
         "phone",
@@ -127,5 +132,10 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
         )));
     };
     let timeline = store.ack_timeline(id).await?;
-    std::fs::write(path, html::render(&overview, &timeline)).map_err(fail)
+    let page = html::render(&overview, &timeline);
+    std::io::Write::write_all(
+        &mut crate::files::write_private(path).map_err(fail)?,
+        page.as_bytes(),
+    )
+    .map_err(fail)
 }

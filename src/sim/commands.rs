@@ -235,6 +235,9 @@ fn scripted_error(channel: Channel, digits: &str) -> Option<Refusal> {
     }
     match (channel, tail(4)?) {
         (_, 2001) => Some(UserChattingToAgent.into()),
+        // Not processed, but the answer does not say so: the sender must reconcile.
+        (_, 2003) => Some(InternalTimeout.into()),
+        (_, 2004) => Some(InternalError.into()),
         (_, 2006) => Some(Unsubscribed.into()),
         (Channel::Sms, 2005) => Some(SmsSendingError.into()),
         _ => None,

@@ -2,7 +2,7 @@
 //! and benchmarks can check what the "server" saw. Tokens are written as a fingerprint, never
 //! in clear.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
@@ -42,7 +42,7 @@ pub struct Ledger(Mutex<File>);
 
 impl Ledger {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::files::append_private(path)?;
         Ok(Ledger(Mutex::new(file)))
     }
 

@@ -30,11 +30,7 @@ impl TemplateDef {
 
     /// The body with `{{n}}` replaced by the parameters, as the recipient would see it.
     pub fn render(&self, params: &[String]) -> String {
-        let mut text = self.body.clone();
-        for (i, p) in params.iter().enumerate().rev() {
-            text = text.replace(&format!("{{{{{}}}}}", i + 1), p);
-        }
-        text
+        crate::convrs::wire::render_body(&self.body, params)
     }
 
     /// The template as GetWhatsAppTemplate returns it (Meta's component structure).

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{Ack, Client};
 use crate::dispatch::now_ms;
-use crate::queue::{CampaignId, DuePoll, Store, StoreError};
+use crate::queue::{CampaignId, DuePoll, HeardAck, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct PollSchedule {
@@ -90,9 +90,15 @@ pub async fn poll_due(
                 match client.get_message_details(&due.mid).await {
                     Ok(details) => match Ack::from_code(details.ack) {
                         Some(ack) => {
-                            store
-                                .record_ack(due.message_id, ack, "poll", now_ms(), None)
-                                .await?;
+                            let heard = HeardAck {
+                                message_id: due.message_id,
+                                ack,
+                                source: "poll",
+                                at_ms: now_ms(),
+                                mid: Some(&due.mid),
+                                attempt: None,
+                            };
+                            store.record_ack(&heard).await?;
                         }
                         None => tracing::warn!(
                             message_id = due.message_id,

@@ -28,7 +28,7 @@ use crate::convrs::Ack;
 use crate::convrs::wire::Callback;
 use crate::dispatch::now_ms;
 use crate::phone::PhoneNumber;
-use crate::queue::{AckApplied, Store, StoreError};
+use crate::queue::{AckApplied, HeardAck, Store, StoreError};
 
 pub const SECRET_HEADER: &str = "X-Campaign-Secret";
 const SECRET_SETTING: &str = "webhook_secret";
@@ -43,12 +43,12 @@ pub struct CallbackTarget {
 impl CallbackTarget {
     /// The fields a WhatsApp send carries so its callbacks reach us and name the message.
     /// The one place the webhook secret is exposed, to be sent.
-    pub fn fields(&self, campaign: i64, message: i64) -> Map<String, Value> {
+    pub fn fields(&self, campaign: i64, message: i64, attempt: i64) -> Map<String, Value> {
         let mut fields = Map::new();
         fields.insert("webhookURL".into(), json!(self.url));
         fields.insert(
             "webhookPayload".into(),
-            json!({ "campaign": campaign, "message": message }),
+            json!({ "campaign": campaign, "message": message, "attempt": attempt }),
         );
         fields.insert(
             "webhookHeaders".into(),
@@ -153,11 +153,13 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) ->
     let Some(ack) = Ack::from_code(cb.ack) else {
         return reply(StatusCode::BAD_REQUEST, "unknown ack code");
     };
-    let message = cb
-        .webhook_payload
-        .as_ref()
-        .and_then(|p| p.get("message"))
-        .and_then(Value::as_i64);
+    let ours = |key: &str| {
+        cb.webhook_payload
+            .as_ref()
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_i64)
+    };
+    let (message, attempt) = (ours("message"), ours("attempt"));
     let id = match r.store.message_for_callback(message, &cb.mid).await {
         Ok(Some(id)) => id,
         Ok(None) => return reply(StatusCode::ACCEPTED, "unknown message: nothing changed"),
@@ -166,12 +168,20 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) ->
     let at = chrono::NaiveDateTime::parse_from_str(&cb.timestamp, "%Y-%m-%dT%H:%M:%S")
         .map(|t| t.and_utc().timestamp_millis())
         .unwrap_or_else(|_| now_ms());
-    match r
-        .store
-        .record_ack(id, ack, "callback", at, Some(&cb.mid))
-        .await
-    {
+    let heard = HeardAck {
+        message_id: id,
+        ack,
+        source: "callback",
+        at_ms: at,
+        mid: Some(&cb.mid),
+        attempt,
+    };
+    match r.store.record_ack(&heard).await {
         Ok(AckApplied::Moved) => reply(StatusCode::OK, "applied"),
+        Ok(AckApplied::Superseded) => reply(
+            StatusCode::OK,
+            "kept as an event: it is about an earlier attempt of this message",
+        ),
         Ok(_) => reply(
             StatusCode::OK,
             "kept; the message already had this ack or a later one",
@@ -271,8 +281,11 @@ mod tests {
             url: "http://x/callback".into(),
             secret: SecretString::from("s3"),
         };
-        let f = t.fields(7, 42);
-        assert_eq!(f["webhookPayload"], json!({"campaign": 7, "message": 42}));
+        let f = t.fields(7, 42, 3);
+        assert_eq!(
+            f["webhookPayload"],
+            json!({"campaign": 7, "message": 42, "attempt": 3})
+        );
         assert_eq!(f["webhookHeaders"], json!(["X-Campaign-Secret: s3"]));
         assert!(!format!("{t:?}").contains("s3"));
     }

@@ -203,13 +203,7 @@ async fn a_server_that_cannot_be_reached_means_nothing_was_sent() {
         .send_whatsapp_template(&confirmation(&uk_mobile(1)))
         .await;
     assert!(
-        matches!(
-            verdict,
-            Verdict::RetryLater {
-                rate_limited: false,
-                ..
-            }
-        ),
+        matches!(verdict, Verdict::Unreachable { .. }),
         "{verdict:?}"
     );
 }

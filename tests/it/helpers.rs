@@ -258,3 +258,20 @@ pub fn test_database_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
+
+/// The campaign lease that a dispatch needs, taken as a run would (for an hour).
+pub async fn lease(
+    store: &campaign::queue::Store,
+    id: campaign::queue::CampaignId,
+) -> std::sync::Arc<campaign::queue::Lease> {
+    let lease = store
+        .take_lease(
+            id,
+            &campaign::queue::this_process(),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    std::sync::Arc::new(lease)
+}

@@ -35,6 +35,7 @@ fn sms_config(rate: u32) -> DispatchConfig {
         command: "SendSMSMessage",
         callback: None,
         first_poll: Duration::from_secs(1),
+        defer_after: Duration::from_secs(60),
     }
 }
 
@@ -364,8 +365,11 @@ async fn a_run_that_loses_its_lease_stops_sending() {
         .execute(store.pool())
         .await
         .unwrap();
-    let report = running.await.unwrap().unwrap();
-    assert_eq!(report.end, RunEnd::Interrupted);
+    let result = running.await.unwrap();
+    assert!(
+        matches!(result, Err(RunError::LeaseLost(lost)) if lost == id),
+        "{result:?}"
+    );
     let counts = store.counts(id).await.unwrap();
     assert!(
         counts.queued > 0,

@@ -8,7 +8,7 @@ use campaign::tracking::PollSchedule;
 use std::time::Duration;
 
 use crate::helpers::{
-    TestSim, queue, recipients_csv, spawn_sim, store_in, uk_mobile, whatsapp_def,
+    TestSim, lease, queue, recipients_csv, spawn_sim, store_in, uk_mobile, whatsapp_def,
 };
 
 async fn loaded(
@@ -32,6 +32,7 @@ fn config(rate: u32) -> DispatchConfig {
         command: "SendWhatsAppTemplate",
         callback: None,
         first_poll: Duration::from_secs(1),
+        defer_after: Duration::from_secs(60),
     }
 }
 
@@ -43,9 +44,15 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
     let mut rows: Vec<String> = (1..=27).map(uk_mobile).collect();
     rows.extend((0..3).map(|_| uk_mobile(100)));
     let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
-    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(20), &Default::default())
-        .await
-        .unwrap();
+    let stop = dispatch::dispatch(
+        &store,
+        &sim.client(),
+        &lease(&store, id).await,
+        &config(20),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(stop, None);
     let ledger = sim.ledger();
     assert!(
@@ -63,9 +70,15 @@ async fn every_recipient_is_sent_once_within_the_limits_and_a_rerun_sends_nothin
     let counts = store.counts(id).await.unwrap();
     assert_eq!((counts.total, counts.sent, counts.queued), (30, 30, 0));
     // A second dispatch of the same campaign finds nothing to send.
-    dispatch::dispatch(&store, &sim.client(), id, &config(20), &Default::default())
-        .await
-        .unwrap();
+    dispatch::dispatch(
+        &store,
+        &sim.client(),
+        &lease(&store, id).await,
+        &config(20),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(sim.ledger().len(), 30);
     let schedule = PollSchedule {
         first: Duration::from_millis(100),
@@ -95,11 +108,20 @@ async fn messages_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent
     let (store, id) = loaded(&sim, dir.path(), &rows, "order_confirmation").await;
     // A run that claimed a message and died before the answer.
     let due = store.due(id, i64::MAX, 1).await.unwrap();
-    store.claim(&[due[0].0]).await.unwrap();
-    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 1);
-    dispatch::dispatch(&store, &sim.client(), id, &config(10), &Default::default())
+    store
+        .claim(&*lease(&store, id).await, &[due[0].0])
         .await
         .unwrap();
+    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 1);
+    dispatch::dispatch(
+        &store,
+        &sim.client(),
+        &lease(&store, id).await,
+        &config(10),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(sim.ledger().len(), 1, "only the other message is sent");
     let counts = store.counts(id).await.unwrap();
     assert_eq!((counts.uncertain, counts.sent), (1, 1));
@@ -111,9 +133,15 @@ async fn a_paused_template_pauses_the_campaign_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let rows = vec![uk_mobile(1), uk_mobile(2)];
     let (store, id) = loaded(&sim, dir.path(), &rows, "promo_paused").await;
-    let stop = dispatch::dispatch(&store, &sim.client(), id, &config(10), &Default::default())
-        .await
-        .unwrap();
+    let stop = dispatch::dispatch(
+        &store,
+        &sim.client(),
+        &lease(&store, id).await,
+        &config(10),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(stop, Some(Stop::Campaign(ref r)) if r.contains("132015")),
         "{stop:?}"

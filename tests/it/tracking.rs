@@ -49,6 +49,7 @@ fn config(callback: Option<CallbackTarget>) -> DispatchConfig {
         command: "SendWhatsAppTemplate",
         callback,
         first_poll: Duration::from_millis(50),
+        defer_after: Duration::from_secs(60),
     }
 }
 

@@ -1,0 +1,140 @@
+//! Uncertain messages (an attempt that may or may not have reached the API) and the operator's
+//! decisions to send again: `retry --uncertain` and `retry --failed`. A message sent again
+//! starts clean: the mid, acks, polls and times of the earlier attempt no longer speak for it.
+
+use sqlx::Row;
+
+use super::{CampaignId, Store, StoreError, now};
+
+/// An `uncertain` message and the attempt that may or may not have reached the API.
+#[derive(Debug, Clone)]
+pub struct Uncertain {
+    pub message_id: i64,
+    pub attempt_id: Option<i64>,
+    pub payload: String,
+    /// Attempts made so far, this one included.
+    pub attempts: i64,
+    /// When that attempt started (RFC 3339).
+    pub started_at: Option<String>,
+    /// When it ended: the client gave up, the connection broke, or the run that made it was
+    /// found dead (RFC 3339).
+    pub ended_at: Option<String>,
+}
+
+/// Columns a message sent again starts without.
+const CLEAN: &str = "mid = NULL, uid = NULL, ack = NULL, error_code = NULL, polls = 0, \
+     next_poll_at = NULL, sent_at = NULL, delivered_at = NULL, last_ack_at = NULL";
+
+impl Store {
+    pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.attempt_id, m.payload, m.attempts, a.started_at,
+                    COALESCE(a.finished_at, a.started_at)
+             FROM messages m LEFT JOIN attempts a ON a.id = m.attempt_id
+             WHERE m.campaign_id = ? AND m.state = 'uncertain' ORDER BY m.id",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Uncertain {
+                message_id: r.get(0),
+                attempt_id: r.get(1),
+                payload: r.get(2),
+                attempts: r.get(3),
+                started_at: r.get(4),
+                ended_at: r.get(5),
+            })
+            .collect())
+    }
+
+    /// Settles an uncertain message: proven sent (with its mid), or proven not sent (queued
+    /// again). Fenced by the attempt, so a message settled meanwhile is left alone.
+    pub async fn settle_uncertain(
+        &self,
+        u: &Uncertain,
+        sent: Option<(&str, i64)>,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let (state, mid, poll_at) = match sent {
+            Some((mid, poll_at)) => ("sent", Some(mid), Some(poll_at)),
+            None => ("queued", None, None),
+        };
+        let done = sqlx::query(
+            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
+                 sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
+        )
+        .bind(state)
+        .bind(mid)
+        .bind(why)
+        .bind(poll_at)
+        .bind(poll_at.map(|_| chrono::Utc::now().timestamp_millis()))
+        .bind(poll_at)
+        .bind(now())
+        .bind(u.message_id)
+        .bind(u.attempt_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Leaves an uncertain message to the operator, saying why (fenced like `settle_uncertain`).
+    pub async fn leave_uncertain(&self, u: &Uncertain, why: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET error = ?, updated_at = ?
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
+        )
+        .bind(why)
+        .bind(now())
+        .bind(u.message_id)
+        .bind(u.attempt_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The operator's decision: queue uncertain messages again (a new attempt of the same
+    /// message, with the same payload). Returns how many.
+    pub async fn retry_uncertain(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        // `CLEAN` is a constant of this file: nothing from outside is in the statement.
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
+                 error = 'resent by operator after uncertain', updated_at = ?
+             WHERE campaign_id = ? AND state = 'uncertain'"
+        )))
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Failures that another attempt of the same payload cannot fix: bad numbers, bad messages,
+/// bad template parameters.
+const PERMANENT_CODES: [i64; 8] = [1006, 1007, 1009, 1010, 1013, 132000, 132012, 132018];
+
+impl Store {
+    /// Queues failed messages again whose failure may pass (never suppressed numbers or
+    /// permanently invalid messages), as new attempts of the same message that start clean.
+    /// Returns how many.
+    pub async fn retry_failed(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        let mut query = sqlx::QueryBuilder::new(format!(
+            "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
+                 error = 'queued again by operator after: ' || COALESCE(error, 'failure'), updated_at = "
+        ));
+        query
+            .push_bind(now())
+            .push(" WHERE campaign_id = ")
+            .push_bind(campaign)
+            .push(" AND state = 'failed' AND phone NOT IN (SELECT phone FROM suppressions) AND COALESCE(error_code, 0) NOT IN (");
+        let mut codes = query.separated(", ");
+        for code in PERMANENT_CODES {
+            codes.push_bind(code);
+        }
+        query.push(")");
+        Ok(query.build().execute(self.pool()).await?.rows_affected())
+    }
+}
