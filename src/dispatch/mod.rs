@@ -138,6 +138,11 @@ async fn claim_loop(
     let token = shared.client.token_fingerprint();
     let claim_size = shared.pacing.claim_size;
     while !shared.halt.is_cancelled() && !shared.stop.raised() {
+        // Lost, or not renewed for so long that another process may have taken it over.
+        if !shared.lease.valid_at(now_ms()) {
+            shared.lease.lose();
+            return Err(StoreError::LeaseLost(campaign));
+        }
         // Another campaign on this token may have been told to stop it.
         if let Some((reason, at)) = store.token_stop(&token).await? {
             shared.stop.raise(Stop::Token(format!(

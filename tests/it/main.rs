@@ -8,5 +8,6 @@ mod client_verdicts;
 mod loading;
 mod resilience;
 mod running;
+mod send_path;
 mod sim_api;
 mod tracking;
