@@ -187,7 +187,7 @@ async fn a_message_deferred_by_the_api_does_not_hold_the_run() {
         let (config, opts) = (sms(10, 2, 5), no_wait(Duration::from_secs(1)));
         dispatch::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
     };
-    let report = tokio::time::timeout(Duration::from_secs(60), run)
+    let report = tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .expect("the run ends instead of waiting 15 minutes")
         .unwrap();
@@ -220,7 +220,7 @@ async fn ambiguous_answers_use_up_attempts_and_then_leave_the_message_uncertain(
         let (config, opts) = (sms(10, 1, 3), no_wait(Duration::from_millis(200)));
         dispatch::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
     };
-    let report = tokio::time::timeout(Duration::from_secs(60), run)
+    let report = tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .expect("the run ends instead of sending again forever")
         .unwrap();
