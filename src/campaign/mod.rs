@@ -2,6 +2,7 @@
 //! (`validate`, `render`, `sms`) and the loading pipeline into the queue (`load`).
 
 pub mod definition;
+pub mod lines;
 pub mod load;
 pub mod render;
 pub mod sms;

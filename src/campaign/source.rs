@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::queue::Reject;
 
+use super::lines::{LineCounter, Lines};
+
 use super::validate::Record;
 
 /// A source that cannot be read at all.
@@ -36,6 +38,8 @@ pub enum SourceError {
 pub struct CsvSource {
     path: PathBuf,
     reader: csv::Reader<Box<dyn Read + Send>>,
+    /// The file's own line numbers (csv-core's are off for CRLF and mixed endings).
+    lines: Lines,
     columns: Vec<String>,
     record: csv::ByteRecord,
 }
@@ -52,13 +56,12 @@ impl CsvSource {
             path: path.into(),
             error,
         })?;
+        let (counted, lines) =
+            LineCounter::new(std::io::BufReader::with_capacity(256 * 1024, file));
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
-            .from_reader(
-                Box::new(std::io::BufReader::with_capacity(256 * 1024, file))
-                    as Box<dyn Read + Send>,
-            );
+            .from_reader(Box::new(counted) as Box<dyn Read + Send>);
         let header = reader
             .byte_headers()
             .map_err(|e| csv_error(path, 1, e))?
@@ -80,6 +83,7 @@ impl CsvSource {
         Ok(CsvSource {
             path: path.into(),
             reader,
+            lines,
             columns,
             record: csv::ByteRecord::new(),
         })
@@ -94,7 +98,10 @@ impl CsvSource {
         match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => Ok(None),
             Ok(true) => {
-                let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                let line = self
+                    .record
+                    .position()
+                    .map_or(0, |p| self.lines.at(p.byte()));
                 let mut values = Vec::with_capacity(self.record.len());
                 let mut bad = None;
                 for (i, cell) in self.record.iter().enumerate() {
@@ -124,7 +131,7 @@ impl CsvSource {
                 }))
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map_or(0, |p| self.lines.at(p.byte()));
                 Err(csv_error(&self.path, line, e))
             }
         }

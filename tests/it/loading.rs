@@ -563,3 +563,45 @@ async fn a_sql_source_is_read_from_postgresql() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn reject_lines_are_the_files_own_lines_with_lf_crlf_and_mixed_endings() {
+    let sim = spawn_sim(|_| {}).await;
+    let lines: Vec<&str> = MIXED.lines().collect();
+    let endings: [(&str, fn(usize) -> &'static str); 3] = [
+        ("LF", |_| "\n"),
+        ("CRLF", |_| "\r\n"),
+        ("mixed", |i| ["\r\n", "\n", "\r"][i % 3]),
+    ];
+    for (name, ending) in endings {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{l}{}", ending(i)))
+            .collect();
+        std::fs::write(dir.path().join("c.csv"), text).unwrap();
+        let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let def = whatsapp_def(&dir.path().join("c.csv"));
+        let loaded = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
+            .await
+            .unwrap();
+        let seen: Vec<u64> = loaded.summary.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(seen, [7, 8, 9, 10, 11], "{name}");
+        let stored: Vec<u64> = store
+            .rejects(loaded.campaign.unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.line)
+            .collect();
+        assert_eq!(stored, [7, 8, 9, 10, 11], "{name}: every reject is kept");
+        let queued: Vec<i64> = sqlx::query_scalar("SELECT line FROM messages ORDER BY line")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(queued, [2, 3, 4, 5], "{name}");
+    }
+}
