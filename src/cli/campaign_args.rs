@@ -19,7 +19,7 @@ pub struct CampaignArgs {
     #[arg(long, value_enum)]
     pub channel: Option<Channel>,
     /// The Convrs bot that sends.
-    #[arg(long = "bot", value_name = "ID")]
+    #[arg(long = "bot", value_name = "ID", value_parser = clap::value_parser!(i64).range(1..))]
     pub bot_id: Option<i64>,
     /// WhatsApp template name.
     #[arg(long)]
@@ -103,7 +103,11 @@ impl Api {
             let running = sim::start("127.0.0.1:0".parse()?, config)
                 .await
                 .context("cannot start the simulator")?;
-            let client = Client::new(&ClientConfig::new(running.url()), token.into())?;
+            let config = ClientConfig {
+                timeout: global.request_timeout,
+                ..ClientConfig::new(running.url())
+            };
+            let client = Client::new(&config, token.into())?;
             return Ok(Api {
                 client: Some(client),
                 sim: Some(running),
@@ -121,8 +125,12 @@ impl Api {
             .api_url
             .as_deref()
             .context("no API URL: pass --api-url or set CONVRS_API_URL (or use --sim)")?;
+        let config = ClientConfig {
+            timeout: global.request_timeout,
+            ..ClientConfig::new(url)
+        };
         Ok(Api {
-            client: Some(Client::new(&ClientConfig::new(url), token)?),
+            client: Some(Client::new(&config, token)?),
             sim: None,
         })
     }

@@ -54,9 +54,21 @@ pub struct GlobalArgs {
     /// Default: campaign.db, or campaign.sim.db for rehearsals (--sim).
     #[arg(long, env = "CAMPAIGN_DB", global = true, value_name = "PATH|URL")]
     pub db: Option<String>,
+    /// How long one API request may take before the client gives up (e.g. 30s; 1s to 10m).
+    #[arg(long, global = true, default_value = "30s", value_parser = request_timeout)]
+    pub request_timeout: std::time::Duration,
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+}
+
+fn request_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = run::parse_duration(s)?;
+    if (std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(600)).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("'{s}' is not between 1s and 10m"))
+    }
 }
 
 /// The database of real sends, unless `--db` names another.

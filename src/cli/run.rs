@@ -27,25 +27,26 @@ pub struct RunArgs {
     /// Start a new campaign even if this source and definition ran before.
     #[arg(long)]
     pub new: bool,
-    /// How long to wait for delivery acks after sending (e.g. 30s, 10m, 1h).
+    /// How long to wait for delivery acks after sending (e.g. 30s, 10m, 1h; at most 30 days).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub wait: Duration,
     /// Return once everything is sent, without waiting for acks.
     #[arg(long)]
     pub no_wait: bool,
-    /// Sends per second for the token.
-    #[arg(long, default_value_t = 10)]
+    /// Sends per second for the token (1 to 10000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub rate: u32,
-    /// Sends per second per phone number.
-    #[arg(long, default_value_t = 1)]
+    /// Sends per second per phone number (1 to 100).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub number_rate: u32,
-    /// Attempts before a transiently failing message is failed.
-    #[arg(long, default_value_t = 5)]
+    /// Attempts before a transiently failing message is failed (1 to 100).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=100))]
     pub max_attempts: i64,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
+    /// Requests in flight at once (1 to 1024).
+    #[arg(long, default_value_t = 16, value_parser = in_flight)]
     pub in_flight: usize,
-    /// How long after an ambiguous attempt an empty conversation proves it was not sent.
+    /// How long after an ambiguous attempt ended an empty conversation proves it was not
+    /// sent; must be longer than --request-timeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub reconcile_after: Duration,
     /// Receive delivery callbacks (and Convrs events) on this address, e.g. 0.0.0.0:8443.
@@ -61,8 +62,8 @@ pub struct RunArgs {
     /// Stop polling messages older than this.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub poll_max_age: Duration,
-    /// GetMessageDetails calls per second.
-    #[arg(long, default_value_t = 5)]
+    /// GetMessageDetails calls per second (1 to 1000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: u32,
     /// Print the final summary as JSON.
     #[arg(long)]
@@ -75,6 +76,10 @@ pub struct RunArgs {
 /// A message due later than this does not hold the run: it is deferred.
 const DEFER_AFTER: Duration = Duration::from_secs(60);
 
+/// The longest duration any flag takes.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `30s`, `10m`, `1h`, `250ms` (a bare number is seconds), at most 30 days.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -82,17 +87,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("'{s}' is not a duration like 30s, 10m or 1h"))?;
-    let secs = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let millis = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
         _ => return Err(format!("'{s}': use ms, s, m or h")),
     };
-    Ok(Duration::from_secs(secs))
+    match millis.map(Duration::from_millis) {
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("'{s}' is too long: at most 30 days (720h)")),
+    }
+}
+
+fn in_flight(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not in 1..=1024")),
+    }
 }
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if args.reconcile_after <= global.request_timeout {
+        use clap::CommandFactory;
+        super::Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "--reconcile-after ({:?}) must be longer than --request-timeout ({:?}): an \
+                     answer the client gave up on may still be processed until the timeout",
+                    args.reconcile_after, global.request_timeout
+                ),
+            )
+            .exit();
+    }
     let def = args.campaign.definition()?;
     let store = global
         .store(validate::purpose_of(args.campaign.sim))

@@ -28,13 +28,13 @@ pub struct SimArgs {
     )]
     pub tokens: Vec<String>,
     /// Sends per token in any one-second window (0: no limit).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub token_rate: u32,
     /// Sends per phone number in any one-second window (0: no limit).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub number_rate: u32,
     /// Delay added to every answer, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub latency_ms: u64,
     /// Probability (0 to 1) that a request meets a fault: 503 before processing, connection
     /// dropped after processing, or a slow answer.
@@ -44,10 +44,10 @@ pub struct SimArgs {
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<sim::Fault>,
     /// How long a slow answer takes, in milliseconds.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub slow_ms: u64,
     /// Time between two acks of a message, in milliseconds.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub ack_delay_ms: u64,
     /// WhatsApp templates (TOML `[[template]]` tables or a JSON array) instead of the built-in ones.
     #[arg(long)]

@@ -101,26 +101,49 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Brings the schema up to date. Two processes opening a new database at once race to create
-/// it; the one that loses finds the other's tables, so it waits a little and checks again
-/// (each migration is one transaction: a lost race leaves nothing half done).
-async fn migrate(pool: &SqlitePool, db: &str) -> Result<(), StoreError> {
+/// Connects and brings the schema up to date. Two processes opening a new database at once
+/// race to set it up (WAL mode, then the tables); the one that loses finds it locked or the
+/// other's tables there, so it waits a little and tries again (each migration is one
+/// transaction: a lost race leaves nothing half done).
+async fn open_and_migrate(
+    connect: SqliteConnectOptions,
+    db: &str,
+) -> Result<SqlitePool, StoreError> {
+    const TRIES: u64 = 20;
     let mut tries = 0;
     loop {
-        match MIGRATOR.run(pool).await {
-            Ok(()) => return Ok(()),
-            Err(_) if tries < 20 => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(25 * tries)).await;
-            }
-            Err(error) => {
-                return Err(StoreError::Migrate {
+        tries += 1;
+        let last = tries == TRIES;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await;
+        match pool {
+            Ok(pool) => match MIGRATOR.run(&pool).await {
+                Ok(()) => return Ok(pool),
+                Err(error) if last => {
+                    return Err(StoreError::Migrate {
+                        db: db.to_string(),
+                        error,
+                    });
+                }
+                Err(_) => pool.close().await,
+            },
+            Err(error) if last || !is_busy(&error) => {
+                return Err(StoreError::Open {
                     db: db.to_string(),
                     error,
                 });
             }
+            Err(_) => {}
         }
+        tokio::time::sleep(Duration::from_millis(20 * tries)).await;
     }
+}
+
+/// SQLITE_BUSY: another connection holds the lock.
+fn is_busy(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("5"))
 }
 
 /// What a database is for. A rehearsal (`--sim`) never shares a database with real sends:
@@ -201,12 +224,7 @@ impl Store {
             // 4,000 pages (16 MB) instead of 1,000 copies pages into the database less often.
             .pragma("cache_size", "-16000")
             .pragma("wal_autocheckpoint", "4000");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(connect)
-            .await
-            .map_err(open_err)?;
-        migrate(&writer, db).await?;
+        let writer = open_and_migrate(connect, db).await?;
         let store = Store { writer };
         store.check_purpose(db, options.purpose).await?;
         Ok(store)

@@ -568,7 +568,8 @@ async fn a_sql_source_is_read_from_postgresql() {
 async fn reject_lines_are_the_files_own_lines_with_lf_crlf_and_mixed_endings() {
     let sim = spawn_sim(|_| {}).await;
     let lines: Vec<&str> = MIXED.lines().collect();
-    let endings: [(&str, fn(usize) -> &'static str); 3] = [
+    type Ending = fn(usize) -> &'static str;
+    let endings: [(&str, Ending); 3] = [
         ("LF", |_| "\n"),
         ("CRLF", |_| "\r\n"),
         ("mixed", |i| ["\r\n", "\n", "\r"][i % 3]),

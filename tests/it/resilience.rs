@@ -39,7 +39,7 @@ fn sms_config(rate: u32) -> DispatchConfig {
     }
 }
 
-const SMS_ARGS: [&str; 8] = [
+const SMS_ARGS: [&str; 10] = [
     "--channel",
     "sms",
     "--bot",
@@ -47,6 +47,8 @@ const SMS_ARGS: [&str; 8] = [
     "--message",
     "Hi {name}",
     "--reconcile-after",
+    "2s",
+    "--request-timeout",
     "1s",
 ];
 

@@ -127,7 +127,7 @@ async fn the_token_never_reaches_the_database_even_when_the_api_echoes_it_back()
     let echo = axum::Router::new().fallback(move |body: String| {
         let n = calls.fetch_add(1, Ordering::SeqCst);
         async move {
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("bad request: {body}"),
@@ -439,9 +439,7 @@ async fn a_rehearsal_and_real_sending_never_share_a_database() {
             .unwrap(),
     );
     let real = Store::open_with(db, &as_purpose(campaign::queue::Purpose::Real)).await;
-    let err = real
-        .err()
-        .expect("a rehearsal database is refused for real sends");
+    let err = real.expect_err("a rehearsal database is refused for real sends");
     assert!(err.to_string().contains("rehearsal"), "{err}");
     Store::open(db)
         .await
