@@ -60,6 +60,8 @@ pub enum Source {
     Sql {
         url: String,
         query: String,
+        /// The operator accepts a role that can write (`allow_writable = true`).
+        allow_writable: bool,
     },
     ConvrsUsers {
         bot_id: i64,
@@ -91,13 +93,6 @@ impl Definition {
         }
     }
 
-    /// Identifies "the same source and definition": a second run with the same fingerprint
-    /// resumes the campaign. Stable across runs and versions (FNV-1a over canonical JSON).
-    pub fn fingerprint(&self) -> String {
-        let json = serde_json::to_string(self).expect("definitions serialise");
-        let hash = crate::fingerprint::fnv1a64(json.as_bytes());
-        format!("{hash:016x}")
-    }
 }
 
 /// The campaign file's keys. Unknown keys are refused.
@@ -125,6 +120,8 @@ pub struct CampaignFile {
 pub struct SqlSource {
     pub url: String,
     pub query: String,
+    /// Run the query even as a role that can write (a superuser, or one with write rights).
+    pub allow_writable: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +141,10 @@ impl CampaignFile {
             path: path.into(),
             message: e.to_string(),
         })?;
+        // A campaign is known by its name: by default, the campaign file's.
+        if file.name.is_none() {
+            file.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
         // A relative CSV path is relative to the campaign file.
         if let Some(csv) = &file.csv
             && csv.is_relative()
@@ -223,6 +224,7 @@ impl CampaignFile {
             (_, Some(sql), _) => Source::Sql {
                 url: sql.url,
                 query: sql.query,
+                allow_writable: sql.allow_writable.unwrap_or(false),
             },
             (_, _, Some(u)) => Source::ConvrsUsers {
                 bot_id: u.bot_id,
@@ -279,19 +281,6 @@ mod tests {
         assert_eq!(def.name, "x");
         assert_eq!(def.channel(), Channel::Whatsapp);
         assert_eq!(def.phone_column, "phone");
-    }
-
-    #[test]
-    fn the_fingerprint_changes_with_the_definition_only() {
-        let a = CampaignFile::default().with(flags()).unwrap();
-        let b = CampaignFile::default().with(flags()).unwrap();
-        assert_eq!(a.fingerprint(), b.fingerprint());
-        let mut other = flags();
-        other.language = Some("es".into());
-        assert_ne!(
-            a.fingerprint(),
-            CampaignFile::default().with(other).unwrap().fingerprint()
-        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Summary {
     /// Valid messages the campaign already had from an earlier load (run only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub already_queued: Option<u64>,
+    /// Valid messages not queued: an earlier campaign of this name reached them (`--new`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub already_reached: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsTotals>,
     pub rejects: Vec<Reject>,

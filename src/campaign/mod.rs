@@ -2,11 +2,13 @@
 //! (`validate`, `render`, `sms`) and the loading pipeline into the queue (`load`).
 
 pub mod definition;
+pub mod identity;
 pub mod lines;
 pub mod load;
 pub mod render;
 pub mod sms;
 pub mod source;
+pub mod sql;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use crate::convrs::wire::{GetWhatsAppTemplate, Template};
 use crate::convrs::{CallError, Client, ErrorCode};
 use crate::queue::{CampaignId, CampaignKey, NewMessage, Store, StoreError};
 use definition::{Definition, MessageSpec, Source};
+use identity::Settings;
 use load::{Loader, Summary};
 use source::{CsvSource, Row, SourceError};
 use validate::{Record, RowChecker};
@@ -37,6 +40,20 @@ pub enum LoadError {
         bot_id: i64,
         message: String,
     },
+    /// The name matches a campaign that ran with other settings: the operator must choose.
+    #[error(
+        "campaign {campaign} \"{name}\" ran with other settings:\n  {}\nNothing was sent. \
+         Pass --resume to go on with campaign {campaign} using the new settings (messages already \
+         queued keep theirs), or --new to start a new campaign \"{name}\" (recipients campaign \
+         {campaign} already reached are skipped unless you also pass --include-reached), or \
+         --name to give this one another name",
+        differences.join("\n  ")
+    )]
+    SettingsChanged {
+        campaign: CampaignId,
+        name: String,
+        differences: Vec<String>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write the rejects file: {0}")]
@@ -48,8 +65,12 @@ pub enum LoadError {
 pub struct LoadOptions {
     /// Check everything, write nothing.
     pub dry_run: bool,
-    /// Start a new campaign even if one with this definition exists.
+    /// Start a new campaign even if one of this name exists.
     pub new: bool,
+    /// Go on with the campaign of this name even though its settings changed.
+    pub resume: bool,
+    /// With `new`: send to recipients an earlier campaign of the name reached, too.
+    pub include_reached: bool,
     pub rejects_file: Option<PathBuf>,
 }
 
@@ -142,16 +163,7 @@ pub async fn load(
     let campaign = if opts.dry_run {
         None
     } else {
-        let definition = serde_json::to_string(def).expect("definitions serialise");
-        let fingerprint = def.fingerprint();
-        let key = CampaignKey {
-            name: &def.name,
-            fingerprint: &fingerprint,
-            channel: def.channel().as_str(),
-            bot_id: def.bot_id,
-            definition: &definition,
-        };
-        Some(store.find_or_create_campaign(&key, opts.new).await?.0)
+        Some(campaign_for(store, def, opts).await?)
     };
     // Rows are read and checked on a blocking thread while this task writes the batches.
     let (batches_tx, mut batches_rx) = mpsc::channel::<Vec<NewMessage>>(4);
@@ -176,12 +188,15 @@ pub async fn load(
         }
         Ok::<_, LoadError>(summary)
     });
-    let mut inserted = 0;
+    let (mut inserted, mut reached) = (0, 0);
     let mut insert_error = None;
     while let Some(batch) = batches_rx.recv().await {
         if let (Some(id), None) = (campaign, &insert_error) {
             match store.insert_messages(id, &batch).await {
-                Ok(n) => inserted += n,
+                Ok(n) => {
+                    inserted += n.inserted;
+                    reached += n.skipped;
+                }
                 Err(e) => insert_error = Some(e),
             }
         }
@@ -193,6 +208,7 @@ pub async fn load(
     if let Some(id) = campaign {
         store.insert_rejects(id, &summary.rejects).await?;
         summary.already_queued = Some(summary.valid - inserted);
+        summary.already_reached = (reached > 0).then_some(reached);
         if let Some(stamp) = &stamp {
             // The record keeps the counts; the rejects are in their own table already (and
             // half a million of them as one JSON text cost hundreds of megabytes).
@@ -203,6 +219,49 @@ pub async fn load(
         }
     }
     Ok(Loaded { campaign, summary })
+}
+
+/// The campaign this run loads into: the newest of its name if the settings are the same (or
+/// the operator said `--resume`), a new one if there is none (or with `--new`); otherwise the
+/// run stops, naming every difference.
+async fn campaign_for(
+    store: &Store,
+    def: &Definition,
+    opts: &LoadOptions,
+) -> Result<CampaignId, LoadError> {
+    let settings = Settings::of(def);
+    let (json, fingerprint) = (settings.to_json(), settings.fingerprint());
+    let earlier = store.latest_campaign_named(&def.name).await?;
+    if let (Some((id, stored)), false) = (&earlier, opts.new) {
+        let before = Settings::from_json(stored);
+        if before.as_ref() == Some(&settings) {
+            return Ok(*id);
+        }
+        if opts.resume {
+            store
+                .update_campaign_settings(*id, &fingerprint, &json)
+                .await?;
+            return Ok(*id);
+        }
+        let differences = before.map_or_else(
+            || vec!["(recorded by an older version of campaign)".to_string()],
+            |b| settings.differences(&b),
+        );
+        return Err(LoadError::SettingsChanged {
+            campaign: *id,
+            name: def.name.clone(),
+            differences,
+        });
+    }
+    let key = CampaignKey {
+        name: &def.name,
+        fingerprint: &fingerprint,
+        channel: def.channel().as_str(),
+        bot_id: def.bot_id,
+        definition: &json,
+    };
+    let skip_reached = earlier.is_some() && !opts.include_reached;
+    Ok(store.create_campaign(&key, skip_reached).await?)
 }
 
 /// Identifies a CSV file's content cheaply (path, size, modification time); other sources
@@ -231,9 +290,12 @@ async fn unchanged_since_last_load(
     def: &Definition,
     stamp: &str,
 ) -> Result<Option<Loaded>, LoadError> {
-    let Some(id) = store.find_campaign(&def.fingerprint()).await? else {
+    let Some((id, stored)) = store.latest_campaign_named(&def.name).await? else {
         return Ok(None);
     };
+    if Settings::from_json(&stored) != Some(Settings::of(def)) {
+        return Ok(None);
+    }
     let Some((recorded, summary)) = store.load_record(id).await? else {
         return Ok(None);
     };
@@ -270,7 +332,11 @@ async fn open_rows(
             let csv = CsvSource::open(path)?;
             (csv.columns().to_vec(), Box::new(csv))
         }
-        Source::Sql { url, query } => fetched(source::sql_rows(url, query).await?),
+        Source::Sql {
+            url,
+            query,
+            allow_writable,
+        } => fetched(sql::sql_rows(url, query, *allow_writable).await?),
         Source::ConvrsUsers {
             bot_id,
             created_after,

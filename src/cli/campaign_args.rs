@@ -45,7 +45,11 @@ pub struct CampaignArgs {
     /// Replace newlines, tabs and runs of spaces in template parameters instead of rejecting.
     #[arg(long)]
     pub clean_params: bool,
-    /// Run against an in-process simulator: no token, nothing really sent.
+    /// Run a SQL source even as a role that can write (a superuser, or one with write rights).
+    #[arg(long)]
+    pub allow_writable_source: bool,
+    /// Run against an in-process simulator: no token, nothing really sent (a rehearsal, in its
+    /// own database: campaign.sim.db unless --db is given).
     #[arg(long)]
     pub sim: bool,
 }
@@ -56,11 +60,14 @@ impl CampaignArgs {
             .source
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        let base = if is_toml {
+        let mut base = if is_toml {
             CampaignFile::read(&self.source)?
         } else {
             CampaignFile::default()
         };
+        if let (true, Some(sql)) = (self.allow_writable_source, &mut base.sql) {
+            sql.allow_writable = Some(true);
+        }
         let flags = CampaignFile {
             name: self.name.clone(),
             channel: self.channel,

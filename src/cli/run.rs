@@ -24,9 +24,17 @@ pub struct RunArgs {
     /// Load and check everything, send nothing (same output as `validate`).
     #[arg(long)]
     pub dry_run: bool,
-    /// Start a new campaign even if this source and definition ran before.
-    #[arg(long)]
+    /// Send as a new campaign even if one of this name ran before (recipients it reached are
+    /// skipped, unless --include-reached).
+    #[arg(long, conflicts_with = "resume")]
     pub new: bool,
+    /// Go on with the campaign of this name although its settings changed (the new ones apply
+    /// to rows not queued yet).
+    #[arg(long)]
+    pub resume: bool,
+    /// With --new: send to recipients an earlier campaign of this name reached, too.
+    #[arg(long, requires = "new")]
+    pub include_reached: bool,
     /// How long to wait for delivery acks after sending (e.g. 30s, 10m, 1h; at most 30 days).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub wait: Duration,
@@ -140,6 +148,8 @@ async fn run_with(
     let opts = LoadOptions {
         dry_run: args.dry_run,
         new: args.new,
+        resume: args.resume,
+        include_reached: args.include_reached,
         rejects_file: args.rejects.clone(),
     };
     let loaded = campaign::load(def, store, api.client.as_ref(), &opts).await?;

@@ -38,8 +38,8 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<Exi
     let api = Api::connect(global, args.campaign.sim, false).await?;
     let opts = LoadOptions {
         dry_run: true,
-        new: false,
         rejects_file: args.rejects.clone(),
+        ..LoadOptions::default()
     };
     let loaded = campaign::load(&def, &store, api.client.as_ref(), &opts).await;
     api.close().await?;
@@ -57,10 +57,15 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
     if summary.unchanged {
         println!("the source is unchanged since it was loaded; its rows were not checked again");
     }
-    let already = summary
+    let mut already = summary
         .already_queued
         .map(|n| format!(" ({n} already queued)"))
         .unwrap_or_default();
+    if let Some(n) = summary.already_reached.filter(|n| *n > 0) {
+        already.push_str(&format!(
+            " ({n} not queued: an earlier campaign of this name reached them)"
+        ));
+    }
     println!(
         "rows {}: valid {}{already}, rejected {}, duplicates {}, suppressed {}",
         summary.rows, summary.valid, summary.rejected, summary.duplicates, summary.suppressed

@@ -75,6 +75,15 @@ pub struct NewMessage {
     pub payload: String,
 }
 
+/// What a batch insert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inserted {
+    /// Messages new to the campaign.
+    pub inserted: u64,
+    /// Of those, how many were not queued: an earlier campaign of the name reached them.
+    pub skipped: u64,
+}
+
 /// A row of the source that will not be queued.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reject {
@@ -250,53 +259,80 @@ impl Store {
         &self.writer
     }
 
-    /// Finds the campaign with this fingerprint, or creates it (always creates with `new`).
-    pub async fn find_or_create_campaign(
+    /// The newest campaign of this name: its id and its settings as stored.
+    pub async fn latest_campaign_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<(CampaignId, String)>, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(id, settings)| (CampaignId(id), settings)))
+    }
+
+    /// Creates a campaign. With `skip_reached`, recipients (by dedupe key) that an earlier
+    /// campaign of the same name reached are not queued in it.
+    pub async fn create_campaign(
         &self,
         key: &CampaignKey<'_>,
-        new: bool,
-    ) -> Result<(CampaignId, bool), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if !new {
-            let found: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM campaigns WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
-            )
-            .bind(key.fingerprint)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(id) = found {
-                tx.commit().await?;
-                return Ok((CampaignId(id), false));
-            }
-        }
+        skip_reached: bool,
+    ) -> Result<CampaignId, StoreError> {
         let now = now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(key.name)
         .bind(key.fingerprint)
         .bind(key.channel)
         .bind(key.bot_id)
         .bind(key.definition)
+        .bind(skip_reached)
         .bind(&now)
         .bind(&now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&self.writer)
         .await?;
-        tx.commit().await?;
-        Ok((CampaignId(id), true))
+        Ok(CampaignId(id))
+    }
+
+    /// Records the settings a campaign runs with from now on (the operator chose `--resume`).
+    pub async fn update_campaign_settings(
+        &self,
+        campaign: CampaignId,
+        fingerprint: &str,
+        settings: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET fingerprint = ?, definition = ?, source_stamp = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(fingerprint)
+        .bind(settings)
+        .bind(now())
+        .bind(campaign)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     /// Queues `batch` in one transaction; a message whose dedupe key the campaign already has is
-    /// skipped. Returns how many were new.
+    /// skipped, and so is (as `cancelled`) one an earlier campaign of the name reached, when
+    /// the campaign skips those.
     pub async fn insert_messages(
         &self,
         campaign: CampaignId,
         batch: &[NewMessage],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Inserted, StoreError> {
         let now = now();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut inserted = 0;
+        let skip_reached: bool =
+            sqlx::query_scalar("SELECT skip_reached FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_one(&mut *tx)
+                .await?;
+        let (mut inserted, mut skipped) = (0, 0);
         // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.
         for chunk in batch.chunks(400) {
             let mut query = sqlx::QueryBuilder::new(
@@ -313,9 +349,12 @@ impl Store {
             });
             query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
             inserted += query.build().execute(&mut *tx).await?.rows_affected();
+            if skip_reached {
+                skipped += skip_reached_keys(&mut tx, campaign, chunk, &now).await?;
+            }
         }
         tx.commit().await?;
-        Ok(inserted)
+        Ok(Inserted { inserted, skipped })
     }
 
     /// Records rejected rows (a row rejected again replaces its earlier reason).
@@ -339,17 +378,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The newest campaign with this fingerprint.
-    pub async fn find_campaign(&self, fingerprint: &str) -> Result<Option<CampaignId>, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM campaigns WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(fingerprint)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(id.map(CampaignId))
     }
 
     /// The stamp and summary of the campaign's last complete load.
@@ -459,6 +487,36 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// A campaign started with --new does not send to whom an earlier one of its name reached
+/// (sent, delivered, read, replied, or perhaps: uncertain), matched by dedupe key. Done in the
+/// insert's transaction, so a crash cannot leave them queued.
+async fn skip_reached_keys(
+    tx: &mut sqlx::SqliteConnection,
+    campaign: CampaignId,
+    chunk: &[NewMessage],
+    now: &str,
+) -> Result<u64, StoreError> {
+    const EARLIER: &str = "FROM messages o JOIN campaigns e ON e.id = o.campaign_id \
+         JOIN campaigns c ON c.id = messages.campaign_id \
+         WHERE e.name = c.name AND e.id < c.id AND o.dedupe_key = messages.dedupe_key \
+         AND o.state IN ('sent', 'delivered', 'read', 'replied', 'uncertain')";
+    let mut update = sqlx::QueryBuilder::new("UPDATE messages SET state = 'cancelled', updated_at = ");
+    update
+        .push_bind(now)
+        .push(format!(
+            ", error = 'already reached by campaign ' || (SELECT MAX(o.campaign_id) {EARLIER}) \
+             || ' (--include-reached sends to them too)' WHERE campaign_id = "
+        ))
+        .push_bind(campaign)
+        .push(" AND state = 'queued' AND attempts = 0 AND dedupe_key IN (");
+    let mut keys = update.separated(", ");
+    for m in chunk {
+        keys.push_bind(&m.dedupe_key);
+    }
+    update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
+    Ok(update.build().execute(&mut *tx).await?.rows_affected())
 }
 
 pub(crate) fn now() -> String {

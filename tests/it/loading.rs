@@ -496,36 +496,63 @@ async fn a_source_that_cannot_be_read_leaves_no_campaign_behind() {
     assert!(store.campaigns().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_sql_source_is_read_from_postgresql() {
-    let url = crate::helpers::test_database_url();
-    let table = format!("customers_{}", std::process::id());
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
+async fn pg(url: &str, statements: &[String]) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .execute(&mut conn)
             .await
             .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE TABLE {table} (id integer, mobile text, first text, due date)"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO {table} VALUES (1, '07911123451', 'Ann', '2026-12-01'), (2, 'nope', 'Bob', NULL), (3, '+447911123453', 'Cy', '2026-12-02')"
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "channel = \"sms\"\nbot_id = 3941\nmessage = \"Hi {{first}}, see you on {{due}}\"\nphone_column = \"mobile\"\nregion = \"GB\"\n[sql]\nurl = \"{url}\"\nquery = \"SELECT id, mobile, first, due FROM {table} ORDER BY id\"\n"
+}
+
+/// `url` as the role `user` (the test server trusts local connections).
+fn as_role(url: &str, user: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("postgres://{user}:any-password@{host}")
+}
+
+#[tokio::test]
+async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
+    let url = crate::helpers::test_database_url();
+    let id = std::process::id();
+    let (table, reader, writer) = (
+        format!("customers_{id}"),
+        format!("campaign_reader_{id}"),
+        format!("campaign_writer_{id}"),
     );
-    std::fs::write(dir.path().join("pg.toml"), toml).unwrap();
-    let out = campaign_cmd(dir.path(), &["validate", "pg.toml", "--json"]);
+    pg(
+        &url,
+        &[
+            format!("DROP TABLE IF EXISTS {table}"),
+            format!("DROP SEQUENCE IF EXISTS {table}_seq"),
+            format!("DROP ROLE IF EXISTS {reader}"),
+            format!("DROP ROLE IF EXISTS {writer}"),
+            format!("CREATE TABLE {table} (id integer, mobile text, first text, due date)"),
+            format!("CREATE SEQUENCE {table}_seq"),
+            format!(
+                "INSERT INTO {table} VALUES (1, '07911123451', 'Ann', '2026-12-01'), (2, 'nope', 'Bob', NULL), (3, '+447911123453', 'Cy', '2026-12-02')"
+            ),
+            format!("CREATE ROLE {reader} LOGIN"),
+            format!("GRANT SELECT ON {table} TO {reader}"),
+            format!("CREATE ROLE {writer} LOGIN"),
+            format!("GRANT SELECT, INSERT ON {table} TO {writer}"),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = |name: &str, url: &str, select: &str, extra: &str| {
+        let toml = format!(
+            "channel = \"sms\"\nbot_id = 3941\nmessage = \"Hi {{first}}, see you on {{due}}\"\nphone_column = \"mobile\"\nregion = \"GB\"\n[sql]\nurl = \"{url}\"\nquery = \"SELECT {select}id, mobile, first, due FROM {table} ORDER BY id;\"\n{extra}"
+        );
+        std::fs::write(dir.path().join(name), toml).unwrap();
+    };
+    let validate = |name: &str| campaign_cmd(dir.path(), &["validate", name, "--json"]);
+
+    campaign("reader.toml", &as_role(&url, &reader), "", "");
+    let out = validate("reader.toml");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -534,33 +561,63 @@ async fn a_sql_source_is_read_from_postgresql() {
         (json!(2), json!(1))
     );
     assert_eq!(summary["rejects"][0]["line"], 3);
-    // Read-only: a query with a side effect (nextval writes the sequence) is refused.
-    let writing = std::fs::read_to_string(dir.path().join("pg.toml"))
-        .unwrap()
-        .replace(
-            "SELECT id,",
-            &format!("SELECT nextval('{table}_seq') AS n, id,"),
-        );
-    std::fs::write(dir.path().join("writing.toml"), writing).unwrap();
-    let out = campaign_cmd(dir.path(), &["validate", "writing.toml"]);
+
+    // A superuser, or a role that may change a table, is refused without the explicit flag.
+    for (file, role, why) in [
+        ("super.toml", as_role(&url, "postgres"), "superuser"),
+        ("writer.toml", as_role(&url, &writer), "may change tables"),
+    ] {
+        campaign(file, &role, "", "");
+        let out = validate(file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}");
+        assert!(stderr.contains(why) && stderr.contains("read-only role"), "{stderr}");
+        assert!(!stderr.contains("any-password"), "no password in messages: {stderr}");
+    }
+    campaign("super.toml", &as_role(&url, "postgres"), "", "allow_writable = true\n");
+    assert!(validate("super.toml").status.success());
+
+    // Even allowed, the session is read-only: nextval (which writes the sequence) fails.
+    let nextval = format!("nextval('{table}_seq') AS n, ");
+    campaign("nextval.toml", &as_role(&url, "postgres"), &nextval, "allow_writable = true\n");
+    let out = validate("nextval.toml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("secret"),
-        "no password in messages"
-    );
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        let left: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-        assert_eq!(left, 3, "nothing was deleted");
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+    assert!(stderr.contains("read-only transaction"), "{stderr}");
+    pg(
+        &url,
+        &[
+            format!("DROP TABLE {table}"),
+            format!("DROP SEQUENCE {table}_seq"),
+            format!("DROP ROLE {reader}"),
+            format!("DROP ROLE {writer}"),
+        ],
+    )
+    .await;
+}
+
+#[test]
+fn a_sqlite_source_cannot_write_not_even_with_vacuum_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let crm = dir.path().join("crm.db");
+    std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .args(["--db", crm.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    let copy = dir.path().join("copy.db");
+    for query in [
+        format!("VACUUM INTO '{}'", copy.display()),
+        "SELECT 1 AS phone; DELETE FROM settings".to_string(),
+        "PRAGMA user_version = 7".to_string(),
+    ] {
+        let toml = format!(
+            "channel = \"sms\"\nbot_id = 3941\nmessage = \"Hi\"\n[sql]\nurl = \"sqlite://{}\"\nquery = \"{query}\"\n",
+            crm.display()
+        );
+        std::fs::write(dir.path().join("w.toml"), toml).unwrap();
+        let out = campaign_cmd(dir.path(), &["validate", "w.toml"]);
+        assert!(!out.status.success(), "{query}");
+        assert!(!copy.exists(), "{query} wrote a file");
     }
 }
 

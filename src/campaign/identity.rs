@@ -1,0 +1,162 @@
+//! What makes two runs the same campaign. A campaign is known by its **name** (`--name`, the
+//! campaign file's `name`, else the file's name); its **settings** are everything that decides
+//! who gets what: channel, bot, template or text, columns, region, dedupe key, and the kind of
+//! source with its query. Where a CSV file lives, and the credentials of a SQL source, are
+//! neither: a moved file or a changed password is the same campaign. No password is ever part
+//! of the settings, which are stored with the campaign.
+//!
+//! A run whose name matches a campaign with other settings stops before anything is sent,
+//! names the campaign and every difference, and goes on only with `--resume` (that campaign,
+//! with the new settings from now on) or `--new` (a new campaign of the same name, skipping
+//! recipients an earlier one already reached unless `--include-reached`).
+
+use std::collections::BTreeMap;
+
+use super::definition::{Definition, MessageSpec, Source};
+use super::source::redact_url;
+
+/// A campaign's settings, by name; values as shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings(BTreeMap<String, String>);
+
+/// How a value is shown: quoted text, or `(none)`.
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "(none)".to_string(), |v| format!("{v:?}"))
+}
+
+impl Settings {
+    pub fn of(def: &Definition) -> Self {
+        let mut s = BTreeMap::new();
+        let mut put = |key: &str, value: String| {
+            s.insert(key.to_string(), value);
+        };
+        put("channel", shown(Some(def.channel().as_str())));
+        put("bot", def.bot_id.to_string());
+        match &def.message {
+            MessageSpec::Template {
+                name,
+                language,
+                params,
+                clean_params,
+            } => {
+                put("template", shown(Some(name)));
+                put("language", shown(Some(language)));
+                put("params", shown(Some(&params.join(","))));
+                put("clean_params", clean_params.to_string());
+            }
+            MessageSpec::Sms { text } => put("message", shown(Some(text))),
+        }
+        put("phone_column", shown(Some(&def.phone_column)));
+        put("region", shown(def.region.map(|r| r.code()).as_deref()));
+        put("dedupe_key", shown(def.dedupe_key.as_deref()));
+        match &def.source {
+            Source::Csv(_) => put("source", shown(Some("csv"))),
+            Source::Sql { url, query, .. } => {
+                put("source", shown(Some("sql")));
+                put("sql.url", shown(Some(&redact_url(url))));
+                put("sql.query", shown(Some(query.trim())));
+            }
+            Source::ConvrsUsers {
+                bot_id,
+                created_after,
+            } => {
+                put("source", shown(Some("convrs_users")));
+                put("convrs_users.bot_id", bot_id.to_string());
+                put("convrs_users.created_after", shown(created_after.as_deref()));
+            }
+        }
+        Settings(s)
+    }
+
+    /// As stored with the campaign (a JSON object).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("settings serialise")
+    }
+
+    /// Settings as stored; `None` for what an older version stored (a whole definition).
+    pub fn from_json(json: &str) -> Option<Self> {
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(json).ok()?;
+        map.into_iter()
+            .map(|(k, v)| Some((k, v.as_str()?.to_string())))
+            .collect::<Option<_>>()
+            .map(Settings)
+    }
+
+    /// A short stable digest, to find campaigns with these settings.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{:016x}",
+            crate::fingerprint::fnv1a64(self.to_json().as_bytes())
+        )
+    }
+
+    /// Every setting that differs, as `key: old → new`.
+    pub fn differences(&self, earlier: &Settings) -> Vec<String> {
+        let keys: std::collections::BTreeSet<&String> =
+            self.0.keys().chain(earlier.0.keys()).collect();
+        let none = "(none)".to_string();
+        keys.into_iter()
+            .filter_map(|k| {
+                let (old, new) = (
+                    earlier.0.get(k).unwrap_or(&none),
+                    self.0.get(k).unwrap_or(&none),
+                );
+                (old != new).then(|| format!("{k}: {old} → {new}"))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::definition::{CampaignFile, SqlSource};
+
+    fn def(tweak: impl FnOnce(&mut CampaignFile)) -> Definition {
+        let mut file = CampaignFile {
+            bot_id: Some(3941),
+            template: Some("order_confirmation".into()),
+            language: Some("en".into()),
+            params: Some(vec!["name".into(), "order".into()]),
+            region: Some("GB".into()),
+            csv: Some("/data/customers.csv".into()),
+            ..Default::default()
+        };
+        tweak(&mut file);
+        file.with(CampaignFile::default()).unwrap()
+    }
+
+    #[test]
+    fn where_the_file_lives_is_not_a_setting() {
+        let moved = def(|f| f.csv = Some("/elsewhere/customers.csv".into()));
+        assert_eq!(Settings::of(&def(|_| {})), Settings::of(&moved));
+        assert_eq!(moved.name, "customers");
+    }
+
+    #[test]
+    fn a_changed_flag_is_named_with_its_old_and_new_value() {
+        let before = Settings::of(&def(|_| {}));
+        let after = Settings::of(&def(|f| f.region = None));
+        assert_eq!(after.differences(&before), ["region: \"GB\" → (none)"]);
+        assert_eq!(Settings::from_json(&before.to_json()), Some(before));
+    }
+
+    #[test]
+    fn a_sql_sources_password_is_neither_a_setting_nor_stored() {
+        let sql = |url: &str| {
+            def(|f| {
+                f.csv = None;
+                f.name = Some("crm".into());
+                f.sql = Some(SqlSource {
+                    url: url.into(),
+                    query: "SELECT phone FROM c".into(),
+                    allow_writable: None,
+                });
+            })
+        };
+        let a = Settings::of(&sql("postgres://app:first-secret@db/crm"));
+        let b = Settings::of(&sql("postgres://app:second-secret@db/crm"));
+        assert_eq!(a, b);
+        assert!(!a.to_json().contains("secret"), "{}", a.to_json());
+    }
+}

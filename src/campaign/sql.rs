@@ -1,0 +1,179 @@
+//! A SQL source: one SELECT against SQLite or PostgreSQL, made unable to write.
+//!
+//! - The query runs as a subquery (`SELECT * FROM (query)`), so it can only be one SELECT:
+//!   no `VACUUM INTO`, `ATTACH`, `PRAGMA`, data-modifying `WITH`, or a second statement.
+//! - SQLite: the database is opened read-only, and the statement's program (EXPLAIN) must
+//!   contain no operation that writes.
+//! - PostgreSQL: the session is read-only, and the role must not be able to write at all (a
+//!   read-only transaction still lets a superuser's `lo_import`, `dblink_exec` or
+//!   `pg_reload_conf` through): a superuser, a member of `pg_write_server_files` or
+//!   `pg_execute_server_program`, or a role with INSERT/UPDATE/DELETE/TRUNCATE on a table or
+//!   CREATE in the database or a schema is refused unless the operator passes
+//!   `allow_writable = true` (`--allow-writable-source`). README shows the role to create.
+//!
+//! Rows are numbered from 2 (as if line 1 were a header).
+
+use sqlx::{Column, Connection, Row as _};
+
+use super::source::{SourceError, redact_url};
+use super::validate::Record;
+
+/// SQLite program operations that write to a database (EXPLAIN's opcode column).
+const SQLITE_WRITES: [&str; 11] = [
+    "OpenWrite",
+    "Vacuum",
+    "VCreate",
+    "VDestroy",
+    "VUpdate",
+    "Destroy",
+    "Clear",
+    "CreateBtree",
+    "ParseSchema",
+    "SqlExec",
+    "JournalMode",
+];
+
+pub async fn sql_rows(
+    url: &str,
+    query: &str,
+    allow_writable: bool,
+) -> Result<(Vec<String>, Vec<Record>), SourceError> {
+    let fail = |message: String| SourceError::Sql {
+        url: redact_url(url),
+        message,
+    };
+    let query = query.trim().trim_end_matches([';', ' ', '\n', '\r', '\t']);
+    let rows = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        postgres_rows(url, query, allow_writable).await
+    } else {
+        sqlite_rows(url, query).await
+    }
+    .map_err(fail)?;
+    let columns = rows
+        .first()
+        .map(|(names, _)| names.clone())
+        .unwrap_or_default();
+    let records = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, values))| Record {
+            line: i as u64 + 2,
+            values,
+        })
+        .collect();
+    Ok((columns, records))
+}
+
+type Rows = Vec<(Vec<String>, Vec<String>)>;
+
+async fn postgres_rows(url: &str, query: &str, allow_writable: bool) -> Result<Rows, String> {
+    let text = |e: sqlx::Error| e.to_string();
+    let mut conn = sqlx::PgConnection::connect(url).await.map_err(text)?;
+    if !allow_writable && let Some(why) = postgres_can_write(&mut conn).await.map_err(text)? {
+        return Err(format!(
+            "the role {why}, so a query could change data: connect as a read-only role (README, \
+             \"A read-only role for SQL sources\"), or set allow_writable = true in the [sql] \
+             table (or pass --allow-writable-source) if you accept that"
+        ));
+    }
+    sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .execute(&mut conn)
+        .await
+        .map_err(text)?;
+    let wrapped = format!("SELECT row_to_json(q)::text FROM ({query}) q");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(wrapped))
+        .fetch_all(&mut conn)
+        .await
+        .map_err(text)?;
+    rows.iter()
+        .map(|r| {
+            let json: String = r.try_get(0).map_err(text)?;
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&json).unwrap_or_default();
+            Ok(obj.into_iter().map(|(k, v)| (k, json_text(v))).unzip())
+        })
+        .collect()
+}
+
+/// Why the connected role can write, if it can.
+async fn postgres_can_write(conn: &mut sqlx::PgConnection) -> Result<Option<String>, sqlx::Error> {
+    let (name, why): (String, Option<String>) = sqlx::query_as(
+        "SELECT current_user::text, CASE
+             WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN 'is a superuser'
+             WHEN pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')
+               OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
+               THEN 'may write server files or run programs'
+             WHEN has_database_privilege(current_database(), 'CREATE')
+               THEN 'may create schemas in this database'
+             WHEN EXISTS (SELECT 1 FROM pg_namespace n
+                          WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+                            AND has_schema_privilege(n.oid, 'CREATE'))
+               THEN 'may create tables'
+             WHEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.relkind IN ('r', 'p', 'v', 'f')
+                            AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+                            AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE'))
+               THEN 'may change tables'
+         END",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(why.map(|why| format!("{name} {why}")))
+}
+
+async fn sqlite_rows(url: &str, query: &str) -> Result<Rows, String> {
+    use std::str::FromStr;
+    let text = |e: sqlx::Error| e.to_string();
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map_err(text)?
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(text)?;
+    let wrapped = format!("SELECT * FROM ({query})");
+    let program = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {wrapped}")))
+        .fetch_all(&mut conn)
+        .await
+        .map_err(text)?;
+    for op in &program {
+        let opcode: String = op.try_get("opcode").map_err(text)?;
+        if SQLITE_WRITES.contains(&opcode.as_str()) {
+            return Err(format!(
+                "the query would write to the database ({opcode}): a source must be one SELECT"
+            ));
+        }
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(wrapped))
+        .fetch_all(&mut conn)
+        .await
+        .map_err(text)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let names = r.columns().iter().map(|c| c.name().to_string()).collect();
+            let values = (0..r.len()).map(|i| sqlite_text(r, i)).collect();
+            (names, values)
+        })
+        .collect())
+}
+
+fn sqlite_text(row: &sqlx::sqlite::SqliteRow, i: usize) -> String {
+    if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+        return v.unwrap_or_default();
+    }
+    if let Ok(Some(v)) = row.try_get::<Option<i64>, _>(i) {
+        return v.to_string();
+    }
+    if let Ok(Some(v)) = row.try_get::<Option<f64>, _>(i) {
+        return v.to_string();
+    }
+    String::new()
+}
+
+fn json_text(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
