@@ -92,7 +92,6 @@ impl Definition {
             MessageSpec::Sms { .. } => Channel::Sms,
         }
     }
-
 }
 
 /// The campaign file's keys. Unknown keys are refused.

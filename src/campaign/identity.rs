@@ -62,7 +62,10 @@ impl Settings {
             } => {
                 put("source", shown(Some("convrs_users")));
                 put("convrs_users.bot_id", bot_id.to_string());
-                put("convrs_users.created_after", shown(created_after.as_deref()));
+                put(
+                    "convrs_users.created_after",
+                    shown(created_after.as_deref()),
+                );
             }
         }
         Settings(s)

@@ -502,7 +502,8 @@ async fn skip_reached_keys(
          JOIN campaigns c ON c.id = messages.campaign_id \
          WHERE e.name = c.name AND e.id < c.id AND o.dedupe_key = messages.dedupe_key \
          AND o.state IN ('sent', 'delivered', 'read', 'replied', 'uncertain')";
-    let mut update = sqlx::QueryBuilder::new("UPDATE messages SET state = 'cancelled', updated_at = ");
+    let mut update =
+        sqlx::QueryBuilder::new("UPDATE messages SET state = 'cancelled', updated_at = ");
     update
         .push_bind(now)
         .push(format!(

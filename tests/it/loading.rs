@@ -571,15 +571,31 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
         let out = validate(file);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{file}");
-        assert!(stderr.contains(why) && stderr.contains("read-only role"), "{stderr}");
-        assert!(!stderr.contains("any-password"), "no password in messages: {stderr}");
+        assert!(
+            stderr.contains(why) && stderr.contains("read-only role"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("any-password"),
+            "no password in messages: {stderr}"
+        );
     }
-    campaign("super.toml", &as_role(&url, "postgres"), "", "allow_writable = true\n");
+    campaign(
+        "super.toml",
+        &as_role(&url, "postgres"),
+        "",
+        "allow_writable = true\n",
+    );
     assert!(validate("super.toml").status.success());
 
     // Even allowed, the session is read-only: nextval (which writes the sequence) fails.
     let nextval = format!("nextval('{table}_seq') AS n, ");
-    campaign("nextval.toml", &as_role(&url, "postgres"), &nextval, "allow_writable = true\n");
+    campaign(
+        "nextval.toml",
+        &as_role(&url, "postgres"),
+        &nextval,
+        "allow_writable = true\n",
+    );
     let out = validate("nextval.toml");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -5,6 +5,7 @@ mod helpers;
 
 mod cli_sim;
 mod client_verdicts;
+mod identity;
 mod loading;
 mod resilience;
 mod running;
