@@ -2,7 +2,9 @@
 //! feeding the store's forward-only ack state machine.
 
 pub mod poller;
+pub mod serve;
 pub mod webhook;
 
 pub use poller::{PollSchedule, await_delivery};
+pub use serve::ReceiverLimits;
 pub use webhook::{CallbackTarget, SECRET_HEADER, webhook_secret};

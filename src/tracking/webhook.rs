@@ -9,13 +9,15 @@
 //!   organisation's webhook URL is configured in the Convrs dashboard, where only the URL can
 //!   carry it).
 //!
-//! Bodies are limited to 64 KiB. Nothing here panics on input.
+//! Bodies are limited to 64 KiB (413) and must arrive within the body timeout (408); headers
+//! within the header timeout, with a limit on connections (`serve`). Nothing here panics on
+//! input.
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
@@ -29,6 +31,7 @@ use crate::convrs::wire::Callback;
 use crate::dispatch::now_ms;
 use crate::phone::PhoneNumber;
 use crate::queue::{AckApplied, HeardAck, Store, StoreError};
+use crate::tracking::serve::{ReceiverLimits, serve};
 
 pub const SECRET_HEADER: &str = "X-Campaign-Secret";
 const SECRET_SETTING: &str = "webhook_secret";
@@ -78,6 +81,7 @@ fn random_hex(bytes: usize) -> std::io::Result<String> {
 struct Receiver {
     store: Store,
     secret: SecretString,
+    body_timeout: std::time::Duration,
 }
 
 impl Receiver {
@@ -91,12 +95,32 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub fn router(store: Store, secret: SecretString) -> Router {
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn router(store: Store, secret: SecretString, limits: ReceiverLimits) -> Router {
     Router::new()
         .route("/callback", post(callback))
         .route("/events", post(event))
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .with_state(Receiver { store, secret })
+        .with_state(Receiver {
+            store,
+            secret,
+            body_timeout: limits.body_timeout,
+        })
+}
+
+/// The body, read within the receiver's body timeout and size limit.
+async fn read_body(r: &Receiver, body: Body) -> Result<Bytes, Reply> {
+    match tokio::time::timeout(r.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 64 KiB",
+        )),
+        Err(_) => Err(reply(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body did not arrive in time",
+        )),
+    }
 }
 
 /// A receiver running in this process.
@@ -118,16 +142,20 @@ pub async fn start(
     store: Store,
     secret: SecretString,
 ) -> std::io::Result<RunningReceiver> {
+    start_with(listen, store, secret, ReceiverLimits::default()).await
+}
+
+pub async fn start_with(
+    listen: SocketAddr,
+    store: Store,
+    secret: SecretString,
+    limits: ReceiverLimits,
+) -> std::io::Result<RunningReceiver> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let token = stop.clone();
-    let app = router(store, secret);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-    });
+    let app = router(store, secret, limits);
+    let task = tokio::spawn(serve(listener, app, limits, stop.clone()));
     Ok(RunningReceiver { addr, stop, task })
 }
 
@@ -140,10 +168,14 @@ fn reply(status: StatusCode, what: &str) -> Reply {
     )
 }
 
-async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> Reply {
     if !r.authentic(headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok())) {
         return reply(StatusCode::UNAUTHORIZED, "missing or wrong secret");
     }
+    let body = match read_body(&r, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let Ok(cb) = serde_json::from_slice::<Callback>(&body) else {
         return reply(
             StatusCode::BAD_REQUEST,
@@ -205,7 +237,7 @@ async fn event(
     State(r): State<Receiver>,
     headers: HeaderMap,
     Query(q): Query<SecretQuery>,
-    body: Bytes,
+    body: Body,
 ) -> Reply {
     let given = headers
         .get(SECRET_HEADER)
@@ -214,6 +246,10 @@ async fn event(
     if !r.authentic(given) {
         return reply(StatusCode::UNAUTHORIZED, "missing or wrong secret");
     }
+    let body = match read_body(&r, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let Ok(Value::Object(event)) = serde_json::from_slice::<Value>(&body) else {
         return reply(
             StatusCode::BAD_REQUEST,

@@ -3,10 +3,12 @@
 
 mod helpers;
 
+mod acks_by_attempt;
 mod cli_sim;
 mod client_verdicts;
 mod identity;
 mod loading;
+mod receiver;
 mod resilience;
 mod running;
 mod send_path;
