@@ -148,10 +148,13 @@ impl Store {
         .bind(campaign)
         .execute(&mut *tx)
         .await?;
-        let done = sqlx::query(
-            "UPDATE messages SET state = 'uncertain', error = 'interrupted while sending', updated_at = ?
+        // An ack heard meanwhile proves the send: it decides the state instead.
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
+                 error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = ?
              WHERE campaign_id = ? AND state = 'sending'",
-        )
+            state_for_sql("ack")
+        )))
         .bind(&stamp)
         .bind(campaign)
         .execute(&mut *tx)

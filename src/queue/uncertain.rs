@@ -50,7 +50,8 @@ impl Store {
     }
 
     /// Settles an uncertain message: proven sent (with its mid), or proven not sent (queued
-    /// again). Fenced by the attempt, so a message settled meanwhile is left alone.
+    /// again; never when an ack of the attempt was heard). Fenced by the attempt, so a message
+    /// settled meanwhile is left alone.
     pub async fn settle_uncertain(
         &self,
         u: &Uncertain,
@@ -64,7 +65,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
                  sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ? AND (? = 'sent' OR ack IS NULL)",
         )
         .bind(state)
         .bind(mid)
@@ -75,6 +76,7 @@ impl Store {
         .bind(now())
         .bind(u.message_id)
         .bind(u.attempt_id)
+        .bind(state)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -13,4 +13,5 @@ mod resilience;
 mod running;
 mod send_path;
 mod sim_api;
+mod state_machine;
 mod tracking;

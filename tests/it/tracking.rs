@@ -90,15 +90,41 @@ async fn settles_to(store: &Store, id: CampaignId, expected: Counts) {
 async fn with_callbacks_the_counts_match_what_the_simulator_decided_and_polls_stay_near_zero() {
     let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
-    // Polls would only start after a minute: everything here comes from callbacks.
     let (store, id, report) = run_with_callbacks(&sim, dir.path()).await;
     assert_eq!(report.end, RunEnd::Finished { unsettled: 0 });
     settles_to(&store, id, expected()).await;
-    let polls: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(polls), 0) FROM messages")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(polls, 0);
+    // Bring every poll due now: the poller still asks about none of them, since a callback
+    // spoke of each within its first interval (a minute)...
+    let pool = store.pool();
+    let due_now = "UPDATE messages SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL";
+    let waiting = sqlx::query(due_now).execute(pool).await.unwrap();
+    assert!(
+        waiting.rows_affected() > 0,
+        "some messages await a later ack"
+    );
+    let schedule = PollSchedule {
+        first: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let limiter = governor::RateLimiter::direct(governor::Quota::per_second(
+        std::num::NonZeroU32::new(50).unwrap(),
+    ));
+    let (client, cancel) = (sim.client(), Default::default());
+    let poll =
+        || campaign::tracking::poller::poll_due(&store, &client, id, &schedule, &limiter, &cancel);
+    assert_eq!(poll().await.unwrap(), 0);
+    let polls = "SELECT COALESCE(SUM(polls), 0) FROM messages";
+    let asked: i64 = sqlx::query_scalar(polls).fetch_one(pool).await.unwrap();
+    assert_eq!(asked, 0);
+    // ...while a message no callback spoke of is asked about.
+    sqlx::query(
+        "UPDATE messages SET last_ack_at = NULL, next_poll_at = 0
+         WHERE id = (SELECT MIN(id) FROM messages WHERE next_poll_at IS NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(poll().await.unwrap(), 1, "without a callback it would poll");
     let suppressed: Vec<String> = store
         .suppressions()
         .await
