@@ -1,0 +1,269 @@
+//! Campaigns in the store: finding one by name, creating one, its settings, its load record and
+//! rejects, its state, queuing its messages, and the template cache.
+
+use sqlx::Row;
+
+use super::{CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now};
+
+impl Store {
+    /// The newest campaign of this name: its id and its settings as stored.
+    pub async fn latest_campaign_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<(CampaignId, String)>, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|(id, settings)| (CampaignId(id), settings)))
+    }
+
+    /// Creates a campaign. With `skip_reached`, recipients (by dedupe key) that an earlier
+    /// campaign of the same name reached are not queued in it.
+    pub async fn create_campaign(
+        &self,
+        key: &CampaignKey<'_>,
+        skip_reached: bool,
+    ) -> Result<CampaignId, StoreError> {
+        let now = now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(key.name)
+        .bind(key.fingerprint)
+        .bind(key.channel)
+        .bind(key.bot_id)
+        .bind(key.definition)
+        .bind(skip_reached)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(CampaignId(id))
+    }
+
+    /// Records the settings a campaign runs with from now on (the operator chose `--resume`).
+    pub async fn update_campaign_settings(
+        &self,
+        campaign: CampaignId,
+        fingerprint: &str,
+        settings: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET fingerprint = ?, definition = ?, source_stamp = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(fingerprint)
+        .bind(settings)
+        .bind(now())
+        .bind(campaign)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues `batch` in one transaction; a message whose dedupe key the campaign already has is
+    /// skipped, and so is (as `cancelled`) one an earlier campaign of the name reached, when
+    /// the campaign skips those.
+    pub async fn insert_messages(
+        &self,
+        campaign: CampaignId,
+        batch: &[NewMessage],
+    ) -> Result<Inserted, StoreError> {
+        let now = now();
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let skip_reached: bool =
+            sqlx::query_scalar("SELECT skip_reached FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_one(&mut *tx)
+                .await?;
+        let (mut inserted, mut skipped) = (0, 0);
+        // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.
+        for chunk in batch.chunks(400) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, payload, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, m| {
+                row.push_bind(campaign)
+                    .push_bind(m.line as i64)
+                    .push_bind(&m.phone)
+                    .push_bind(&m.dedupe_key)
+                    .push_bind(&m.payload)
+                    .push_bind(&now)
+                    .push_bind(&now);
+            });
+            query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
+            inserted += query.build().execute(&mut *tx).await?.rows_affected();
+            if skip_reached {
+                skipped += skip_reached_keys(&mut tx, campaign, chunk, &now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Inserted { inserted, skipped })
+    }
+
+    /// Records rejected rows (a row rejected again replaces its earlier reason).
+    pub async fn insert_rejects(
+        &self,
+        campaign: CampaignId,
+        rejects: &[Reject],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in rejects.chunks(1000) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT OR REPLACE INTO rejects (campaign_id, line, field, reason) ",
+            );
+            query.push_values(chunk, |mut row, r| {
+                row.push_bind(campaign)
+                    .push_bind(r.line as i64)
+                    .push_bind(&r.field)
+                    .push_bind(&r.reason);
+            });
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stamp and summary of the campaign's last complete load.
+    pub async fn load_record(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT source_stamp, load_summary FROM campaigns WHERE id = ?")
+            .bind(campaign)
+            .fetch_one(&self.writer)
+            .await?;
+        let (stamp, summary): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+        Ok(stamp.zip(summary))
+    }
+
+    pub async fn set_load_record(
+        &self,
+        campaign: CampaignId,
+        stamp: &str,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
+            .bind(stamp)
+            .bind(summary)
+            .bind(campaign)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The rejected rows recorded for a campaign, by line.
+    pub async fn rejects(&self, campaign: CampaignId) -> Result<Vec<Reject>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line",
+        )
+        .bind(campaign)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Reject {
+                line: r.get::<i64, _>(0) as u64,
+                field: r.get(1),
+                reason: r.get(2),
+            })
+            .collect())
+    }
+
+    pub async fn set_campaign_state(
+        &self,
+        campaign: CampaignId,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(reason)
+        .bind(now())
+        .bind(campaign)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn message_count(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ?")
+            .bind(campaign)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// The cached template body JSON, if any.
+    pub async fn cached_template(
+        &self,
+        bot_id: i64,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?",
+        )
+        .bind(bot_id)
+        .bind(name)
+        .bind(language)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(|r| r.get("body")))
+    }
+
+    pub async fn cache_template(
+        &self,
+        bot_id: i64,
+        name: &str,
+        language: &str,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(bot_id)
+            .bind(name)
+            .bind(language)
+            .bind(body)
+            .bind(now())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A campaign started with --new does not send to whom an earlier one of its name reached
+/// (sent, delivered, read, replied, or perhaps: uncertain), matched by dedupe key. Done in the
+/// insert's transaction, so a crash cannot leave them queued.
+async fn skip_reached_keys(
+    tx: &mut sqlx::SqliteConnection,
+    campaign: CampaignId,
+    chunk: &[NewMessage],
+    now: &str,
+) -> Result<u64, StoreError> {
+    const EARLIER: &str = "FROM messages o JOIN campaigns e ON e.id = o.campaign_id \
+         JOIN campaigns c ON c.id = messages.campaign_id \
+         WHERE e.name = c.name AND e.id < c.id AND o.dedupe_key = messages.dedupe_key \
+         AND o.state IN ('sent', 'delivered', 'read', 'replied', 'uncertain')";
+    let mut update =
+        sqlx::QueryBuilder::new("UPDATE messages SET state = 'cancelled', updated_at = ");
+    update
+        .push_bind(now)
+        .push(format!(
+            ", error = 'already reached by campaign ' || (SELECT MAX(o.campaign_id) {EARLIER}) \
+             || ' (--include-reached sends to them too)' WHERE campaign_id = "
+        ))
+        .push_bind(campaign)
+        .push(" AND state = 'queued' AND attempts = 0 AND dedupe_key IN (");
+    let mut keys = update.separated(", ");
+    for m in chunk {
+        keys.push_bind(&m.dedupe_key);
+    }
+    update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
+    Ok(update.build().execute(&mut *tx).await?.rows_affected())
+}
+
