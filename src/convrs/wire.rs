@@ -217,21 +217,8 @@ pub struct Template {
 }
 
 impl Template {
-    /// The text of the BODY component (empty when there is none).
-    pub fn body_text(&self) -> &str {
-        self.components
-            .iter()
-            .find(|c| {
-                c.get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.eq_ignore_ascii_case("body"))
-            })
-            .and_then(|c| c.get("text").and_then(Value::as_str))
-            .unwrap_or_default()
-    }
-
-    /// The number of distinct `{{n}}` placeholders in the BODY component (the highest n).
-    pub fn body_parameter_count(&self) -> usize {
+    /// The texts of the BODY components.
+    fn bodies(&self) -> impl Iterator<Item = &str> {
         self.components
             .iter()
             .filter(|c| {
@@ -240,9 +227,16 @@ impl Template {
                     .is_some_and(|t| t.eq_ignore_ascii_case("body"))
             })
             .filter_map(|c| c.get("text").and_then(Value::as_str))
-            .map(placeholder_count)
-            .max()
-            .unwrap_or(0)
+    }
+
+    /// The text of the BODY component (empty when there is none).
+    pub fn body_text(&self) -> &str {
+        self.bodies().next().unwrap_or_default()
+    }
+
+    /// The number of distinct `{{n}}` placeholders in the BODY component (the highest n).
+    pub fn body_parameter_count(&self) -> usize {
+        self.bodies().map(placeholder_count).max().unwrap_or(0)
     }
 }
 

@@ -266,4 +266,3 @@ async fn skip_reached_keys(
     update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
     Ok(update.build().execute(&mut *tx).await?.rows_affected())
 }
-

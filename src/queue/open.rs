@@ -157,5 +157,4 @@ impl Store {
             wanted: wanted.as_str(),
         })
     }
-
 }

@@ -275,3 +275,15 @@ pub async fn lease(
         .unwrap();
     std::sync::Arc::new(lease)
 }
+
+/// Runs `statements` on the PostgreSQL server at `url`.
+pub async fn pg_execute(url: &str, statements: &[String]) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}

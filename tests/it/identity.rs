@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use crate::helpers::{
-    TOKEN, TestSim, campaign_cmd, recipients_csv, sends_per_phone, spawn_campaign, spawn_sim,
-    uk_mobile,
+    TOKEN, TestSim, campaign_cmd, pg_execute, recipients_csv, sends_per_phone, spawn_campaign,
+    spawn_sim, uk_mobile,
 };
 
 const SMS: [&str; 7] = [
@@ -184,7 +184,7 @@ async fn a_sql_sources_password_is_stored_nowhere_and_changing_it_keeps_the_camp
         format!("CREATE ROLE {reader} LOGIN"),
         format!("GRANT SELECT ON {table} TO {reader}"),
     ];
-    execute(&url, &statements).await;
+    pg_execute(&url, &statements).await;
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -220,20 +220,9 @@ async fn a_sql_sources_password_is_stored_nowhere_and_changing_it_keeps_the_camp
             "{secret} is in the database"
         );
     }
-    execute(
+    pg_execute(
         &url,
         &[format!("DROP TABLE {table}"), format!("DROP ROLE {reader}")],
     )
     .await;
-}
-
-async fn execute(url: &str, statements: &[String]) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    for sql in statements {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
 }

@@ -5,7 +5,7 @@ use campaign::campaign::{self as camp, LoadOptions};
 use campaign::queue::Store;
 use serde_json::{Value, json};
 
-use crate::helpers::{campaign_cmd, spawn_sim, uk_mobile};
+use crate::helpers::{campaign_cmd, pg_execute, spawn_sim, uk_mobile};
 
 fn whatsapp_def(csv: &std::path::Path) -> Definition {
     CampaignFile {
@@ -496,17 +496,6 @@ async fn a_source_that_cannot_be_read_leaves_no_campaign_behind() {
     assert!(store.campaigns().await.unwrap().is_empty());
 }
 
-async fn pg(url: &str, statements: &[String]) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    for sql in statements {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
 /// `url` as the role `user` (the test server trusts local connections).
 fn as_role(url: &str, user: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -523,7 +512,7 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
         format!("campaign_reader_{id}"),
         format!("campaign_writer_{id}"),
     );
-    pg(
+    pg_execute(
         &url,
         &[
             format!("DROP TABLE IF EXISTS {table}"),
@@ -600,7 +589,7 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("read-only transaction"), "{stderr}");
-    pg(
+    pg_execute(
         &url,
         &[
             format!("DROP TABLE {table}"),

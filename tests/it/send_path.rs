@@ -75,6 +75,30 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+type Dispatching = tokio::task::JoinHandle<Result<Option<Stop>, StoreError>>;
+
+/// A dispatch in the background, one request at a time with every message claimed at once,
+/// once its first send has reached the simulator.
+async fn sending_one_at_a_time(
+    sim: &TestSim,
+    store: &Store,
+    id: CampaignId,
+) -> (Dispatching, Arc<campaign::queue::Lease>) {
+    let lease = lease(store, id).await;
+    let running = {
+        let (store, client, lease) = (store.clone(), sim.client(), lease.clone());
+        tokio::spawn(async move {
+            let config = sms(1000, 1, 5);
+            dispatch::dispatch(&store, &client, &lease, &config, &Default::default()).await
+        })
+    };
+    wait_for("a first send", || async {
+        (!sim.ledger().is_empty()).then_some(())
+    })
+    .await;
+    (running, lease)
+}
+
 #[tokio::test]
 async fn a_redirect_is_never_followed_and_pauses_the_campaign_naming_the_target() {
     for status in [301u16, 302, 307, 308] {
@@ -253,25 +277,8 @@ async fn a_failed_outcome_write_stops_sending_at_once() {
     let store = Store::open_with(db.to_str().unwrap(), &options)
         .await
         .unwrap();
-    let lease = lease(&store, id).await;
     // One at a time, all 40 claimed at once (a claim batch is a tenth of the rate).
-    let running = {
-        let (store, client, lease) = (store.clone(), sim.client(), lease.clone());
-        tokio::spawn(async move {
-            dispatch::dispatch(
-                &store,
-                &client,
-                &lease,
-                &sms(1000, 1, 5),
-                &Default::default(),
-            )
-            .await
-        })
-    };
-    wait_for("a first send", || async {
-        (!sim.ledger().is_empty()).then_some(())
-    })
-    .await;
+    let (running, _) = sending_one_at_a_time(&sim, &store, id).await;
     // Another process holds the write lock for longer than the dispatcher waits for it.
     let other = Store::open(db.to_str().unwrap()).await.unwrap();
     let mut blocker = other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
@@ -299,24 +306,7 @@ async fn a_send_is_not_made_once_the_lease_is_lost_even_after_it_was_claimed() {
     let dir = tempfile::tempdir().unwrap();
     let phones: Vec<String> = (1..=20).map(uk_mobile).collect();
     let (store, id) = sms_campaign(&sim, dir.path(), &phones).await;
-    let lease = lease(&store, id).await;
-    let running = {
-        let (store, client, lease) = (store.clone(), sim.client(), lease.clone());
-        tokio::spawn(async move {
-            dispatch::dispatch(
-                &store,
-                &client,
-                &lease,
-                &sms(1000, 1, 5),
-                &Default::default(),
-            )
-            .await
-        })
-    };
-    wait_for("a first send", || async {
-        (!sim.ledger().is_empty()).then_some(())
-    })
-    .await;
+    let (running, lease) = sending_one_at_a_time(&sim, &store, id).await;
     // As the renewal does when it finds the lease taken, or as a process that stalled past it
     // finds on waking: everything already claimed must stay unsent.
     lease.lose();

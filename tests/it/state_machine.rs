@@ -193,14 +193,12 @@ impl World {
                     !(stale && changed),
                     "a crashed attempt's answer changed the message"
                 );
-                if changed && matches!(answer, Answer::Accepted) {
-                    if let Some(a) = self
-                        .attempts
-                        .iter_mut()
-                        .find(|a| a.0.attempt_id == claim.attempt_id)
-                    {
-                        a.1 = Some(mid);
-                    }
+                let accepted = self
+                    .attempts
+                    .iter_mut()
+                    .find(|a| a.0.attempt_id == claim.attempt_id);
+                if let (true, Answer::Accepted, Some(a)) = (changed, &answer, accepted) {
+                    a.1 = Some(mid);
                 }
             }
             Event::Ack(ack, earlier) => {
