@@ -391,27 +391,66 @@ async fn two_processes_opening_a_new_database_at_once_both_succeed() {
     }
 }
 
-#[test]
-fn the_database_is_readable_by_its_owner_only() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_holding_numbers_or_secrets_are_readable_by_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
+    let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
-        .args(["suppress", "add", "+447911000001"])
-        .current_dir(dir.path())
-        .env_remove("CAMPAIGN_DB")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for file in ["campaign.db", "campaign.db-wal", "campaign.db-shm"] {
-        let Ok(meta) = std::fs::metadata(dir.path().join(file)) else {
+    let d = dir.path();
+    std::fs::write(d.join("c.csv"), "phone,name\n+447911000001,Ann\nnope,Bob\n").unwrap();
+    // A report file that exists already, readable by all, is made owner-only too.
+    std::fs::write(d.join("r.html"), "").unwrap();
+    std::fs::set_permissions(d.join("r.html"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let sms = [
+        "--channel",
+        "sms",
+        "--bot",
+        "3941",
+        "--message",
+        "Hi {name}",
+    ];
+    let steps: [&[&str]; 3] = [
+        &["run", "c.csv", "--no-wait", "--rejects", "rejects.csv"],
+        &["report", "1", "--csv", "r.csv"],
+        &["report", "1", "--html", "r.html"],
+    ];
+    for (i, args) in steps.iter().enumerate() {
+        let args = if i == 0 {
+            [*args, &sms[..]].concat()
+        } else {
+            args.to_vec()
+        };
+        let out = crate::helpers::spawn_campaign(d, &sim, &args)
+            .wait_with_output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut checked = vec![];
+    for file in [
+        "campaign.db",
+        "campaign.db-wal",
+        "campaign.db-shm",
+        "rejects.csv",
+        "r.csv",
+        "r.html",
+    ] {
+        let Ok(meta) = std::fs::metadata(d.join(file)) else {
             continue;
         };
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
+        checked.push(file);
     }
+    assert!(checked.len() >= 4, "{checked:?}");
+    let ledger = std::fs::metadata(&sim.ledger).unwrap();
+    assert_eq!(
+        ledger.permissions().mode() & 0o777,
+        0o600,
+        "the simulator's ledger"
+    );
 }
 
 #[tokio::test]
