@@ -52,8 +52,9 @@ fn recipients(path: &Path, n: usize) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, "phone,name")?;
     for i in 0..n {
-        // Valid UK mobiles ending in 3, which the simulator scripts no error for.
-        writeln!(out, "+44{}{:05}3,Name{i}", 7912 + i / 100_000, i % 100_000)?;
+        // Valid UK mobiles ending in 7, which the simulator scripts no SMS error for (its
+        // scripted numbers end in 2001, 2003, 2004, 2005 and 2006).
+        writeln!(out, "+44{}{:05}7,Name{i}", 7912 + i / 100_000, i % 100_000)?;
     }
     out.flush()
 }

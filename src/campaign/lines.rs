@@ -71,24 +71,53 @@ impl<R: Read> LineCounter<R> {
     }
 }
 
+impl Breaks {
+    /// A line-ending byte at offset `at`.
+    fn ending(&mut self, at: u64, byte: u8) {
+        if self.after_cr && byte != b'\n' {
+            // A CR not followed by LF ended a line by itself.
+            self.starts.push_back(at);
+        }
+        if byte == b'\n' {
+            self.starts.push_back(at + 1);
+        }
+        self.after_cr = byte == b'\r';
+        self.run_from.get_or_insert(at);
+    }
+
+    /// The first byte after line endings, at offset `at`.
+    fn text(&mut self, at: u64) {
+        if self.after_cr {
+            self.starts.push_back(at);
+            self.after_cr = false;
+        }
+        if let Some(from) = self.run_from.take() {
+            self.runs.push_back((from, at));
+        }
+    }
+}
+
+fn is_ending(byte: &u8) -> bool {
+    matches!(byte, b'\r' | b'\n')
+}
+
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
         let mut b = self.lines.0.lock().unwrap_or_else(|p| p.into_inner());
         let base = b.read;
-        for (i, byte) in buf[..n].iter().enumerate() {
-            let at = base + i as u64;
-            match byte {
-                b'\n' => b.starts.push_back(at + 1),
-                // A CR not followed by LF ends a line by itself.
-                _ if b.after_cr => b.starts.push_back(at),
-                _ => {}
+        // Only line endings and the byte after them matter: jump from one to the next.
+        let mut i = 0;
+        while i < n {
+            let text = chunk[i..].iter().position(is_ending).unwrap_or(n - i);
+            if text > 0 {
+                b.text(base + i as u64);
+                i += text;
             }
-            b.after_cr = *byte == b'\r';
-            if matches!(byte, b'\r' | b'\n') {
-                b.run_from.get_or_insert(at);
-            } else if let Some(from) = b.run_from.take() {
-                b.runs.push_back((from, at));
+            while i < n && is_ending(&chunk[i]) {
+                b.ending(base + i as u64, chunk[i]);
+                i += 1;
             }
         }
         b.read = base + n as u64;

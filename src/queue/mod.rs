@@ -52,7 +52,7 @@ pub enum StoreError {
     )]
     LeaseLost(CampaignId),
     #[error(
-        "{db} is a database for {kept} sends, not {wanted} ones: a rehearsal (--sim) and real sending never share a database. Use another --db (rehearsals default to campaign.sim.db)"
+        "{db} is a database for {kept} sends, not {wanted} ones: a rehearsal (--sim) and real sending never share a database. Use another --db (real sends default to campaign.db, rehearsals to campaign.sim.db)"
     )]
     WrongPurpose {
         db: String,
