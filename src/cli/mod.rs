@@ -1,6 +1,7 @@
 //! The command line: global options and one file per subcommand.
 
 mod campaign_args;
+mod control;
 mod progress;
 mod report;
 mod retry;
@@ -123,6 +124,12 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
     Validate(validate::ValidateArgs),
+    /// Pause a campaign, also while a run sends it: nothing more of it is sent until resumed.
+    Pause(control::ControlArgs),
+    /// Lift an operator's pause; the campaign goes on where it stopped at its next run.
+    Resume(control::ControlArgs),
+    /// Cancel a campaign: its messages not sent yet are cancelled; those sent are left alone.
+    Cancel(control::ControlArgs),
     /// Let campaigns send with the configured token again after a stop-token verdict.
     ClearTokenStop,
     /// Manage the suppression list.
@@ -151,6 +158,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => retry::run(&cli.global, &args).await,
         Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,
+        Command::Pause(args) => control::run(&cli.global, &args, control::Action::Pause).await,
+        Command::Resume(args) => control::run(&cli.global, &args, control::Action::Resume).await,
+        Command::Cancel(args) => control::run(&cli.global, &args, control::Action::Cancel).await,
         Command::ClearTokenStop => token::clear(&cli.global).await,
         Command::Suppress(args) => suppress::run(&cli.global, &args).await,
     }

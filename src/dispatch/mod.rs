@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{Client, Verdict};
-use crate::queue::{Claim, Lease, Outcome, Store, StoreError};
+use crate::queue::{Claim, Control, Lease, Outcome, Store, StoreError};
 use crate::tracking::CallbackTarget;
 use pacing::Pacing;
 
@@ -60,6 +60,8 @@ pub struct DispatchConfig {
 pub enum Stop {
     Campaign(String),
     Token(String),
+    /// The operator paused or cancelled the campaign from another terminal.
+    Operator(Control),
 }
 
 impl std::fmt::Display for Stop {
@@ -67,6 +69,13 @@ impl std::fmt::Display for Stop {
         match self {
             Stop::Campaign(reason) => write!(f, "campaign paused: {reason}"),
             Stop::Token(reason) => write!(f, "token stopped: {reason}"),
+            Stop::Operator(Control::Paused) => {
+                write!(
+                    f,
+                    "campaign paused by the operator: `campaign resume` to go on"
+                )
+            }
+            Stop::Operator(Control::Cancelled) => write!(f, "campaign cancelled by the operator"),
         }
     }
 }
@@ -115,10 +124,13 @@ pub async fn dispatch(
         recorder: recording.recorder(),
     });
     let mut tasks = JoinSet::new();
+    let watcher = tokio::spawn(watch_control(store.clone(), shared.clone()));
     let claimed = claim_loop(store, &shared, &outstanding, &mut tasks).await;
     while let Some(done) = tasks.join_next().await {
         done.expect("send tasks do not panic");
     }
+    watcher.abort();
+    let _ = watcher.await;
     let stop = shared.stop.reason();
     drop(shared);
     // A write that failed is the first thing to say: sends stopped because of it.
@@ -190,7 +202,15 @@ async fn claim_loop(
             if shared.stop.raised() || shared.halt.is_cancelled() {
                 break;
             }
-            for claim in store.claim(&shared.lease, chunk).await? {
+            let claims = match store.claim(&shared.lease, chunk).await {
+                Err(StoreError::Controlled { control, .. }) => {
+                    shared.stop.raise(Stop::Operator(control));
+                    shared.halt.cancel();
+                    break;
+                }
+                claims => claims?,
+            };
+            for claim in claims {
                 let held = room.split(1).expect("one permit per claim");
                 let shared = shared.clone();
                 tasks.spawn(async move {
@@ -201,6 +221,31 @@ async fn claim_loop(
         }
     }
     Ok(())
+}
+
+/// How often a dispatch looks whether the operator paused or cancelled its campaign.
+const CONTROL_CHECK: Duration = Duration::from_millis(250);
+
+/// Stops the dispatch (nothing more claimed, nothing claimed sent) once the operator pauses or
+/// cancels the campaign; claims check it too, but claims made earlier may still be waiting.
+async fn watch_control(store: Store, shared: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CONTROL_CHECK) => {}
+            _ = shared.halt.cancelled() => return,
+        }
+        match store.control(shared.lease.campaign).await {
+            Ok(Some(control)) => {
+                shared.stop.raise(Stop::Operator(control));
+                shared.halt.cancel();
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the campaign's control; will try again")
+            }
+        }
+    }
 }
 
 /// Waits for an in-flight slot, the token and the number's spacing, then sends, unless the run

@@ -152,6 +152,15 @@ async fn run_leased(
     cancel: &CancellationToken,
 ) -> Result<RunReport, RunError> {
     let campaign = lease.campaign;
+    if let Some(control) = store.control(campaign).await? {
+        // Paused or cancelled by the operator: nothing is sent, and the state stays theirs.
+        return Ok(RunReport {
+            end: RunEnd::Stopped(Stop::Operator(control)),
+            left_uncertain_by_earlier_run: 0,
+            reconciled: Reconciled::default(),
+            deferred: vec![],
+        });
+    }
     let left = store.mark_interrupted_uncertain(campaign).await?;
     store.set_campaign_state(campaign, "running", None).await?;
     let deadline = tokio::time::Instant::now() + opts.wait.unwrap_or(Duration::ZERO);
@@ -216,18 +225,22 @@ async fn run_leased(
         _ => vec![],
     };
     let deferred_reason = deferred_summary(&deferred);
-    let (state, reason) = match &end {
-        _ if !deferred.is_empty() => ("deferred", Some(deferred_reason.as_str())),
-        RunEnd::Finished { .. } => ("finished", None),
-        RunEnd::Sent => ("sent", None),
-        RunEnd::Stopped(Stop::Campaign(r)) => ("paused", Some(r.as_str())),
-        RunEnd::Stopped(Stop::Token(r)) => ("stopped", Some(r.as_str())),
-        RunEnd::Interrupted => (
+    let state = match &end {
+        // The operator's pause or cancel set the state already (and may be lifted by now).
+        RunEnd::Stopped(Stop::Operator(_)) => None,
+        _ if !deferred.is_empty() => Some(("deferred", Some(deferred_reason.as_str()))),
+        RunEnd::Finished { .. } => Some(("finished", None)),
+        RunEnd::Sent => Some(("sent", None)),
+        RunEnd::Stopped(Stop::Campaign(r)) => Some(("paused", Some(r.as_str()))),
+        RunEnd::Stopped(Stop::Token(r)) => Some(("stopped", Some(r.as_str()))),
+        RunEnd::Interrupted => Some((
             "interrupted",
             Some("stopped by the operator; run again to resume"),
-        ),
+        )),
     };
-    store.set_campaign_state(campaign, state, reason).await?;
+    if let Some((state, reason)) = state {
+        store.set_campaign_state(campaign, state, reason).await?;
+    }
     Ok(RunReport {
         end,
         left_uncertain_by_earlier_run: left,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::acks::state_for_sql;
-use super::{CampaignId, Lease, Store, StoreError, now};
+use super::{CampaignId, Control, Lease, Store, StoreError, now};
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
 /// before the request leaves.
@@ -52,6 +52,10 @@ pub enum Outcome {
         reason: String,
     },
 }
+
+/// A message going back to the queue of a campaign the operator cancelled is cancelled instead.
+const CANCELLED: &str = "WHEN v.state = 'queued' AND EXISTS (SELECT 1 FROM campaigns c \
+     WHERE c.id = messages.campaign_id AND c.control = 'cancelled') THEN 'cancelled'";
 
 /// One ended attempt, as the columns it writes.
 struct Finished<'a> {
@@ -201,18 +205,24 @@ impl Store {
         }
         let stamp = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let held: Option<bool> = sqlx::query_scalar(
-            "SELECT lease_owner = ? AND lease_until > ? FROM campaigns WHERE id = ?",
+        let row: Option<(Option<bool>, Option<String>)> = sqlx::query_as(
+            "SELECT lease_owner = ? AND lease_until > ?, control FROM campaigns WHERE id = ?",
         )
         .bind(&lease.owner)
         .bind(chrono::Utc::now().timestamp_millis())
         .bind(lease.campaign)
         .fetch_optional(&mut *tx)
-        .await?
-        .flatten();
+        .await?;
+        let (held, control) = row.unwrap_or_default();
         if held != Some(true) {
             lease.lose();
             return Err(StoreError::LeaseLost(lease.campaign));
+        }
+        if let Some(control) = control.as_deref().and_then(Control::parse) {
+            return Err(StoreError::Controlled {
+                campaign: lease.campaign,
+                control,
+            });
         }
         // A number suppressed after it was queued (an opt-out, an event) is never sent.
         let mut cancel = sqlx::QueryBuilder::new(
@@ -322,7 +332,7 @@ impl Store {
                     // An ack heard while the message was still `sending` (the callback beat the
                     // answer) proves it was sent, whatever the answer said: it decides the state.
                     format!(
-                        ") UPDATE messages SET state = CASE WHEN messages.ack IS NOT NULL THEN {} ELSE v.state END, ",
+                        ") UPDATE messages SET state = CASE WHEN messages.ack IS NOT NULL THEN {} {CANCELLED} ELSE v.state END, ",
                         state_for_sql("messages.ack")
                     ),
                 )

@@ -4,6 +4,7 @@
 
 mod acks;
 mod campaigns;
+mod control;
 mod lease;
 mod messages;
 mod open;
@@ -16,6 +17,7 @@ use chrono::Utc;
 use sqlx::sqlite::SqlitePool;
 
 pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
+pub use control::{Control, Found};
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
 pub use open::{Purpose, StoreOptions};
@@ -51,6 +53,12 @@ pub enum StoreError {
         "campaign {0}: this process no longer holds its lease (another process took it over), so it sends nothing more"
     )]
     LeaseLost(CampaignId),
+    /// The operator paused or cancelled the campaign (`campaign pause|cancel`).
+    #[error("campaign {campaign} was {} by the operator", .control.as_str())]
+    Controlled {
+        campaign: CampaignId,
+        control: Control,
+    },
     #[error(
         "{db} is a database for {kept} sends, not {wanted} ones: a rehearsal (--sim) and real sending never share a database. Use another --db (real sends default to campaign.db, rehearsals to campaign.sim.db)"
     )]

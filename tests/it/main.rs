@@ -6,6 +6,7 @@ mod helpers;
 mod acks_by_attempt;
 mod cli_sim;
 mod client_verdicts;
+mod control;
 mod identity;
 mod loading;
 mod receiver;

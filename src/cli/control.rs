@@ -1,0 +1,73 @@
+//! `campaign pause|resume|cancel CAMPAIGN` (an id, or a name only one campaign has): live
+//! control from another terminal. A `run` sending the campaign stops within a second (nothing
+//! more is claimed, nothing claimed is sent) and exits with code 3.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::queue::{CampaignId, Found, Purpose, Store};
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// A campaign id, or a name only one campaign has (`campaign status` lists them).
+    pub campaign: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: &ControlArgs,
+    action: Action,
+) -> anyhow::Result<ExitCode> {
+    let store = global.store(Purpose::Any).await?;
+    let id = resolve(&store, &args.campaign).await?;
+    match action {
+        Action::Pause => {
+            store.pause(id).await?;
+            println!(
+                "campaign {id} paused: nothing more of it is sent; `campaign resume {id}` to go on"
+            );
+        }
+        Action::Resume => {
+            anyhow::ensure!(
+                store.resume(id).await?,
+                "campaign {id} is not paused by the operator (a cancelled campaign stays cancelled)"
+            );
+            println!("campaign {id} resumed: run it again to go on where it stopped");
+        }
+        Action::Cancel => {
+            let n = store.cancel(id).await?;
+            println!(
+                "campaign {id} cancelled: {n} message(s) not sent yet are cancelled; those sent already are left as they are"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The campaign meant by an id or a name; an unknown or ambiguous one is an error that says
+/// what to type instead.
+pub async fn resolve(store: &Store, id_or_name: &str) -> anyhow::Result<CampaignId> {
+    match store.find_campaign(id_or_name).await? {
+        Found::One(id) => Ok(id),
+        Found::None => anyhow::bail!(
+            "no campaign \"{id_or_name}\": give its id or name (`campaign status` lists them)"
+        ),
+        Found::Several(ids) => {
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "{} campaigns are named \"{id_or_name}\" (ids {}): give the id",
+                ids.len(),
+                ids.join(", ")
+            )
+        }
+    }
+}

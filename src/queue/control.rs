@@ -1,0 +1,127 @@
+//! The operator's live control of a campaign (`campaign pause|resume|cancel`): a `control`
+//! mark on the campaign that claims check in their transaction and that a run sending the
+//! campaign watches, so no new message is claimed, and none claimed is sent, once it is set.
+
+use super::{CampaignId, Store, StoreError, now};
+
+/// What the operator said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Paused,
+    Cancelled,
+}
+
+impl Control {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Paused => "paused",
+            Control::Cancelled => "cancelled",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "paused" => Some(Control::Paused),
+            "cancelled" => Some(Control::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A campaign found by `campaign pause|resume|cancel`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    One(CampaignId),
+    None,
+    /// Several campaigns have that name (ids, newest first).
+    Several(Vec<CampaignId>),
+}
+
+impl Store {
+    /// The campaign an operator means: an id, or a name that only one campaign has.
+    pub async fn find_campaign(&self, id_or_name: &str) -> Result<Found, StoreError> {
+        let ids: Vec<i64> = match id_or_name.trim().parse::<i64>() {
+            Ok(id) => {
+                sqlx::query_scalar("SELECT id FROM campaigns WHERE id = ?")
+                    .bind(id)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            Err(_) => {
+                sqlx::query_scalar("SELECT id FROM campaigns WHERE name = ? ORDER BY id DESC")
+                    .bind(id_or_name.trim())
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
+        Ok(match ids.as_slice() {
+            [] => Found::None,
+            [one] => Found::One(CampaignId(*one)),
+            many => Found::Several(many.iter().copied().map(CampaignId).collect()),
+        })
+    }
+
+    /// What the operator said about the campaign, if anything.
+    pub async fn control(&self, campaign: CampaignId) -> Result<Option<Control>, StoreError> {
+        let control: Option<String> =
+            sqlx::query_scalar("SELECT control FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten();
+        Ok(control.as_deref().and_then(Control::parse))
+    }
+
+    /// Pauses the campaign: nothing more is claimed or sent until `resume`.
+    pub async fn pause(&self, campaign: CampaignId) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET control = 'paused', state = 'paused',
+                 state_reason = 'paused by the operator: `campaign resume` to go on', updated_at = ?
+             WHERE id = ? AND COALESCE(control, '') <> 'cancelled'",
+        )
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Lifts a pause; the campaign goes on at the next run. A cancelled campaign stays so.
+    pub async fn resume(&self, campaign: CampaignId) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE campaigns SET control = NULL, state = 'interrupted',
+                 state_reason = 'resumed by the operator: run it again to go on', updated_at = ?
+             WHERE id = ? AND control = 'paused'",
+        )
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Cancels the campaign: every message not sent yet becomes `cancelled`; one already sent
+    /// (or in flight, or uncertain) is left as it is. Returns how many were cancelled.
+    pub async fn cancel(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        let stamp = now();
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE campaigns SET control = 'cancelled', state = 'cancelled',
+                 state_reason = 'cancelled by the operator', updated_at = ? WHERE id = ?",
+        )
+        .bind(&stamp)
+        .bind(campaign)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "UPDATE messages SET state = 'cancelled', error = 'cancelled by the operator', updated_at = ?
+             WHERE campaign_id = ? AND state = 'queued'",
+        )
+        .bind(&stamp)
+        .bind(campaign)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}

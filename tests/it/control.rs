@@ -1,0 +1,121 @@
+//! `campaign pause|resume|cancel` from another terminal while a run sends the campaign.
+
+use chrono::{DateTime, Utc};
+
+use crate::helpers::{
+    TestSim, campaign_cmd, recipients_csv, sends_per_phone, spawn_campaign, spawn_sim, uk_mobile,
+    wait_for,
+};
+
+const RUN: [&str; 12] = [
+    "run",
+    "customers.csv",
+    "--channel",
+    "sms",
+    "--bot",
+    "3941",
+    "--message",
+    "Hi {name}",
+    "--rate",
+    "5",
+    "--in-flight",
+    "4",
+];
+
+fn last_send(sim: &TestSim) -> DateTime<Utc> {
+    sim.ledger()
+        .iter()
+        .map(|e| {
+            DateTime::parse_from_rfc3339(&e.time)
+                .unwrap()
+                .with_timezone(&Utc)
+        })
+        .max()
+        .unwrap()
+}
+
+/// Starts a run of 30 recipients at 5/s and returns once three are sent.
+async fn sending(sim: &TestSim, dir: &std::path::Path) -> std::process::Child {
+    recipients_csv(
+        dir,
+        "customers.csv",
+        &(1..=30).map(uk_mobile).collect::<Vec<_>>(),
+    );
+    let child = spawn_campaign(dir, sim, &[&RUN[..], &["--no-wait"]].concat());
+    wait_for("three sends", || async {
+        (sim.ledger().len() >= 3).then_some(())
+    })
+    .await;
+    child
+}
+
+fn control(dir: &std::path::Path, args: &[&str]) -> (DateTime<Utc>, String) {
+    let out = campaign_cmd(dir, args);
+    let returned = Utc::now();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (returned, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_campaign_sends_nothing_a_second_after_and_resume_goes_on_where_it_stopped() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = sending(&sim, d).await;
+    let (returned, said) = control(d, &["pause", "customers"]);
+    assert!(said.contains("paused"), "{said}");
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("paused by the operator"), "{stderr}");
+    assert!(last_send(&sim) <= returned + chrono::TimeDelta::seconds(1));
+    let sent = sim.ledger().len();
+    assert!(sent < 30, "it stopped part way: {sent}");
+
+    // While paused, another run sends nothing.
+    let again = spawn_campaign(d, &sim, &[&RUN[..], &["--no-wait"]].concat())
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(3));
+    assert_eq!(sim.ledger().len(), sent);
+
+    control(d, &["resume", "1"]);
+    let rest = spawn_campaign(d, &sim, &[&RUN[..], &["--no-wait"]].concat())
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        rest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    let per_phone = sends_per_phone(&sim);
+    assert_eq!(per_phone.len(), 30);
+    assert!(per_phone.values().all(|n| *n == 1), "{per_phone:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_campaign_cancels_what_is_unsent_and_leaves_what_was_sent() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = sending(&sim, d).await;
+    let (returned, said) = control(d, &["cancel", "1"]);
+    assert!(said.contains("cancelled"), "{said}");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(last_send(&sim) <= returned + chrono::TimeDelta::seconds(1));
+    let status = campaign_cmd(d, &["status", "1", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let sent = sim.ledger().len() as u64;
+    assert_eq!(status["state"], "cancelled", "{status}");
+    assert_eq!(status["counts"]["sent"], sent, "{status}");
+    assert_eq!(status["counts"]["cancelled"], 30 - sent, "{status}");
+    let refused = campaign_cmd(d, &["resume", "1"]);
+    assert!(!refused.status.success());
+    let ambiguous = campaign_cmd(d, &["pause", "nobody"]);
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("no campaign \"nobody\""));
+}
