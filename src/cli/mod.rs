@@ -10,6 +10,7 @@ mod sim;
 mod status;
 mod suppress;
 mod token;
+mod track;
 mod validate;
 
 use std::path::PathBuf;
@@ -124,6 +125,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
     Validate(validate::ValidateArgs),
+    /// Collect acks that come after a run ended and reconcile uncertain messages, then exit.
+    Track(track::TrackArgs),
     /// Pause a campaign, also while a run sends it: nothing more of it is sent until resumed.
     Pause(control::ControlArgs),
     /// Lift an operator's pause; the campaign goes on where it stopped at its next run.
@@ -158,6 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => retry::run(&cli.global, &args).await,
         Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,
+        Command::Track(args) => track::run(&cli.global, &args).await,
         Command::Pause(args) => control::run(&cli.global, &args, control::Action::Pause).await,
         Command::Resume(args) => control::run(&cli.global, &args, control::Action::Resume).await,
         Command::Cancel(args) => control::run(&cli.global, &args, control::Action::Cancel).await,

@@ -115,20 +115,25 @@ fn in_flight(s: &str) -> Result<usize, String> {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    if args.reconcile_after <= global.request_timeout {
+/// Refuses (exit 2, as clap does) a `--reconcile-after` not longer than `--request-timeout`.
+pub fn check_reconcile_after(reconcile_after: Duration, request_timeout: Duration) {
+    if reconcile_after <= request_timeout {
         use clap::CommandFactory;
         super::Cli::command()
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
                 format!(
-                    "--reconcile-after ({:?}) must be longer than --request-timeout ({:?}): an \
-                     answer the client gave up on may still be processed until the timeout",
-                    args.reconcile_after, global.request_timeout
+                    "--reconcile-after ({reconcile_after:?}) must be longer than --request-timeout \
+                     ({request_timeout:?}): an answer the client gave up on may still be processed \
+                     until the timeout"
                 ),
             )
             .exit();
     }
+}
+
+pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    check_reconcile_after(args.reconcile_after, global.request_timeout);
     let def = args.campaign.definition()?;
     let store = global
         .store(validate::purpose_of(args.campaign.sim))

@@ -20,7 +20,7 @@ const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// How long to wait for delivery acks after sending; `None` returns once all is sent.
+    /// How long to wait for delivery acks once sending is over; `None` returns once all is sent.
     pub wait: Option<Duration>,
     /// How long after an attempt a conversation without the message proves it was not sent.
     pub reconcile_after: Duration,
@@ -163,7 +163,6 @@ async fn run_leased(
     }
     let left = store.mark_interrupted_uncertain(campaign).await?;
     store.set_campaign_state(campaign, "running", None).await?;
-    let deadline = tokio::time::Instant::now() + opts.wait.unwrap_or(Duration::ZERO);
     let mut reconciled = Reconciled::default();
     let mut asked_again = 0;
     let end = loop {
@@ -204,7 +203,9 @@ async fn run_leased(
         }
         break match opts.wait {
             None => RunEnd::Sent,
-            Some(_) => {
+            Some(wait) => {
+                // The wait for acks counts from the end of sending, however long sending took.
+                let deadline = tokio::time::Instant::now() + wait;
                 let unsettled =
                     await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?
                         as usize;

@@ -68,6 +68,8 @@ pub struct DuePoll {
     pub sent_at: i64,
     /// When an ack was last heard (callback or poll), unix ms.
     pub last_ack_at: Option<i64>,
+    /// An SMS: nothing follows delivered (no read receipts, no replies to a template).
+    pub sms: bool,
 }
 
 /// Whether an ack is about the message's current attempt: by mid once the answer gave one, by
@@ -181,9 +183,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DuePoll>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, mid, polls, COALESCE(sent_at, 0), last_ack_at FROM messages
-             WHERE campaign_id = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? AND mid IS NOT NULL
-             ORDER BY next_poll_at LIMIT ?",
+            "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms'
+             FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+             WHERE m.campaign_id = ? AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= ? AND m.mid IS NOT NULL
+             ORDER BY m.next_poll_at LIMIT ?",
         )
         .bind(campaign)
         .bind(now_ms)
@@ -198,6 +201,7 @@ impl Store {
                 polls: r.get(2),
                 sent_at: r.get(3),
                 last_ack_at: r.get(4),
+                sms: r.get(5),
             })
             .collect())
     }
@@ -251,6 +255,31 @@ impl Store {
                 .fetch_one(self.pool())
                 .await?,
         )
+    }
+
+    /// How many messages still await an ack: sent, without a final one, not yet too old to poll.
+    pub async fn awaiting_acks(&self, campaign: CampaignId) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND next_poll_at IS NOT NULL",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Campaigns with messages awaiting an ack or uncertain, and their channel, oldest first.
+    pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT c.id, c.channel FROM campaigns c WHERE EXISTS (SELECT 1 FROM messages m
+                 WHERE m.campaign_id = c.id AND (m.next_poll_at IS NOT NULL OR m.state = 'uncertain'))
+             ORDER BY c.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, ch)| (CampaignId(id), ch))
+            .collect())
     }
 
     /// How many sent messages have no delivery ack (or failure) yet.

@@ -87,6 +87,7 @@ pub async fn poll_due(
             Plan::Ask => {
                 limiter.until_ready().await;
                 asked += 1;
+                let mut last_ack = None;
                 match client.get_message_details(&due.mid).await {
                     Ok(details) => match Ack::from_code(details.ack) {
                         Some(ack) => {
@@ -99,6 +100,7 @@ pub async fn poll_due(
                                 attempt: None,
                             };
                             store.record_ack(&heard).await?;
+                            last_ack = Some(ack);
                         }
                         None => tracing::warn!(
                             message_id = due.message_id,
@@ -110,9 +112,13 @@ pub async fn poll_due(
                         tracing::warn!(message_id = due.message_id, error = %e, "cannot poll message details")
                     }
                 }
+                // Nothing follows a final ack, nor delivery of an SMS: stop asking.
+                let done = last_ack.is_some_and(|ack| {
+                    ack.is_final() || (due.sms && ack.code() >= Ack::Delivered.code())
+                });
                 let next = now_ms() + schedule.after(due.polls + 1).as_millis() as i64;
                 store
-                    .schedule_poll(due.message_id, due.polls + 1, Some(next))
+                    .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
                     .await?;
             }
         }
@@ -153,6 +159,43 @@ pub async fn await_delivery(
     }
 }
 
+/// Polls the campaigns on schedule until none of their messages awaits an ack (each has a
+/// final one, or is past `max_age`), `deadline`, or `cancel`: late read receipts and replies
+/// reach the database after the run that sent them has ended. Returns how many still await one.
+pub async fn track_acks(
+    store: &Store,
+    client: &Client,
+    campaigns: &[CampaignId],
+    schedule: &PollSchedule,
+    deadline: tokio::time::Instant,
+    cancel: &CancellationToken,
+) -> Result<i64, StoreError> {
+    let limiter: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(
+        NonZeroU32::new(schedule.rate.max(1)).expect("non-zero"),
+    ));
+    loop {
+        let mut awaiting = 0;
+        let mut next: Option<i64> = None;
+        for campaign in campaigns {
+            poll_due(store, client, *campaign, schedule, &limiter, cancel).await?;
+            awaiting += store.awaiting_acks(*campaign).await?;
+            if let Some(at) = store.next_poll(*campaign).await? {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if awaiting == 0 || cancel.is_cancelled() || now >= deadline {
+            return Ok(awaiting);
+        }
+        let until_next = next.map_or(1000, |at| (at - now_ms()).clamp(10, 60_000)) as u64;
+        let nap = Duration::from_millis(until_next).min(deadline - now);
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +207,7 @@ mod tests {
             polls,
             sent_at,
             last_ack_at,
+            sms: false,
         }
     }
 

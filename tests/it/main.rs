@@ -8,6 +8,7 @@ mod cli_sim;
 mod client_verdicts;
 mod control;
 mod identity;
+mod late_acks;
 mod loading;
 mod receiver;
 mod resilience;

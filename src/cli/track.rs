@@ -1,0 +1,106 @@
+//! `campaign track [CAMPAIGN] [--until DURATION]`: collects the acks that come after a run has
+//! ended (read receipts and replies come minutes or hours after delivery; SMS has no callbacks),
+//! and reconciles uncertain messages, then exits. Run it from cron, or after a run with
+//! `--no-wait`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::run::parse_duration;
+use super::{GlobalArgs, control};
+use crate::cli::campaign_args::Api;
+use crate::dispatch::{self, DispatchConfig};
+use crate::queue::{CampaignId, Purpose};
+use crate::tracking::PollSchedule;
+use crate::tracking::poller::track_acks;
+
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// A campaign id or name (default: every campaign with messages awaiting an ack).
+    pub campaign: Option<String>,
+    /// Stop after this long even if some messages still await an ack (e.g. 10m, 2h).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub until: Duration,
+    /// Messages older than this are no longer polled.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub poll_max_age: Duration,
+    /// The first poll interval; later ones widen (x6, x30, x180...).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub poll_first: Duration,
+    /// GetMessageDetails calls per second (1 to 1000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub poll_rate: u32,
+    /// How long after an ambiguous attempt ended an empty conversation proves it was not sent.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reconcile_after: Duration,
+}
+
+pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCode> {
+    super::run::check_reconcile_after(args.reconcile_after, global.request_timeout);
+    let store = global.store(Purpose::Real).await?;
+    let api = Api::connect(global, false, true).await?;
+    let Some(client) = api.client.as_ref() else {
+        anyhow::bail!("tracking needs the API: set CONVRS_TOKEN and CONVRS_API_URL");
+    };
+    let campaigns: Vec<(CampaignId, String)> = match &args.campaign {
+        Some(name) => {
+            let id = control::resolve(&store, name).await?;
+            let channel = store
+                .campaigns_to_track()
+                .await?
+                .into_iter()
+                .find(|(c, _)| *c == id)
+                .map_or_else(|| "whatsapp".to_string(), |(_, ch)| ch);
+            vec![(id, channel)]
+        }
+        None => store.campaigns_to_track().await?,
+    };
+    let schedule = PollSchedule {
+        first: args.poll_first,
+        max_age: args.poll_max_age,
+        rate: args.poll_rate,
+    };
+    for (id, channel) in &campaigns {
+        let config = DispatchConfig {
+            rate: 10,
+            number_rate: 1,
+            max_attempts: 5,
+            in_flight: 1,
+            command: if channel == "sms" {
+                "SendSMSMessage"
+            } else {
+                "SendWhatsAppTemplate"
+            },
+            callback: None,
+            first_poll: args.poll_first,
+            defer_after: Duration::from_secs(60),
+        };
+        let r = dispatch::reconcile(&store, client, *id, &config, args.reconcile_after).await?;
+        if r.sent + r.requeued + r.undecided > 0 {
+            eprintln!(
+                "campaign {id}: uncertain messages: {} proven sent, {} proven unsent (run the campaign again to send them), {} still uncertain",
+                r.sent, r.requeued, r.undecided
+            );
+        }
+    }
+    let ids: Vec<CampaignId> = campaigns.iter().map(|(id, _)| *id).collect();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.cancel();
+        }
+    });
+    let deadline = tokio::time::Instant::now() + args.until;
+    let awaiting = track_acks(&store, client, &ids, &schedule, deadline, &cancel).await?;
+    for id in &ids {
+        super::status::print_campaign(&store, *id, false).await?;
+    }
+    if awaiting > 0 {
+        eprintln!("{awaiting} message(s) still await an ack: run `campaign track` again later");
+    }
+    Ok(ExitCode::SUCCESS)
+}
