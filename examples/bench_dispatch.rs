@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use campaign::campaign::definition::{CampaignFile, Channel, Definition};
 use campaign::campaign::{self as camp, LoadOptions};
 use campaign::convrs::{Client, ClientConfig, Verdict};
-use campaign::dispatch::{self, DispatchConfig, RunOptions};
+use campaign::dispatch::{self, DispatchConfig};
+use campaign::engine;
+use campaign::engine::RunOptions;
 use campaign::queue::{CampaignId, Lease, Store, this_process};
 use campaign::sim::{self, SimConfig, ledger};
 use secrecy::SecretString;
@@ -286,7 +288,7 @@ async fn first_send(runs: usize) -> anyhow::Result<()> {
             polls: Default::default(),
             ..Default::default()
         };
-        dispatch::run_campaign(&store, &api, id, &config(10, 16), &opts, &cancel).await?;
+        engine::run_campaign(&store, &api, id, &config(10, 16), &opts, &cancel).await?;
         stopper.await?;
         let first = chrono::DateTime::parse_from_rfc3339(&ledger::read(&ledger_path)?[0].time)?;
         waits.push((first.with_timezone(&chrono::Utc) - started).as_seconds_f64());

@@ -5,19 +5,24 @@
 //! - `phone`: `PhoneNumber`, a valid mobile E.164 number (parse, don't validate).
 //! - `campaign`: definitions, sources (CSV, SQL, Convrs users), row checks and loading.
 //! - `queue`: the durable store (SQLite): campaigns, messages, suppression list, template cache.
-//! - `dispatch`: the rate-limited send loop and the ack poller.
+//! - `dispatch`: the rate-limited send loop for a campaign, its outcome recorder and the
+//!   reconciliation of uncertain sends.
+//! - `engine`: orchestration above dispatch and tracking: a run of a campaign, with its lease.
 //! - `report`: the status overview, the per-recipient CSV and the HTML report.
 //! - `tracking`: the webhook receiver (callbacks, Convrs events) and the ack poller.
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
+//! - `clock`: the one wall clock (unix milliseconds).
 //! - `files`: owner-only files for anything holding phone numbers or secrets.
 //! - `cli`: the command line; each subcommand is a thin shell over the modules above.
 
 pub mod campaign;
 pub mod cli;
+pub mod clock;
 pub mod convrs;
 pub mod dispatch;
+pub mod engine;
 pub mod files;
 pub mod fingerprint;
 pub mod phone;

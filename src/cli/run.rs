@@ -13,7 +13,8 @@ use super::campaign_args::{Api, CampaignArgs};
 use super::{EXIT_BUSY, EXIT_INTERRUPTED, EXIT_STOPPED, GlobalArgs, progress, status, validate};
 use crate::campaign::definition::{Channel, Definition};
 use crate::campaign::{self, LoadOptions};
-use crate::dispatch::{self, DispatchConfig, RunEnd, RunError, RunOptions};
+use crate::dispatch::DispatchConfig;
+use crate::engine::{self, RunEnd, RunError, RunOptions};
 use crate::queue::Store;
 use crate::tracking::{self, CallbackTarget, PollSchedule, webhook};
 
@@ -221,7 +222,7 @@ async fn run_with(
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signals(cancel.clone()));
     let shown = progress::show(store.clone(), id);
-    let report = dispatch::run_campaign(store, client, id, &config, &run_opts, &cancel).await;
+    let report = engine::run_campaign(store, client, id, &config, &run_opts, &cancel).await;
     shown.finish().await;
     if let Some((running, _)) = receiver {
         running.stop().await?;
@@ -279,7 +280,7 @@ async fn run_with(
     if !report.deferred.is_empty() {
         eprintln!(
             "{}; run the same command again then to send them (`campaign status {id}` lists them)",
-            dispatch::deferred_summary(&report.deferred)
+            engine::deferred_summary(&report.deferred)
         );
     }
     status::print_campaign(store, id, args.json).await?;

@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::codes::ErrorCode;
-use super::verdict::Verdict;
 use super::wire::{self, Answer, Command};
 
 /// The largest answer body we read; anything bigger is refused as unexpected.
@@ -164,37 +163,9 @@ impl Client {
         }
     }
 
-    /// Sends a frozen request body (the command's fields as stored, without token).
-    #[tracing::instrument(skip_all, fields(cmd = cmd))]
-    /// `extra` fields (e.g. the webhook ones, which are not frozen) are added to it.
-    pub async fn send_frozen(
-        &self,
-        cmd: &str,
-        payload: &str,
-        extra: Option<&serde_json::Map<String, Value>>,
-    ) -> Verdict {
-        let mut body: Value = match serde_json::from_str(payload) {
-            Ok(v) => v,
-            Err(e) => {
-                return Verdict::Rejected {
-                    reason: format!("stored payload is not JSON: {e}"),
-                    code: None,
-                    suppress: false,
-                };
-            }
-        };
-        if let (Some(extra), Value::Object(fields)) = (extra, &mut body) {
-            fields.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        Verdict::of_send(self.post(cmd, &body).await)
-    }
-
-    pub async fn send_whatsapp_template(&self, req: &wire::SendWhatsAppTemplate) -> Verdict {
-        Verdict::of_send(self.call(req).await)
-    }
-
-    pub async fn send_sms(&self, req: &wire::SendSmsMessage) -> Verdict {
-        Verdict::of_send(self.call(req).await)
+    /// POSTs `body` (a JSON object of the command's fields, without token) as `cmd`.
+    pub(super) async fn post_value(&self, cmd: &str, body: &Value) -> Result<Answer, CallError> {
+        self.post(cmd, body).await
     }
 
     pub async fn get_message_details(&self, mid: &str) -> Result<wire::MessageDetails, CallError> {

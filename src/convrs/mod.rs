@@ -1,11 +1,14 @@
 //! The Convrs API as the document describes it: wire types (`wire`), error and ack codes
-//! (`codes`), the HTTP client (`client`) and the decision each answer leads to (`verdict`).
+//! (`codes`), the HTTP client (`client`), what a send carries for its callbacks (`callback`)
+//! and the decision each answer leads to (`verdict`, which uses the client, never the reverse).
 
+pub mod callback;
 pub mod client;
 pub mod codes;
 pub mod verdict;
 pub mod wire;
 
+pub use callback::CallbackTarget;
 pub use client::{CallError, Client, ClientConfig};
 pub use codes::{Ack, ErrorCode};
 pub use verdict::Verdict;

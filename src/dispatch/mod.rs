@@ -9,14 +9,10 @@ mod outcome;
 mod pacing;
 mod reconcile;
 mod recorder;
-mod runner;
 
 pub use outcome::outcome_of;
 pub use reconcile::{Reconciled, reconcile};
 pub use recorder::{Recorder, RecorderTask};
-pub use runner::{
-    Deferred, RunEnd, RunError, RunOptions, RunReport, deferred_summary, run_campaign,
-};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -26,9 +22,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::convrs::{Client, Verdict};
+use crate::convrs::{CallbackTarget, Client, Verdict};
 use crate::queue::{Claim, Control, Lease, Outcome, Store, StoreError};
-use crate::tracking::CallbackTarget;
 use pacing::Pacing;
 
 /// Sends in a row that never reached the API before the campaign is paused as an outage.
@@ -344,6 +339,4 @@ impl StopSignal {
     }
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use crate::clock::now_ms;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::convrs::{Ack, Client};
-use crate::dispatch::now_ms;
 use crate::queue::{CampaignId, DuePoll, HeardAck, Store, StoreError};
 
 #[derive(Debug, Clone)]

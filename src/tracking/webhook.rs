@@ -22,44 +22,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::convrs::Ack;
 use crate::convrs::wire::Callback;
-use crate::dispatch::now_ms;
 use crate::phone::PhoneNumber;
 use crate::queue::{AckApplied, HeardAck, Store, StoreError};
 use crate::tracking::serve::{ReceiverLimits, serve};
 
-pub const SECRET_HEADER: &str = "X-Campaign-Secret";
+pub use crate::convrs::callback::{CallbackTarget, SECRET_HEADER};
 const SECRET_SETTING: &str = "webhook_secret";
-
-/// Where Convrs should post callbacks, and the secret they must carry.
-#[derive(Debug, Clone)]
-pub struct CallbackTarget {
-    pub url: String,
-    pub secret: SecretString,
-}
-
-impl CallbackTarget {
-    /// The fields a WhatsApp send carries so its callbacks reach us and name the message.
-    /// The one place the webhook secret is exposed, to be sent.
-    pub fn fields(&self, campaign: i64, message: i64, attempt: i64) -> Map<String, Value> {
-        let mut fields = Map::new();
-        fields.insert("webhookURL".into(), json!(self.url));
-        fields.insert(
-            "webhookPayload".into(),
-            json!({ "campaign": campaign, "message": message, "attempt": attempt }),
-        );
-        fields.insert(
-            "webhookHeaders".into(),
-            json!([format!("{SECRET_HEADER}: {}", self.secret.expose_secret())]),
-        );
-        fields
-    }
-}
 
 /// The per-installation secret, created on first use and kept in the database.
 pub async fn webhook_secret(store: &Store) -> Result<SecretString, StoreError> {
@@ -309,20 +284,5 @@ mod tests {
         );
         assert!(phone_of_uid("73-tel-615940546").is_none());
         assert!(phone_of_uid("garbage").is_none());
-    }
-
-    #[test]
-    fn the_callback_fields_name_the_message_and_carry_the_secret() {
-        let t = CallbackTarget {
-            url: "http://x/callback".into(),
-            secret: SecretString::from("s3"),
-        };
-        let f = t.fields(7, 42, 3);
-        assert_eq!(
-            f["webhookPayload"],
-            json!({"campaign": 7, "message": 42, "attempt": 3})
-        );
-        assert_eq!(f["webhookHeaders"], json!(["X-Campaign-Secret: s3"]));
-        assert!(!format!("{t:?}").contains("s3"));
     }
 }

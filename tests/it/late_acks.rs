@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use campaign::dispatch::{self, DispatchConfig, RunEnd, RunOptions};
+use campaign::dispatch::DispatchConfig;
+use campaign::engine::{self, RunEnd, RunOptions};
 use campaign::tracking::PollSchedule;
 
 use crate::helpers::{
@@ -40,7 +41,7 @@ async fn the_wait_for_acks_counts_from_the_end_of_sending() {
         },
         ..Default::default()
     };
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &sim.client(),
         id,

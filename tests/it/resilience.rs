@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use campaign::dispatch::{self, DispatchConfig, RunEnd, RunError, RunOptions};
+use campaign::dispatch::{self, DispatchConfig};
+use campaign::engine::{self, RunEnd, RunError, RunOptions};
 use campaign::queue::{CampaignId, Store};
 use campaign::sim::Fault;
 use serde_json::Value;
@@ -71,7 +72,7 @@ async fn injected_faults_lose_nobody_and_send_nobody_twice() {
         polls: Default::default(),
         ..Default::default()
     };
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &client,
         id,
@@ -202,7 +203,7 @@ async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
         polls: Default::default(),
         ..Default::default()
     };
-    let result = dispatch::run_campaign(
+    let result = engine::run_campaign(
         &store,
         &sim.client(),
         id,
@@ -236,7 +237,7 @@ async fn a_second_runner_is_refused_while_the_first_holds_the_campaign() {
         .await
         .unwrap()
         .unwrap();
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &sim.client(),
         id,
@@ -275,7 +276,7 @@ async fn a_stopped_token_stops_every_campaign_until_cleared() {
         polls: Default::default(),
         ..Default::default()
     };
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &sim.client(),
         first,
@@ -289,7 +290,7 @@ async fn a_stopped_token_stops_every_campaign_until_cleared() {
         matches!(report.end, RunEnd::Stopped(dispatch::Stop::Token(_))),
         "{report:?}"
     );
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &sim.client(),
         second,
@@ -315,7 +316,7 @@ async fn a_stopped_token_stops_every_campaign_until_cleared() {
             .await
             .unwrap()
     );
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &sim.client(),
         second,
@@ -343,7 +344,7 @@ async fn a_run_that_loses_its_lease_stops_sending() {
     let running = {
         let (store, client) = (store.clone(), sim.client());
         tokio::spawn(async move {
-            dispatch::run_campaign(
+            engine::run_campaign(
                 &store,
                 &client,
                 id,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use campaign::convrs::{Client, ClientConfig};
-use campaign::dispatch::{self, DispatchConfig, RunEnd, RunOptions, Stop};
+use campaign::dispatch::{self, DispatchConfig, Stop};
+use campaign::engine::{self, RunEnd, RunOptions};
 use campaign::queue::{CampaignId, Store, StoreError, StoreOptions};
 use secrecy::SecretString;
 
@@ -117,7 +118,7 @@ async fn a_redirect_is_never_followed_and_pauses_the_campaign_naming_the_target(
             })
         };
         let url = serve(redirect).await;
-        let report = dispatch::run_campaign(
+        let report = engine::run_campaign(
             &store,
             &client(&url),
             id,
@@ -164,7 +165,7 @@ async fn the_token_never_reaches_the_database_even_when_the_api_echoes_it_back()
         }
     });
     let url = serve(echo).await;
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &client(&url),
         id,
@@ -209,7 +210,7 @@ async fn a_message_deferred_by_the_api_does_not_hold_the_run() {
     let run = async {
         let client = sim.client();
         let (config, opts) = (sms(10, 2, 5), no_wait(Duration::from_secs(1)));
-        dispatch::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
+        engine::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
     };
     let report = tokio::time::timeout(Duration::from_secs(30), run)
         .await
@@ -242,7 +243,7 @@ async fn ambiguous_answers_use_up_attempts_and_then_leave_the_message_uncertain(
     let client = sim.client_with(|c| c.timeout = Duration::from_millis(100));
     let run = async {
         let (config, opts) = (sms(10, 1, 3), no_wait(Duration::from_millis(200)));
-        dispatch::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
+        engine::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
     };
     let report = tokio::time::timeout(Duration::from_secs(30), run)
         .await

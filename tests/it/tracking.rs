@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use campaign::dispatch::{self, DispatchConfig, RunEnd, RunOptions};
+use campaign::dispatch::DispatchConfig;
+use campaign::engine::{self, RunEnd, RunOptions};
 use campaign::queue::{CampaignId, Counts, Store};
 use campaign::tracking::{CallbackTarget, PollSchedule, SECRET_HEADER, webhook, webhook_secret};
 use serde_json::{Value, json};
@@ -148,7 +149,7 @@ async fn polling_alone_reaches_the_same_final_counts() {
         first: Duration::from_millis(50),
         ..Default::default()
     };
-    dispatch::run_campaign(
+    engine::run_campaign(
         &store,
         &sim.client(),
         id,
@@ -200,7 +201,7 @@ async fn forged_malformed_replayed_and_reordered_callbacks_change_nothing() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let (store, id) = whatsapp_campaign(&sim, dir.path()).await;
-    dispatch::run_campaign(
+    engine::run_campaign(
         &store,
         &sim.client(),
         id,
@@ -345,14 +346,14 @@ async fn convrs_events_about_disabled_or_deleted_users_suppress_their_numbers() 
 async fn run_with_callbacks(
     sim: &TestSim,
     dir: &std::path::Path,
-) -> (Store, CampaignId, dispatch::RunReport) {
+) -> (Store, CampaignId, engine::RunReport) {
     let (store, id) = whatsapp_campaign(sim, dir).await;
     let (receiver, secret) = start_receiver(&store).await;
     let target = CallbackTarget {
         url: format!("http://{}/callback", receiver.addr),
         secret,
     };
-    let report = dispatch::run_campaign(
+    let report = engine::run_campaign(
         &store,
         &sim.client(),
         id,
@@ -532,7 +533,7 @@ async fn unsubscribed_and_opted_out_numbers_are_suppressed_for_later_campaigns_a
     // Queued before the numbers are known to be suppressed.
     let second = load("second", &["+447911002006", "+447911000012"]).await;
     assert_eq!(second.summary.suppressed, 0);
-    dispatch::run_campaign(
+    engine::run_campaign(
         &store,
         &sim.client(),
         first,
@@ -557,7 +558,7 @@ async fn unsubscribed_and_opted_out_numbers_are_suppressed_for_later_campaigns_a
         (1, 1),
         "a later campaign does not queue them"
     );
-    dispatch::run_campaign(
+    engine::run_campaign(
         &store,
         &sim.client(),
         second.campaign.unwrap(),

@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use super::{DispatchConfig, Reconciled, Stop, dispatch, now_ms, reconcile};
+use crate::clock::now_ms;
 use crate::convrs::Client;
+use crate::dispatch::{DispatchConfig, Reconciled, Stop, dispatch, reconcile};
 use crate::queue::{CampaignId, Lease, LeaseHeld, Store, StoreError, this_process};
 use crate::tracking::{PollSchedule, await_delivery};
 
