@@ -13,7 +13,7 @@ use crate::clock::now_ms;
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Reconciled, Stop, dispatch, reconcile};
 use crate::queue::{CampaignId, Lease, LeaseHeld, Store, StoreError, this_process};
-use crate::tracking::{PollSchedule, await_delivery};
+use crate::tracking::{PollSchedule, Polling, await_delivery};
 
 /// How often, and how long after, a failed GetConversation is asked again in one run.
 const ASK_AGAIN_ROUNDS: u32 = 10;
@@ -166,6 +166,13 @@ async fn run_leased(
     store.set_campaign_state(campaign, "running", None).await?;
     let mut reconciled = Reconciled::default();
     let mut asked_again = 0;
+    // Acks are polled while sending goes on, each message from its own send time.
+    let mut polling = Some(Polling::start(
+        store.clone(),
+        client.clone(),
+        campaign,
+        opts.polls.clone(),
+    ));
     let end = loop {
         if let Some(stop) = dispatch(store, client, lease, config, cancel).await? {
             if let Stop::Token(reason) = &stop {
@@ -205,6 +212,9 @@ async fn run_leased(
         break match opts.wait {
             None => RunEnd::Sent,
             Some(wait) => {
+                if let Some(polling) = polling.take() {
+                    polling.stop().await;
+                }
                 // The wait for acks counts from the end of sending, however long sending took.
                 let deadline = tokio::time::Instant::now() + wait;
                 let unsettled =
@@ -218,6 +228,9 @@ async fn run_leased(
             }
         };
     };
+    if let Some(polling) = polling.take() {
+        polling.stop().await;
+    }
     if lease.is_lost() {
         // The campaign is someone else's now: its state is theirs to write.
         return Err(RunError::LeaseLost(campaign));

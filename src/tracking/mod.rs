@@ -5,6 +5,6 @@ pub mod poller;
 pub mod serve;
 pub mod webhook;
 
-pub use poller::{PollSchedule, await_delivery};
+pub use poller::{PollSchedule, Polling, await_delivery};
 pub use serve::ReceiverLimits;
 pub use webhook::{CallbackTarget, SECRET_HEADER, webhook_secret};

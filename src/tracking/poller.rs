@@ -159,6 +159,58 @@ pub async fn await_delivery(
     }
 }
 
+/// Polling in the background while a campaign is being sent: each message is asked about on
+/// its own schedule from its own send time, not after the whole campaign is sent.
+pub struct Polling {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    /// Stops the polling if the run ends early (an error) without calling `stop`.
+    _stopped_when_dropped: tokio_util::sync::DropGuard,
+}
+
+impl Polling {
+    pub fn start(
+        store: Store,
+        client: Client,
+        campaign: CampaignId,
+        schedule: PollSchedule,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let limiter: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(schedule.rate.max(1)).expect("non-zero"),
+            ));
+            while !token.is_cancelled() {
+                if let Err(e) =
+                    poll_due(&store, &client, campaign, &schedule, &limiter, &token).await
+                {
+                    tracing::warn!(%campaign, error = %e, "cannot poll acks now; will try again");
+                }
+                let next = match store.next_poll(campaign).await {
+                    Ok(Some(at)) => (at - now_ms()).clamp(10, 1000),
+                    _ => 1000,
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(next as u64)) => {}
+                    _ = token.cancelled() => {}
+                }
+            }
+        });
+        Polling {
+            _stopped_when_dropped: stop.clone().drop_guard(),
+            stop,
+            task,
+        }
+    }
+
+    /// Stops polling once the poll under way (if any) is recorded.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
 /// Polls the campaigns on schedule until none of their messages awaits an ack (each has a
 /// final one, or is past `max_age`), `deadline`, or `cancel`: late read receipts and replies
 /// reach the database after the run that sent them has ended. Returns how many still await one.

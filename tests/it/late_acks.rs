@@ -56,6 +56,52 @@ async fn the_wait_for_acks_counts_from_the_end_of_sending() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_are_polled_while_sending_goes_on() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(10)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path()).await;
+    let csv = recipients_csv(
+        dir.path(),
+        "c.csv",
+        &(1..=6).map(uk_mobile).collect::<Vec<_>>(),
+    );
+    let id = queue(&store, &sim, &sms_def(csv)).await.campaign.unwrap();
+    let config = DispatchConfig {
+        rate: 2,
+        number_rate: 1,
+        max_attempts: 5,
+        in_flight: 2,
+        command: "SendSMSMessage",
+        callback: None,
+        first_poll: Duration::from_millis(50),
+        defer_after: Duration::from_secs(60),
+    };
+    // --no-wait: no waiting for acks once sending is over; whatever is known was polled while
+    // the later messages were still being sent (six at 2/s take over two seconds).
+    let opts = RunOptions {
+        wait: None,
+        polls: PollSchedule {
+            first: Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = engine::run_campaign(
+        &store,
+        &sim.client(),
+        id,
+        &config,
+        &opts,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.end, RunEnd::Sent);
+    let delivered = store.counts(id).await.unwrap().delivered;
+    assert!(delivered >= 1, "{delivered} delivered while sending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaign_track_collects_the_acks_that_come_after_a_run_ended() {
     let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
