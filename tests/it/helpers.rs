@@ -287,3 +287,9 @@ pub async fn pg_execute(url: &str, statements: &[String]) {
             .unwrap();
     }
 }
+
+/// Messages the API accepted, whatever ack they have reached since (acks are polled while
+/// sending goes on): sent, delivered, read or replied.
+pub fn reached(counts: &campaign::queue::Counts) -> i64 {
+    counts.sent + counts.delivered + counts.read + counts.replied
+}
