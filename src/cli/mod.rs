@@ -2,6 +2,7 @@
 
 mod campaign_args;
 mod control;
+mod list;
 mod progress;
 mod report;
 mod retry;
@@ -121,6 +122,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Queue uncertain or failed messages of a campaign again (the operator's decision).
     Retry(retry::RetryArgs),
+    /// List every campaign: state, token fingerprint, dates, progress, who sends it now.
+    List(list::ListArgs),
     /// Show the campaigns, or one campaign's counts.
     Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
@@ -159,6 +162,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&cli.global, &args).await,
         Command::Report(args) => report::run(&cli.global, &args).await,
         Command::Retry(args) => retry::run(&cli.global, &args).await,
+        Command::List(args) => list::run(&cli.global, &args).await,
         Command::Status(args) => status::run(&cli.global, &args).await,
         Command::Validate(args) => validate::run(&cli.global, &args).await,
         Command::Track(args) => track::run(&cli.global, &args).await,

@@ -164,6 +164,9 @@ async fn run_leased(
     }
     let left = store.mark_interrupted_uncertain(campaign).await?;
     store.set_campaign_state(campaign, "running", None).await?;
+    store
+        .set_campaign_token(campaign, &client.token_fingerprint())
+        .await?;
     let mut reconciled = Reconciled::default();
     let mut asked_again = 0;
     // Acks are polled while sending goes on, each message from its own send time.

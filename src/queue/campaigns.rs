@@ -266,3 +266,65 @@ async fn skip_reached_keys(
     update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
     Ok(update.build().execute(&mut *tx).await?.rows_affected())
 }
+
+/// One line of `campaign list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub id: CampaignId,
+    pub name: String,
+    pub state: String,
+    /// The token it was last sent with, as a fingerprint.
+    pub token: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Messages that reached the API (sent, delivered, read, replied, or failed by an ack).
+    pub sent: i64,
+    pub total: i64,
+    /// Who is sending it now (`pid N@host`), while its lease runs.
+    pub sending_now: Option<String>,
+}
+
+impl Store {
+    /// Records the token (its fingerprint) a campaign is sent with.
+    pub async fn set_campaign_token(
+        &self,
+        campaign: CampaignId,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET token_fingerprint = ? WHERE id = ?")
+            .bind(fingerprint)
+            .bind(campaign)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Every campaign, newest first, with its progress and who sends it now.
+    pub async fn list_campaigns(&self, now_ms: i64) -> Result<Vec<Listed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
+                    (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id
+                       AND (m.state IN ('sent', 'delivered', 'read', 'replied') OR (m.state = 'failed' AND m.ack IS NOT NULL))),
+                    (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id),
+                    CASE WHEN c.lease_until > ? THEN c.lease_owner END
+             FROM campaigns c ORDER BY c.id DESC",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Listed {
+                id: CampaignId(r.get(0)),
+                name: r.get(1),
+                state: r.get(2),
+                token: r.get(3),
+                created_at: r.get(4),
+                updated_at: r.get(5),
+                sent: r.get(6),
+                total: r.get(7),
+                sending_now: r.get(8),
+            })
+            .collect())
+    }
+}

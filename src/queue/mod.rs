@@ -17,6 +17,7 @@ use chrono::Utc;
 use sqlx::sqlite::SqlitePool;
 
 pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
+pub use campaigns::Listed;
 pub use control::{Control, Found};
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};

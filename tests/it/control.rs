@@ -1,4 +1,5 @@
-//! `campaign pause|resume|cancel` from another terminal while a run sends the campaign.
+//! `campaign pause|resume|cancel` from another terminal while a run sends the campaign, and
+//! `campaign list` showing who sends it.
 
 use chrono::{DateTime, Utc};
 
@@ -66,6 +67,23 @@ async fn a_paused_campaign_sends_nothing_a_second_after_and_resume_goes_on_where
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let run = sending(&sim, d).await;
+    let list = |d| {
+        let out = campaign_cmd(d, &["list", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    };
+    let listed = list(d);
+    assert!(
+        listed["sending_now"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("pid "),
+        "{listed}"
+    );
+    assert!(
+        listed["token"].as_str().unwrap_or("").starts_with("fp:"),
+        "{listed}"
+    );
+    assert_eq!(listed["total"], 30, "{listed}");
     let (returned, said) = control(d, &["pause", "customers"]);
     assert!(said.contains("paused"), "{said}");
     let out = run.wait_with_output().unwrap();
@@ -75,6 +93,9 @@ async fn a_paused_campaign_sends_nothing_a_second_after_and_resume_goes_on_where
     assert!(last_send(&sim) <= returned + chrono::TimeDelta::seconds(1));
     let sent = sim.ledger().len();
     assert!(sent < 30, "it stopped part way: {sent}");
+    let listed = list(d);
+    assert_eq!(listed["state"], "paused", "{listed}");
+    assert!(listed["sending_now"].is_null(), "{listed}");
 
     // While paused, another run sends nothing.
     let again = spawn_campaign(d, &sim, &[&RUN[..], &["--no-wait"]].concat())

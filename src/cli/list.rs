@@ -1,0 +1,45 @@
+//! `campaign list [--json]`: every campaign with its state, token (a fingerprint), dates,
+//! progress and who is sending it now.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::clock::now_ms;
+use crate::queue::Purpose;
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let store = global.store(Purpose::Any).await?;
+    let campaigns = store.list_campaigns(now_ms()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&campaigns)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>4}  {:<24} {:<12} {:<11} {:<17} {:<17} {:>15}  sending now",
+        "id", "name", "state", "token", "created", "last activity", "sent/total"
+    );
+    let short = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+    for c in &campaigns {
+        println!(
+            "{:>4}  {:<24} {:<12} {:<11} {:<17} {:<17} {:>15}  {}",
+            c.id,
+            c.name,
+            c.state,
+            c.token.as_deref().unwrap_or("-"),
+            short(&c.created_at),
+            short(&c.updated_at),
+            format!("{}/{}", c.sent, c.total),
+            c.sending_now.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
