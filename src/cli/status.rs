@@ -84,11 +84,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         println!("failed {:>6}  {}", failure.count, failure.reason);
     }
     for d in &o.deferred {
-        let at = |ms| {
-            chrono::DateTime::from_timestamp_millis(ms)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default()
-        };
+        let at = crate::clock::rfc3339_secs;
         let when = if d.first_at == d.last_at {
             at(d.first_at)
         } else {

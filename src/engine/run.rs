@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, rfc3339_secs};
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Reconciled, Stop, dispatch, reconcile};
 use crate::queue::{CampaignId, Lease, LeaseHeld, Store, StoreError, this_process};
@@ -272,9 +272,7 @@ pub fn deferred_summary(deferred: &[Deferred]) -> String {
     deferred
         .iter()
         .map(|d| {
-            let until = chrono::DateTime::from_timestamp_millis(d.last_at)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default();
+            let until = rfc3339_secs(d.last_at);
             format!(
                 "{} message(s) deferred until {until}: {}",
                 d.count, d.reason

@@ -36,6 +36,13 @@ impl Default for PollSchedule {
 const STEPS: [u32; 6] = [1, 6, 30, 180, 720, 2160];
 
 impl PollSchedule {
+    /// The budget of GetMessageDetails calls, `rate` a second.
+    pub fn limiter(&self) -> DefaultDirectRateLimiter {
+        RateLimiter::direct(Quota::per_second(
+            NonZeroU32::new(self.rate.max(1)).expect("non-zero"),
+        ))
+    }
+
     /// The wait before poll number `polls + 1`.
     pub fn after(&self, polls: i64) -> Duration {
         self.first * STEPS[(polls.max(0) as usize).min(STEPS.len() - 1)]
@@ -136,9 +143,7 @@ pub async fn await_delivery(
     deadline: tokio::time::Instant,
     cancel: &CancellationToken,
 ) -> Result<i64, StoreError> {
-    let limiter: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(
-        NonZeroU32::new(schedule.rate.max(1)).expect("non-zero"),
-    ));
+    let limiter = schedule.limiter();
     loop {
         let undelivered = store.undelivered(campaign).await?;
         if undelivered == 0 || cancel.is_cancelled() || tokio::time::Instant::now() >= deadline {
@@ -178,9 +183,7 @@ impl Polling {
         let stop = CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(async move {
-            let limiter: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(
-                NonZeroU32::new(schedule.rate.max(1)).expect("non-zero"),
-            ));
+            let limiter = schedule.limiter();
             while !token.is_cancelled() {
                 if let Err(e) =
                     poll_due(&store, &client, campaign, &schedule, &limiter, &token).await
@@ -222,9 +225,7 @@ pub async fn track_acks(
     deadline: tokio::time::Instant,
     cancel: &CancellationToken,
 ) -> Result<i64, StoreError> {
-    let limiter: DefaultDirectRateLimiter = RateLimiter::direct(Quota::per_second(
-        NonZeroU32::new(schedule.rate.max(1)).expect("non-zero"),
-    ));
+    let limiter = schedule.limiter();
     loop {
         let mut awaiting = 0;
         let mut next: Option<i64> = None;

@@ -4,24 +4,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::helpers::{
-    TestSim, campaign_cmd, recipients_csv, sends_per_phone, spawn_campaign, spawn_sim, uk_mobile,
-    wait_for,
+    SMS_FLAGS, TestSim, campaign_cmd, recipients_csv, sends_per_phone, spawn_campaign, spawn_sim,
+    uk_mobile, wait_for,
 };
 
-const RUN: [&str; 12] = [
-    "run",
-    "customers.csv",
-    "--channel",
-    "sms",
-    "--bot",
-    "3941",
-    "--message",
-    "Hi {name}",
-    "--rate",
-    "5",
-    "--in-flight",
-    "4",
-];
+/// `campaign run` of customers.csv at 5 a second, without waiting for acks.
+fn run_args() -> Vec<&'static str> {
+    let pace = ["--rate", "5", "--in-flight", "4", "--no-wait"];
+    [&["run", "customers.csv"][..], &SMS_FLAGS, &pace].concat()
+}
 
 fn last_send(sim: &TestSim) -> DateTime<Utc> {
     sim.ledger()
@@ -42,7 +33,7 @@ async fn sending(sim: &TestSim, dir: &std::path::Path) -> std::process::Child {
         "customers.csv",
         &(1..=30).map(uk_mobile).collect::<Vec<_>>(),
     );
-    let child = spawn_campaign(dir, sim, &[&RUN[..], &["--no-wait"]].concat());
+    let child = spawn_campaign(dir, sim, &run_args());
     wait_for("three sends", || async {
         (sim.ledger().len() >= 3).then_some(())
     })
@@ -98,14 +89,14 @@ async fn a_paused_campaign_sends_nothing_a_second_after_and_resume_goes_on_where
     assert!(listed["sending_now"].is_null(), "{listed}");
 
     // While paused, another run sends nothing.
-    let again = spawn_campaign(d, &sim, &[&RUN[..], &["--no-wait"]].concat())
+    let again = spawn_campaign(d, &sim, &run_args())
         .wait_with_output()
         .unwrap();
     assert_eq!(again.status.code(), Some(3));
     assert_eq!(sim.ledger().len(), sent);
 
     control(d, &["resume", "1"]);
-    let rest = spawn_campaign(d, &sim, &[&RUN[..], &["--no-wait"]].concat())
+    let rest = spawn_campaign(d, &sim, &run_args())
         .wait_with_output()
         .unwrap();
     assert!(

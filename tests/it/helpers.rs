@@ -293,3 +293,33 @@ pub async fn pg_execute(url: &str, statements: &[String]) {
 pub fn reached(counts: &campaign::queue::Counts) -> i64 {
     counts.sent + counts.delivered + counts.read + counts.replied
 }
+
+/// `campaign run` flags of an SMS campaign from bot 3941 saying "Hi {name}".
+pub const SMS_FLAGS: [&str; 6] = [
+    "--channel",
+    "sms",
+    "--bot",
+    "3941",
+    "--message",
+    "Hi {name}",
+];
+
+/// A dispatch of SMS at `rate` a second, `in_flight` at once, each message polled first after
+/// `first_poll`.
+pub fn sms_dispatch(
+    rate: u32,
+    in_flight: usize,
+    max_attempts: i64,
+    first_poll: Duration,
+) -> campaign::dispatch::DispatchConfig {
+    campaign::dispatch::DispatchConfig {
+        rate,
+        number_rate: 1,
+        max_attempts,
+        in_flight,
+        command: "SendSMSMessage",
+        callback: None,
+        first_poll,
+        defer_after: Duration::from_secs(60),
+    }
+}

@@ -5,24 +5,15 @@
 use serde_json::Value;
 
 use crate::helpers::{
-    TOKEN, TestSim, campaign_cmd, pg_execute, recipients_csv, sends_per_phone, spawn_campaign,
-    spawn_sim, uk_mobile,
+    SMS_FLAGS, TOKEN, TestSim, campaign_cmd, pg_execute, recipients_csv, sends_per_phone,
+    spawn_campaign, spawn_sim, uk_mobile,
 };
 
-const SMS: [&str; 7] = [
-    "--channel",
-    "sms",
-    "--bot",
-    "3941",
-    "--message",
-    "Hi {name}",
-    "--no-wait",
-];
-
-/// Runs `campaign run FILE SMS... extra` in `dir` against `sim`; returns the exit code and
+/// Runs `campaign run FILE SMS_FLAGS... --no-wait extra` in `dir` against `sim`; returns the
+/// exit code and
 /// what it printed (stdout, then stderr).
 fn run(dir: &std::path::Path, sim: &TestSim, file: &str, extra: &[&str]) -> (i32, String) {
-    let args = [&["run", file][..], &SMS, extra].concat();
+    let args = [&["run", file][..], &SMS_FLAGS, &["--no-wait"], extra].concat();
     let out = spawn_campaign(dir, sim, &args).wait_with_output().unwrap();
     let printed = format!(
         "{}{}",

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use campaign::dispatch::DispatchConfig;
 use campaign::engine::{self, RunEnd, RunOptions};
 use campaign::tracking::PollSchedule;
 
 use crate::helpers::{
-    campaign_cmd, queue, recipients_csv, sms_def, spawn_campaign, spawn_sim, store_in, uk_mobile,
+    SMS_FLAGS, campaign_cmd, queue, recipients_csv, sms_def, sms_dispatch, spawn_campaign,
+    spawn_sim, store_in, uk_mobile,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,16 +23,7 @@ async fn the_wait_for_acks_counts_from_the_end_of_sending() {
         &(1..=6).map(uk_mobile).collect::<Vec<_>>(),
     );
     let id = queue(&store, &sim, &sms_def(csv)).await.campaign.unwrap();
-    let config = DispatchConfig {
-        rate: 2,
-        number_rate: 1,
-        max_attempts: 5,
-        in_flight: 2,
-        command: "SendSMSMessage",
-        callback: None,
-        first_poll: Duration::from_millis(50),
-        defer_after: Duration::from_secs(60),
-    };
+    let config = sms_dispatch(2, 2, 5, Duration::from_millis(50));
     let opts = RunOptions {
         wait: Some(Duration::from_secs(2)),
         polls: PollSchedule {
@@ -66,16 +57,7 @@ async fn acks_are_polled_while_sending_goes_on() {
         &(1..=6).map(uk_mobile).collect::<Vec<_>>(),
     );
     let id = queue(&store, &sim, &sms_def(csv)).await.campaign.unwrap();
-    let config = DispatchConfig {
-        rate: 2,
-        number_rate: 1,
-        max_attempts: 5,
-        in_flight: 2,
-        command: "SendSMSMessage",
-        callback: None,
-        first_poll: Duration::from_millis(50),
-        defer_after: Duration::from_secs(60),
-    };
+    let config = sms_dispatch(2, 2, 5, Duration::from_millis(50));
     // --no-wait: no waiting for acks once sending is over; whatever is known was polled while
     // the later messages were still being sent (six at 2/s take over two seconds).
     let opts = RunOptions {
@@ -108,14 +90,7 @@ async fn campaign_track_collects_the_acks_that_come_after_a_run_ended() {
     let d = dir.path();
     // SMS has no callbacks: without polling, nothing is known after the run.
     recipients_csv(d, "c.csv", &[uk_mobile(1), uk_mobile(2), uk_mobile(9)]);
-    let sms = [
-        "--channel",
-        "sms",
-        "--bot",
-        "3941",
-        "--message",
-        "Hi {name}",
-    ];
+    let sms = SMS_FLAGS;
     let run = spawn_campaign(
         d,
         &sim,

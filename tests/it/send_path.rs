@@ -14,20 +14,12 @@ use campaign::queue::{CampaignId, Store, StoreError, StoreOptions};
 use secrecy::SecretString;
 
 use crate::helpers::{
-    TOKEN, TestSim, lease, queue, recipients_csv, sms_def, spawn_sim, store_in, uk_mobile, wait_for,
+    SMS_FLAGS, TOKEN, TestSim, lease, queue, recipients_csv, sms_def, sms_dispatch, spawn_sim,
+    store_in, uk_mobile, wait_for,
 };
 
 fn sms(rate: u32, in_flight: usize, max_attempts: i64) -> DispatchConfig {
-    DispatchConfig {
-        rate,
-        number_rate: 1,
-        max_attempts,
-        in_flight,
-        command: "SendSMSMessage",
-        callback: None,
-        first_poll: Duration::from_secs(1),
-        defer_after: Duration::from_secs(60),
-    }
+    sms_dispatch(rate, in_flight, max_attempts, Duration::from_secs(1))
 }
 
 fn no_wait(reconcile_after: Duration) -> RunOptions {
@@ -402,14 +394,7 @@ async fn files_holding_numbers_or_secrets_are_readable_by_their_owner_only() {
     // A report file that exists already, readable by all, is made owner-only too.
     std::fs::write(d.join("r.html"), "").unwrap();
     std::fs::set_permissions(d.join("r.html"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let sms = [
-        "--channel",
-        "sms",
-        "--bot",
-        "3941",
-        "--message",
-        "Hi {name}",
-    ];
+    let sms = SMS_FLAGS;
     let steps: [&[&str]; 3] = [
         &["run", "c.csv", "--no-wait", "--rejects", "rejects.csv"],
         &["report", "1", "--csv", "r.csv"],
