@@ -15,7 +15,7 @@ use crate::campaign::definition::{Channel, Definition};
 use crate::campaign::{self, LoadOptions};
 use crate::dispatch::DispatchConfig;
 use crate::engine::{self, RunEnd, RunError, RunOptions};
-use crate::queue::Store;
+use crate::queue::{Role, Store};
 use crate::tracking::{self, CallbackTarget, PollSchedule, webhook};
 
 #[derive(Debug, Args)]
@@ -74,6 +74,14 @@ pub struct RunArgs {
     /// GetMessageDetails calls per second (1 to 1000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: u32,
+    /// This campaign's share of its token when other campaigns send on it at once: a campaign
+    /// of priority 3 gets three sends for every one of priority 1 (1 to 10).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub priority: u32,
+    /// Load the campaign and queue it for the worker holding its token, then return (for cron;
+    /// `campaign worker` sends it).
+    #[arg(long, conflicts_with_all = ["dry_run", "listen", "sim"])]
+    pub detach: bool,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -217,6 +225,9 @@ async fn run_with(
         polls,
         wait: (!args.no_wait).then_some(args.wait),
         reconcile_after: args.reconcile_after,
+        priority: args.priority,
+        detach: args.detach,
+        notice: engine::Notice::new(|line| eprintln!("{line}")),
         ..RunOptions::default()
     };
     let cancel = CancellationToken::new();
@@ -273,10 +284,37 @@ async fn run_with(
             ExitCode::from(EXIT_STOPPED)
         }
         RunEnd::Interrupted => {
-            eprintln!("interrupted: run the same command again to resume");
+            match &report.worker {
+                Some(worker) => eprintln!(
+                    "stopped following campaign {id}: the worker {worker} goes on sending it (`campaign pause {id}` stops it)"
+                ),
+                None => eprintln!("interrupted: run the same command again to resume"),
+            }
             ExitCode::from(EXIT_INTERRUPTED)
         }
+        RunEnd::Queued { sender } => {
+            match sender {
+                Some(h) if h.role == Role::Worker => {
+                    eprintln!(
+                        "campaign {id} is queued for the worker {}: it sends it now (`campaign list` shows its progress)",
+                        h.owner
+                    )
+                }
+                Some(h) => eprintln!(
+                    "campaign {id} is queued for a worker; {h} now, and no worker does: start `campaign worker` to send it"
+                ),
+                None => eprintln!(
+                    "campaign {id} is queued for a worker, but none holds its token now: start `campaign worker` to send it"
+                ),
+            }
+            ExitCode::SUCCESS
+        }
     };
+    if let Some(worker) = &report.worker
+        && !args.json
+    {
+        eprintln!("campaign {id} was sent by the worker {worker}");
+    }
     if !report.deferred.is_empty() {
         eprintln!(
             "{}; run the same command again then to send them (`campaign status {id}` lists them)",

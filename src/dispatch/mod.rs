@@ -5,11 +5,13 @@
 //! right before it leaves the send checks that the run is not halted (Ctrl-C, a stop verdict,
 //! an outcome that could not be written, the lease lost) and that the lease is still held.
 
+mod gate;
 mod outcome;
 mod pacing;
 mod reconcile;
 mod recorder;
 
+pub use gate::Gate;
 pub use outcome::outcome_of;
 pub use reconcile::{Reconciled, reconcile};
 pub use recorder::{Recorder, RecorderTask};
@@ -24,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{CallbackTarget, Client, Verdict};
 use crate::queue::{Claim, Control, Lease, Outcome, Store, StoreError};
-use pacing::Pacing;
 
 /// Sends in a row that never reached the API before the campaign is paused as an outage.
 pub const OUTAGE_STREAK: u32 = 5;
@@ -80,7 +81,10 @@ struct Shared {
     client: Client,
     config: DispatchConfig,
     lease: Arc<Lease>,
-    pacing: Pacing,
+    /// The token's gate, shared with the other campaigns sending on it in this process.
+    gate: Arc<Gate>,
+    /// This campaign's share of the token against the others (1 to 10).
+    priority: u32,
     /// Bounds requests in flight.
     slots: Semaphore,
     stop: StopSignal,
@@ -94,6 +98,7 @@ struct Shared {
 /// Sends every message of the lease's campaign due within `defer_after` until none is left, a
 /// stop verdict, or `cancel` (then no new message is claimed; requests in flight finish and are
 /// recorded). A failed outcome write, or the lease lost, stops it at once with that error.
+/// The token's limits are this dispatch's alone; `dispatch_through` shares them.
 pub async fn dispatch(
     store: &Store,
     client: &Client,
@@ -101,17 +106,33 @@ pub async fn dispatch(
     config: &DispatchConfig,
     cancel: &CancellationToken,
 ) -> Result<Option<Stop>, StoreError> {
+    let gate = Gate::new(config.rate, config.number_rate);
+    dispatch_through(store, client, &gate, 1, lease, config, cancel).await
+}
+
+/// `dispatch` through a token's gate shared with other campaigns on the token, with this
+/// campaign's `priority` (1 to 10) as its share.
+pub async fn dispatch_through(
+    store: &Store,
+    client: &Client,
+    gate: &Arc<Gate>,
+    priority: u32,
+    lease: &Arc<Lease>,
+    config: &DispatchConfig,
+    cancel: &CancellationToken,
+) -> Result<Option<Stop>, StoreError> {
     let halt = cancel.child_token();
     let recording = RecorderTask::start(store.clone(), halt.clone());
-    let pacing = Pacing::new(config);
+    let claim_size = gate.pacing().claim_size;
     // `outstanding` bounds claimed messages (in flight, plus one claim batch waiting), so the
     // next batch is claimed while the current one is sent.
-    let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + pacing.claim_size));
+    let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + claim_size));
     let shared = Arc::new(Shared {
         client: client.clone(),
         config: config.clone(),
         lease: lease.clone(),
-        pacing,
+        gate: gate.clone(),
+        priority,
         slots: Semaphore::new(config.in_flight.max(1)),
         stop: StopSignal::default(),
         halt: halt.clone(),
@@ -143,7 +164,7 @@ async fn claim_loop(
 ) -> Result<(), StoreError> {
     let campaign = shared.lease.campaign;
     let token = shared.client.token_fingerprint();
-    let claim_size = shared.pacing.claim_size;
+    let claim_size = shared.gate.pacing().claim_size;
     while !shared.halt.is_cancelled() && !shared.stop.raised() {
         // Lost, or not renewed for so long that another process may have taken it over.
         if !shared.lease.valid_at(now_ms()) {
@@ -185,7 +206,7 @@ async fn claim_loop(
             }
             continue;
         }
-        let ready = shared.pacing.numbers_ready(store, due, now).await?;
+        let ready = shared.gate.pacing().numbers_ready(store, due, now).await?;
         // Claim only what can leave soon: a claimed message is `sending`, and after a crash
         // every `sending` message has to be reconciled.
         for chunk in ready.chunks(claim_size) {
@@ -248,10 +269,10 @@ async fn watch_control(store: Store, shared: Arc<Shared>) {
 async fn send_when_allowed(shared: &Shared, claim: Claim) {
     let _slot = shared.slots.acquire().await.expect("never closed");
     let waited = tokio::select! {
-        _ = shared.pacing.token.until_ready() => true,
+        _ = shared.gate.admit(shared.lease.campaign, shared.priority) => true,
         _ = shared.halt.cancelled() => false,
     };
-    let leave_at = shared.pacing.leave_at(&claim.phone);
+    let leave_at = shared.gate.pacing().leave_at(&claim.phone);
     // No timer when the number need not wait (most sends): timers cost at high rates.
     let waited = waited
         && (leave_at <= tokio::time::Instant::now()

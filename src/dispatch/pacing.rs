@@ -8,7 +8,6 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::DispatchConfig;
 use crate::queue::{Store, StoreError};
 
 /// The two limits of the API document: per token and per phone number.
@@ -28,10 +27,10 @@ pub(super) struct Pacing {
 }
 
 impl Pacing {
-    pub(super) fn new(config: &DispatchConfig) -> Self {
+    pub(super) fn new(rate: u32, number_rate: u32) -> Self {
         // Margins keep the server's sliding one-second windows from ever seeing one too many.
-        let token_period = Duration::from_secs_f64(1.02 / f64::from(config.rate.max(1)));
-        let number_period = Duration::from_secs_f64(1.05 / f64::from(config.number_rate.max(1)));
+        let token_period = Duration::from_secs_f64(1.02 / f64::from(rate.max(1)));
+        let number_period = Duration::from_secs_f64(1.05 / f64::from(number_rate.max(1)));
         let quota = |period, burst: u32| {
             Quota::with_period(period)
                 .expect("non-zero")
@@ -40,12 +39,12 @@ impl Pacing {
         // A small burst lets the limiter make up for timer lateness instead of losing it. In any
         // second it allows at most rate/1.02 + burst sends, which stays within the rate while
         // burst <= 1.96% of it; 1.5% keeps a little more room.
-        let token_burst = (f64::from(config.rate) * 0.015) as u32;
+        let token_burst = (f64::from(rate) * 0.015) as u32;
         Pacing {
             token: RateLimiter::direct(quota(token_period, token_burst)),
             numbers: RateLimiter::keyed(quota(number_period, 1)),
             number_period,
-            claim_size: (config.rate as usize / 10).clamp(1, 1000),
+            claim_size: (rate as usize / 10).clamp(1, 1000),
             leaves: Default::default(),
             pruned: std::sync::Mutex::new(tokio::time::Instant::now()),
         }

@@ -1,7 +1,15 @@
-//! Orchestration, above the rooms it calls: a run of a campaign (`run`) takes the campaign
-//! lease and drives the dispatcher (`dispatch`), reconciliation and the ack poller
+//! Orchestration, above the rooms it calls. The token is the unit of sending: a process that
+//! sends on a token holds its lease (`token`) and passes every campaign on it through one gate.
+//! A run of a campaign (`run`) takes its token, or hands the campaign to the worker that holds
+//! it and follows it (`follow`); a worker (`worker`) sends every campaign on its tokens. Both
+//! send a campaign the same way (`send`): the dispatcher, reconciliation and the ack poller
 //! (`tracking`), which do not know each other.
 
+mod follow;
 mod run;
+mod send;
+mod token;
 
-pub use run::{Deferred, RunEnd, RunError, RunOptions, RunReport, deferred_summary, run_campaign};
+pub use run::{Deferred, Notice, RunEnd, RunError, RunOptions, RunReport, run_campaign};
+pub use send::{SendEnd, Sent, deferred_summary};
+pub use token::{HeldToken, TokenLimits};

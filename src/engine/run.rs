@@ -1,23 +1,53 @@
-//! One run of a campaign, start to end: take the lease, mark what a dead run left `sending` as
-//! `uncertain`, send, reconcile what is uncertain (sending again what is proven unsent), then
-//! poll acks until delivered or the wait is over. Messages due much later (deferred by the API)
-//! do not hold the run: it ends and says what waits, until when and why.
+//! One run of a campaign, start to end. The run first needs the campaign's token: if a worker
+//! holds it, the run hands the campaign to the worker and follows it (`follow`); if another run
+//! holds it, the run waits for it, saying who holds it. On the token, it takes the campaign
+//! lease, sends (`send`), gives the token up so others may send on it, then polls acks until
+//! delivered or the wait is over. Messages due much later (deferred by the API) do not hold the
+//! run: it ends and says what waits, until when and why.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-
-use crate::clock::{now_ms, rfc3339_secs};
+use super::follow::follow;
+use super::send::{OnToken, SendEnd, send_campaign, state_after};
+use super::token::{HeldToken, Renewing, TokenLimits};
+use crate::clock::now_ms;
 use crate::convrs::Client;
-use crate::dispatch::{DispatchConfig, Reconciled, Stop, dispatch, reconcile};
-use crate::queue::{CampaignId, Lease, LeaseHeld, Store, StoreError, this_process};
+use crate::dispatch::{DispatchConfig, Reconciled, Stop};
+use crate::queue::{
+    CampaignId, Lease, LeaseHeld, Role, SendOptions, Store, StoreError, TokenHeld, this_process,
+};
 use crate::tracking::{PollSchedule, Polling, await_delivery};
 
-/// How often, and how long after, a failed GetConversation is asked again in one run.
-const ASK_AGAIN_ROUNDS: u32 = 10;
-const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+/// How often a run waiting for its token looks again.
+const TOKEN_RETRY: Duration = Duration::from_secs(1);
+
+/// Lines for the operator while a run waits or follows (the CLI prints them).
+#[derive(Clone, Default)]
+pub struct Notice(Option<Arc<Say>>);
+
+type Say = dyn Fn(&str) + Send + Sync;
+
+impl Notice {
+    pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Notice(Some(Arc::new(say)))
+    }
+
+    pub fn say(&self, line: &str) {
+        match &self.0 {
+            Some(say) => say(line),
+            None => tracing::info!("{line}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notice")
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -27,8 +57,13 @@ pub struct RunOptions {
     pub reconcile_after: Duration,
     /// When and how often to poll GetMessageDetails.
     pub polls: PollSchedule,
-    /// How long the campaign lease lasts without renewal; it is renewed every third of that.
+    /// How long the campaign and token leases last without renewal (renewed every third).
     pub lease: Duration,
+    /// The campaign's share of its token against other campaigns on it (1 to 10).
+    pub priority: u32,
+    /// Queue the campaign for a worker and return, instead of sending or following it.
+    pub detach: bool,
+    pub notice: Notice,
 }
 
 impl Default for RunOptions {
@@ -38,6 +73,9 @@ impl Default for RunOptions {
             reconcile_after: Duration::from_secs(60),
             polls: PollSchedule::default(),
             lease: Duration::from_secs(30),
+            priority: 1,
+            detach: false,
+            notice: Notice::default(),
         }
     }
 }
@@ -48,10 +86,13 @@ pub enum RunEnd {
     Finished { unsettled: usize },
     /// Everything was sent (`--no-wait`).
     Sent,
-    /// A stop verdict paused the campaign or stopped the token.
+    /// A stop verdict paused the campaign or stopped the token, or the operator did.
     Stopped(Stop),
-    /// Cancelled (Ctrl-C): nothing new was claimed, what was in flight was recorded.
+    /// Cancelled (Ctrl-C): nothing new was claimed, what was in flight was recorded. When a
+    /// worker sends the campaign, only the following stopped.
     Interrupted,
+    /// Queued for a worker (`detach`); `sender` holds the token now, if anyone does.
+    Queued { sender: Option<TokenHeld> },
 }
 
 /// Messages the run left waiting for a later attempt, grouped by why.
@@ -65,6 +106,20 @@ pub struct RunReport {
     pub reconciled: Reconciled,
     /// Messages whose next attempt is due after the run ended.
     pub deferred: Vec<Deferred>,
+    /// The worker that sent the campaign, when the run handed it over.
+    pub worker: Option<String>,
+}
+
+impl RunReport {
+    pub(super) fn ended(end: RunEnd) -> Self {
+        RunReport {
+            end,
+            left_uncertain_by_earlier_run: 0,
+            reconciled: Reconciled::default(),
+            deferred: vec![],
+            worker: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,21 +152,116 @@ pub async fn run_campaign(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<RunReport, RunError> {
+    let fingerprint = client.token_fingerprint();
+    store.set_priority(campaign, opts.priority).await?;
+    let limits = TokenLimits {
+        rate: config.rate,
+        number_rate: config.number_rate,
+        lease: opts.lease,
+    };
+    let mut told: Option<String> = None;
+    loop {
+        if cancel.is_cancelled() {
+            return Ok(RunReport::ended(RunEnd::Interrupted));
+        }
+        if opts.detach {
+            let sender = store.token_holder(&fingerprint).await?;
+            hand_over(store, campaign, &fingerprint, config, opts, sender.as_ref()).await?;
+            return Ok(RunReport::ended(RunEnd::Queued { sender }));
+        }
+        let held = match HeldToken::take(store, &fingerprint, Role::Run, Some(campaign), limits)
+            .await?
+        {
+            Ok(token) => {
+                return run_on_token(store, client, token, campaign, config, opts, cancel).await;
+            }
+            Err(held) => held,
+        };
+        match held.role {
+            Role::Worker => {
+                hand_over(store, campaign, &fingerprint, config, opts, Some(&held)).await?;
+                if let Some(report) = follow(store, campaign, &held, opts, cancel).await? {
+                    return Ok(report);
+                }
+                // The worker went away before sending it all: this run goes on.
+                opts.notice.say(&format!(
+                    "the worker {} no longer holds token {fingerprint}: this run sends campaign {campaign} itself",
+                    held.owner
+                ));
+            }
+            Role::Run if held.campaign == Some(campaign) => {
+                let owner = held.owner.clone();
+                return Err(RunError::Busy(LeaseHeld {
+                    campaign,
+                    owner,
+                    until: held.until,
+                }));
+            }
+            Role::Run => {
+                if told.as_deref() != Some(held.owner.as_str()) {
+                    opts.notice.say(&format!(
+                        "waiting: {held}; campaign {campaign} starts sending once that run has sent (Ctrl-C to give up)"
+                    ));
+                    told = Some(held.owner.clone());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(TOKEN_RETRY) => {}
+                    _ = cancel.cancelled() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Queues the campaign for the worker of its token, with this run's choices.
+async fn hand_over(
+    store: &Store,
+    campaign: CampaignId,
+    fingerprint: &str,
+    config: &DispatchConfig,
+    opts: &RunOptions,
+    sender: Option<&TokenHeld>,
+) -> Result<(), StoreError> {
+    let reason = match sender {
+        Some(h) if h.role == Role::Worker => format!("handed to the worker {}", h.owner),
+        _ => format!("queued for a worker holding token {fingerprint}"),
+    };
+    let options = SendOptions {
+        max_attempts: config.max_attempts,
+    };
+    store
+        .queue_for_sender(campaign, fingerprint, opts.priority, options, &reason)
+        .await
+}
+
+/// The run on its token: take the campaign lease under it, send, give the token up, wait.
+async fn run_on_token(
+    store: &Store,
+    client: &Client,
+    token: HeldToken,
+    campaign: CampaignId,
+    config: &DispatchConfig,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunReport, RunError> {
     let owner = this_process();
-    let lease = Arc::new(store.take_lease(campaign, &owner, opts.lease).await??);
-    // Losing the lease (another process took it after we stalled past its expiry) halts the
-    // run: nothing new is claimed, and nothing claimed is sent.
-    let run_cancel = cancel.child_token();
-    let renewing = CancellationToken::new();
-    let renewal = tokio::spawn(renew_lease(
-        store.clone(),
-        lease.clone(),
-        renewing.clone(),
-        run_cancel.clone(),
-    ));
-    let result = run_leased(store, client, &lease, config, opts, &run_cancel).await;
-    renewing.cancel();
-    let _ = renewal.await;
+    let lease = match store
+        .take_lease_under(campaign, &owner, opts.lease, Some(token.lease.clone()))
+        .await
+    {
+        Ok(Ok(lease)) => Arc::new(lease),
+        Ok(Err(held)) => {
+            token.release(store).await?;
+            return Err(RunError::Busy(held));
+        }
+        Err(e) => {
+            token.release(store).await?;
+            return Err(e.into());
+        }
+    };
+    let mut renewing = renew_campaign_lease(store, &lease, cancel);
+    let result = run_leased(store, client, token, &lease, config, opts, cancel).await;
+    renewing.stop().await;
     if lease.is_lost() {
         return Err(RunError::LeaseLost(campaign));
     }
@@ -119,56 +269,41 @@ pub async fn run_campaign(
     result
 }
 
-async fn renew_lease(
-    store: Store,
-    lease: Arc<Lease>,
-    done: CancellationToken,
-    lost: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(lease.length() / 3) => {}
-            _ = done.cancelled() => return,
-        }
-        match store.renew_lease(&lease).await {
-            Ok(Ok(())) => {}
-            Ok(Err(held)) => {
-                tracing::error!(campaign = %lease.campaign, %held, "lost the campaign lease: stopping");
-                lost.cancel();
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(campaign = %lease.campaign, error = %e, "cannot renew the campaign lease; will try again")
+/// Renews the campaign lease every third of its length; losing it cancels the run's sends.
+fn renew_campaign_lease(store: &Store, lease: &Arc<Lease>, cancel: &CancellationToken) -> Renewing {
+    let (store, lease, lost) = (store.clone(), lease.clone(), cancel.clone());
+    Renewing::start(lease.length() / 3, move || {
+        let (store, lease, lost) = (store.clone(), lease.clone(), lost.clone());
+        async move {
+            match store.renew_lease(&lease).await {
+                Ok(Ok(())) => true,
+                Ok(Err(held)) => {
+                    tracing::error!(campaign = %lease.campaign, %held, "lost the campaign lease: stopping");
+                    lost.cancel();
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(campaign = %lease.campaign, error = %e, "cannot renew the campaign lease; will try again");
+                    true
+                }
             }
         }
-    }
+    })
 }
 
 async fn run_leased(
     store: &Store,
     client: &Client,
+    token: HeldToken,
     lease: &Arc<Lease>,
     config: &DispatchConfig,
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<RunReport, RunError> {
     let campaign = lease.campaign;
-    if let Some(control) = store.control(campaign).await? {
-        // Paused or cancelled by the operator: nothing is sent, and the state stays theirs.
-        return Ok(RunReport {
-            end: RunEnd::Stopped(Stop::Operator(control)),
-            left_uncertain_by_earlier_run: 0,
-            reconciled: Reconciled::default(),
-            deferred: vec![],
-        });
-    }
-    let left = store.mark_interrupted_uncertain(campaign).await?;
-    store.set_campaign_state(campaign, "running", None).await?;
-    store
-        .set_campaign_token(campaign, &client.token_fingerprint())
-        .await?;
-    let mut reconciled = Reconciled::default();
-    let mut asked_again = 0;
+    // Losing the campaign lease (another process took it after we stalled past its expiry)
+    // halts the sends: nothing new is claimed, and nothing claimed is sent.
+    let run_cancel = cancel.child_token();
     // Acks are polled while sending goes on, each message from its own send time.
     let mut polling = Some(Polling::start(
         store.clone(),
@@ -176,60 +311,44 @@ async fn run_leased(
         campaign,
         opts.polls.clone(),
     ));
-    let end = loop {
-        if let Some(stop) = dispatch(store, client, lease, config, cancel).await? {
-            if let Stop::Token(reason) = &stop {
-                store
-                    .stop_token(&client.token_fingerprint(), reason)
-                    .await?;
+    let on_token = OnToken {
+        client,
+        gate: &token.gate,
+        priority: opts.priority,
+    };
+    let sent = send_campaign(
+        store,
+        &on_token,
+        lease,
+        config,
+        opts.reconcile_after,
+        &run_cancel,
+    )
+    .await;
+    // Others may send on the token now; this run only polls from here on.
+    let released = token.release(store).await;
+    let sent = sent?;
+    released?;
+    let end = match (&sent.end, opts.wait) {
+        (SendEnd::Done, None) => RunEnd::Sent,
+        (SendEnd::Done, Some(wait)) => {
+            if let Some(polling) = polling.take() {
+                polling.stop().await;
             }
-            break RunEnd::Stopped(stop);
-        }
-        if cancel.is_cancelled() {
-            break RunEnd::Interrupted;
-        }
-        let r = reconcile(store, client, campaign, config, opts.reconcile_after).await?;
-        reconciled.sent += r.sent;
-        reconciled.requeued += r.requeued;
-        reconciled.undecided = r.undecided;
-        if r.requeued > 0 {
-            continue;
-        }
-        // An undecided message is decided by waiting out its safe delay (`reconcile_after`),
-        // even with `--no-wait`: "everything sent" includes knowing what was sent.
-        let mut next = r.next_decision;
-        // GetConversation failed for some: ask again a little later, a few times.
-        if r.unanswered > 0 && asked_again < ASK_AGAIN_ROUNDS {
-            asked_again += 1;
-            let soon = chrono::Utc::now() + ASK_AGAIN_AFTER;
-            next = Some(next.map_or(soon, |n| n.min(soon)));
-        }
-        if let Some(at) = next {
-            let pause =
-                (at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(10);
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => continue,
-                _ = cancel.cancelled() => break RunEnd::Interrupted,
-            }
-        }
-        break match opts.wait {
-            None => RunEnd::Sent,
-            Some(wait) => {
-                if let Some(polling) = polling.take() {
-                    polling.stop().await;
-                }
-                // The wait for acks counts from the end of sending, however long sending took.
-                let deadline = tokio::time::Instant::now() + wait;
-                let unsettled =
-                    await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?
-                        as usize;
-                if cancel.is_cancelled() {
-                    RunEnd::Interrupted
-                } else {
-                    RunEnd::Finished { unsettled }
+            // The wait for acks counts from the end of sending, however long sending took.
+            let deadline = tokio::time::Instant::now() + wait;
+            let unsettled =
+                await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?;
+            if cancel.is_cancelled() {
+                RunEnd::Interrupted
+            } else {
+                RunEnd::Finished {
+                    unsettled: unsettled as usize,
                 }
             }
-        };
+        }
+        (SendEnd::Stopped(stop), _) => RunEnd::Stopped(stop.clone()),
+        (SendEnd::Interrupted, _) => RunEnd::Interrupted,
     };
     if let Some(polling) = polling.take() {
         polling.stop().await;
@@ -242,42 +361,26 @@ async fn run_leased(
         RunEnd::Finished { .. } | RunEnd::Sent => store.deferred(campaign, now_ms()).await?,
         _ => vec![],
     };
-    let deferred_reason = deferred_summary(&deferred);
-    let state = match &end {
-        // The operator's pause or cancel set the state already (and may be lifted by now).
-        RunEnd::Stopped(Stop::Operator(_)) => None,
-        _ if !deferred.is_empty() => Some(("deferred", Some(deferred_reason.as_str()))),
-        RunEnd::Finished { .. } => Some(("finished", None)),
-        RunEnd::Sent => Some(("sent", None)),
-        RunEnd::Stopped(Stop::Campaign(r)) => Some(("paused", Some(r.as_str()))),
-        RunEnd::Stopped(Stop::Token(r)) => Some(("stopped", Some(r.as_str()))),
-        RunEnd::Interrupted => Some((
-            "interrupted",
-            Some("stopped by the operator; run again to resume"),
-        )),
+    let done = if matches!(end, RunEnd::Finished { .. }) {
+        "finished"
+    } else {
+        "sent"
     };
-    if let Some((state, reason)) = state {
-        store.set_campaign_state(campaign, state, reason).await?;
+    let send_end = if end == RunEnd::Interrupted {
+        SendEnd::Interrupted
+    } else {
+        sent.end
+    };
+    if let Some((state, reason)) = state_after(&send_end, &deferred, done) {
+        store
+            .set_campaign_state(campaign, state, reason.as_deref())
+            .await?;
     }
     Ok(RunReport {
         end,
-        left_uncertain_by_earlier_run: left,
-        reconciled,
+        left_uncertain_by_earlier_run: sent.left_uncertain,
+        reconciled: sent.reconciled,
         deferred,
+        worker: None,
     })
-}
-
-/// "3 message(s) deferred until 2026-12-01T10:15:00Z: 2001: User is chatting to an agent".
-pub fn deferred_summary(deferred: &[Deferred]) -> String {
-    deferred
-        .iter()
-        .map(|d| {
-            let until = rfc3339_secs(d.last_at);
-            format!(
-                "{} message(s) deferred until {until}: {}",
-                d.count, d.reason
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }

@@ -8,12 +8,13 @@
 //! so a process that stalled past its lease sends nothing more once it wakes.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{CampaignId, Store, StoreError};
+use super::{CampaignId, Store, StoreError, TokenLease};
 
 /// Someone else is sending this campaign.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,12 +36,16 @@ pub struct Lease {
     /// safety margin for clock differences between processes; `i64::MIN` once lost.
     valid_until: AtomicI64,
     length: Duration,
+    /// The lease on the token it is sent with, when the sender holds one: the campaign's lease
+    /// is only good while that one is.
+    pub token: Option<Arc<TokenLease>>,
 }
 
 impl Lease {
-    /// Whether the lease is still known to be held at `now_ms`.
+    /// Whether the lease (and the token lease it is under) is still known to be held at `now_ms`.
     pub fn valid_at(&self, now_ms: i64) -> bool {
         now_ms < self.valid_until.load(Ordering::SeqCst)
+            && self.token.as_ref().is_none_or(|t| t.valid_at(now_ms))
     }
 
     /// Whether the lease was found taken over by another process.
@@ -71,7 +76,7 @@ pub fn this_process() -> String {
 
 /// Whether the owner is a process on this host that no longer exists. Only judged where
 /// `proc` lists processes (it has `self`); elsewhere the lease must expire.
-fn owner_is_gone(owner: &str, proc: &Path) -> bool {
+pub(super) fn owner_is_gone(owner: &str, proc: &Path) -> bool {
     let Some((pid, host)) = owner.strip_prefix("pid ").and_then(|o| o.split_once('@')) else {
         return false;
     };
@@ -90,6 +95,17 @@ impl Store {
         owner: &str,
         length: Duration,
     ) -> Result<Result<Lease, LeaseHeld>, StoreError> {
+        self.take_lease_under(campaign, owner, length, None).await
+    }
+
+    /// Takes the lease for `length`, under a token lease: claims then check both.
+    pub async fn take_lease_under(
+        &self,
+        campaign: CampaignId,
+        owner: &str,
+        length: Duration,
+        token: Option<Arc<TokenLease>>,
+    ) -> Result<Result<Lease, LeaseHeld>, StoreError> {
         let now = now_ms();
         let until = now + length.as_millis() as i64;
         if let Err(held) = self.acquire_lease(campaign, owner, now, until).await? {
@@ -100,6 +116,7 @@ impl Store {
             owner: owner.to_string(),
             valid_until: AtomicI64::new(i64::MIN),
             length,
+            token,
         };
         lease.held_until(until);
         Ok(Ok(lease))
@@ -172,9 +189,7 @@ impl Store {
     }
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {
@@ -197,6 +212,7 @@ mod tests {
             owner: "me".into(),
             valid_until: AtomicI64::new(i64::MIN),
             length: Duration::from_secs(30),
+            token: None,
         };
         lease.held_until(100_000);
         assert!(lease.valid_at(97_000));

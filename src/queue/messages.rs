@@ -214,7 +214,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (held, control) = row.unwrap_or_default();
-        if held != Some(true) {
+        if held != Some(true) || !super::token_lease::holds_token(&mut tx, lease).await? {
             lease.lose();
             return Err(StoreError::LeaseLost(lease.campaign));
         }

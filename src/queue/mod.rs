@@ -9,7 +9,9 @@ mod lease;
 mod messages;
 mod open;
 mod report;
+mod sending;
 mod suppress;
+mod token_lease;
 mod token_stops;
 mod uncertain;
 
@@ -23,7 +25,9 @@ pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
 pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, Funnel, RecipientRow};
+pub use sending::{SendOptions, Sendable, Standing};
 pub use suppress::Suppression;
+pub use token_lease::{Role, TokenHeld, TokenLease};
 pub use uncertain::Uncertain;
 
 /// A campaign's id.

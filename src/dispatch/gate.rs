@@ -1,0 +1,226 @@
+//! The gate of one API token: every campaign sending on the token in this process passes
+//! through it, so they share the token's rate and the per-number spacing, and share them
+//! fairly. Sends waiting for the token queue up per campaign; each time the token limiter
+//! allows one, it goes to the campaign that has had the least of the token for its priority
+//! (stride scheduling): a big campaign does not starve a small one started later, and a
+//! campaign of priority 3 gets three sends for every one of a campaign of priority 1.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Notify, oneshot};
+
+use super::pacing::Pacing;
+use crate::queue::CampaignId;
+
+/// The token's gate. Dropping it stops its granter.
+pub struct Gate {
+    inner: Arc<Inner>,
+    granter: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    pacing: Pacing,
+    lanes: std::sync::Mutex<Lanes<oneshot::Sender<()>>>,
+    waiting: Notify,
+    /// Sends that found the token's limit reached and had to wait for it.
+    waits: AtomicU64,
+}
+
+impl Gate {
+    /// A gate for a token allowing `rate` sends a second and `number_rate` per phone number.
+    pub fn new(rate: u32, number_rate: u32) -> Arc<Gate> {
+        let inner = Arc::new(Inner {
+            pacing: Pacing::new(rate, number_rate),
+            lanes: Default::default(),
+            waiting: Notify::new(),
+            waits: AtomicU64::new(0),
+        });
+        let granter = tokio::spawn(grant(inner.clone()));
+        Arc::new(Gate { inner, granter })
+    }
+
+    pub(super) fn pacing(&self) -> &Pacing {
+        &self.inner.pacing
+    }
+
+    /// Waits until the token may carry one more send of `campaign`, in its fair turn.
+    pub async fn admit(&self, campaign: CampaignId, priority: u32) {
+        if self.no_one_waits() && self.inner.pacing.token.check().is_ok() {
+            return;
+        }
+        self.inner.waits.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock().push(campaign, priority, tx);
+        self.inner.waiting.notify_one();
+        // The granter never drops a waiter without answering, unless the gate is dropped.
+        let _ = rx.await;
+    }
+
+    /// How many sends have had to wait for the token's limit.
+    pub fn waits(&self) -> u64 {
+        self.inner.waits.load(Ordering::Relaxed)
+    }
+
+    fn no_one_waits(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lanes<oneshot::Sender<()>>> {
+        self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.granter.abort();
+    }
+}
+
+/// Hands each send the token allows to the next campaign in fair order; a waiter that gave up
+/// (its send was stopped) passes its turn to the next.
+async fn grant(inner: Arc<Inner>) {
+    loop {
+        while inner
+            .lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            inner.waiting.notified().await;
+        }
+        inner.pacing.token.until_ready().await;
+        loop {
+            let next = inner.lanes.lock().unwrap_or_else(|p| p.into_inner()).next();
+            match next.map(|waiter| waiter.send(())) {
+                Some(Err(())) => continue,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Per-campaign queues served in stride order: each turn goes to the non-empty lane with the
+/// lowest pass, whose pass then grows by 1/priority. A lane that was idle starts at the
+/// current pass, so it neither saved up turns nor waits behind the others' history.
+#[derive(Debug)]
+pub(super) struct Lanes<T> {
+    lanes: HashMap<CampaignId, Lane<T>>,
+    /// The pass of the last turn given.
+    now: f64,
+}
+
+#[derive(Debug)]
+struct Lane<T> {
+    pass: f64,
+    stride: f64,
+    waiting: VecDeque<T>,
+}
+
+impl<T> Default for Lanes<T> {
+    fn default() -> Self {
+        Lanes {
+            lanes: HashMap::new(),
+            now: 0.0,
+        }
+    }
+}
+
+impl<T> Lanes<T> {
+    pub(super) fn push(&mut self, campaign: CampaignId, priority: u32, waiter: T) {
+        let now = self.now;
+        let lane = self.lanes.entry(campaign).or_insert_with(|| Lane {
+            pass: now,
+            stride: 1.0,
+            waiting: VecDeque::new(),
+        });
+        lane.stride = 1.0 / f64::from(priority.clamp(1, 10));
+        if lane.waiting.is_empty() {
+            lane.pass = lane.pass.max(now);
+        }
+        lane.waiting.push_back(waiter);
+    }
+
+    pub(super) fn next(&mut self) -> Option<T> {
+        let (&campaign, lane) = self
+            .lanes
+            .iter_mut()
+            .filter(|(_, lane)| !lane.waiting.is_empty())
+            .min_by(|(a, x), (b, y)| x.pass.total_cmp(&y.pass).then(a.cmp(b)))?;
+        self.now = lane.pass;
+        lane.pass += lane.stride;
+        let waiter = lane.waiting.pop_front();
+        let now = self.now;
+        // Idle lanes with no turns taken ahead of the others are forgotten (campaigns end).
+        self.lanes
+            .retain(|c, lane| *c == campaign || !lane.waiting.is_empty() || lane.pass > now);
+        waiter
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.lanes.values().all(|lane| lane.waiting.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turns(lanes: &mut Lanes<CampaignId>, n: usize) -> HashMap<CampaignId, usize> {
+        let mut got = HashMap::new();
+        for _ in 0..n {
+            let c = lanes.next().expect("someone waits");
+            *got.entry(c).or_default() += 1;
+            lanes.push(c, 1, c);
+        }
+        got
+    }
+
+    #[test]
+    fn two_campaigns_always_waiting_share_the_token_evenly() {
+        let mut lanes = Lanes::default();
+        for _ in 0..16 {
+            lanes.push(CampaignId(1), 1, CampaignId(1));
+            lanes.push(CampaignId(2), 1, CampaignId(2));
+        }
+        let got = turns(&mut lanes, 1000);
+        assert_eq!(got[&CampaignId(1)], 500);
+        assert_eq!(got[&CampaignId(2)], 500);
+    }
+
+    #[test]
+    fn a_campaign_started_later_gets_its_share_at_once_and_no_more() {
+        let mut lanes = Lanes::default();
+        for _ in 0..16 {
+            lanes.push(CampaignId(1), 1, CampaignId(1));
+        }
+        turns(&mut lanes, 10_000);
+        lanes.push(CampaignId(2), 1, CampaignId(2));
+        // The newcomer is served within two turns, then they alternate.
+        let first_two: Vec<_> = (0..2).filter_map(|_| lanes.next()).collect();
+        assert!(first_two.contains(&CampaignId(2)), "{first_two:?}");
+        for c in first_two {
+            lanes.push(c, 1, c);
+        }
+        let got = turns(&mut lanes, 100);
+        assert_eq!(got[&CampaignId(2)], 50);
+    }
+
+    #[test]
+    fn priority_three_gets_three_turns_for_every_one() {
+        let mut lanes = Lanes::default();
+        for _ in 0..16 {
+            lanes.push(CampaignId(1), 3, CampaignId(1));
+            lanes.push(CampaignId(2), 1, CampaignId(2));
+        }
+        let mut got: HashMap<CampaignId, usize> = HashMap::new();
+        for _ in 0..400 {
+            let c = lanes.next().unwrap();
+            *got.entry(c).or_default() += 1;
+            lanes.push(c, if c == CampaignId(1) { 3 } else { 1 }, c);
+        }
+        assert_eq!(got[&CampaignId(1)], 300);
+        assert_eq!(got[&CampaignId(2)], 100);
+    }
+}

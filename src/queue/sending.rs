@@ -1,0 +1,129 @@
+//! What a sender of a token looks for: campaigns queued or left running on the token, a run
+//! handing its campaign over to the worker that holds the token, and where a campaign stands
+//! for whoever follows it.
+
+use sqlx::Row;
+
+use super::{CampaignId, Control, Store, StoreError, now};
+
+/// How a worker sends a campaign a run queued (the run's own choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendOptions {
+    pub max_attempts: i64,
+}
+
+/// A campaign with something to send on a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sendable {
+    pub id: CampaignId,
+    pub channel: String,
+    pub priority: u32,
+    pub options: Option<SendOptions>,
+}
+
+/// Where a campaign stands, as one who follows it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub state: String,
+    pub reason: Option<String>,
+    pub control: Option<Control>,
+    /// Who holds its lease now, while that lease runs.
+    pub sender: Option<String>,
+}
+
+/// The states in which a campaign is meant to be sent: queued for a sender, being sent (or
+/// left so by a sender that died), or waiting for deferred messages.
+const TO_SEND: &str = "('queued', 'running', 'deferred')";
+
+impl Store {
+    /// Campaigns on the token (by fingerprint) that are meant to be sent, not paused or
+    /// cancelled, with a message due before `due_before_ms` or left sending or uncertain.
+    pub async fn sendable_campaigns(
+        &self,
+        token: &str,
+        due_before_ms: i64,
+    ) -> Result<Vec<Sendable>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
+             WHERE c.token_fingerprint = ? AND c.state IN {TO_SEND} AND c.control IS NULL
+               AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
+                 AND ((m.state = 'queued' AND m.next_attempt_at <= ?) OR m.state IN ('sending', 'uncertain')))
+             ORDER BY c.priority DESC, c.id"
+        )))
+        .bind(token)
+        .bind(due_before_ms)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Sendable {
+                id: CampaignId(r.get(0)),
+                channel: r.get(1),
+                priority: r.get::<i64, _>(2).clamp(1, 10) as u32,
+                options: r
+                    .get::<Option<String>, _>(3)
+                    .and_then(|o| serde_json::from_str(&o).ok()),
+            })
+            .collect())
+    }
+
+    /// Queues the campaign for a sender of `token` (a worker) with the run's options.
+    pub async fn queue_for_sender(
+        &self,
+        campaign: CampaignId,
+        token: &str,
+        priority: u32,
+        options: SendOptions,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET state = 'queued', state_reason = ?, token_fingerprint = ?,
+               priority = ?, send_options = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(reason)
+        .bind(token)
+        .bind(i64::from(priority.clamp(1, 10)))
+        .bind(serde_json::to_string(&options).unwrap_or_default())
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records the campaign's share of its token (1 to 10).
+    pub async fn set_priority(
+        &self,
+        campaign: CampaignId,
+        priority: u32,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET priority = ? WHERE id = ?")
+            .bind(i64::from(priority.clamp(1, 10)))
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Where the campaign stands now.
+    pub async fn standing(&self, campaign: CampaignId) -> Result<Standing, StoreError> {
+        let r = sqlx::query(
+            "SELECT state, state_reason, control,
+                    CASE WHEN lease_until > ? THEN lease_owner END
+             FROM campaigns WHERE id = ?",
+        )
+        .bind(crate::clock::now_ms())
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Standing {
+            state: r.get(0),
+            reason: r.get(1),
+            control: r
+                .get::<Option<String>, _>(2)
+                .as_deref()
+                .and_then(Control::parse),
+            sender: r.get(3),
+        })
+    }
+}

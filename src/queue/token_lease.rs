@@ -1,0 +1,268 @@
+//! The token lease: one process at a time sends on an API token, whatever campaigns it sends,
+//! so runs and workers sharing a database never together exceed the token's limits. A lease
+//! names its holder (`pid N@host`), its role (a worker, or a run and its campaign), and a
+//! fence that grows with every new holder; it expires unless renewed, and a holder process
+//! found gone (same host, where `/proc` shows processes) is replaced at once.
+//!
+//! Fencing: claims check, in their transaction, that owner and fence still hold the token, and
+//! every send checks that the lease is still known to be held, so a holder that stalled past
+//! its lease sends nothing once it wakes.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::lease::owner_is_gone;
+use super::{CampaignId, Store, StoreError};
+use crate::clock::{now_ms, rfc3339_secs};
+
+/// Who holds a token: a long-running worker, or one `run` of one campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Worker,
+    Run,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Run => "run",
+        }
+    }
+
+    fn parse(s: &str) -> Role {
+        if s == "worker" {
+            Role::Worker
+        } else {
+            Role::Run
+        }
+    }
+}
+
+/// A token held by another process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenHeld {
+    pub fingerprint: String,
+    pub owner: String,
+    pub role: Role,
+    /// The campaign a run holds it for.
+    pub campaign: Option<CampaignId>,
+    pub until: String,
+}
+
+impl std::fmt::Display for TokenHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.role, self.campaign) {
+            (Role::Run, Some(c)) => write!(
+                f,
+                "token {} is held by a run of campaign {c} ({})",
+                self.fingerprint, self.owner
+            ),
+            (role, _) => write!(
+                f,
+                "token {} is held by a {} ({})",
+                self.fingerprint,
+                role.as_str(),
+                self.owner
+            ),
+        }
+    }
+}
+
+/// A token lease this process holds. Only `Store::take_token_lease` makes one.
+#[derive(Debug)]
+pub struct TokenLease {
+    pub fingerprint: String,
+    pub owner: String,
+    pub role: Role,
+    fence: i64,
+    /// Until when (unix ms) this process may send on it; `i64::MIN` once lost.
+    valid_until: AtomicI64,
+    length: Duration,
+}
+
+impl TokenLease {
+    pub fn valid_at(&self, now_ms: i64) -> bool {
+        now_ms < self.valid_until.load(Ordering::SeqCst)
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.valid_until.load(Ordering::SeqCst) == i64::MIN
+    }
+
+    pub fn length(&self) -> Duration {
+        self.length
+    }
+
+    pub fn fence(&self) -> i64 {
+        self.fence
+    }
+
+    fn held_until(&self, until_ms: i64) {
+        let margin = (self.length.as_millis() as i64 / 5).min(2_000);
+        self.valid_until.store(until_ms - margin, Ordering::SeqCst);
+    }
+
+    fn lose(&self) {
+        self.valid_until.store(i64::MIN, Ordering::SeqCst);
+    }
+}
+
+impl Store {
+    /// Takes the token for `length`, as a new holder (a new fence). Fails if another live
+    /// process holds it.
+    pub async fn take_token_lease(
+        &self,
+        fingerprint: &str,
+        owner: &str,
+        role: Role,
+        campaign: Option<CampaignId>,
+        length: Duration,
+    ) -> Result<Result<TokenLease, TokenHeld>, StoreError> {
+        let now = now_ms();
+        let until = now + length.as_millis() as i64;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let current = holder(&mut tx, fingerprint).await?;
+        if let Some((held, _, until_ms)) = &current
+            && held.owner != owner
+            && *until_ms > now
+            && !owner_is_gone(&held.owner, Path::new("/proc"))
+        {
+            return Ok(Err(held.clone()));
+        }
+        let fence = current.map_or(1, |(_, fence, _)| fence + 1);
+        sqlx::query(
+            "INSERT INTO token_leases (fingerprint, owner, role, campaign_id, until_ms, fence)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (fingerprint) DO UPDATE SET owner = excluded.owner, role = excluded.role,
+               campaign_id = excluded.campaign_id, until_ms = excluded.until_ms, fence = excluded.fence",
+        )
+        .bind(fingerprint)
+        .bind(owner)
+        .bind(role.as_str())
+        .bind(campaign)
+        .bind(until)
+        .bind(fence)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let lease = TokenLease {
+            fingerprint: fingerprint.to_string(),
+            owner: owner.to_string(),
+            role,
+            fence,
+            valid_until: AtomicI64::new(i64::MIN),
+            length,
+        };
+        lease.held_until(until);
+        Ok(Ok(lease))
+    }
+
+    /// Renews a token lease; one taken over meanwhile (another owner or fence) is marked lost.
+    pub async fn renew_token_lease(&self, lease: &TokenLease) -> Result<bool, StoreError> {
+        let until = now_ms() + lease.length.as_millis() as i64;
+        let renewed = sqlx::query(
+            "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?",
+        )
+        .bind(until)
+        .bind(&lease.fingerprint)
+        .bind(&lease.owner)
+        .bind(lease.fence)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1;
+        if renewed {
+            lease.held_until(until);
+        } else {
+            lease.lose();
+        }
+        Ok(renewed)
+    }
+
+    /// Gives the token up (if still ours), so another process may send on it at once.
+    pub async fn release_token_lease(&self, lease: &TokenLease) -> Result<(), StoreError> {
+        lease.lose();
+        sqlx::query("DELETE FROM token_leases WHERE fingerprint = ? AND owner = ? AND fence = ?")
+            .bind(&lease.fingerprint)
+            .bind(&lease.owner)
+            .bind(lease.fence)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Who holds the token now, if anyone live does.
+    pub async fn token_holder(&self, fingerprint: &str) -> Result<Option<TokenHeld>, StoreError> {
+        Ok(self
+            .token_holders()
+            .await?
+            .into_iter()
+            .find(|h| h.fingerprint == fingerprint))
+    }
+
+    /// Every token held now by a live process.
+    pub async fn token_holders(&self) -> Result<Vec<TokenHeld>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, owner, role, campaign_id, until_ms FROM token_leases
+             WHERE until_ms > ? ORDER BY fingerprint",
+        )
+        .bind(now_ms())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(held_from)
+            .filter(|h| !owner_is_gone(&h.owner, Path::new("/proc")))
+            .collect())
+    }
+}
+
+fn held_from(r: &sqlx::sqlite::SqliteRow) -> TokenHeld {
+    TokenHeld {
+        fingerprint: r.get(0),
+        owner: r.get(1),
+        role: Role::parse(r.get(2)),
+        campaign: r.get::<Option<i64>, _>(3).map(CampaignId),
+        until: rfc3339_secs(r.get(4)),
+    }
+}
+
+/// The token's row: who held it last, with its fence and expiry.
+async fn holder(
+    tx: &mut sqlx::SqliteConnection,
+    fingerprint: &str,
+) -> Result<Option<(TokenHeld, i64, i64)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT fingerprint, owner, role, campaign_id, until_ms, fence FROM token_leases
+         WHERE fingerprint = ?",
+    )
+    .bind(fingerprint)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| (held_from(&r), r.get(5), r.get(4))))
+}
+
+/// Whether the token lease the campaign lease is under (if any) is still this holder's.
+pub(super) async fn holds_token(
+    tx: &mut sqlx::SqliteConnection,
+    lease: &super::Lease,
+) -> Result<bool, StoreError> {
+    let Some(token) = &lease.token else {
+        return Ok(true);
+    };
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM token_leases WHERE fingerprint = ? AND owner = ? AND fence = ? AND until_ms > ?",
+    )
+    .bind(&token.fingerprint)
+    .bind(&token.owner)
+    .bind(token.fence())
+    .bind(now_ms())
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(held.is_some())
+}
