@@ -120,8 +120,7 @@ impl Api {
                 sim: Some(running),
             });
         }
-        let has_token = global.token_file.is_some() || std::env::var_os("CONVRS_TOKEN").is_some();
-        if !has_token && !required {
+        if !global.has_token() && !required {
             return Ok(Api {
                 client: None,
                 sim: None,

@@ -38,8 +38,24 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
             short(&c.created_at),
             short(&c.updated_at),
             format!("{}/{}", c.sent, c.total),
-            c.sending_now.as_deref().unwrap_or("-"),
+            who(c),
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who sends the campaign now, or why no one does.
+fn who(c: &crate::queue::Listed) -> String {
+    match (&c.sending_now, &c.token_holder) {
+        (Some(owner), Some(holder)) if holder.ends_with(owner.as_str()) => holder.clone(),
+        (Some(owner), _) => owner.clone(),
+        (None, Some(holder)) if c.waiting_for_token => {
+            format!("waiting for its token ({holder} holds it)")
+        }
+        (None, _) if c.waiting_for_token => "waiting for its token".into(),
+        (None, Some(holder)) if holder.starts_with("worker") && c.state == "queued" => {
+            format!("queued for {holder}")
+        }
+        _ => "-".into(),
+    }
 }

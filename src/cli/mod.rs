@@ -13,6 +13,7 @@ mod suppress;
 mod token;
 mod track;
 mod validate;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +52,9 @@ pub struct GlobalArgs {
     #[arg(long, env = "CONVRS_API_URL", global = true)]
     pub api_url: Option<String>,
     /// Read the API token from this file (otherwise from the CONVRS_TOKEN environment variable).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
+    /// `campaign worker` takes it several times, one file per token.
+    #[arg(long, global = true, value_name = "PATH", action = clap::ArgAction::Append)]
+    pub token_file: Vec<PathBuf>,
     /// The campaign database: a path or a sqlite:// URL (postgres:// is not supported yet).
     /// Default: campaign.db, or campaign.sim.db for rehearsals (--sim).
     #[arg(long, env = "CAMPAIGN_DB", global = true, value_name = "PATH|URL")]
@@ -97,18 +99,46 @@ impl GlobalArgs {
 
     /// The API token, from `--token-file` or `CONVRS_TOKEN`. Never echoed.
     pub fn token(&self) -> anyhow::Result<SecretString> {
-        let raw = match &self.token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?,
-            None => std::env::var("CONVRS_TOKEN").map_err(|_| {
+        match self.tokens()?.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => anyhow::bail!(
+                "--token-file is given {} times: only `campaign worker` sends on several tokens",
+                self.token_file.len()
+            ),
+        }
+    }
+
+    /// Whether a token is configured at all.
+    pub fn has_token(&self) -> bool {
+        !self.token_file.is_empty() || std::env::var_os("CONVRS_TOKEN").is_some()
+    }
+
+    /// Every token given: one per `--token-file`, else `CONVRS_TOKEN`. Never echoed.
+    pub fn tokens(&self) -> anyhow::Result<Vec<SecretString>> {
+        let raw: Vec<(String, String)> = if self.token_file.is_empty() {
+            let token = std::env::var("CONVRS_TOKEN").map_err(|_| {
                 anyhow::anyhow!(
                     "no API token: set CONVRS_TOKEN or pass --token-file PATH (or try --sim)"
                 )
-            })?,
+            })?;
+            vec![("CONVRS_TOKEN".to_string(), token)]
+        } else {
+            self.token_file
+                .iter()
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .map(|t| (path.display().to_string(), t))
+                        .with_context(|| format!("cannot read the token file {}", path.display()))
+                })
+                .collect::<anyhow::Result<_>>()?
         };
-        let token = raw.trim();
-        anyhow::ensure!(!token.is_empty(), "the API token is empty");
-        Ok(SecretString::from(token.to_string()))
+        raw.into_iter()
+            .map(|(from, token)| {
+                let token = token.trim();
+                anyhow::ensure!(!token.is_empty(), "the API token in {from} is empty");
+                Ok(SecretString::from(token.to_string()))
+            })
+            .collect()
     }
 }
 
@@ -138,6 +168,9 @@ pub enum Command {
     Cancel(control::ControlArgs),
     /// Let campaigns send with the configured token again after a stop-token verdict.
     ClearTokenStop,
+    /// Send every campaign queued on the given tokens until SIGTERM; serve callbacks, events,
+    /// /healthz and /metrics.
+    Worker(worker::WorkerArgs),
     /// Manage the suppression list.
     Suppress(suppress::SuppressArgs),
 }
@@ -153,6 +186,7 @@ pub fn init_tracing(global: &GlobalArgs) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -171,5 +205,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => control::run(&cli.global, &args, control::Action::Cancel).await,
         Command::ClearTokenStop => token::clear(&cli.global).await,
         Command::Suppress(args) => suppress::run(&cli.global, &args).await,
+        Command::Worker(args) => worker::run(&cli.global, &args).await,
     }
 }

@@ -91,7 +91,7 @@ pub struct RunArgs {
 }
 
 /// A message due later than this does not hold the run: it is deferred.
-const DEFER_AFTER: Duration = Duration::from_secs(60);
+pub(super) const DEFER_AFTER: Duration = Duration::from_secs(60);
 
 /// The longest duration any flag takes.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -342,7 +342,7 @@ async fn stop_on_signals(cancel: CancellationToken) {
     }
 }
 
-async fn signal() -> std::io::Result<()> {
+pub(super) async fn signal() -> std::io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r,

@@ -1,6 +1,7 @@
 //! The HTTP client: one JSON POST per call, no hidden retries, and errors that say whether the
 //! request may have reached the server. The token is exposed in one place: `envelope`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -74,6 +75,13 @@ pub struct Client {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     token: SecretString,
+    observer: Option<Arc<dyn Observe>>,
+}
+
+/// Told of every call the client makes (for metrics and health): the command, how long it
+/// took, and what came of it.
+pub trait Observe: Send + Sync + std::fmt::Debug {
+    fn call(&self, cmd: &str, took: Duration, result: &Result<Answer, CallError>);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +113,14 @@ impl Client {
             http,
             endpoint,
             token,
+            observer: None,
         })
+    }
+
+    /// This client, telling `observer` of every call.
+    pub fn observed(mut self, observer: Arc<dyn Observe>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn endpoint(&self) -> &str {
@@ -120,6 +135,19 @@ impl Client {
 
     /// One POST of `cmd` with `body`'s fields; the answer if `ok` is 1.
     async fn post<B: Serialize>(&self, cmd: &str, body: &B) -> Result<Answer, CallError> {
+        let started = std::time::Instant::now();
+        let result = self.post_unobserved(cmd, body).await;
+        if let Some(observer) = &self.observer {
+            observer.call(cmd, started.elapsed(), &result);
+        }
+        result
+    }
+
+    async fn post_unobserved<B: Serialize>(
+        &self,
+        cmd: &str,
+        body: &B,
+    ) -> Result<Answer, CallError> {
         let response = self
             .http
             .post(self.endpoint.clone())

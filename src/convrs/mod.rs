@@ -9,6 +9,6 @@ pub mod verdict;
 pub mod wire;
 
 pub use callback::CallbackTarget;
-pub use client::{CallError, Client, ClientConfig};
+pub use client::{CallError, Client, ClientConfig, Observe};
 pub use codes::{Ack, ErrorCode};
 pub use verdict::Verdict;

@@ -24,20 +24,61 @@ struct Inner {
     pacing: Pacing,
     lanes: std::sync::Mutex<Lanes<oneshot::Sender<()>>>,
     waiting: Notify,
+    stats: Arc<GateStats>,
+}
+
+/// What went through a token's gate, kept across the gates a worker makes for the token.
+#[derive(Debug, Default)]
+pub struct GateStats {
     /// Sends that found the token's limit reached and had to wait for it.
     waits: AtomicU64,
+    /// Attempts by command and outcome kind.
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+impl GateStats {
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// Attempts so far by (command, outcome kind).
+    pub fn outcomes(&self) -> Vec<((&'static str, &'static str), u64)> {
+        let outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        outcomes.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    pub(super) fn count(&self, command: &'static str, kind: &'static str) {
+        let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        *outcomes.entry((command, kind)).or_default() += 1;
+    }
 }
 
 impl Gate {
     /// A gate for a token allowing `rate` sends a second and `number_rate` per phone number.
     pub fn new(rate: u32, number_rate: u32) -> Arc<Gate> {
+        Gate::with_stats(
+            rate,
+            number_rate,
+            Arc::default(),
+            tokio::time::Instant::now(),
+        )
+    }
+
+    /// A gate counting into `stats`, giving its first turn at `not_before` (a second after
+    /// the token's previous holder may have sent its last).
+    pub fn with_stats(
+        rate: u32,
+        number_rate: u32,
+        stats: Arc<GateStats>,
+        not_before: tokio::time::Instant,
+    ) -> Arc<Gate> {
         let inner = Arc::new(Inner {
             pacing: Pacing::new(rate, number_rate),
             lanes: Default::default(),
             waiting: Notify::new(),
-            waits: AtomicU64::new(0),
+            stats,
         });
-        let granter = tokio::spawn(grant(inner.clone()));
+        let granter = tokio::spawn(grant(inner.clone(), not_before));
         Arc::new(Gate { inner, granter })
     }
 
@@ -47,24 +88,21 @@ impl Gate {
 
     /// Waits until the token may carry one more send of `campaign`, in its fair turn.
     pub async fn admit(&self, campaign: CampaignId, priority: u32) {
-        if self.no_one_waits() && self.inner.pacing.token.check().is_ok() {
-            return;
-        }
-        self.inner.waits.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.lock().push(campaign, priority, tx);
+        {
+            let mut lanes = self.lock();
+            if !lanes.is_empty() {
+                self.inner.stats.waits.fetch_add(1, Ordering::Relaxed);
+            }
+            lanes.push(campaign, priority, tx);
+        }
         self.inner.waiting.notify_one();
         // The granter never drops a waiter without answering, unless the gate is dropped.
         let _ = rx.await;
     }
 
-    /// How many sends have had to wait for the token's limit.
-    pub fn waits(&self) -> u64 {
-        self.inner.waits.load(Ordering::Relaxed)
-    }
-
-    fn no_one_waits(&self) -> bool {
-        self.lock().is_empty()
+    pub fn stats(&self) -> &GateStats {
+        &self.inner.stats
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lanes<oneshot::Sender<()>>> {
@@ -78,22 +116,26 @@ impl Drop for Gate {
     }
 }
 
-/// Hands each send the token allows to the next campaign in fair order; a waiter that gave up
-/// (its send was stopped) passes its turn to the next.
-async fn grant(inner: Arc<Inner>) {
+/// Hands out one turn per period, on a fixed schedule (timer lateness is made up, not lost),
+/// to the next campaign in fair order; a waiter that gave up (its send was stopped) passes its
+/// turn to the next. After an idle spell the schedule starts again from now.
+async fn grant(inner: Arc<Inner>, not_before: tokio::time::Instant) {
+    let period = inner.pacing.period;
+    let mut next = not_before;
+    let lanes = || inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        while inner
-            .lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-        {
+        while lanes().is_empty() {
             inner.waiting.notified().await;
         }
-        inner.pacing.token.until_ready().await;
+        let now = tokio::time::Instant::now();
+        if next + period < now {
+            next = now;
+        }
+        tokio::time::sleep_until(next).await;
+        next += period;
         loop {
-            let next = inner.lanes.lock().unwrap_or_else(|p| p.into_inner()).next();
-            match next.map(|waiter| waiter.send(())) {
+            let waiter = lanes().next();
+            match waiter.map(|waiter| waiter.send(())) {
                 Some(Err(())) => continue,
                 _ => break,
             }

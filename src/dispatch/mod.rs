@@ -11,7 +11,7 @@ mod pacing;
 mod reconcile;
 mod recorder;
 
-pub use gate::Gate;
+pub use gate::{Gate, GateStats};
 pub use outcome::outcome_of;
 pub use reconcile::{Reconciled, reconcile};
 pub use recorder::{Recorder, RecorderTask};
@@ -264,22 +264,27 @@ async fn watch_control(store: Store, shared: Arc<Shared>) {
     }
 }
 
-/// Waits for an in-flight slot, the token and the number's spacing, then sends, unless the run
-/// was halted or stopped, or the lease is no longer held, by the time the request would leave.
+/// Waits for an in-flight slot, the number's spacing and the token's turn, then sends, unless
+/// the run was halted or stopped, or the lease is no longer held, by the time the request
+/// would leave.
 async fn send_when_allowed(shared: &Shared, claim: Claim) {
     let _slot = shared.slots.acquire().await.expect("never closed");
-    let waited = tokio::select! {
-        _ = shared.gate.admit(shared.lease.campaign, shared.priority) => true,
-        _ = shared.halt.cancelled() => false,
-    };
-    let leave_at = shared.gate.pacing().leave_at(&claim.phone);
+    let pacing = shared.gate.pacing();
+    let number_turn = pacing.reserve(&claim.phone);
     // No timer when the number need not wait (most sends): timers cost at high rates.
-    let waited = waited
-        && (leave_at <= tokio::time::Instant::now()
-            || tokio::select! {
-                _ = tokio::time::sleep_until(leave_at) => true,
-                _ = shared.halt.cancelled() => false,
-            });
+    let waited = (number_turn <= tokio::time::Instant::now()
+        || tokio::select! {
+            _ = tokio::time::sleep_until(number_turn) => true,
+            _ = shared.halt.cancelled() => false,
+        })
+        && tokio::select! {
+            _ = shared.gate.admit(shared.lease.campaign, shared.priority) => true,
+            _ = shared.halt.cancelled() => false,
+        }
+        && tokio::select! {
+            _ = pacing.depart(&claim.phone) => true,
+            _ = shared.halt.cancelled() => false,
+        };
     if !waited
         || shared.halt.is_cancelled()
         || shared.stop.raised()
@@ -326,6 +331,7 @@ async fn send_one(shared: &Shared, claim: Claim) {
         shared.unreached.store(0, Ordering::SeqCst);
     }
     let (outcome, halt) = outcome_of(&claim, verdict, config);
+    shared.gate.stats().count(config.command, outcome.kind());
     if let Some(halt) = halt {
         shared.stop.raise(halt);
     }

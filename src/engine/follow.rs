@@ -63,6 +63,11 @@ pub(super) async fn follow(
                     return Ok(Some(report(RunEnd::Finished { unsettled })));
                 }
             }
+            "queued" if s.sender.is_none() && !store.has_work(campaign).await? => {
+                // Nothing left to send (a campaign sent before): no worker will take it up.
+                store.set_campaign_state(campaign, "sent", None).await?;
+                continue;
+            }
             _ if s.sender.is_none() => {
                 let holder = store.token_holder(&worker.fingerprint).await?;
                 if !holder.is_some_and(|h| h.role == Role::Worker) {

@@ -6,10 +6,16 @@
 //! (`tracking`), which do not know each other.
 
 mod follow;
+mod health;
+mod metrics;
 mod run;
 mod send;
 mod token;
+mod worker;
 
+pub use health::{Health, router as health_router};
+pub use metrics::ApiStats;
 pub use run::{Deferred, Notice, RunEnd, RunError, RunOptions, RunReport, run_campaign};
 pub use send::{SendEnd, Sent, deferred_summary};
 pub use token::{HeldToken, TokenLimits};
+pub use worker::{TokenState, WorkerConfig, WorkerStatus, run_worker};

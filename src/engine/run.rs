@@ -169,9 +169,16 @@ pub async fn run_campaign(
             hand_over(store, campaign, &fingerprint, config, opts, sender.as_ref()).await?;
             return Ok(RunReport::ended(RunEnd::Queued { sender }));
         }
-        let held = match HeldToken::take(store, &fingerprint, Role::Run, Some(campaign), limits)
-            .await?
-        {
+        let taken = HeldToken::take(
+            store,
+            &fingerprint,
+            Role::Run,
+            Some(campaign),
+            limits,
+            Arc::default(),
+        )
+        .await?;
+        let held = match taken {
             Ok(token) => {
                 return run_on_token(store, client, token, campaign, config, opts, cancel).await;
             }
@@ -270,7 +277,11 @@ async fn run_on_token(
 }
 
 /// Renews the campaign lease every third of its length; losing it cancels the run's sends.
-fn renew_campaign_lease(store: &Store, lease: &Arc<Lease>, cancel: &CancellationToken) -> Renewing {
+pub(super) fn renew_campaign_lease(
+    store: &Store,
+    lease: &Arc<Lease>,
+    cancel: &CancellationToken,
+) -> Renewing {
     let (store, lease, lost) = (store.clone(), lease.clone(), cancel.clone());
     Renewing::start(lease.length() / 3, move || {
         let (store, lease, lost) = (store.clone(), lease.clone(), lost.clone());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::Gate;
+use crate::dispatch::{Gate, GateStats};
 use crate::queue::{CampaignId, Role, Store, StoreError, TokenHeld, TokenLease, this_process};
 
 /// A token this process sends on.
@@ -37,6 +37,7 @@ impl HeldToken {
         role: Role,
         campaign: Option<CampaignId>,
         limits: TokenLimits,
+        stats: Arc<GateStats>,
     ) -> Result<Result<HeldToken, TokenHeld>, StoreError> {
         let owner = this_process();
         let lease = match store
@@ -46,6 +47,8 @@ impl HeldToken {
             Ok(lease) => Arc::new(lease),
             Err(held) => return Ok(Err(held)),
         };
+        let wait_ms = (lease.quiet_until_ms - crate::clock::now_ms()).clamp(0, 5_000);
+        let not_before = tokio::time::Instant::now() + Duration::from_millis(wait_ms as u64);
         let lost = CancellationToken::new();
         let renewing = {
             let (store, lease, lost) = (store.clone(), lease.clone(), lost.clone());
@@ -69,7 +72,7 @@ impl HeldToken {
         };
         Ok(Ok(HeldToken {
             lease,
-            gate: Gate::new(limits.rate, limits.number_rate),
+            gate: Gate::with_stats(limits.rate, limits.number_rate, stats, not_before),
             lost,
             renewing,
         }))

@@ -70,6 +70,10 @@ pub struct DuePoll {
     pub last_ack_at: Option<i64>,
     /// An SMS: nothing follows delivered (no read receipts, no replies to a template).
     pub sms: bool,
+    /// Its ack now, if any.
+    pub ack: Option<i64>,
+    /// Whether callbacks were heard about it: they work for it, and a reply comes by one.
+    pub callbacks: bool,
 }
 
 /// Whether an ack is about the message's current attempt: by mid once the answer gave one, by
@@ -183,7 +187,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DuePoll>, StoreError> {
         let rows = sqlx::query(
-            "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms'
+            "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms', m.ack,
+                    EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback')
              FROM messages m JOIN campaigns c ON c.id = m.campaign_id
              WHERE m.campaign_id = ? AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= ? AND m.mid IS NOT NULL
              ORDER BY m.next_poll_at LIMIT ?",
@@ -202,6 +207,8 @@ impl Store {
                 sent_at: r.get(3),
                 last_ack_at: r.get(4),
                 sms: r.get(5),
+                ack: r.get(6),
+                callbacks: r.get(7),
             })
             .collect())
     }
@@ -280,6 +287,19 @@ impl Store {
             .into_iter()
             .map(|(id, ch)| (CampaignId(id), ch))
             .collect())
+    }
+
+    /// The campaigns on a token (by fingerprint) with messages to poll.
+    pub async fn campaigns_to_track_on(&self, token: &str) -> Result<Vec<CampaignId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM campaigns c WHERE c.token_fingerprint = ? AND EXISTS (SELECT 1 FROM messages m
+                 WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
+             ORDER BY c.id",
+        )
+        .bind(token)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ids.into_iter().map(CampaignId).collect())
     }
 
     /// How many sent messages have no delivery ack (or failure) yet.

@@ -282,6 +282,10 @@ pub struct Listed {
     pub total: i64,
     /// Who is sending it now (`pid N@host`), while its lease runs.
     pub sending_now: Option<String>,
+    /// Who holds its token now (`worker pid N@host`, `run pid N@host`).
+    pub token_holder: Option<String>,
+    /// Meant to be sent, but no process holds its token (or another campaign's run does).
+    pub waiting_for_token: bool,
 }
 
 impl Store {
@@ -306,24 +310,40 @@ impl Store {
                     (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id
                        AND (m.state IN ('sent', 'delivered', 'read', 'replied') OR (m.state = 'failed' AND m.ack IS NOT NULL))),
                     (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id),
-                    CASE WHEN c.lease_until > ? THEN c.lease_owner END
+                    CASE WHEN c.lease_until > ? THEN c.lease_owner END,
+                    (SELECT t.role || ' ' || t.owner FROM token_leases t
+                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > ?),
+                    (SELECT t.role FROM token_leases t
+                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > ?)
              FROM campaigns c ORDER BY c.id DESC",
         )
+        .bind(now_ms)
+        .bind(now_ms)
         .bind(now_ms)
         .fetch_all(&self.writer)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| Listed {
-                id: CampaignId(r.get(0)),
-                name: r.get(1),
-                state: r.get(2),
-                token: r.get(3),
-                created_at: r.get(4),
-                updated_at: r.get(5),
-                sent: r.get(6),
-                total: r.get(7),
-                sending_now: r.get(8),
+            .map(|r| {
+                let state: String = r.get(2);
+                let sending_now: Option<String> = r.get(8);
+                let holder_role: Option<String> = r.get(10);
+                let to_send = matches!(state.as_str(), "queued" | "running" | "deferred");
+                Listed {
+                    id: CampaignId(r.get(0)),
+                    name: r.get(1),
+                    waiting_for_token: to_send
+                        && sending_now.is_none()
+                        && holder_role.as_deref() != Some("worker"),
+                    state,
+                    token: r.get(3),
+                    created_at: r.get(4),
+                    updated_at: r.get(5),
+                    sent: r.get(6),
+                    total: r.get(7),
+                    sending_now,
+                    token_holder: r.get(9),
+                }
             })
             .collect())
     }

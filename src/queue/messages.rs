@@ -53,6 +53,20 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Its kind, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Uncertain { .. } => "uncertain",
+            Outcome::Unreached { .. } => "unreached",
+            Outcome::Released { .. } => "released",
+        }
+    }
+}
+
 /// A message going back to the queue of a campaign the operator cancelled is cancelled instead.
 const CANCELLED: &str = "WHEN v.state = 'queued' AND EXISTS (SELECT 1 FROM campaigns c \
      WHERE c.id = messages.campaign_id AND c.control = 'cancelled') THEN 'cancelled'";

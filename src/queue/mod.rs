@@ -5,6 +5,7 @@
 mod acks;
 mod campaigns;
 mod control;
+mod gauges;
 mod lease;
 mod messages;
 mod open;
@@ -21,6 +22,7 @@ use sqlx::sqlite::SqlitePool;
 pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
 pub use campaigns::Listed;
 pub use control::{Control, Found};
+pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
 pub use open::{Purpose, StoreOptions};

@@ -105,6 +105,18 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the campaign has anything to send or decide: queued, sending or uncertain.
+    pub async fn has_work(&self, campaign: CampaignId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE campaign_id = ?
+               AND state IN ('queued', 'sending', 'uncertain') LIMIT 1)",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Where the campaign stands now.
     pub async fn standing(&self, campaign: CampaignId) -> Result<Standing, StoreError> {
         let r = sqlx::query(

@@ -18,6 +18,10 @@ use super::lease::owner_is_gone;
 use super::{CampaignId, Store, StoreError};
 use crate::clock::{now_ms, rfc3339_secs};
 
+/// How long after the previous holder's end a new holder starts sending (a sliding second,
+/// and a little for requests still on their way).
+const QUIET_MS: i64 = 1_100;
+
 /// Who holds a token: a long-running worker, or one `run` of one campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +84,9 @@ pub struct TokenLease {
     pub owner: String,
     pub role: Role,
     fence: i64,
+    /// Until when (unix ms) the previous holder may still have had requests arriving: sending
+    /// starts after it, so the server's sliding second never sees both holders' sends.
+    pub quiet_until_ms: i64,
     /// Until when (unix ms) this process may send on it; `i64::MIN` once lost.
     valid_until: AtomicI64,
     length: Duration,
@@ -134,6 +141,9 @@ impl Store {
         {
             return Ok(Err(held.clone()));
         }
+        let quiet_until_ms = current
+            .as_ref()
+            .map_or(0, |(_, _, until_ms)| (*until_ms).min(now) + QUIET_MS);
         let fence = current.map_or(1, |(_, fence, _)| fence + 1);
         sqlx::query(
             "INSERT INTO token_leases (fingerprint, owner, role, campaign_id, until_ms, fence)
@@ -155,6 +165,7 @@ impl Store {
             owner: owner.to_string(),
             role,
             fence,
+            quiet_until_ms,
             valid_until: AtomicI64::new(i64::MIN),
             length,
         };
@@ -187,8 +198,12 @@ impl Store {
     /// Gives the token up (if still ours), so another process may send on it at once.
     pub async fn release_token_lease(&self, lease: &TokenLease) -> Result<(), StoreError> {
         lease.lose();
-        sqlx::query("DELETE FROM token_leases WHERE fingerprint = ? AND owner = ? AND fence = ?")
-            .bind(&lease.fingerprint)
+        // The row stays, expired now: the next holder starts sending a second later.
+        sqlx::query(
+            "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?",
+        )
+        .bind(now_ms())
+        .bind(&lease.fingerprint)
             .bind(&lease.owner)
             .bind(lease.fence)
             .execute(self.pool())

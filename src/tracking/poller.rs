@@ -61,6 +61,10 @@ fn plan(due: &DuePoll, schedule: &PollSchedule, now: i64) -> Plan {
     if now - due.sent_at > schedule.max_age.as_millis() as i64 {
         return Plan::Retire;
     }
+    // Read, and callbacks work for it: a reply would come by callback, so no poll asks for one.
+    if due.callbacks && due.ack == Some(Ack::Read.code()) {
+        return Plan::Retire;
+    }
     let interval = schedule.after(due.polls).as_millis() as i64;
     match due.last_ack_at {
         // A callback was heard within the interval: no need to ask.
@@ -261,6 +265,8 @@ mod tests {
             sent_at,
             last_ack_at,
             sms: false,
+            ack: None,
+            callbacks: false,
         }
     }
 
@@ -287,6 +293,26 @@ mod tests {
         assert_eq!(
             plan(&due(3, now - 25 * 3600 * 1000, None), &s, now),
             Plan::Retire
+        );
+    }
+
+    #[test]
+    fn a_read_message_is_not_polled_for_a_reply_while_callbacks_work_for_it() {
+        let s = PollSchedule::default();
+        let now = 1_000_000_000;
+        let read = DuePoll {
+            ack: Some(Ack::Read.code()),
+            ..due(2, now - 60_000, None)
+        };
+        let by_callback = DuePoll {
+            callbacks: true,
+            ..read.clone()
+        };
+        assert_eq!(plan(&by_callback, &s, now), Plan::Retire);
+        assert_eq!(
+            plan(&read, &s, now),
+            Plan::Ask,
+            "no callbacks: polled for a reply"
         );
     }
 }

@@ -1,0 +1,156 @@
+//! `campaign worker`: sends every campaign queued on its tokens until SIGTERM or Ctrl-C, and
+//! serves callbacks, Convrs events, `/healthz` and `/metrics` on one address.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::run::{DEFER_AFTER, check_reconcile_after, parse_duration, signal};
+use super::{EXIT_INTERRUPTED, GlobalArgs};
+use crate::convrs::{Client, ClientConfig};
+use crate::engine::{self, ApiStats, Health, TokenLimits, WorkerConfig, WorkerStatus};
+use crate::queue::{Purpose, this_process};
+use crate::tracking::{CallbackTarget, PollSchedule, ReceiverLimits, serve, webhook};
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Serve callbacks (/callback), Convrs events (/events), /healthz and /metrics here.
+    #[arg(long, default_value = "127.0.0.1:8750", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The public URL of the callback endpoint, if not http://LISTEN/callback (behind a proxy).
+    #[arg(long, value_name = "URL")]
+    pub callback_url: Option<String>,
+    /// Sends per second per token (1 to 10000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rate: u32,
+    /// Sends per second per phone number (1 to 100).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub number_rate: u32,
+    /// Requests in flight at once, per campaign (1 to 1024).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub in_flight: u16,
+    /// Attempts before a transiently failing message is failed, for campaigns queued without
+    /// their own (1 to 100).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub max_attempts: i64,
+    /// How long after an ambiguous attempt an empty conversation proves it was not sent;
+    /// must be longer than --request-timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reconcile_after: Duration,
+    /// When to poll GetMessageDetails first after a send; later polls widen (x6, x30, x180...).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub poll_first: Duration,
+    /// Stop polling messages older than this.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub poll_max_age: Duration,
+    /// GetMessageDetails calls per second, per token (1 to 1000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub poll_rate: u32,
+}
+
+pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    check_reconcile_after(args.reconcile_after, global.request_timeout);
+    let store = global.store(Purpose::Real).await?;
+    let url = global
+        .api_url
+        .as_deref()
+        .context("no API URL: pass --api-url or set CONVRS_API_URL")?;
+    let config = ClientConfig {
+        timeout: global.request_timeout,
+        ..ClientConfig::new(url)
+    };
+    let api = Arc::new(ApiStats::default());
+    let mut clients: Vec<Client> = vec![];
+    let mut seen = HashSet::new();
+    for token in global.tokens()? {
+        let client = Client::new(&config, token)?.observed(api.clone());
+        anyhow::ensure!(
+            seen.insert(client.token_fingerprint()),
+            "token {} is given twice: give each token once",
+            client.token_fingerprint()
+        );
+        clients.push(client);
+    }
+    let secret = webhook::webhook_secret(&store).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another worker running there? pass --listen ADDR",
+                args.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let callback_url = args
+        .callback_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/callback"));
+    let status = Arc::new(WorkerStatus::default());
+    let health = Health {
+        store: store.clone(),
+        status: status.clone(),
+        api,
+        probe: clients[0].clone(),
+        defer_after: DEFER_AFTER,
+    };
+    let limits = ReceiverLimits::default();
+    let app =
+        webhook::router(store.clone(), secret.clone(), limits).merge(engine::health_router(health));
+    let serving = CancellationToken::new();
+    let server = tokio::spawn(serve::serve(listener, app, limits, serving.clone()));
+    let fingerprints: Vec<String> = clients.iter().map(|c| c.token_fingerprint()).collect();
+    eprintln!(
+        "worker {} sending on {}; callbacks (posted to {callback_url}), /healthz and /metrics on http://{addr}",
+        this_process(),
+        fingerprints.join(", ")
+    );
+    let worker = WorkerConfig {
+        limits: TokenLimits {
+            rate: args.rate,
+            number_rate: args.number_rate,
+            lease: Duration::from_secs(30),
+        },
+        in_flight: usize::from(args.in_flight),
+        max_attempts: args.max_attempts,
+        callback: Some(CallbackTarget {
+            url: callback_url,
+            secret,
+        }),
+        polls: PollSchedule {
+            first: args.poll_first,
+            max_age: args.poll_max_age,
+            rate: args.poll_rate,
+        },
+        reconcile_after: args.reconcile_after,
+        defer_after: DEFER_AFTER,
+        tick: Duration::from_secs(1),
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signals(stop.clone()));
+    engine::run_worker(&store, &clients, &worker, &status, &stop).await;
+    serving.cancel();
+    let _ = server.await;
+    eprintln!("worker stopped: what was in flight is recorded; the tokens are free");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// First SIGTERM (or Ctrl-C): stop claiming, let requests in flight finish. Second: exit now.
+async fn stop_on_signals(stop: CancellationToken) {
+    if signal().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "stopping: no new sends; waiting for requests in flight (signal again to quit at once)"
+    );
+    stop.cancel();
+    if signal().await.is_ok() {
+        eprintln!("quitting now: messages in flight become uncertain and are reconciled later");
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}

@@ -1,0 +1,354 @@
+//! `campaign worker`: sends every campaign queued on the tokens it is given, for as long as it
+//! runs. Per token it holds the token lease (waiting while another process holds it), sends
+//! each campaign meant to be sent on it through the token's one gate (fairly, by priority),
+//! retries deferred messages when they come due, reconciles what a dead sender left uncertain,
+//! and polls acks for every campaign on the token however late they come. On stop (SIGTERM)
+//! nothing new is claimed, requests in flight finish and are recorded, and the tokens are given
+//! up.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::send::{OnToken, SendEnd, send_campaign, state_after};
+use super::token::{HeldToken, TokenLimits};
+use crate::clock::now_ms;
+use crate::convrs::{CallbackTarget, Client};
+use crate::dispatch::{DispatchConfig, GateStats};
+use crate::queue::{CampaignId, Role, Sendable, Store, StoreError, TokenHeld, this_process};
+use crate::tracking::PollSchedule;
+use crate::tracking::poller::poll_due;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The limits of every token (the API document's: 10 a second, 1 a second per number).
+    pub limits: TokenLimits,
+    /// Requests in flight at once, per campaign.
+    pub in_flight: usize,
+    /// Attempts of a campaign queued without its own choice.
+    pub max_attempts: i64,
+    /// Where WhatsApp callbacks go.
+    pub callback: Option<CallbackTarget>,
+    pub polls: PollSchedule,
+    pub reconcile_after: Duration,
+    /// A campaign whose next message is due later than this is left until it comes due.
+    pub defer_after: Duration,
+    /// How often the worker looks for campaigns to send and tokens to take.
+    pub tick: Duration,
+}
+
+/// Where each token stands in this worker: what `/healthz` and `/metrics` show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TokenState {
+    /// Not yet tried.
+    Starting,
+    /// This worker sends on it.
+    Held { campaigns: Vec<CampaignId> },
+    /// Another process holds it; campaigns on it wait.
+    Waiting { holder: TokenHeld },
+    /// The API stopped the token (`campaign clear-token-stop` lifts it).
+    Stopped { reason: String },
+}
+
+/// What the worker holds, shared with its health and metrics endpoints.
+#[derive(Debug, Default)]
+pub struct WorkerStatus {
+    tokens: std::sync::Mutex<BTreeMap<String, TokenState>>,
+    stats: std::sync::Mutex<BTreeMap<String, Arc<GateStats>>>,
+}
+
+impl WorkerStatus {
+    pub fn tokens(&self) -> BTreeMap<String, TokenState> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What went through each token's gate.
+    pub fn gate_stats(&self) -> BTreeMap<String, Arc<GateStats>> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, token: &str, state: TokenState) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.insert(token.to_string(), state);
+    }
+
+    fn stats_for(&self, token: &str) -> Arc<GateStats> {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.entry(token.to_string()).or_default().clone()
+    }
+}
+
+/// Runs until `stop`: every token in its own task. Returns once all are drained.
+pub async fn run_worker(
+    store: &Store,
+    clients: &[Client],
+    config: &WorkerConfig,
+    status: &Arc<WorkerStatus>,
+    stop: &CancellationToken,
+) {
+    let mut tokens = JoinSet::new();
+    for client in clients {
+        status.set(&client.token_fingerprint(), TokenState::Starting);
+        let (store, client, config, status, stop) = (
+            store.clone(),
+            client.clone(),
+            config.clone(),
+            status.clone(),
+            stop.clone(),
+        );
+        tokens.spawn(async move { serve_token(&store, &client, &config, &status, &stop).await });
+    }
+    while tokens.join_next().await.is_some() {}
+}
+
+/// One token: take it when free, send on it while held, take it again if lost.
+async fn serve_token(
+    store: &Store,
+    client: &Client,
+    config: &WorkerConfig,
+    status: &WorkerStatus,
+    stop: &CancellationToken,
+) {
+    let fingerprint = client.token_fingerprint();
+    let stats = status.stats_for(&fingerprint);
+    let tracking = tokio::spawn(track_token(
+        store.clone(),
+        client.clone(),
+        config.polls.clone(),
+        config.tick,
+        stop.clone(),
+    ));
+    while !stop.is_cancelled() {
+        let taken = HeldToken::take(
+            store,
+            &fingerprint,
+            Role::Worker,
+            None,
+            config.limits,
+            stats.clone(),
+        )
+        .await;
+        match taken {
+            Ok(Ok(token)) => {
+                tracing::info!(token = %fingerprint, "holding the token: sending its campaigns");
+                if let Err(e) = send_on(store, client, &token, config, status, stop).await {
+                    tracing::warn!(token = %fingerprint, error = %e, "sending on the token stopped; trying again");
+                }
+                if let Err(e) = token.release(store).await {
+                    tracing::warn!(token = %fingerprint, error = %e, "cannot give the token up; its lease expires");
+                }
+            }
+            Ok(Err(holder)) => {
+                if !matches!(status.tokens().get(&fingerprint), Some(TokenState::Waiting { holder: h }) if *h == holder)
+                {
+                    tracing::info!(%holder, "waiting for the token");
+                }
+                status.set(&fingerprint, TokenState::Waiting { holder });
+            }
+            Err(e) => {
+                tracing::warn!(token = %fingerprint, error = %e, "cannot take the token lease; will try again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.tick) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+    let _ = tracking.await;
+}
+
+/// While the token is held: start a sending for each campaign due on it, until stop or loss;
+/// then halt them all and wait until what they had in flight is recorded.
+async fn send_on(
+    store: &Store,
+    client: &Client,
+    token: &HeldToken,
+    config: &WorkerConfig,
+    status: &WorkerStatus,
+    stop: &CancellationToken,
+) -> Result<(), StoreError> {
+    let fingerprint = &token.lease.fingerprint;
+    let halt = stop.child_token();
+    let mut sendings: JoinSet<CampaignId> = JoinSet::new();
+    let mut active: HashSet<CampaignId> = HashSet::new();
+    let result = loop {
+        while let Some(done) = sendings.try_join_next() {
+            if let Ok(id) = done {
+                active.remove(&id);
+            }
+        }
+        if stop.is_cancelled() || token.lost.is_cancelled() {
+            break Ok(());
+        }
+        if let Some((reason, _)) = store.token_stop(fingerprint).await? {
+            status.set(fingerprint, TokenState::Stopped { reason });
+        } else {
+            let due = store
+                .sendable_campaigns(
+                    fingerprint,
+                    now_ms() + config.defer_after.as_millis() as i64,
+                )
+                .await?;
+            for campaign in due {
+                if active.contains(&campaign.id) {
+                    continue;
+                }
+                let Some(lease) = take_campaign(store, token, &campaign, config).await? else {
+                    continue;
+                };
+                active.insert(campaign.id);
+                let (store, client, gate) = (store.clone(), client.clone(), token.gate.clone());
+                let (config, halt) = (config.clone(), halt.clone());
+                sendings.spawn(async move {
+                    let id = campaign.id;
+                    let on = OnToken {
+                        client: &client,
+                        gate: &gate,
+                        priority: campaign.priority,
+                    };
+                    send_one(&store, &on, lease, &campaign, &config, &halt).await;
+                    id
+                });
+            }
+            let mut campaigns: Vec<CampaignId> = active.iter().copied().collect();
+            campaigns.sort();
+            status.set(fingerprint, TokenState::Held { campaigns });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.tick) => {}
+            _ = stop.cancelled() => {}
+            _ = token.lost.cancelled() => {}
+            Some(done) = sendings.join_next(), if !sendings.is_empty() => {
+                if let Ok(id) = done {
+                    active.remove(&id);
+                }
+            }
+        }
+    };
+    halt.cancel();
+    while sendings.join_next().await.is_some() {}
+    result
+}
+
+/// The campaign's lease under the token, unless another process holds it.
+async fn take_campaign(
+    store: &Store,
+    token: &HeldToken,
+    campaign: &Sendable,
+    config: &WorkerConfig,
+) -> Result<Option<Arc<crate::queue::Lease>>, StoreError> {
+    let taken = store
+        .take_lease_under(
+            campaign.id,
+            &this_process(),
+            config.limits.lease,
+            Some(token.lease.clone()),
+        )
+        .await?;
+    Ok(match taken {
+        Ok(lease) => Some(Arc::new(lease)),
+        Err(held) => {
+            tracing::debug!(%held, "campaign sent elsewhere");
+            None
+        }
+    })
+}
+
+/// Sends one campaign until nothing is due soon, a stop, or the halt; records its state.
+async fn send_one(
+    store: &Store,
+    on: &OnToken<'_>,
+    lease: Arc<crate::queue::Lease>,
+    campaign: &Sendable,
+    config: &WorkerConfig,
+    halt: &CancellationToken,
+) {
+    let id = campaign.id;
+    let dispatch = DispatchConfig {
+        rate: config.limits.rate,
+        number_rate: config.limits.number_rate,
+        max_attempts: campaign
+            .options
+            .map_or(config.max_attempts, |o| o.max_attempts),
+        in_flight: config.in_flight,
+        command: if campaign.channel == "sms" {
+            "SendSMSMessage"
+        } else {
+            "SendWhatsAppTemplate"
+        },
+        callback: config.callback.clone(),
+        first_poll: config.polls.first,
+        defer_after: config.defer_after,
+    };
+    let mut renewing = super::run::renew_campaign_lease(store, &lease, halt);
+    tracing::info!(campaign = %id, "sending");
+    let sent = send_campaign(store, on, &lease, &dispatch, config.reconcile_after, halt).await;
+    renewing.stop().await;
+    let recorded = match sent {
+        // SIGTERM: the campaign stays `running`, for the next worker to go on with.
+        Ok(sent) if sent.end == SendEnd::Interrupted => Ok(()),
+        Ok(sent) => record_end(store, id, &sent.end).await,
+        Err(e) => {
+            tracing::warn!(campaign = %id, error = %e, "sending stopped");
+            Ok(())
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(campaign = %id, error = %e, "cannot record how the sending ended");
+    }
+    if !lease.is_lost()
+        && let Err(e) = store.release_lease(id, &lease.owner).await
+    {
+        tracing::warn!(campaign = %id, error = %e, "cannot release the campaign lease; it expires");
+    }
+}
+
+async fn record_end(store: &Store, id: CampaignId, end: &SendEnd) -> Result<(), StoreError> {
+    let deferred = match end {
+        SendEnd::Done => store.deferred(id, now_ms()).await?,
+        _ => vec![],
+    };
+    if let Some((state, reason)) = state_after(end, &deferred, "sent") {
+        tracing::info!(campaign = %id, state, reason = reason.as_deref().unwrap_or(""), "sending ended");
+        store
+            .set_campaign_state(id, state, reason.as_deref())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Polls acks for every campaign on the token, on each message's schedule, however long ago
+/// it was sent (up to the schedule's max age), until stop.
+async fn track_token(
+    store: Store,
+    client: Client,
+    polls: PollSchedule,
+    tick: Duration,
+    stop: CancellationToken,
+) {
+    let limiter = polls.limiter();
+    let fingerprint = client.token_fingerprint();
+    while !stop.is_cancelled() {
+        match store.campaigns_to_track_on(&fingerprint).await {
+            Ok(campaigns) => {
+                for id in campaigns {
+                    if let Err(e) = poll_due(&store, &client, id, &polls, &limiter, &stop).await {
+                        tracing::warn!(campaign = %id, error = %e, "cannot poll acks now; will try again");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list campaigns to track; will try again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+}
