@@ -41,7 +41,19 @@ pub async fn run(
                 store.resume(id).await?,
                 "campaign {id} is not paused by the operator (a cancelled campaign stays cancelled)"
             );
-            println!("campaign {id} resumed: run it again to go on where it stopped");
+            let worker = match store.campaign_token(id).await? {
+                Some(token) => store.token_holder(&token).await?,
+                None => None,
+            };
+            match worker.filter(|h| h.role == crate::queue::Role::Worker) {
+                Some(h) => println!(
+                    "campaign {id} resumed: the worker {} goes on where it stopped",
+                    h.owner
+                ),
+                None => println!(
+                    "campaign {id} resumed: run it again to go on where it stopped (a worker on its token would send it)"
+                ),
+            }
         }
         Action::Cancel => {
             let n = store.cancel(id).await?;

@@ -280,16 +280,25 @@ async fn send_when_allowed(shared: &Shared, claim: Claim) {
         && tokio::select! {
             _ = shared.gate.admit(shared.lease.campaign, shared.priority) => true,
             _ = shared.halt.cancelled() => false,
-        }
-        && tokio::select! {
-            _ = pacing.depart(&claim.phone) => true,
-            _ = shared.halt.cancelled() => false,
         };
-    if !waited
+    // Right before it leaves: the arrival log, then the last look at the halt and the lease.
+    let departure = if waited {
+        tokio::select! {
+            d = pacing.depart(&claim.phone) => Some(d),
+            _ = shared.halt.cancelled() => None,
+        }
+    } else {
+        None
+    };
+    if departure.is_none()
         || shared.halt.is_cancelled()
         || shared.stop.raised()
         || !shared.lease.valid_at(now_ms())
     {
+        if let Some(departure) = departure {
+            // Not sent after all: it holds up no later send.
+            pacing.answered(departure);
+        }
         let reason = "not sent: the run was stopped".to_string();
         shared
             .recorder
@@ -297,11 +306,11 @@ async fn send_when_allowed(shared: &Shared, claim: Claim) {
             .await;
         return;
     }
-    send_one(shared, claim).await;
+    send_one(shared, claim, departure).await;
 }
 
 /// One attempt: send the frozen payload and hand the outcome to the recorder.
-async fn send_one(shared: &Shared, claim: Claim) {
+async fn send_one(shared: &Shared, claim: Claim, departure: Option<pacing::Departure>) {
     let config = &shared.config;
     let extra = match (&config.callback, config.command) {
         (Some(target), "SendWhatsAppTemplate") => {
@@ -313,6 +322,9 @@ async fn send_one(shared: &Shared, claim: Claim) {
         .client
         .send_frozen(config.command, &claim.payload, extra.as_ref())
         .await;
+    if let Some(departure) = departure {
+        shared.gate.pacing().answered(departure);
+    }
     tracing::debug!(
         message_id = claim.message_id,
         attempt_id = claim.attempt_id,

@@ -1,13 +1,16 @@
 //! The two limits of the API document, per token and per phone number, as the dispatcher keeps
-//! them. The server counts sends in any sliding second; what it sees is when requests arrive,
-//! and what we control is when they leave. So three things work together:
+//! them. The server counts sends in any sliding second by when they *arrive*; we control when
+//! they leave. So three things work together:
 //!
 //! - a cadence (`period`): the token's gate hands out one send every period, on a fixed
 //!   schedule that does not lose timer lateness, a hair slower than the rate;
-//! - a departure log: right before a request leaves, it is checked against the actual times
-//!   the last `rate` requests left, and waits (rarely, a few ms) so that no window of one
-//!   second plus a guard ever holds more than `rate` departures, whatever delayed some sends
-//!   between their turn and their departure; the same log keeps each number's spacing;
+//! - an arrival log: right before a request leaves, its arrival is estimated (now plus half the
+//!   quickest recent round trip) and checked against the estimated arrivals of the last `rate`
+//!   requests (their answer's time less that half round trip, so a request that was slow to
+//!   leave, on a new connection, counts as late as it may have arrived). It waits until no
+//!   second plus a guard holds more than `rate` arrivals; the same log keeps each number's
+//!   spacing. A request whose answer has not come yet holds up the one `rate` sends later;
+//!   that is a second later, so only when the API is slower than that.
 //! - a claim-time check per number, which keeps waiting numbers out of the in-flight slots.
 
 use std::collections::{HashMap, VecDeque};
@@ -42,11 +45,53 @@ pub(super) struct Pacing {
     pruned: std::sync::Mutex<Instant>,
 }
 
-/// When requests actually left: the token's last `rate`, and each number's last.
+/// When the last `rate` requests arrived (estimated), and each number's last.
 #[derive(Default)]
 struct Departures {
-    token: VecDeque<Instant>,
-    numbers: HashMap<u64, Instant>,
+    token: VecDeque<Sent>,
+    numbers: HashMap<u64, Sent>,
+    /// Ids for `Sent`.
+    next: u64,
+    /// The last round trips, for the quickest.
+    trips: VecDeque<Duration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    id: u64,
+    left: Instant,
+    /// When its answer came.
+    answered: Option<Instant>,
+}
+
+/// A request that left, to be told when its answer came (`Pacing::answered`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Departure {
+    id: u64,
+    phone: u64,
+}
+
+impl Departures {
+    /// Half the quickest of the last round trips: how long after leaving a request arrives.
+    fn transit(&self) -> Duration {
+        self.trips.iter().min().map_or(Duration::ZERO, |t| *t / 2)
+    }
+
+    /// When a request may leave to arrive `gap` after `sent` did; `None` while `sent` has had
+    /// no answer (it may still arrive any time). Its arrival is estimated when asked, with the
+    /// round trips known by then: the first request's own trip is often a slow one (a new
+    /// connection), and half of it would misplace its arrival.
+    fn free_after(&self, sent: &Sent, gap: Duration) -> Option<Instant> {
+        let transit = self.transit();
+        let answered = sent.answered?;
+        // It arrived at most `transit` before its answer came, and not before it left.
+        let arrived = answered
+            .checked_sub(transit)
+            .unwrap_or(answered)
+            .max(sent.left);
+        // A request leaving at t arrives at about t + transit.
+        Some((arrived + gap).checked_sub(transit).unwrap_or(arrived))
+    }
 }
 
 impl Pacing {
@@ -110,38 +155,85 @@ impl Pacing {
         at
     }
 
-    /// Waits until a request to `phone` may leave by the departure log, and records that it
-    /// leaves now. Call right before the request is sent.
-    pub(super) async fn depart(&self, phone: &str) {
+    /// Waits until a request to `phone` may leave by the arrival log, and records that it
+    /// leaves now. Call right before the request is sent, and `answered` once it is answered.
+    pub(super) async fn depart(&self, phone: &str) -> Departure {
+        let phone = key(phone);
         loop {
             let until = {
                 let mut log = self.departures.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
-                let window = Duration::from_secs(1) + GUARD;
+                let token_gap = Duration::from_secs(1) + GUARD;
                 let token_free = match log.token.front() {
-                    Some(oldest) if log.token.len() >= self.rate => *oldest + window,
-                    _ => now,
+                    Some(oldest) if log.token.len() >= self.rate => {
+                        log.free_after(oldest, token_gap)
+                    }
+                    _ => Some(now),
                 };
-                let number_free = log
-                    .numbers
-                    .get(&key(phone))
-                    .map_or(now, |t| *t + self.number_period + GUARD);
-                let until = token_free.max(number_free);
-                if until <= now {
-                    log.token.push_back(now);
-                    while log.token.len() > self.rate {
-                        log.token.pop_front();
+                let number_gap = self.number_period + GUARD;
+                let number_free = match log.numbers.get(&phone) {
+                    Some(last) => log.free_after(last, number_gap),
+                    None => Some(now),
+                };
+                match token_free.zip(number_free).map(|(t, n)| t.max(n)) {
+                    Some(until) if until <= now => {
+                        log.next += 1;
+                        let sent = Sent {
+                            id: log.next,
+                            left: now,
+                            answered: None,
+                        };
+                        log.token.push_back(sent);
+                        while log.token.len() > self.rate {
+                            log.token.pop_front();
+                        }
+                        log.numbers.insert(phone, sent);
+                        if log.numbers.len() > 100_000 {
+                            log.numbers
+                                .retain(|_, s| s.answered.is_none_or(|a| a + number_gap > now));
+                        }
+                        return Departure { id: sent.id, phone };
                     }
-                    log.numbers.insert(key(phone), now);
-                    if log.numbers.len() > 100_000 {
-                        let period = self.number_period + GUARD;
-                        log.numbers.retain(|_, t| *t + period > now);
-                    }
-                    return;
+                    Some(until) => until,
+                    // An earlier request has no answer yet: look again shortly.
+                    None => now + Duration::from_millis(2),
                 }
-                until
             };
             tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// The request of `departure` was answered (or failed) now.
+    pub(super) fn answered(&self, departure: Departure) {
+        let mut log = self.departures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let Some(left) = log
+            .token
+            .iter()
+            .find(|s| s.id == departure.id)
+            .map(|s| s.left)
+            .or_else(|| {
+                log.numbers
+                    .get(&departure.phone)
+                    .filter(|s| s.id == departure.id)
+                    .map(|s| s.left)
+            })
+        else {
+            return;
+        };
+        log.trips.push_back(now - left);
+        if log.trips.len() > 64 {
+            log.trips.pop_front();
+        }
+        for s in log.token.iter_mut().filter(|s| s.id == departure.id) {
+            s.answered = Some(now);
+        }
+        if let Some(s) = log
+            .numbers
+            .get_mut(&departure.phone)
+            .filter(|s| s.id == departure.id)
+        {
+            s.answered = Some(now);
         }
     }
 }
@@ -161,7 +253,8 @@ mod tests {
         let mut left = vec![];
         // Thirty sends to thirty numbers, all at once: the log spaces them out.
         for i in 0..30 {
-            pacing.depart(&format!("+4479{i:08}")).await;
+            let d = pacing.depart(&format!("+4479{i:08}")).await;
+            pacing.answered(d);
             left.push(Instant::now() - start);
         }
         for (i, t) in left.iter().enumerate().skip(10) {
@@ -178,8 +271,49 @@ mod tests {
     async fn one_number_gets_one_departure_a_second() {
         let pacing = Pacing::new(100, 1);
         let start = Instant::now();
-        pacing.depart("+447911000001").await;
+        let d = pacing.depart("+447911000001").await;
+        pacing.answered(d);
         pacing.depart("+447911000001").await;
         assert!(Instant::now() - start >= Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_slow_to_arrive_counts_from_its_answer() {
+        let pacing = Pacing::new(2, 1);
+        // A warm round trip of 10 ms, then one that took 300 ms (a new connection).
+        let d = pacing.depart("+447911000001").await;
+        tokio::time::advance(Duration::from_millis(10)).await;
+        pacing.answered(d);
+        let slow = pacing.depart("+447911000002").await;
+        let slow_left = Instant::now();
+        tokio::time::advance(Duration::from_millis(300)).await;
+        pacing.answered(slow);
+        let start = Instant::now();
+        pacing.depart("+447911000003").await;
+        pacing.depart("+447911000004").await;
+        // The fourth is two after the slow one: a second after it may have arrived
+        // (its answer less 5 ms), not a second after it left.
+        let waited = Instant::now() - start;
+        assert!(
+            Instant::now() >= slow_left + Duration::from_millis(300 - 5) + Duration::from_secs(1),
+            "left {waited:?} after the slow answer"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_request_slow_on_a_new_connection_counts_from_its_answer() {
+        let pacing = Pacing::new(2, 1);
+        let start = Instant::now();
+        // The first request takes 60 ms (it opened the connection); the next one 1 ms.
+        let first = pacing.depart("+447911000001").await;
+        tokio::time::advance(Duration::from_millis(60)).await;
+        pacing.answered(first);
+        let second = pacing.depart("+447911000002").await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        pacing.answered(second);
+        pacing.depart("+447911000003").await;
+        // It may have reached the server just before its answer, at about 60 ms.
+        let left = Instant::now() - start;
+        assert!(left >= Duration::from_millis(1_064), "left at {left:?}");
     }
 }

@@ -86,11 +86,12 @@ impl Store {
         Ok(())
     }
 
-    /// Lifts a pause; the campaign goes on at the next run. A cancelled campaign stays so.
+    /// Lifts a pause: the campaign is queued again, for the worker holding its token (or the
+    /// next run of it). A cancelled campaign stays so.
     pub async fn resume(&self, campaign: CampaignId) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE campaigns SET control = NULL, state = 'interrupted',
-                 state_reason = 'resumed by the operator: run it again to go on', updated_at = ?
+            "UPDATE campaigns SET control = NULL, state = 'queued',
+                 state_reason = 'resumed by the operator', updated_at = ?
              WHERE id = ? AND control = 'paused'",
         )
         .bind(now())

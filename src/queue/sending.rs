@@ -91,6 +91,17 @@ impl Store {
         Ok(())
     }
 
+    /// The fingerprint of the token the campaign is sent with, if it was ever sent or queued.
+    pub async fn campaign_token(&self, campaign: CampaignId) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT token_fingerprint FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten(),
+        )
+    }
+
     /// Records the campaign's share of its token (1 to 10).
     pub async fn set_priority(
         &self,

@@ -323,3 +323,85 @@ pub fn sms_dispatch(
         defer_after: Duration::from_secs(60),
     }
 }
+
+/// A `campaign worker` process in `dir` against `sim`, its stderr kept as it comes.
+pub struct TestWorker {
+    child: Option<std::process::Child>,
+    /// `http://127.0.0.1:PORT`, where it serves callbacks, /healthz and /metrics.
+    pub url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl TestWorker {
+    /// Starts it (`--listen 127.0.0.1:0 --poll-first 1s` and `extra`) and returns once it
+    /// says where it listens.
+    pub async fn spawn(dir: &std::path::Path, sim: &TestSim, extra: &[&str]) -> TestWorker {
+        use std::io::BufRead;
+        let args = [
+            &["worker", "--listen", "127.0.0.1:0", "--poll-first", "1s"][..],
+            extra,
+        ]
+        .concat();
+        let mut child = spawn_campaign(dir, sim, &args);
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<Mutex<String>> = Arc::default();
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = kept.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = wait_for("the worker to listen", || {
+            let log = log.lock().unwrap().clone();
+            async move {
+                let (_, rest) = log.split_once("/metrics on ")?;
+                Some(rest.lines().next()?.trim().to_string())
+            }
+        })
+        .await;
+        TestWorker {
+            child: Some(child),
+            url,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// GET `path` from it: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// SIGTERM, and its exit status once it has drained.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(&child, "-TERM");
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The accepted sends in the simulator's ledger to numbers starting with `prefix`.
+pub fn accepted_to(sim: &TestSim, prefix: &str) -> Vec<LedgerEntry> {
+    sim.ledger()
+        .into_iter()
+        .filter(|e| e.event == "accepted" && e.phone.starts_with(prefix))
+        .collect()
+}

@@ -17,3 +17,4 @@ mod send_path;
 mod sim_api;
 mod state_machine;
 mod tracking;
+mod worker;
