@@ -18,3 +18,4 @@ mod sim_api;
 mod state_machine;
 mod tracking;
 mod worker;
+mod worker_ops;

@@ -1,0 +1,214 @@
+//! Running a worker: acks that come after sending is over, /metrics and /healthz, and SIGTERM.
+
+use std::time::Duration;
+
+use campaign::queue::CampaignId;
+
+use crate::helpers::{
+    SMS_FLAGS, TestSim, TestWorker, campaign_cmd, recipients_csv, sends_per_phone, spawn_campaign,
+    spawn_sim, store_in, uk_mobile, wait_for,
+};
+
+fn detach(d: &std::path::Path, sim: &TestSim, args: &[&str]) -> String {
+    let out = spawn_campaign(d, sim, &[args, &["--detach"]].concat())
+        .wait_with_output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    said
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_receipts_and_replies_after_sending_ended_reach_the_database_by_callback() {
+    // Acks every 400 ms: read at 1.2 s and the reply at 1.6 s after each send.
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _worker = TestWorker::spawn(d, &sim, &[]).await;
+    // Numbers ending in 8 are read and answered.
+    recipients_csv(d, "c.csv", &[8, 18, 28].map(uk_mobile));
+    let whatsapp = [
+        "--bot",
+        "3941",
+        "--template",
+        "order_confirmation",
+        "--language",
+        "en",
+        "--params",
+        "name,order",
+    ];
+    detach(d, &sim, &[&["run", "c.csv"][..], &whatsapp].concat());
+    let store = store_in(d).await;
+    let id = CampaignId(1);
+    let at_end = wait_for("sending to end", || async {
+        let standing = store.standing(id).await.unwrap();
+        let counts = store.counts(id).await.unwrap();
+        (standing.state == "sent").then_some(counts)
+    })
+    .await;
+    assert_eq!(at_end.read + at_end.replied, 0, "{at_end:?}");
+    wait_for("every reply", || async {
+        (store.counts(id).await.unwrap().replied == 3).then_some(())
+    })
+    .await;
+    let by_callback: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE ack = 10 AND source = 'callback'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(by_callback, 3, "the replies came by callback to the worker");
+}
+
+/// The value of the sample `name{labels}` in Prometheus text, every line checked on the way.
+fn sample(text: &str, wanted: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF" {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("a sample is `series value`");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        assert!(
+            series[..name_end]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "not a metric name: {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "labels not closed: {line}");
+        }
+        if series == wanted {
+            found = Some(value);
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recipients_csv(d, "c.csv", &(1..=5).map(uk_mobile).collect::<Vec<_>>());
+    // No worker yet: the campaign waits for its token, and says so.
+    let said = detach(d, &sim, &[&["run", "c.csv"][..], &SMS_FLAGS].concat());
+    assert!(said.contains("none holds its token now"), "{said}");
+    let out = campaign_cmd(d, &["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["waiting_for_token"], true, "{listed}");
+    let table = String::from_utf8_lossy(&campaign_cmd(d, &["list"]).stdout).into_owned();
+    assert!(table.contains("waiting for its token"), "{table}");
+
+    let worker = TestWorker::spawn(d, &sim, &[]).await;
+    wait_for("five sends", || async {
+        (sends_per_phone(&sim).len() == 5).then_some(())
+    })
+    .await;
+    let store = store_in(d).await;
+    wait_for("sending to end", || async {
+        (store.standing(CampaignId(1)).await.unwrap().state == "sent").then_some(())
+    })
+    .await;
+    let (code, text) = worker.get("/metrics").await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"campaign_sends_total{channel="sms",outcome="sent"}"#
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"campaign_api_request_duration_seconds_count{command="SendSMSMessage"}"#
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    let reached: f64 = ["sent", "delivered", "failed"]
+        .iter()
+        .filter_map(|s| sample(&text, &format!("campaign_messages{{state=\"{s}\"}}")))
+        .sum();
+    assert_eq!(reached, 5.0, "{text}");
+    assert_eq!(sample(&text, "campaign_uncertain_messages"), Some(0.0));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("campaign_token_lease{") && l.contains(r#"role="worker""#)),
+        "{text}"
+    );
+
+    let (code, body) = worker.get("/healthz").await;
+    assert_eq!(code, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    let tokens = health["tokens"].as_object().unwrap();
+    assert_eq!(tokens.len(), 1, "{health}");
+    assert_eq!(tokens.values().next().unwrap()["state"], "held", "{health}");
+    assert!(health["last_api_success"].is_string(), "{health}");
+
+    sim.running.stop().await.unwrap();
+    let (code, body) = worker.get("/healthz").await;
+    assert_eq!(code, 503, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        health["api"]
+            .as_str()
+            .unwrap()
+            .contains("could not reach the Convrs API"),
+        "{health}"
+    );
+    assert!(worker.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_what_is_in_flight_and_a_new_worker_sends_the_rest() {
+    // Slow answers and no limits: many requests are in flight at once.
+    let sim = spawn_sim(|c| {
+        c.latency = Duration::from_millis(1500);
+        c.token_rate = 0;
+        c.number_rate = 0;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recipients_csv(d, "c.csv", &(1..=40).map(uk_mobile).collect::<Vec<_>>());
+    let fast = ["--rate", "100", "--in-flight", "8"];
+    let worker = TestWorker::spawn(d, &sim, &fast).await;
+    detach(d, &sim, &[&["run", "c.csv"][..], &SMS_FLAGS].concat());
+    let store = store_in(d).await;
+    let id = CampaignId(1);
+    // Eight requests leave 10 ms apart and each is answered 1.5 s later: when the first is
+    // processed, the other seven are still in flight.
+    wait_for("the first send processed", || async {
+        (!sim.ledger().is_empty()).then_some(())
+    })
+    .await;
+    assert!(worker.stop().success(), "SIGTERM drains, then exits 0");
+    let c = store.counts(id).await.unwrap();
+    let accepted = sim
+        .ledger()
+        .iter()
+        .filter(|e| e.event == "accepted")
+        .count() as i64;
+    assert_eq!(c.sending + c.uncertain, 0, "nothing left in doubt: {c:?}");
+    assert!(accepted > 1, "what was in flight was sent: {accepted}");
+    assert_eq!(
+        crate::helpers::reached(&c) + c.failed,
+        accepted,
+        "and recorded: {c:?}"
+    );
+    assert_eq!(c.queued, 40 - accepted, "{c:?}");
+    assert_eq!(store.standing(id).await.unwrap().state, "running");
+
+    let _next = TestWorker::spawn(d, &sim, &fast).await;
+    wait_for("the rest, by the next worker", || async {
+        (sends_per_phone(&sim).len() == 40).then_some(())
+    })
+    .await;
+    assert!(sends_per_phone(&sim).values().all(|n| *n == 1));
+}
