@@ -201,3 +201,56 @@ async fn pause_resume_and_cancel_reach_a_campaign_the_worker_is_sending() {
     let per_phone = sends_per_phone(&sim);
     assert!(per_phone.values().all(|n| *n == 1), "{per_phone:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_token_lease_is_taken_over_stops_sending_on_it() {
+    use campaign::engine::{self, RunError, RunOptions};
+    use std::time::Duration;
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = recipients_csv(dir.path(), "c.csv", &phones(0, 40));
+    let store = store_in(dir.path()).await;
+    let id = crate::helpers::queue(&store, &sim, &crate::helpers::sms_def(csv))
+        .await
+        .campaign
+        .unwrap();
+    let opts = RunOptions {
+        wait: None,
+        reconcile_after: Duration::ZERO,
+        lease: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let config = crate::helpers::sms_dispatch(10, 4, 5, Duration::from_secs(60));
+    let running = {
+        let (store, client) = (store.clone(), sim.client());
+        tokio::spawn(async move {
+            engine::run_campaign(&store, &client, id, &config, &opts, &Default::default()).await
+        })
+    };
+    wait_for("three sends", || async {
+        (sim.ledger().len() >= 3).then_some(())
+    })
+    .await;
+    // Another process takes the token over (as after a stall past the lease's expiry): a new
+    // holder, a new fence.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    sqlx::query("UPDATE token_leases SET owner = ?, fence = fence + 1, until_ms = ?")
+        .bind(format!("pid 1@{}", host.trim()))
+        .bind(campaign::clock::now_ms() + 60_000)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let result = running.await.unwrap();
+    assert!(
+        matches!(result, Err(RunError::LeaseLost(lost)) if lost == id),
+        "{result:?}"
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert!(counts.queued > 0, "it stopped part way: {counts:?}");
+    assert_eq!(counts.sending, 0);
+    assert_eq!(
+        crate::helpers::reached(&counts) as usize,
+        sim.ledger().len(),
+        "what was sent is recorded"
+    );
+}
