@@ -22,9 +22,27 @@ pub struct Gate {
 
 struct Inner {
     pacing: Pacing,
-    lanes: std::sync::Mutex<Lanes<oneshot::Sender<()>>>,
+    turns: std::sync::Mutex<Turns>,
     waiting: Notify,
     stats: Arc<GateStats>,
+    /// How far behind its schedule the gate may make up at once.
+    catch_up: std::time::Duration,
+}
+
+/// Who waits, and when the next turn is due.
+struct Turns {
+    lanes: Lanes<oneshot::Sender<()>>,
+    next: tokio::time::Instant,
+}
+
+impl Turns {
+    /// Moves the schedule on to `now` if it fell further behind than `catch_up` (an idle
+    /// spell): turns not taken then are not made up.
+    fn not_behind(&mut self, now: tokio::time::Instant, catch_up: std::time::Duration) {
+        if self.next + catch_up < now {
+            self.next = now;
+        }
+    }
 }
 
 /// What went through a token's gate, kept across the gates a worker makes for the token.
@@ -72,13 +90,18 @@ impl Gate {
         stats: Arc<GateStats>,
         not_before: tokio::time::Instant,
     ) -> Arc<Gate> {
+        let pacing = Pacing::new(rate, number_rate);
         let inner = Arc::new(Inner {
-            pacing: Pacing::new(rate, number_rate),
-            lanes: Default::default(),
+            catch_up: (pacing.period * 2).max(std::time::Duration::from_millis(5)),
+            pacing,
+            turns: std::sync::Mutex::new(Turns {
+                lanes: Lanes::default(),
+                next: not_before,
+            }),
             waiting: Notify::new(),
             stats,
         });
-        let granter = tokio::spawn(grant(inner.clone(), not_before));
+        let granter = tokio::spawn(grant(inner.clone()));
         Arc::new(Gate { inner, granter })
     }
 
@@ -86,15 +109,22 @@ impl Gate {
         &self.inner.pacing
     }
 
-    /// Waits until the token may carry one more send of `campaign`, in its fair turn.
+    /// Waits until the token may carry one more send of `campaign`, in its fair turn. When
+    /// no one waits and a turn is due, it is taken at once (no hop through the granter).
     pub async fn admit(&self, campaign: CampaignId, priority: u32) {
         let (tx, rx) = oneshot::channel();
         {
-            let mut lanes = self.lock();
-            if !lanes.is_empty() {
-                self.inner.stats.waits.fetch_add(1, Ordering::Relaxed);
+            let mut turns = self.inner.lock();
+            let now = tokio::time::Instant::now();
+            if turns.lanes.is_empty() {
+                turns.not_behind(now, self.inner.catch_up);
+                if turns.next <= now {
+                    turns.next += self.inner.pacing.period;
+                    return;
+                }
             }
-            lanes.push(campaign, priority, tx);
+            self.inner.stats.waits.fetch_add(1, Ordering::Relaxed);
+            turns.lanes.push(campaign, priority, tx);
         }
         self.inner.waiting.notify_one();
         // The granter never drops a waiter without answering, unless the gate is dropped.
@@ -105,8 +135,11 @@ impl Gate {
         &self.inner.stats
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lanes<oneshot::Sender<()>>> {
-        self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -118,26 +151,36 @@ impl Drop for Gate {
 
 /// Hands out one turn per period, on a fixed schedule (timer lateness is made up, not lost),
 /// to the next campaign in fair order; a waiter that gave up (its send was stopped) passes its
-/// turn to the next. After an idle spell the schedule starts again from now.
-async fn grant(inner: Arc<Inner>, not_before: tokio::time::Instant) {
-    let period = inner.pacing.period;
-    let mut next = not_before;
-    let lanes = || inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+/// turn to the next. After an idle spell the schedule starts again from now; one that fell
+/// behind (a busy machine) makes up at most a few milliseconds at once.
+async fn grant(inner: Arc<Inner>) {
     loop {
-        while lanes().is_empty() {
+        let due = {
+            let mut turns = inner.lock();
+            let now = tokio::time::Instant::now();
+            if turns.lanes.is_empty() {
+                None
+            } else {
+                turns.not_behind(now, inner.catch_up);
+                Some(turns.next)
+            }
+        };
+        let Some(due) = due else {
             inner.waiting.notified().await;
+            continue;
+        };
+        if due > tokio::time::Instant::now() {
+            tokio::time::sleep_until(due).await;
         }
-        let now = tokio::time::Instant::now();
-        if next + period < now {
-            next = now;
+        let mut turns = inner.lock();
+        // A fast-path admission may have taken this turn meanwhile.
+        if turns.next > tokio::time::Instant::now() {
+            continue;
         }
-        tokio::time::sleep_until(next).await;
-        next += period;
-        loop {
-            let waiter = lanes().next();
-            match waiter.map(|waiter| waiter.send(())) {
-                Some(Err(())) => continue,
-                _ => break,
+        turns.next += inner.pacing.period;
+        while let Some(waiter) = turns.lanes.next() {
+            if waiter.send(()).is_ok() {
+                break;
             }
         }
     }

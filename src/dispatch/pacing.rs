@@ -207,26 +207,17 @@ impl Pacing {
     pub(super) fn answered(&self, departure: Departure) {
         let mut log = self.departures.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let Some(left) = log
-            .token
-            .iter()
-            .find(|s| s.id == departure.id)
-            .map(|s| s.left)
-            .or_else(|| {
-                log.numbers
-                    .get(&departure.phone)
-                    .filter(|s| s.id == departure.id)
-                    .map(|s| s.left)
-            })
-        else {
-            return;
-        };
-        log.trips.push_back(now - left);
-        if log.trips.len() > 64 {
-            log.trips.pop_front();
-        }
-        for s in log.token.iter_mut().filter(|s| s.id == departure.id) {
+        let mut left = None;
+        // Ids are consecutive in the token's log: its place is its distance from the front.
+        let first = log.token.front().map_or(0, |s| s.id);
+        if let Some(s) = departure
+            .id
+            .checked_sub(first)
+            .and_then(|i| log.token.get_mut(i as usize))
+            .filter(|s| s.id == departure.id)
+        {
             s.answered = Some(now);
+            left = Some(s.left);
         }
         if let Some(s) = log
             .numbers
@@ -234,6 +225,13 @@ impl Pacing {
             .filter(|s| s.id == departure.id)
         {
             s.answered = Some(now);
+            left = Some(s.left);
+        }
+        if let Some(left) = left {
+            log.trips.push_back(now - left);
+            if log.trips.len() > 64 {
+                log.trips.pop_front();
+            }
         }
     }
 }

@@ -37,7 +37,9 @@ const TO_SEND: &str = "('queued', 'running', 'deferred')";
 
 impl Store {
     /// Campaigns on the token (by fingerprint) that are meant to be sent, not paused or
-    /// cancelled, with a message due before `due_before_ms` or left sending or uncertain.
+    /// cancelled, with a message due before `due_before_ms`, or (not yet sent through once)
+    /// left sending or uncertain by a sender that died. A deferred campaign is taken up again
+    /// when a message comes due, not for messages left undecided for the operator.
     pub async fn sendable_campaigns(
         &self,
         token: &str,
@@ -46,8 +48,11 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
              WHERE c.token_fingerprint = ? AND c.state IN {TO_SEND} AND c.control IS NULL
-               AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
-                 AND ((m.state = 'queued' AND m.next_attempt_at <= ?) OR m.state IN ('sending', 'uncertain')))
+               AND (EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
+                      AND m.state = 'queued' AND m.next_attempt_at <= ?)
+                 OR (c.state <> 'deferred' AND (
+                   EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending')
+                   OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain'))))
              ORDER BY c.priority DESC, c.id"
         )))
         .bind(token)
