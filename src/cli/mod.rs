@@ -118,7 +118,7 @@ impl GlobalArgs {
         let raw: Vec<(String, String)> = if self.token_file.is_empty() {
             let token = std::env::var("CONVRS_TOKEN").map_err(|_| {
                 anyhow::anyhow!(
-                    "no API token: set CONVRS_TOKEN or pass --token-file PATH (or try --sim)"
+                    "no API token: set CONVRS_TOKEN or pass --token-file PATH (`run --sim` needs none)"
                 )
             })?;
             vec![("CONVRS_TOKEN".to_string(), token)]

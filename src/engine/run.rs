@@ -162,6 +162,13 @@ pub async fn run_campaign(
     let mut told: Option<String> = None;
     loop {
         if cancel.is_cancelled() {
+            if told.is_some() {
+                let reason =
+                    "stopped by the operator while waiting for its token; run again to resume";
+                store
+                    .set_campaign_state(campaign, "interrupted", Some(reason))
+                    .await?;
+            }
             return Ok(RunReport::ended(RunEnd::Interrupted));
         }
         if opts.detach {
@@ -206,6 +213,9 @@ pub async fn run_campaign(
             }
             Role::Run => {
                 if told.as_deref() != Some(held.owner.as_str()) {
+                    // Queued meanwhile: `list` shows it waiting, and a worker that takes the
+                    // token first sends it (this run then follows).
+                    hand_over(store, campaign, &fingerprint, config, opts, Some(&held)).await?;
                     opts.notice.say(&format!(
                         "waiting: {held}; campaign {campaign} starts sending once that run has sent (Ctrl-C to give up)"
                     ));
@@ -231,7 +241,8 @@ async fn hand_over(
 ) -> Result<(), StoreError> {
     let reason = match sender {
         Some(h) if h.role == Role::Worker => format!("handed to the worker {}", h.owner),
-        _ => format!("queued for a worker holding token {fingerprint}"),
+        Some(h) => format!("waiting: {h}"),
+        None => format!("queued for a worker holding token {fingerprint}"),
     };
     let options = SendOptions {
         max_attempts: config.max_attempts,

@@ -72,7 +72,8 @@ impl Store {
             .collect())
     }
 
-    /// Queues the campaign for a sender of `token` (a worker) with the run's options.
+    /// Queues the campaign for a sender of `token` (a worker) with the run's options; one
+    /// being sent now keeps its state.
     pub async fn queue_for_sender(
         &self,
         campaign: CampaignId,
@@ -82,9 +83,11 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE campaigns SET state = 'queued', state_reason = ?, token_fingerprint = ?,
-               priority = ?, send_options = ?, updated_at = ? WHERE id = ?",
+            "UPDATE campaigns SET state = CASE WHEN lease_until > ? THEN state ELSE 'queued' END,
+               state_reason = ?, token_fingerprint = ?, priority = ?, send_options = ?, updated_at = ?
+             WHERE id = ?",
         )
+        .bind(crate::clock::now_ms())
         .bind(reason)
         .bind(token)
         .bind(i64::from(priority.clamp(1, 10)))
