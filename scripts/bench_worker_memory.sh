@@ -46,7 +46,7 @@ for run in $(seq "$runs"); do
   export CAMPAIGN_DB="$work/worker-$run.db"
   "$bin" run "$work/big.csv" "${sms[@]}" --detach >/dev/null 2>&1
   start=$(date +%s)
-  "$bin" worker --listen 127.0.0.1:0 --rate 10000 --in-flight 64 >/dev/null 2>&1 &
+  "$bin" worker --listen 127.0.0.1:0 --rate 10000 --in-flight 64 >"$work/worker.log" 2>&1 &
   worker=$!
   done_sending="$bin list --json | grep -q '\"state\":\"sent\"'"
   worker_kb=$(peak_of "$worker" "$done_sending")
@@ -54,13 +54,16 @@ for run in $(seq "$runs"); do
   kill -TERM "$worker"; wait "$worker" || true
 
   # The baseline: `campaign run` of the same file, in its own database.
-  export CAMPAIGN_DB="$work/run-$run.db"
-  start=$(date +%s)
-  "$bin" run "$work/big.csv" "${sms[@]}" --rate 10000 --in-flight 64 --no-wait >/dev/null 2>&1 &
-  runner=$!
-  run_kb=$(peak_of "$runner" "")
-  run_s=$(( $(date +%s) - start ))
-  wait "$runner" || true
+  run_kb=0 run_s=0
+  if [ -z "${WORKER_ONLY:-}" ]; then
+    export CAMPAIGN_DB="$work/run-$run.db"
+    start=$(date +%s)
+    "$bin" run "$work/big.csv" "${sms[@]}" --rate 10000 --in-flight 64 --no-wait >/dev/null 2>&1 &
+    runner=$!
+    run_kb=$(peak_of "$runner" "")
+    run_s=$(( $(date +%s) - start ))
+    wait "$runner" || true
+  fi
   kill "$sim"; wait "$sim" 2>/dev/null || true
 
   echo "run $run: worker peak $((worker_kb / 1024)) MB (sent $n in ${worker_s}s); campaign run peak $((run_kb / 1024)) MB (loaded and sent in ${run_s}s)"

@@ -149,7 +149,7 @@ impl Pacing {
             .get(&key(phone))
             .map_or(now, |t| (*t + self.number_period + GUARD).max(now));
         reserved.insert(key(phone), at);
-        if reserved.len() > 100_000 {
+        if reserved.len() > 20_000 {
             reserved.retain(|_, t| *t + self.number_period > now);
         }
         at
@@ -188,7 +188,7 @@ impl Pacing {
                             log.token.pop_front();
                         }
                         log.numbers.insert(phone, sent);
-                        if log.numbers.len() > 100_000 {
+                        if log.numbers.len() > 20_000 {
                             log.numbers
                                 .retain(|_, s| s.answered.is_none_or(|a| a + number_gap > now));
                         }

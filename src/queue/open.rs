@@ -132,9 +132,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
-            // A 16 MB page cache keeps the hot index pages in memory; checkpointing the WAL every
-            // 4,000 pages (16 MB) instead of 1,000 copies pages into the database less often.
-            .pragma("cache_size", "-16000")
+            // A 4 MB page cache keeps the hot index pages in memory (16 MB sent no faster and
+            // cost a worker 14 MB); checkpointing the WAL every 4,000 pages (16 MB) instead of
+            // 1,000 copies pages into the database less often.
+            .pragma("cache_size", "-4000")
             .pragma("wal_autocheckpoint", "4000");
         let writer = open_and_migrate(connect, db).await?;
         let store = Store { writer };
