@@ -142,12 +142,14 @@ async fn rate(campaigns: usize, total: usize, runs: usize) -> anyhow::Result<()>
                 engine::run_worker(&store, &[client], &config, &status, &stop).await
             })
         };
-        // Wait for every message to be accepted (the ledger is the server's view).
+        // Wait for every message to be accepted (the ledger is the server's view; its last
+        // line may be half written while it is read).
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let accepted = ledger::read(&ledger_path)?
-                .iter()
-                .filter(|e| e.event == "accepted")
+            let text = std::fs::read_to_string(&ledger_path).unwrap_or_default();
+            let accepted = text
+                .lines()
+                .filter(|l| l.ends_with('}') && l.contains(r#""event":"accepted""#))
                 .count();
             if accepted >= n {
                 break;

@@ -73,7 +73,7 @@ impl Store {
     }
 
     /// Queues the campaign for a sender of `token` (a worker) with the run's options; one
-    /// being sent now keeps its state.
+    /// being sent now, or paused or cancelled by the operator, keeps its state.
     pub async fn queue_for_sender(
         &self,
         campaign: CampaignId,
@@ -83,9 +83,11 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE campaigns SET state = CASE WHEN lease_until > ? THEN state ELSE 'queued' END,
-               state_reason = ?, token_fingerprint = ?, priority = ?, send_options = ?, updated_at = ?
-             WHERE id = ?",
+            "UPDATE campaigns SET
+               state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
+               state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
+               token_fingerprint = ?3, priority = ?4, send_options = ?5, updated_at = ?6
+             WHERE id = ?7",
         )
         .bind(crate::clock::now_ms())
         .bind(reason)
