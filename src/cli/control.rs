@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Found, Purpose, Store};
+use crate::queue::{CampaignId, Found, Store};
 
 #[derive(Debug, Args)]
 pub struct ControlArgs {
@@ -27,7 +27,7 @@ pub async fn run(
     args: &ControlArgs,
     action: Action,
 ) -> anyhow::Result<ExitCode> {
-    let store = global.store(Purpose::Any).await?;
+    let store = global.store_to_read().await?;
     let id = resolve(&store, &args.campaign).await?;
     match action {
         Action::Pause => {

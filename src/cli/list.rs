@@ -7,7 +7,6 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::clock::now_ms;
-use crate::queue::Purpose;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -17,8 +16,19 @@ pub struct ListArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
-    let store = global.store(Purpose::Any).await?;
+    let Some(store) = global.existing_store().await? else {
+        if args.json {
+            println!("[]");
+        } else {
+            println!("{}", global.no_database());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
     let campaigns = store.list_campaigns(now_ms()).await?;
+    if campaigns.is_empty() && !args.json {
+        println!("no campaigns yet");
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.json {
         println!("{}", serde_json::to_string(&campaigns)?);
         return Ok(ExitCode::SUCCESS);

@@ -97,6 +97,37 @@ impl GlobalArgs {
         Ok(Store::open_with(db, &options).await?)
     }
 
+    /// The database to read, if there is one: commands that only look (`status`, `list`,
+    /// `report`...) never create one. `None` when the file does not exist.
+    pub async fn existing_store(&self) -> anyhow::Result<Option<Store>> {
+        let db = self.db.as_deref().unwrap_or(DEFAULT_DB);
+        let path = db
+            .strip_prefix("sqlite://")
+            .or_else(|| db.strip_prefix("sqlite:"))
+            .map_or(db, |p| p.split('?').next().unwrap_or(p));
+        let is_file = !db.contains("://") || db.starts_with("sqlite:");
+        if is_file && path != ":memory:" && !std::path::Path::new(path).exists() {
+            return Ok(None);
+        }
+        Ok(Some(self.store(Purpose::Any).await?))
+    }
+
+    /// `existing_store`, or an error saying there is no database to look in.
+    pub async fn store_to_read(&self) -> anyhow::Result<Store> {
+        match self.existing_store().await? {
+            Some(store) => Ok(store),
+            None => anyhow::bail!("{}", self.no_database()),
+        }
+    }
+
+    /// "no campaigns here: ...", for when the database does not exist.
+    pub fn no_database(&self) -> String {
+        let db = self.db.as_deref().unwrap_or(DEFAULT_DB);
+        format!(
+            "no campaigns here: there is no database {db} (run a campaign first, or name the database with --db or CAMPAIGN_DB)"
+        )
+    }
+
     /// The API token, from `--token-file` or `CONVRS_TOKEN`. Never echoed.
     pub fn token(&self) -> anyhow::Result<SecretString> {
         match self.tokens()?.as_slice() {
@@ -186,7 +217,10 @@ pub fn init_tracing(global: &GlobalArgs) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
 }
 

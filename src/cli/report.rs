@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Purpose};
 use crate::report;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("output").required(true).multiple(true))]
 pub struct ReportArgs {
-    pub campaign: i64,
+    /// A campaign id or name.
+    pub campaign: String,
     /// One row per recipient (CSV-injection safe).
     #[arg(long, value_name = "FILE", group = "output")]
     pub csv: Option<PathBuf>,
@@ -22,8 +22,8 @@ pub struct ReportArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = global.store(Purpose::Any).await?;
-    let id = CampaignId(args.campaign);
+    let store = global.store_to_read().await?;
+    let id = super::control::resolve(&store, &args.campaign).await?;
     anyhow::ensure!(
         store.campaigns().await?.iter().any(|c| c.0 == id),
         "no campaign {id}: `campaign status` lists them"

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Purpose};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).multiple(true))]
 pub struct RetryArgs {
-    pub campaign: i64,
+    /// A campaign id or name.
+    pub campaign: String,
     /// Queue the messages that may or may not have been sent (risking a second copy).
     #[arg(long, group = "which")]
     pub uncertain: bool,
@@ -21,8 +21,8 @@ pub struct RetryArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCode> {
-    let store = global.store(Purpose::Any).await?;
-    let id = CampaignId(args.campaign);
+    let store = global.store_to_read().await?;
+    let id = super::control::resolve(&store, &args.campaign).await?;
     anyhow::ensure!(
         store.campaigns().await?.iter().any(|c| c.0 == id),
         "no campaign {id}: `campaign status` lists them"

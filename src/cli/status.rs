@@ -6,21 +6,36 @@ use clap::Args;
 use serde_json::json;
 
 use super::GlobalArgs;
-use crate::queue::{CampaignId, Purpose, Store};
+use crate::queue::{CampaignId, Store};
 use crate::report::Overview;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// A campaign id (see the list without it).
-    pub campaign: Option<i64>,
+    /// A campaign id or name (without it: every campaign).
+    pub campaign: Option<String>,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let store = global.store(Purpose::Any).await?;
-    match args.campaign {
-        Some(id) => print_campaign(&store, CampaignId(id), args.json).await?,
+    let Some(store) = global.existing_store().await? else {
+        // Nothing to show is not an error; a campaign asked for that is not there is.
+        if args.campaign.is_some() {
+            anyhow::bail!("{}", global.no_database());
+        }
+        if args.json {
+            println!("[]");
+        } else {
+            println!("{}", global.no_database());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    match &args.campaign {
+        Some(name) => {
+            let id = super::control::resolve(&store, name).await?;
+            print_campaign(&store, id, args.json).await?
+        }
         None => {
             let mut list = vec![];
             for (id, name, state, reason) in store.campaigns().await? {
@@ -29,10 +44,13 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
             }
             if args.json {
                 println!("{}", serde_json::Value::Array(list));
+            } else if list.is_empty() {
+                println!("no campaigns yet");
             } else {
+                println!("{:>4}  {:<12} {:<30} {:>7}", "id", "state", "name", "total");
                 for c in &list {
                     println!(
-                        "{:>4}  {:<12} {:<30} total {}",
+                        "{:>4}  {:<12} {:<30} {:>7}",
                         c["id"],
                         c["state"].as_str().unwrap_or(""),
                         c["name"].as_str().unwrap_or(""),

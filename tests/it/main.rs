@@ -10,6 +10,7 @@ mod control;
 mod identity;
 mod late_acks;
 mod loading;
+mod operator;
 mod receiver;
 mod resilience;
 mod running;

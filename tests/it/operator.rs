@@ -1,0 +1,80 @@
+//! What the operator sees (issue 10): campaigns by name, and looking without creating.
+
+use crate::helpers::{
+    SMS_FLAGS, campaign_cmd, recipients_csv, spawn_campaign, spawn_sim, uk_mobile,
+};
+
+#[test]
+fn looking_in_an_empty_folder_creates_no_database_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for args in [
+        &["status"][..],
+        &["list"],
+        &["status", "--json"],
+        &["list", "--json"],
+    ] {
+        let out = campaign_cmd(d, args);
+        assert!(out.status.success(), "{args:?}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("no campaigns here") || said.trim() == "[]",
+            "{args:?}: {said}"
+        );
+    }
+    let out = campaign_cmd(d, &["report", "spring", "--csv", "r.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database campaign.db"));
+    assert!(!d.join("campaign.db").exists(), "nothing was created");
+    assert!(!d.join("r.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_report_and_retry_take_a_campaign_by_name() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A number ending in 9 fails (ack -1), so `retry --failed` has something to queue.
+    recipients_csv(d, "customers.csv", &[1, 9].map(uk_mobile));
+    let run = [
+        &["run", "customers.csv"][..],
+        &SMS_FLAGS,
+        &["--wait", "20s"],
+    ]
+    .concat();
+    let out = spawn_campaign(d, &sim, &run).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = campaign_cmd(d, &["status", "customers", "--json"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["name"], "customers");
+    let report = campaign_cmd(d, &["report", "customers", "--csv", "r.csv"]);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(d.join("r.csv").exists());
+    let retry = campaign_cmd(d, &["retry", "customers", "--failed"]);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let table = String::from_utf8_lossy(&campaign_cmd(d, &["status"]).stdout).into_owned();
+    assert!(
+        table.lines().next().unwrap().contains("state"),
+        "a header: {table}"
+    );
+    let unknown = campaign_cmd(d, &["status", "autumn"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no campaign \"autumn\""));
+}
