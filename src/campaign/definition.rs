@@ -48,8 +48,9 @@ pub enum MessageSpec {
         params: Vec<String>,
         clean_params: bool,
     },
-    /// An SMS text with `{column}` placeholders.
-    Sms { text: String },
+    /// An SMS text with `{column}` placeholders; a row where one renders empty is rejected
+    /// unless `allow_empty`.
+    Sms { text: String, allow_empty: bool },
 }
 
 /// Where the recipients come from.
@@ -109,6 +110,7 @@ pub struct CampaignFile {
     pub region: Option<String>,
     pub dedupe_key: Option<String>,
     pub clean_params: Option<bool>,
+    pub allow_empty: Option<bool>,
     pub csv: Option<PathBuf>,
     pub sql: Option<SqlSource>,
     pub convrs_users: Option<UsersSource>,
@@ -168,6 +170,7 @@ impl CampaignFile {
             region,
             dedupe_key,
             clean_params,
+            allow_empty,
             csv
         );
         self.build()
@@ -207,6 +210,7 @@ impl CampaignFile {
                     text: self
                         .message
                         .ok_or_else(|| invalid("no message: pass --message TEXT"))?,
+                    allow_empty: self.allow_empty.unwrap_or(false),
                 }
             }
         };

@@ -44,7 +44,13 @@ impl Settings {
                 put("params", shown(Some(&params.join(","))));
                 put("clean_params", clean_params.to_string());
             }
-            MessageSpec::Sms { text } => put("message", shown(Some(text))),
+            MessageSpec::Sms { text, allow_empty } => {
+                put("message", shown(Some(text)));
+                // Only when set, so campaigns stored before it existed keep their settings.
+                if *allow_empty {
+                    put("allow_empty", "true".into());
+                }
+            }
         }
         put("phone_column", shown(Some(&def.phone_column)));
         put("region", shown(def.region.map(|r| r.code()).as_deref()));

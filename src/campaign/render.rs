@@ -10,7 +10,7 @@ pub struct Pattern {
 #[derive(Debug, Clone)]
 enum Part {
     Literal(String),
-    Column(usize),
+    Column(usize, String),
 }
 
 impl Pattern {
@@ -42,7 +42,7 @@ impl Pattern {
                             )
                         })?;
                     parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    parts.push(Part::Column(index));
+                    parts.push(Part::Column(index, columns[index].clone()));
                 }
                 other => literal.push(other),
             }
@@ -57,10 +57,22 @@ impl Pattern {
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.push_str(l),
-                Part::Column(i) => out.push_str(values.get(*i).map(String::as_str).unwrap_or("")),
+                Part::Column(i, _) => {
+                    out.push_str(values.get(*i).map(String::as_str).unwrap_or(""))
+                }
             }
         }
         out
+    }
+
+    /// The first placeholder whose column is empty (or only spaces) in `values`, by name.
+    pub fn empty_placeholder(&self, values: &[String]) -> Option<&str> {
+        self.parts.iter().find_map(|part| match part {
+            Part::Column(i, name) if values.get(*i).is_none_or(|v| v.trim().is_empty()) => {
+                Some(name.as_str())
+            }
+            _ => None,
+        })
     }
 }
 

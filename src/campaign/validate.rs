@@ -51,7 +51,7 @@ enum Body {
         clean: bool,
         text: String,
     },
-    Sms(Pattern),
+    Sms { pattern: Pattern, allow_empty: bool },
 }
 
 impl RowChecker {
@@ -98,8 +98,9 @@ impl RowChecker {
                     text,
                 }
             }
-            MessageSpec::Sms { text } => {
-                Body::Sms(Pattern::resolve(text, &columns).map_err(|e| format!("--message: {e}"))?)
+            MessageSpec::Sms { text, allow_empty } => Body::Sms {
+                pattern: Pattern::resolve(text, &columns).map_err(|e| format!("--message: {e}"))?,
+                allow_empty: *allow_empty,
             }
         };
         let dedupe = def
@@ -202,7 +203,19 @@ impl RowChecker {
                     None,
                 )
             }
-            Body::Sms(pattern) => {
+            Body::Sms {
+                pattern,
+                allow_empty,
+            } => {
+                if !allow_empty && let Some(column) = pattern.empty_placeholder(&record.values) {
+                    return Err(reject(
+                        column,
+                        format!(
+                            "{{{column}}} is empty, so the SMS would have a gap; fill it in, or \
+                             pass --allow-empty (allow_empty = true in a campaign file) to send it so"
+                        ),
+                    ));
+                }
                 let text = pattern.render(&record.values);
                 if text.trim().is_empty() {
                     return Err(reject(

@@ -45,6 +45,9 @@ pub struct CampaignArgs {
     /// Replace newlines, tabs and runs of spaces in template parameters instead of rejecting.
     #[arg(long)]
     pub clean_params: bool,
+    /// Send an SMS even when a {placeholder} of its row is empty (otherwise the row is rejected).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Run a SQL source even as a role that can write (a superuser, or one with write rights).
     #[arg(long)]
     pub allow_writable_source: bool,
@@ -79,6 +82,7 @@ impl CampaignArgs {
             phone_column: self.phone_column.clone(),
             region: self.region.clone(),
             clean_params: self.clean_params.then_some(true),
+            allow_empty: self.allow_empty.then_some(true),
             csv: (!is_toml).then(|| self.source.clone()),
             ..Default::default()
         };

@@ -78,3 +78,33 @@ async fn status_report_and_retry_take_a_campaign_by_name() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no campaign \"autumn\""));
 }
+
+#[test]
+fn an_sms_placeholder_that_renders_empty_rejects_its_row_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("c.csv"),
+        "phone,name\n+447911000001,Ann\n+447911000002,\n+447911000003,  \n",
+    )
+    .unwrap();
+    let validate = |extra: &[&str]| {
+        let out = campaign_cmd(d, &[&["validate", "c.csv"][..], &SMS_FLAGS, extra].concat());
+        assert!(out.status.success());
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let said = validate(&[]);
+    assert!(said.contains("valid 1"), "{said}");
+    assert!(
+        said.contains("rejected line 3, field name: {name} is empty")
+            && said.contains("rejected line 4, field name")
+            && said.contains("--allow-empty"),
+        "{said}"
+    );
+    let said = validate(&["--allow-empty"]);
+    assert!(said.contains("valid 3"), "{said}");
+}
