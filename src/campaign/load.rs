@@ -202,16 +202,25 @@ impl RejectsWriter {
 }
 
 /// Neutralises spreadsheet formulas (CSV injection): a cell starting with `=`, `+`, `-`, `@`,
-/// tab or carriage return gets a leading `'`. A plain negative number (`-2`) is left alone: it
-/// is not a formula. A `+` number (a phone) keeps the `'`, so it stays text with its `+`.
+/// tab or carriage return gets a leading `'`. A signed number (`-2`, a phone `+447911000010`)
+/// is left alone: it cannot call anything, and the tool reads its own files back.
 pub fn spreadsheet_safe(cell: &str) -> String {
-    let negative_number = cell.strip_prefix('-').is_some_and(|rest| {
+    let signed_number = cell.strip_prefix(['-', '+']).is_some_and(|rest| {
         !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
     });
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !negative_number {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !signed_number {
         format!("'{cell}")
     } else {
         cell.to_string()
+    }
+}
+
+/// Undoes `spreadsheet_safe` on a cell read back: a `'` before `=`, `+`, `-`, `@`, tab or
+/// carriage return is the mark, not the data (files from earlier versions marked phones so).
+pub fn unmarked(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
     }
 }
 
@@ -226,6 +235,26 @@ mod tests {
         assert_eq!(spreadsheet_safe("plain"), "plain");
         assert_eq!(spreadsheet_safe("-2"), "-2");
         assert_eq!(spreadsheet_safe("-2+3"), "'-2+3");
-        assert_eq!(spreadsheet_safe("+447911000010"), "'+447911000010");
+        assert_eq!(spreadsheet_safe("+447911000010"), "+447911000010");
+        assert_eq!(
+            spreadsheet_safe("+1+cmd|' /C calc'!A0"),
+            "'+1+cmd|' /C calc'!A0"
+        );
+    }
+
+    #[test]
+    fn the_mark_comes_off_when_read_back_and_nothing_else_does() {
+        for cell in [
+            "=SUM(A1)",
+            "+447911000010",
+            "-2+3",
+            "@x",
+            "plain",
+            "'quoted'",
+        ] {
+            assert_eq!(unmarked(&spreadsheet_safe(cell)), cell);
+        }
+        assert_eq!(unmarked("'+447911000010"), "+447911000010");
+        assert_eq!(unmarked("'tis"), "'tis");
     }
 }

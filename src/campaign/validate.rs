@@ -51,7 +51,10 @@ enum Body {
         clean: bool,
         text: String,
     },
-    Sms { pattern: Pattern, allow_empty: bool },
+    Sms {
+        pattern: Pattern,
+        allow_empty: bool,
+    },
 }
 
 impl RowChecker {
@@ -101,7 +104,7 @@ impl RowChecker {
             MessageSpec::Sms { text, allow_empty } => Body::Sms {
                 pattern: Pattern::resolve(text, &columns).map_err(|e| format!("--message: {e}"))?,
                 allow_empty: *allow_empty,
-            }
+            },
         };
         let dedupe = def
             .dedupe_key

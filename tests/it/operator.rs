@@ -108,3 +108,74 @@ fn an_sms_placeholder_that_renders_empty_rejects_its_row_unless_allowed() {
     let said = validate(&["--allow-empty"]);
     assert!(said.contains("valid 3"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_and_the_rejects_file_read_back_into_the_tool() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Line 3 has no name, so it is rejected (its SMS would have a gap); line 4's name would be
+    // a formula in a spreadsheet.
+    std::fs::write(
+        d.join("c.csv"),
+        "phone,name\n+447911000001,Ann\n+447911000002,\n+447911000003,=HYPERLINK(\"x\")\n",
+    )
+    .unwrap();
+    let run = [
+        &["run", "c.csv", "--no-wait", "--rejects", "rejects.csv"][..],
+        &SMS_FLAGS,
+    ]
+    .concat();
+    let out = spawn_campaign(d, &sim, &run).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = campaign_cmd(d, &["report", "c", "--csv", "report.csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(d.join("report.csv")).unwrap();
+    assert!(
+        !report.contains(",'+44"),
+        "phones are written as they are: {report}"
+    );
+
+    // `suppress import` takes the report, and a file marked as earlier versions wrote it.
+    let out = campaign_cmd(d, &["suppress", "import", "report.csv"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("2 numbers suppressed, 0 rows rejected"),
+        "{said}"
+    );
+    std::fs::write(d.join("old.csv"), "line,phone\n2,'+447911000009\n").unwrap();
+    let out = campaign_cmd(d, &["suppress", "import", "old.csv"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("1 numbers suppressed, 0 rows rejected"),
+        "{said}"
+    );
+
+    // The rejects file, corrected, is a source: the formula keeps its mark in the file and
+    // loses it when read back.
+    let rejects = std::fs::read_to_string(d.join("rejects.csv")).unwrap();
+    assert!(
+        rejects.starts_with("line,field,reason,phone,name"),
+        "{rejects}"
+    );
+    std::fs::write(
+        d.join("fixed.csv"),
+        rejects.replace("+447911000002,", "+447911000002,Bob"),
+    )
+    .unwrap();
+    let out = campaign_cmd(d, &[&["validate", "fixed.csv"][..], &SMS_FLAGS].concat());
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("valid 1") && said.contains("Hi Bob"),
+        "{said}"
+    );
+}

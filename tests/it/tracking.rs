@@ -432,8 +432,8 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
     assert_eq!(lines.len(), 7, "header and one row per recipient: {csv}");
     assert!(lines[0].starts_with("line,phone,state,ack,mid,attempts,error_code,error"));
     assert!(
-        lines[1].starts_with("2,'+447911000010,failed,-2,"),
-        "phones are neutralised for spreadsheets: {}",
+        lines[1].starts_with("2,+447911000010,failed,-2,"),
+        "a phone is a signed number, not a formula: written as it is, so it reads back: {}",
         lines[1]
     );
 
