@@ -80,6 +80,8 @@ pub struct Definition {
     pub region: Option<Region>,
     pub dedupe_key: Option<String>,
     pub source: Source,
+    /// The CSV delimiter, if given; otherwise it is found from the header line.
+    pub delimiter: Option<u8>,
 }
 
 fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
@@ -111,6 +113,7 @@ pub struct CampaignFile {
     pub dedupe_key: Option<String>,
     pub clean_params: Option<bool>,
     pub allow_empty: Option<bool>,
+    pub delimiter: Option<String>,
     pub csv: Option<PathBuf>,
     pub sql: Option<SqlSource>,
     pub convrs_users: Option<UsersSource>,
@@ -171,6 +174,7 @@ impl CampaignFile {
             dedupe_key,
             clean_params,
             allow_empty,
+            delimiter,
             csv
         );
         self.build()
@@ -252,6 +256,7 @@ impl CampaignFile {
             Source::Sql { .. } => "sql campaign".into(),
             Source::ConvrsUsers { .. } => "convrs users campaign".into(),
         });
+        let delimiter = self.delimiter.as_deref().map(parse_delimiter).transpose()?;
         Ok(Definition {
             name,
             bot_id,
@@ -260,6 +265,7 @@ impl CampaignFile {
             region,
             dedupe_key: self.dedupe_key,
             source,
+            delimiter,
         })
     }
 }
@@ -318,5 +324,18 @@ mod tests {
                 .to_string()
                 .contains("--message")
         );
+    }
+}
+
+/// `,`, `;`, `|`, `tab` (or a tab character), or any other single ASCII character.
+pub fn parse_delimiter(given: &str) -> Result<u8, DefinitionError> {
+    match given {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "comma" => Ok(b','),
+        "semicolon" => Ok(b';'),
+        one if one.len() == 1 && one.is_ascii() && one != "\"" => Ok(one.as_bytes()[0]),
+        other => Err(DefinitionError::Invalid(format!(
+            "delimiter '{other}': give one character, such as ',' ';' '|', or tab"
+        ))),
     }
 }

@@ -329,7 +329,7 @@ async fn open_rows(
     };
     Ok(match &def.source {
         Source::Csv(path) => {
-            let csv = CsvSource::open(path)?;
+            let csv = CsvSource::open(path, def.delimiter)?;
             (csv.columns().to_vec(), Box::new(csv))
         }
         Source::Sql {

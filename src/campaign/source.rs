@@ -34,7 +34,8 @@ pub enum SourceError {
     Users(String),
 }
 
-/// A CSV file read row by row. A UTF-8 BOM is accepted.
+/// A CSV file read row by row. A UTF-8 BOM is accepted; the delimiter is the one given, or
+/// else the one of `,` `;` tab `|` that the header line holds most of (outside quotes).
 pub struct CsvSource {
     path: PathBuf,
     reader: csv::Reader<Box<dyn Read + Send>>,
@@ -51,14 +52,22 @@ pub enum Row {
 }
 
 impl CsvSource {
-    pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let file = std::fs::File::open(path).map_err(|error| SourceError::Open {
-            path: path.into(),
-            error,
-        })?;
+    pub fn open(path: &Path, delimiter: Option<u8>) -> Result<Self, SourceError> {
+        let open = || {
+            std::fs::File::open(path).map_err(|error| SourceError::Open {
+                path: path.into(),
+                error,
+            })
+        };
+        let delimiter = match delimiter {
+            Some(d) => d,
+            None => sniff_delimiter(open()?),
+        };
+        let file = open()?;
         let (counted, lines) =
             LineCounter::new(std::io::BufReader::with_capacity(256 * 1024, file));
         let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
             .flexible(true)
             .has_headers(true)
             .from_reader(Box::new(counted) as Box<dyn Read + Send>);
@@ -145,6 +154,28 @@ impl Iterator for CsvSource {
     fn next(&mut self) -> Option<Self::Item> {
         self.next_row().transpose()
     }
+}
+
+/// The delimiter the header line holds most of, outside quotes: `,` `;` tab or `|` (`,` when
+/// it holds none).
+fn sniff_delimiter(file: std::fs::File) -> u8 {
+    let mut head = Vec::with_capacity(4096);
+    let _ = file.take(64 * 1024).read_to_end(&mut head);
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut counts = [(b',', 0), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for b in line {
+        if *b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(c) = counts.iter_mut().find(|(d, _)| d == b) {
+            c.1 += 1;
+        }
+    }
+    // The first of the most frequent: a comma wins a tie.
+    counts
+        .iter()
+        .fold((b',', 0), |best, c| if c.1 > best.1 { *c } else { best })
+        .0
 }
 
 fn csv_error(path: &Path, line: u64, e: csv::Error) -> SourceError {
@@ -247,7 +278,7 @@ mod fuzz {
             let def = CampaignFile { bot_id: Some(1), channel: Some(Channel::Sms), message: Some("Hi".into()), csv: Some(path.clone()), ..Default::default() }
                 .with(CampaignFile::default())
                 .unwrap();
-            let Ok(mut csv) = CsvSource::open(&path) else { return Ok(()) };
+            let Ok(mut csv) = CsvSource::open(&path, None) else { return Ok(()) };
             let Ok(checker) = RowChecker::new(&def, csv.columns().to_vec(), None) else { return Ok(()) };
             let mut loader = Loader::new(checker, HashSet::new(), None).unwrap();
             let mut queued: u64 = 0;

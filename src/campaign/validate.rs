@@ -68,8 +68,9 @@ impl RowChecker {
         let find = |name: &str, what: &str| {
             columns.iter().position(|c| c == name).ok_or_else(|| {
                 format!(
-                    "{what} column '{name}' does not exist; the columns are: {}",
-                    columns.join(", ")
+                    "{what} column '{name}' does not exist; the columns are: {}{}",
+                    columns.join(", "),
+                    delimiter_hint(&columns)
                 )
             })
         };
@@ -287,6 +288,23 @@ fn param_problem(value: &str) -> Option<&'static str> {
 /// Newlines and tabs become spaces, runs of spaces become one, ends are trimmed.
 fn clean_param(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// When the header reads as one column holding another delimiter, which option would split it.
+fn delimiter_hint(columns: &[String]) -> String {
+    let [only] = columns else {
+        return String::new();
+    };
+    [(';', "';'"), ('\t', "tab"), (',', "','"), ('|', "'|'")]
+        .iter()
+        .find(|(d, _)| only.contains(*d))
+        .map(|(_, name)| {
+            format!(
+                " (the header reads as one column with {name} in it: pass --delimiter {name}, or delimiter = \"{}\" in a campaign file)",
+                name.trim_matches('\'')
+            )
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

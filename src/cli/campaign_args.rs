@@ -48,6 +48,9 @@ pub struct CampaignArgs {
     /// Send an SMS even when a {placeholder} of its row is empty (otherwise the row is rejected).
     #[arg(long)]
     pub allow_empty: bool,
+    /// The CSV delimiter: ',' ';' '|' or tab (default: found from the header line).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
     /// Run a SQL source even as a role that can write (a superuser, or one with write rights).
     #[arg(long)]
     pub allow_writable_source: bool,
@@ -83,6 +86,7 @@ impl CampaignArgs {
             region: self.region.clone(),
             clean_params: self.clean_params.then_some(true),
             allow_empty: self.allow_empty.then_some(true),
+            delimiter: self.delimiter.clone(),
             csv: (!is_toml).then(|| self.source.clone()),
             ..Default::default()
         };

@@ -179,3 +179,39 @@ async fn the_report_and_the_rejects_file_read_back_into_the_tool() {
         "{said}"
     );
 }
+
+#[test]
+fn semicolon_and_tab_files_are_read_and_a_wrong_delimiter_gets_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // What Excel writes in much of Europe: semicolons, a BOM, CRLF, a quoted ';' in a value.
+    std::fs::write(
+        d.join("semi.csv"),
+        "\u{feff}phone;name;order_id\r\n+447911000001;\"Ann; Jr\";ORD-1\r\n+447911000002;Bob;ORD-2\r\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("tabs.csv"), "phone\tname\n+447911000001\tAnn\n").unwrap();
+    let validate = |file: &str, extra: &[&str]| {
+        let out = campaign_cmd(d, &[&["validate", file][..], &SMS_FLAGS, extra].concat());
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, said) = validate("semi.csv", &[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("valid 2") && said.contains("Hi Ann; Jr"),
+        "{said}"
+    );
+    let (code, said) = validate("tabs.csv", &[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("valid 1"), "{said}");
+    let (code, said) = validate("semi.csv", &["--delimiter", ","]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("pass --delimiter ';'"), "{said}");
+    let (code, said) = validate("semi.csv", &["--delimiter", "::"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("give one character"), "{said}");
+}
