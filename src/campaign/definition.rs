@@ -270,6 +270,19 @@ impl CampaignFile {
     }
 }
 
+/// `,`, `;`, `|`, `tab` (or a tab character), or any other single ASCII character.
+pub fn parse_delimiter(given: &str) -> Result<u8, DefinitionError> {
+    match given {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "comma" => Ok(b','),
+        "semicolon" => Ok(b';'),
+        one if one.len() == 1 && one.is_ascii() && one != "\"" => Ok(one.as_bytes()[0]),
+        other => Err(DefinitionError::Invalid(format!(
+            "delimiter '{other}': give one character, such as ',' ';' '|', or tab"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,18 +337,5 @@ mod tests {
                 .to_string()
                 .contains("--message")
         );
-    }
-}
-
-/// `,`, `;`, `|`, `tab` (or a tab character), or any other single ASCII character.
-pub fn parse_delimiter(given: &str) -> Result<u8, DefinitionError> {
-    match given {
-        "tab" | "\\t" | "\t" => Ok(b'\t'),
-        "comma" => Ok(b','),
-        "semicolon" => Ok(b';'),
-        one if one.len() == 1 && one.is_ascii() && one != "\"" => Ok(one.as_bytes()[0]),
-        other => Err(DefinitionError::Invalid(format!(
-            "delimiter '{other}': give one character, such as ',' ';' '|', or tab"
-        ))),
     }
 }
