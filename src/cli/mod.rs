@@ -7,6 +7,7 @@ mod progress;
 mod report;
 mod retry;
 mod run;
+mod shell;
 mod sim;
 mod status;
 mod suppress;
@@ -204,6 +205,10 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Manage the suppression list.
     Suppress(suppress::SuppressArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff): `campaign man > campaign.1`.
+    Man,
 }
 
 pub fn init_tracing(global: &GlobalArgs) {
@@ -240,5 +245,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ClearTokenStop => token::clear(&cli.global).await,
         Command::Suppress(args) => suppress::run(&cli.global, &args).await,
         Command::Worker(args) => worker::run(&cli.global, &args).await,
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man => shell::man(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option and argument of every subcommand says what it is for.
+    #[test]
+    fn every_option_and_argument_has_a_description() {
+        use clap::CommandFactory;
+        let mut missing = vec![];
+        let cli = Cli::command();
+        let mut commands = vec![(String::from("campaign"), cli)];
+        while let Some((path, cmd)) = commands.pop() {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (about)", sub.get_name()));
+                }
+                commands.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        missing.sort();
+        assert!(missing.is_empty(), "no description: {missing:#?}");
     }
 }

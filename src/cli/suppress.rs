@@ -20,30 +20,40 @@ pub struct SuppressArgs {
 pub enum SuppressAction {
     /// Add a number.
     Add {
+        /// The number: international (+44...), or national with --region.
         phone: String,
+        /// Why it may not be sent to (shown by `suppress list` and in reports).
         #[arg(long, default_value = "added by operator")]
         reason: String,
+        /// Read a national number in this region (ISO 3166 alpha-2, e.g. GB).
         #[arg(long, value_name = "ISO2")]
         region: Option<String>,
     },
     /// Remove a number, so campaigns may send to it again.
     Remove {
+        /// The number: international (+44...), or national with --region.
         phone: String,
+        /// Read a national number in this region (ISO 3166 alpha-2, e.g. GB).
         #[arg(long, value_name = "ISO2")]
         region: Option<String>,
     },
     /// List the suppressed numbers.
     List {
+        /// One JSON array instead of lines.
         #[arg(long)]
         json: bool,
     },
-    /// Add every number of a CSV file's phone column.
+    /// Add every number of a CSV file's phone column (a report or rejects file of this tool too).
     Import {
+        /// The CSV file, with a header line.
         file: PathBuf,
+        /// The column holding the numbers.
         #[arg(long, default_value = "phone")]
         phone_column: String,
+        /// Why they may not be sent to.
         #[arg(long, default_value = "imported")]
         reason: String,
+        /// Read national numbers in this region (ISO 3166 alpha-2, e.g. GB).
         #[arg(long, value_name = "ISO2")]
         region: Option<String>,
     },

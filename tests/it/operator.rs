@@ -215,3 +215,24 @@ fn semicolon_and_tab_files_are_read_and_a_wrong_delimiter_gets_a_hint() {
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("give one character"), "{said}");
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_same_definitions_as_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = campaign_cmd(dir.path(), &["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        script.contains("_campaign") && script.contains("worker"),
+        "{script}"
+    );
+    let man = campaign_cmd(dir.path(), &["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.contains(".TH campaign 1") && page.contains("worker"),
+        "{page}"
+    );
+    let wrong = campaign_cmd(dir.path(), &["completions", "nosh"]);
+    assert_eq!(wrong.status.code(), Some(2));
+}
