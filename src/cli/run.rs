@@ -321,7 +321,21 @@ async fn run_with(
             engine::deferred_summary(&report.deferred)
         );
     }
-    status::print_campaign(store, id, args.json).await?;
+    if args.json {
+        // `status --json`, with what the load found.
+        let s = &loaded.summary;
+        let mut value = status::campaign_json(store, id).await?;
+        value["load"] = serde_json::json!({
+            "rows": s.rows,
+            "valid": s.valid,
+            "rejected": s.rejected,
+            "duplicates": s.duplicates,
+            "suppressed": s.suppressed,
+        });
+        println!("{value}");
+    } else {
+        status::print_campaign(store, id, false).await?;
+    }
     Ok(code)
 }
 

@@ -63,6 +63,14 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// One campaign as `status --json` prints it.
+pub async fn campaign_json(store: &Store, id: CampaignId) -> anyhow::Result<serde_json::Value> {
+    let Some(o) = Overview::of(store, id).await? else {
+        anyhow::bail!("no campaign {id}: `campaign status` lists them");
+    };
+    Ok(serde_json::to_value(&o)?)
+}
+
 pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> anyhow::Result<()> {
     let Some(o) = Overview::of(store, id).await? else {
         anyhow::bail!("no campaign {id}: `campaign status` lists them");

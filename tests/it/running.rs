@@ -184,6 +184,9 @@ fn campaign_run_with_sim_sends_and_reports_as_json() {
     assert_eq!(status["counts"]["total"], 3);
     assert_eq!(status["counts"]["delivered"], 3, "{status}");
     assert_eq!(status["state"], "finished");
+    assert_eq!(status["load"]["rows"], 3, "what the load found: {status}");
+    assert_eq!(status["load"]["valid"], 3, "{status}");
+    assert_eq!(status["load"]["rejected"], 0, "{status}");
     let again = crate::helpers::campaign_cmd(d, &args);
     let status2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(
