@@ -53,6 +53,9 @@ pub enum PhoneError {
     BadLength(usize),
     #[error("not a valid phone number for any country (add the country code, or pass --region)")]
     Invalid,
+    /// Written with its country (or read in the given region), but no number in use has it.
+    #[error("not a phone number in use: the digits match no allocated number range (check them)")]
+    Unallocated,
     #[error("not a mobile number (it is {0}); WhatsApp and SMS need a mobile")]
     NotMobile(String),
     #[error("unknown region '{0}': use an ISO 3166 alpha-2 code such as GB or US")]
@@ -82,7 +85,14 @@ impl PhoneNumber {
         if digits.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let as_international = || check_international(&digits);
+        // A number with its country, or read in a region, that is not valid is mistyped;
+        // one without either may only lack its country.
+        let why = if international || region.is_some() {
+            PhoneError::Unallocated
+        } else {
+            PhoneError::Invalid
+        };
+        let as_international = || check_international(&digits, why.clone());
         match (international, region) {
             (false, Some(region)) => match parse_valid(&digits, Some(region.0)) {
                 // A national number can carry the region's international prefix (`011` in the
@@ -144,11 +154,11 @@ fn strip(raw: &str) -> Result<(bool, String), PhoneError> {
     Ok((international, digits))
 }
 
-fn check_international(digits: &str) -> Result<PhoneNumber, PhoneError> {
+fn check_international(digits: &str, invalid: PhoneError) -> Result<PhoneNumber, PhoneError> {
     if !(8..=15).contains(&digits.len()) {
         return Err(PhoneError::BadLength(digits.len()));
     }
-    let number = parse_valid(&format!("+{digits}"), None).ok_or(PhoneError::Invalid)?;
+    let number = parse_valid(&format!("+{digits}"), None).ok_or(invalid)?;
     into_mobile(number)
 }
 
@@ -235,6 +245,7 @@ mod tests {
         assert_eq!(PhoneNumber::parse("  ", None), Err(PhoneError::Empty));
         assert_eq!(PhoneError::BadLength(4).api_code(), 1007);
         assert_eq!(PhoneError::Invalid.api_code(), 1006);
+        assert_eq!(PhoneError::Unallocated.api_code(), 1006);
     }
 
     #[test]
@@ -257,5 +268,25 @@ mod tests {
     fn unknown_regions_are_refused() {
         assert!(Region::parse("XX").is_err());
         assert!(Region::parse("gb").is_ok());
+    }
+
+    #[test]
+    fn only_a_number_without_its_country_is_told_to_add_one() {
+        let gb = Some(Region::parse("GB").unwrap());
+        // Well formed, but in no allocated range: the hint is to check the digits.
+        assert_eq!(
+            PhoneNumber::parse("+44 7911 300000", None),
+            Err(PhoneError::Unallocated)
+        );
+        assert_eq!(
+            PhoneNumber::parse("07911 300000", gb),
+            Err(PhoneError::Unallocated)
+        );
+        assert!(PhoneError::Unallocated.to_string().contains("check them"));
+        // National, and no region: it may only lack its country.
+        assert_eq!(
+            PhoneNumber::parse("07911 123456", None),
+            Err(PhoneError::Invalid)
+        );
     }
 }

@@ -182,7 +182,7 @@ impl RowChecker {
                         return Err(reject(
                             field,
                             format!(
-                                "parameter {{{{{}}}}} {why} (set clean_params = true to clean it)",
+                                "parameter {{{{{}}}}} {why} (pass --clean-params, or clean_params = true in a campaign file, to clean it)",
                                 n + 1
                             ),
                         ));

@@ -94,6 +94,12 @@ pub enum ClientBuildError {
 
 impl Client {
     pub fn new(config: &ClientConfig, token: SecretString) -> Result<Self, ClientBuildError> {
+        if !config.endpoint.contains("://") {
+            return Err(ClientBuildError::BadUrl {
+                url: config.endpoint.clone(),
+                reason: format!("it has no scheme: write it as https://{}", config.endpoint),
+            });
+        }
         let endpoint =
             reqwest::Url::parse(&config.endpoint).map_err(|e| ClientBuildError::BadUrl {
                 url: config.endpoint.clone(),
@@ -417,6 +423,16 @@ mod tests {
     fn a_bad_url_is_refused_with_the_url_named() {
         let err = Client::new(&ClientConfig::new("ftp://x"), SecretString::from("t")).unwrap_err();
         assert!(err.to_string().contains("ftp://x"));
+        let err = Client::new(
+            &ClientConfig::new("api.convrs.example"),
+            SecretString::from("t"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no scheme: write it as https://api.convrs.example"),
+            "{err}"
+        );
     }
 
     #[test]
