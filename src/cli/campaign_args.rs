@@ -61,6 +61,26 @@ pub struct CampaignArgs {
 }
 
 impl CampaignArgs {
+    /// The first flag given that defines a campaign's message or source reading, if any.
+    pub fn defining_flag(&self) -> Option<&'static str> {
+        [
+            (self.channel.is_some(), "--channel"),
+            (self.bot_id.is_some(), "--bot"),
+            (self.template.is_some(), "--template"),
+            (self.language.is_some(), "--language"),
+            (self.params.is_some(), "--params"),
+            (self.message.is_some(), "--message"),
+            (self.phone_column.is_some(), "--phone-column"),
+            (self.region.is_some(), "--region"),
+            (self.name.is_some(), "--name"),
+            (self.clean_params, "--clean-params"),
+            (self.allow_empty, "--allow-empty"),
+            (self.delimiter.is_some(), "--delimiter"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
     pub fn definition(&self) -> anyhow::Result<Definition> {
         let is_toml = self
             .source

@@ -1,6 +1,7 @@
 //! The command line: global options and one file per subcommand.
 
 mod campaign_args;
+mod continued;
 mod control;
 mod list;
 mod progress;

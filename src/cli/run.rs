@@ -143,22 +143,48 @@ pub fn check_reconcile_after(reconcile_after: Duration, request_timeout: Duratio
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     check_reconcile_after(args.reconcile_after, global.request_timeout);
-    let def = args.campaign.definition()?;
     let store = global
         .store(validate::purpose_of(args.campaign.sim))
         .await?;
+    // `run CAMPAIGN` (an id or name, not a file): go on with what it has queued.
+    let continued = super::continued::campaign(&store, &args.campaign).await?;
+    let def = match continued {
+        Some(_) => None,
+        None => Some(args.campaign.definition()?),
+    };
     let api = Api::connect(global, args.campaign.sim, !args.dry_run).await?;
-    let result = run_with(&store, &api, &def, args).await;
+    let result = match (continued, &def) {
+        (Some(target), _) if args.dry_run => {
+            status::print_campaign(&store, target.id, args.json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(target), _) => send(&store, &api, target, args).await,
+        (None, Some(def)) => match load(&store, &api, def, args).await {
+            Ok(Some(target)) => send(&store, &api, target, args).await,
+            Ok(None) => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(e),
+        },
+        (None, None) => unreachable!("a definition when nothing is continued"),
+    };
     api.close().await?;
     result
 }
 
-async fn run_with(
+/// The campaign a run sends: loaded now, or continued with what it has queued.
+pub struct Target {
+    pub id: crate::queue::CampaignId,
+    pub channel: Channel,
+    /// What the load found (none when continued).
+    pub summary: Option<crate::campaign::load::Summary>,
+}
+
+/// Loads the campaign; `None` for a dry run (its summary printed).
+async fn load(
     store: &Store,
     api: &Api,
     def: &Definition,
     args: &RunArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Option<Target>> {
     let opts = LoadOptions {
         dry_run: args.dry_run,
         new: args.new,
@@ -169,13 +195,27 @@ async fn run_with(
     let loaded = campaign::load(def, store, api.client.as_ref(), &opts).await?;
     if args.dry_run {
         validate::print_summary(&loaded.summary, args.json)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     }
     let id = loaded.campaign.context("a real run has a campaign")?;
     if !args.json {
         eprintln!("campaign {id} ({})", def.name);
         validate::print_summary(&loaded.summary, false)?;
     }
+    Ok(Some(Target {
+        id,
+        channel: def.channel(),
+        summary: Some(loaded.summary),
+    }))
+}
+
+async fn send(
+    store: &Store,
+    api: &Api,
+    target: Target,
+    args: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let id = target.id;
     let client = api.client.as_ref().context("sending needs the API")?;
     let listen = args
         .listen
@@ -208,7 +248,7 @@ async fn run_with(
         number_rate: args.number_rate,
         max_attempts: args.max_attempts,
         in_flight: args.in_flight,
-        command: match def.channel() {
+        command: match target.channel {
             Channel::Whatsapp => "SendWhatsAppTemplate",
             Channel::Sms => "SendSMSMessage",
         },
@@ -323,15 +363,16 @@ async fn run_with(
     }
     if args.json {
         // `status --json`, with what the load found.
-        let s = &loaded.summary;
         let mut value = status::campaign_json(store, id).await?;
-        value["load"] = serde_json::json!({
-            "rows": s.rows,
-            "valid": s.valid,
-            "rejected": s.rejected,
-            "duplicates": s.duplicates,
-            "suppressed": s.suppressed,
-        });
+        if let Some(s) = &target.summary {
+            value["load"] = serde_json::json!({
+                "rows": s.rows,
+                "valid": s.valid,
+                "rejected": s.rejected,
+                "duplicates": s.duplicates,
+                "suppressed": s.suppressed,
+            });
+        }
         println!("{value}");
     } else {
         status::print_campaign(store, id, false).await?;

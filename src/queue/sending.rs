@@ -112,6 +112,19 @@ impl Store {
         )
     }
 
+    /// The campaign's name and channel (`whatsapp` or `sms`).
+    pub async fn name_and_channel(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<(String, String), StoreError> {
+        Ok(
+            sqlx::query_as("SELECT name, channel FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Records the campaign's share of its token (1 to 10).
     pub async fn set_priority(
         &self,

@@ -236,3 +236,49 @@ fn completions_and_the_manual_page_come_from_the_same_definitions_as_help() {
     let wrong = campaign_cmd(dir.path(), &["completions", "nosh"]);
     assert_eq!(wrong.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_campaign_name_goes_on_as_it_is_stored() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The number ending in 9 fails (ack -1): `retry --failed` queues it again.
+    recipients_csv(d, "customers.csv", &[1, 9].map(uk_mobile));
+    let first = [
+        &["run", "customers.csv"][..],
+        &SMS_FLAGS,
+        &["--wait", "20s"],
+    ]
+    .concat();
+    let out = spawn_campaign(d, &sim, &first).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = campaign_cmd(d, &["retry", "customers", "--failed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(d.join("customers.csv")).unwrap();
+
+    // No flags, no file: the stored campaign goes on.
+    let out = spawn_campaign(d, &sim, &["run", "customers", "--no-wait"])
+        .wait_with_output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("going on as it is stored, with 1 message(s) queued"),
+        "{said}"
+    );
+    let sends = crate::helpers::sends_per_phone(&sim);
+    assert_eq!(sends[&uk_mobile(9)], 2, "sent again after retry: {sends:?}");
+    assert_eq!(sends[&uk_mobile(1)], 1, "{sends:?}");
+
+    let out = campaign_cmd(d, &["run", "customers", "--message", "other"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drop --message"));
+}

@@ -1,0 +1,44 @@
+//! `campaign run CAMPAIGN`: an id or a name where a source file would be goes on with that
+//! campaign as it is stored (its messages are queued with their payloads frozen), after a
+//! `retry`, a pause, a crash or a deferral, without retyping the flags that defined it.
+
+use super::campaign_args::CampaignArgs;
+use super::run::Target;
+use crate::campaign::definition::Channel;
+use crate::queue::{Found, Store};
+
+/// The campaign `args.source` names, when it is not a file; `None` to load the source.
+pub async fn campaign(store: &Store, args: &CampaignArgs) -> anyhow::Result<Option<Target>> {
+    if args.source.exists() {
+        return Ok(None);
+    }
+    let given = args.source.to_string_lossy();
+    let id = match store.find_campaign(&given).await? {
+        Found::One(id) => id,
+        // Neither a file nor a campaign: loading it says the file is missing.
+        Found::None => return Ok(None),
+        // Which one: the error names their ids.
+        Found::Several(_) => return super::control::resolve(store, &given).await.map(|_| None),
+    };
+    if let Some(flag) = args.defining_flag() {
+        anyhow::bail!(
+            "campaign {id} goes on as it is stored: drop {flag}, or give its source file to load it with new settings"
+        );
+    }
+    let (name, channel) = store.name_and_channel(id).await?;
+    let counts = store.counts(id).await?;
+    eprintln!(
+        "campaign {id} ({name}): going on as it is stored, with {} message(s) queued and {} uncertain",
+        counts.queued, counts.uncertain
+    );
+    let channel = if channel == "sms" {
+        Channel::Sms
+    } else {
+        Channel::Whatsapp
+    };
+    Ok(Some(Target {
+        id,
+        channel,
+        summary: None,
+    }))
+}
