@@ -3,6 +3,7 @@
 mod campaign_args;
 mod continued;
 mod control;
+mod flags;
 mod list;
 mod progress;
 mod report;
