@@ -7,6 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = campaign::cli::Cli::parse();
     campaign::cli::init_tracing(&cli.global);
+    let json = cli.command.json();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -17,8 +18,14 @@ fn main() -> ExitCode {
     match runtime.block_on(campaign::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(campaign::cli::EXIT_FAILURE)
+            let code = campaign::cli::EXIT_FAILURE;
+            if json {
+                let error = serde_json::json!({ "error": format!("{e:#}"), "code": code });
+                eprintln!("{error}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
         }
     }
 }

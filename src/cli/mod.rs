@@ -213,6 +213,21 @@ pub enum Command {
     Man,
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (`--json`): its errors are JSON too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Run(a) => a.json,
+            Command::Report(a) => a.json,
+            Command::Retry(a) => a.json,
+            Command::List(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Validate(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
 pub fn init_tracing(global: &GlobalArgs) {
     let default = match global.verbose {
         0 => "info",

@@ -19,6 +19,9 @@ pub struct ReportArgs {
     /// A self-contained page with the funnel, acks over time and failure reasons as charts.
     #[arg(long, value_name = "FILE", group = "output")]
     pub html: Option<PathBuf>,
+    /// Say what was written as JSON: {"campaign":N,"csv":{"path":..,"rows":N},"html":{"path":..}}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitCode> {
@@ -28,13 +31,23 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitC
         store.campaigns().await?.iter().any(|c| c.0 == id),
         "no campaign {id}: `campaign status` lists them"
     );
+    let mut written = serde_json::json!({ "campaign": id });
     if let Some(path) = &args.csv {
         let rows = report::write_csv(&store, id, path).await?;
-        println!("{rows} recipients written to {}", path.display());
+        written["csv"] = serde_json::json!({ "path": path, "rows": rows });
+        if !args.json {
+            println!("{rows} recipients written to {}", path.display());
+        }
     }
     if let Some(path) = &args.html {
         report::write_html(&store, id, path).await?;
-        println!("report written to {}", path.display());
+        written["html"] = serde_json::json!({ "path": path });
+        if !args.json {
+            println!("report written to {}", path.display());
+        }
+    }
+    if args.json {
+        println!("{written}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,9 @@ pub struct RetryArgs {
     /// numbers or parameters).
     #[arg(long, group = "which")]
     pub failed: bool,
+    /// Say what was queued as JSON: {"campaign":N,"uncertain":N,"failed":N}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCode> {
@@ -27,16 +30,29 @@ pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCo
         store.campaigns().await?.iter().any(|c| c.0 == id),
         "no campaign {id}: `campaign status` lists them"
     );
+    let mut queued = serde_json::json!({ "campaign": id, "uncertain": 0, "failed": 0 });
     if args.uncertain {
         let n = store.retry_uncertain(id).await?;
-        println!("{n} uncertain message(s) queued again");
+        queued["uncertain"] = n.into();
+        if !args.json {
+            println!("{n} uncertain message(s) queued again");
+        }
     }
     if args.failed {
         let n = store.retry_failed(id).await?;
+        queued["failed"] = n.into();
+        if !args.json {
+            println!(
+                "{n} failed message(s) queued again (suppressed numbers and invalid messages stay failed)"
+            );
+        }
+    }
+    if args.json {
+        println!("{queued}");
+    } else {
         println!(
-            "{n} failed message(s) queued again (suppressed numbers and invalid messages stay failed)"
+            "`campaign run {id}` sends them (or a worker on its token, after `campaign run {id} --detach`)"
         );
     }
-    println!("run the campaign again (`campaign run` with the same source) to send them");
     Ok(ExitCode::SUCCESS)
 }

@@ -63,11 +63,27 @@ async fn status_report_and_retry_take_a_campaign_by_name() {
         String::from_utf8_lossy(&report.stderr)
     );
     assert!(d.join("r.csv").exists());
-    let retry = campaign_cmd(d, &["retry", "customers", "--failed"]);
+    let report = campaign_cmd(d, &["report", "customers", "--csv", "r2.csv", "--json"]);
+    let written: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(written["csv"]["rows"], 2, "{written}");
+    let retry = campaign_cmd(d, &["retry", "customers", "--failed", "--json"]);
     assert!(
         retry.status.success(),
         "{}",
         String::from_utf8_lossy(&retry.stderr)
+    );
+    let queued: serde_json::Value = serde_json::from_slice(&retry.stdout).unwrap();
+    assert_eq!(queued["failed"], 1, "{queued}");
+    // With --json, an error is JSON too, with the exit code.
+    let unknown = campaign_cmd(d, &["status", "autumn", "--json"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&unknown.stderr).unwrap();
+    assert_eq!(error["code"], 1, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("no campaign \"autumn\"")
     );
     let table = String::from_utf8_lossy(&campaign_cmd(d, &["status"]).stdout).into_owned();
     assert!(
