@@ -95,16 +95,44 @@ impl Store {
         Ok(Some(median))
     }
 
-    /// Every ack heard, as (unix ms, ack), in time order.
-    pub async fn ack_timeline(&self, campaign: CampaignId) -> Result<Vec<(i64, i64)>, StoreError> {
+    /// When each message first reached sent, delivered, read and replied (unix ms), each
+    /// counted once however many acks (callbacks and polls) told of it. A later state implies
+    /// the earlier ones: a message read without a delivered ack was delivered by then.
+    pub async fn reach_times(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Vec<[Option<i64>; 4]>, StoreError> {
         let rows = sqlx::query(
-            "SELECT e.at_ms, e.ack FROM events e JOIN messages m ON m.id = e.message_id
-             WHERE m.campaign_id = ? AND e.kind = 'ack' AND e.at_ms IS NOT NULL ORDER BY e.at_ms",
+            "SELECT m.sent_at,
+                    COALESCE(m.delivered_at, MIN(CASE WHEN e.ack >= 2 THEN e.at_ms END)),
+                    MIN(CASE WHEN e.ack >= 3 THEN e.at_ms END),
+                    MIN(CASE WHEN e.ack = 10 THEN e.at_ms END),
+                    m.state
+             FROM messages m LEFT JOIN events e ON e.message_id = m.id AND e.kind = 'ack'
+             WHERE m.campaign_id = ? AND m.sent_at IS NOT NULL GROUP BY m.id",
         )
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let state: String = r.get(4);
+                let sent: Option<i64> = r.get(0);
+                // As the funnel counts them: by the state the message is in.
+                let delivered = r.get::<Option<i64>, _>(1).or(matches!(
+                    state.as_str(),
+                    "delivered" | "read" | "replied"
+                )
+                .then_some(sent)
+                .flatten());
+                let read = r
+                    .get::<Option<i64>, _>(2)
+                    .filter(|_| matches!(state.as_str(), "read" | "replied"));
+                let replied = r.get::<Option<i64>, _>(3).filter(|_| state == "replied");
+                [sent, delivered, read, replied]
+            })
+            .collect())
     }
 
     pub async fn recipients(&self, campaign: CampaignId) -> Result<Vec<RecipientRow>, StoreError> {

@@ -12,7 +12,7 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-pub fn render(o: &Overview, timeline: &[(i64, i64)]) -> String {
+pub fn render(o: &Overview, timeline: &[[Option<i64>; 4]]) -> String {
     let mut page = String::new();
     let median = o
         .median_delivery_ms
@@ -35,25 +35,34 @@ pub fn render(o: &Overview, timeline: &[(i64, i64)]) -> String {
     );
     page.push_str("<h2>Delivery funnel</h2>");
     let f = &o.funnel;
+    let rate = |n: i64, of: i64, what: &str| match of {
+        0 => String::new(),
+        of => format!(" ({:.0}% of {what})", 100.0 * n as f64 / of as f64),
+    };
     let stages = [
-        ("queued", f.queued),
-        ("sent", f.sent),
-        ("delivered", f.delivered),
-        ("read", f.read),
-        ("replied", f.replied),
+        ("queued".to_string(), f.queued),
+        (format!("sent{}", rate(f.sent, f.queued, "queued")), f.sent),
+        (
+            format!("delivered{}", rate(f.delivered, f.sent, "sent")),
+            f.delivered,
+        ),
+        (
+            format!("read{}", rate(f.read, f.delivered, "delivered")),
+            f.read,
+        ),
+        (
+            format!("replied{}", rate(f.replied, f.read, "read")),
+            f.replied,
+        ),
     ];
-    page.push_str(&bars(
-        "funnel",
-        &stages.map(|(l, n)| (l.to_string(), n)),
-        "#3b82f6",
-    ));
+    page.push_str(&bars("funnel", &stages, "#3b82f6"));
     page.push_str("<h2>Acks over time</h2>");
     page.push_str(&timeline_chart(timeline));
     page.push_str("<h2>Failure reasons</h2>");
     let failures: Vec<(String, i64)> = o
         .failures
         .iter()
-        .map(|f| (f.reason.clone(), f.count))
+        .map(|f| (tidy(&f.reason), f.count))
         .collect();
     if failures.is_empty() {
         page.push_str("<p>No failures.</p>");
@@ -79,84 +88,141 @@ pub fn render(o: &Overview, timeline: &[(i64, i64)]) -> String {
     page
 }
 
-/// A horizontal bar chart with a label and a count per bar.
+/// A horizontal bar chart: each bar under its whole label, with its count.
 fn bars(id: &str, items: &[(String, i64)], colour: &str) -> String {
     let max = items.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
-    let (label_w, bar_w, row_h) = (320.0, 420.0, 26.0);
-    let height = row_h * items.len() as f64 + 10.0;
+    let (w, bar_w, row_h) = (760.0, 640.0, 36.0);
+    let height = row_h * items.len() as f64 + 6.0;
     let mut svg = format!(
-        "<svg id=\"{id}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\">",
-        label_w + bar_w + 60.0
+        "<svg id=\"{id}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {height}\" width=\"100%\" role=\"img\">"
     );
     for (i, (label, n)) in items.iter().enumerate() {
-        let y = 5.0 + row_h * i as f64;
-        let w = bar_w * (*n as f64) / max;
-        let short: String = label.chars().take(48).collect();
+        let y = 4.0 + row_h * i as f64;
+        let bw = (bar_w * (*n as f64) / max).max(1.0);
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><rect class=\"bar\" x=\"{label_w}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"{colour}\"><title>{}: {n}</title></rect><text x=\"{}\" y=\"{}\">{n}</text>",
-            label_w - 8.0,
-            y + 16.0,
-            esc(&short),
-            row_h - 6.0,
+            "<text x=\"0\" y=\"{:.1}\">{}</text><rect class=\"bar\" x=\"0\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"14\" fill=\"{colour}\"><title>{}: {n}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{n}</text>",
+            y + 12.0,
             esc(label),
-            label_w + w + 6.0,
             y + 16.0,
+            esc(label),
+            bw + 6.0,
+            y + 28.0,
         );
     }
     svg.push_str("</svg>");
     svg
 }
 
-/// Cumulative messages that reached sent (1), delivered (2) and read (3) over time, one line each.
-fn timeline_chart(timeline: &[(i64, i64)]) -> String {
-    let (w, h, pad) = (760.0, 240.0, 40.0);
+/// A reason once: `2006 (User has been unsubscribed): User has been unsubscribed` reads
+/// `2006 (User has been unsubscribed)`.
+fn tidy(reason: &str) -> String {
+    match reason.split_once("): ") {
+        Some((head, tail)) if head.ends_with(tail.trim()) => format!("{head})"),
+        _ => reason.to_string(),
+    }
+}
+
+/// Messages that reached sent, delivered, read and replied over time: one step line per state,
+/// each message counted once at the time it first reached the state, with a time axis (from
+/// the first send) and a count axis.
+fn timeline_chart(reach: &[[Option<i64>; 4]]) -> String {
+    let (w, h, left, bottom, top) = (760.0, 260.0, 50.0, 50.0, 10.0);
     let mut svg = format!(
-        "<svg id=\"acks-over-time\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\">"
+        "<svg id=\"acks-over-time\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\">"
     );
-    let _ = write!(
-        svg,
-        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>",
-        h - pad,
-        w - 10.0,
-        h - pad
-    );
-    if let (Some(first), Some(last)) = (timeline.first(), timeline.last()) {
-        let span = (last.0 - first.0).max(1) as f64;
-        let series = [
-            (1, "sent", "#3b82f6"),
-            (2, "delivered", "#10b981"),
-            (3, "read", "#8b5cf6"),
-        ];
-        let peak = timeline.iter().filter(|(_, a)| *a >= 1).count().max(1) as f64;
-        for (k, (level, label, colour)) in series.iter().enumerate() {
-            let mut n = 0;
-            let mut points = format!("{pad},{}", h - pad);
-            for (at, ack) in timeline {
-                if *ack == *level {
-                    n += 1;
-                    let x = pad + (w - pad - 10.0) * ((*at - first.0) as f64 / span);
-                    let y = (h - pad) - (h - pad - 10.0) * (n as f64 / peak);
-                    let _ = write!(points, " {x:.1},{y:.1}");
-                }
-            }
-            let _ = write!(
-                svg,
-                "<polyline class=\"series\" data-ack=\"{level}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{points}\"/>\
-                 <text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label} ({n})</text>",
-                pad + 110.0 * k as f64,
-                h - 10.0
-            );
-        }
-    } else {
+    let times = || reach.iter().flat_map(|r| r.iter().flatten().copied());
+    let (Some(first), Some(last)) = (times().min(), times().max()) else {
         let _ = write!(
             svg,
-            "<text x=\"{pad}\" y=\"{}\">No acks yet.</text>",
+            "<text x=\"{left}\" y=\"{}\">Nothing sent yet.</text></svg>",
             h / 2.0
+        );
+        return svg;
+    };
+    let span = (last - first).max(1) as f64;
+    let peak = reach.iter().filter(|r| r[0].is_some()).count().max(1) as f64;
+    let right = 30.0;
+    let x = |at: i64| left + (w - left - right) * ((at - first) as f64 / span);
+    let y = |n: f64| (h - bottom) - (h - bottom - top) * (n / peak);
+    // Axes, with five ticks each.
+    let _ = write!(
+        svg,
+        "<line class=\"axis\" x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/>\
+         <line class=\"axis\" x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#999\"/>",
+        h - bottom,
+        w - right,
+        h - bottom,
+        h - bottom
+    );
+    for i in 0..=4 {
+        let at = first + (span * f64::from(i) / 4.0) as i64;
+        let n = peak * f64::from(i) / 4.0;
+        let _ = write!(
+            svg,
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\
+             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            x(at),
+            h - bottom + 16.0,
+            since(at - first),
+            left - 6.0,
+            y(n) + 4.0,
+            n.round()
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time since the first send</text>",
+        left + (w - left) / 2.0,
+        h - bottom + 32.0
+    );
+    let series = [
+        ("sent", "#3b82f6"),
+        ("delivered", "#10b981"),
+        ("read", "#8b5cf6"),
+        ("replied", "#f59e0b"),
+    ];
+    for (k, (label, colour)) in series.iter().enumerate() {
+        let mut at: Vec<i64> = reach.iter().filter_map(|r| r[k]).collect();
+        at.sort_unstable();
+        let mut points = String::new();
+        if let Some(start) = at.first() {
+            let _ = write!(points, "{:.1},{:.1}", x(*start), y(0.0));
+        }
+        for (n, t) in at.iter().enumerate() {
+            // A step: up at the moment it was reached.
+            let _ = write!(
+                points,
+                " {:.1},{:.1} {:.1},{:.1}",
+                x(*t),
+                y(n as f64),
+                x(*t),
+                y(n as f64 + 1.0)
+            );
+        }
+        let _ = write!(
+            svg,
+            "<polyline class=\"series\" data-state=\"{label}\" data-count=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{points}\"/>\
+             <text x=\"{}\" y=\"{}\" fill=\"{colour}\">{label} ({})</text>",
+            at.len(),
+            left + 130.0 * k as f64,
+            h - 4.0,
+            at.len()
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// `+0s`, `+45s`, `+12m`, `+3.5h`.
+fn since(ms: i64) -> String {
+    let s = ms as f64 / 1000.0;
+    match s {
+        s if s < 10.0 => format!("+{s:.1}s"),
+        s if s < 120.0 => format!("+{s:.0}s"),
+        s if s < 7200.0 => format!("+{:.0}m", s / 60.0),
+        s => format!("+{:.1}h", s / 3600.0),
+    }
 }
 
 #[cfg(test)]
@@ -187,12 +253,48 @@ mod tests {
             median_delivery_ms: Some(1500),
             deferred: vec![],
         };
-        let page = render(&o, &[(0, 1), (10, 2), (20, 3)]);
+        let page = render(&o, &[[Some(0), Some(10), Some(20), None]]);
         assert!(!page.contains("<script>"));
         assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
         for id in ["funnel", "acks-over-time", "failure-reasons"] {
             assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
         }
         assert!(page.contains("1.5 s"));
+        assert!(page.contains("delivered (67% of sent)"), "rates");
+    }
+
+    #[test]
+    fn a_reason_that_repeats_its_meaning_is_said_once() {
+        assert_eq!(
+            tidy("2006 (User has been unsubscribed): User has been unsubscribed"),
+            "2006 (User has been unsubscribed)"
+        );
+        assert_eq!(
+            tidy("ack -1 (an error occurred)"),
+            "ack -1 (an error occurred)"
+        );
+        assert_eq!(
+            tidy("1013 (Bad): something else"),
+            "1013 (Bad): something else"
+        );
+    }
+
+    #[test]
+    fn each_message_is_counted_once_per_state_in_the_chart() {
+        // Two messages; the second was told delivered twice (callback and poll) but counts once.
+        let chart = timeline_chart(&[
+            [Some(0), Some(1_000), Some(5_000), None],
+            [Some(100), Some(900), None, None],
+        ]);
+        for (state, n) in [("sent", 2), ("delivered", 2), ("read", 1), ("replied", 0)] {
+            assert!(
+                chart.contains(&format!("data-state=\"{state}\" data-count=\"{n}\"")),
+                "{state}: {chart}"
+            );
+        }
+        assert!(
+            chart.contains("class=\"axis\"") && chart.contains("+5.0s"),
+            "{chart}"
+        );
     }
 }

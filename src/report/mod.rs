@@ -131,7 +131,7 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
             format!("no campaign {id}"),
         )));
     };
-    let timeline = store.ack_timeline(id).await?;
+    let timeline = store.reach_times(id).await?;
     let page = html::render(&overview, &timeline);
     std::io::Write::write_all(
         &mut crate::files::write_private(path).map_err(fail)?,

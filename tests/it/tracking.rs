@@ -410,7 +410,7 @@ async fn status_shows_the_funnel_failure_reasons_and_median_time_to_delivered() 
 async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
     let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
-    let (_store, id) = finished_campaign(&sim, dir.path()).await;
+    let (store, id) = finished_campaign(&sim, dir.path()).await;
     let out = crate::helpers::campaign_cmd(
         dir.path(),
         &[
@@ -475,7 +475,24 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
         5 + 2,
         "five funnel bars and two failure reasons"
     );
-    assert_eq!(dom.matches("class=\"series\"").count(), 3);
+    assert_eq!(
+        dom.matches("class=\"series\"").count(),
+        4,
+        "sent, delivered, read, replied"
+    );
+    // Each message counted once per state: the chart ends where the funnel says.
+    let f = store.funnel(id).await.unwrap();
+    for (state, n) in [
+        ("sent", f.sent),
+        ("delivered", f.delivered),
+        ("read", f.read),
+        ("replied", f.replied),
+    ] {
+        assert!(
+            dom.contains(&format!("data-state=\"{state}\" data-count=\"{n}\"")),
+            "{state}: the chart's count is the funnel's ({n})"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
