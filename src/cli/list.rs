@@ -24,14 +24,21 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let campaigns = store.list_campaigns(now_ms()).await?;
-    if campaigns.is_empty() && !args.json {
-        println!("no campaigns yet");
-        return Ok(ExitCode::SUCCESS);
-    }
     if args.json {
+        let campaigns = store.list_campaigns(now_ms()).await?;
         println!("{}", serde_json::to_string(&campaigns)?);
         return Ok(ExitCode::SUCCESS);
+    }
+    print_table(&store).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The campaigns as a table: id, name, state, token, dates, progress, who sends it now.
+pub async fn print_table(store: &crate::queue::Store) -> anyhow::Result<()> {
+    let campaigns = store.list_campaigns(now_ms()).await?;
+    if campaigns.is_empty() {
+        println!("no campaigns yet");
+        return Ok(());
     }
     println!(
         "{:>4}  {:<24} {:<12} {:<11} {:<17} {:<17} {:>15}  sending now",
@@ -51,7 +58,7 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
             who(c),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Who sends the campaign now, or why no one does.

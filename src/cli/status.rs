@@ -36,29 +36,16 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
             let id = super::control::resolve(&store, name).await?;
             print_campaign(&store, id, args.json).await?
         }
-        None => {
+        None if args.json => {
             let mut list = vec![];
             for (id, name, state, reason) in store.campaigns().await? {
                 let counts = store.counts(id).await?;
                 list.push(json!({"id": id, "name": name, "state": state, "reason": reason, "counts": counts}));
             }
-            if args.json {
-                println!("{}", serde_json::Value::Array(list));
-            } else if list.is_empty() {
-                println!("no campaigns yet");
-            } else {
-                println!("{:>4}  {:<12} {:<30} {:>7}", "id", "state", "name", "total");
-                for c in &list {
-                    println!(
-                        "{:>4}  {:<12} {:<30} {:>7}",
-                        c["id"],
-                        c["state"].as_str().unwrap_or(""),
-                        c["name"].as_str().unwrap_or(""),
-                        c["counts"]["total"]
-                    );
-                }
-            }
+            println!("{}", serde_json::Value::Array(list));
         }
+        // The same table as `campaign list`: dates, progress, who sends it.
+        None => super::list::print_table(&store).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -86,9 +86,10 @@ async fn status_report_and_retry_take_a_campaign_by_name() {
             .contains("no campaign \"autumn\"")
     );
     let table = String::from_utf8_lossy(&campaign_cmd(d, &["status"]).stdout).into_owned();
+    let header = table.lines().next().unwrap();
     assert!(
-        table.lines().next().unwrap().contains("state"),
-        "a header: {table}"
+        header.contains("state") && header.contains("created") && header.contains("sent/total"),
+        "a header, dates and progress: {table}"
     );
     let unknown = campaign_cmd(d, &["status", "autumn"]);
     assert_eq!(unknown.status.code(), Some(1));
