@@ -15,6 +15,19 @@ pub struct Funnel {
     pub replied: i64,
 }
 
+/// A campaign as the report's header shows it.
+#[derive(Debug, Clone)]
+pub struct HeaderRow {
+    pub channel: String,
+    pub settings: String,
+    pub token: Option<String>,
+    pub created_at: String,
+    pub load_summary: Option<String>,
+    pub bot_id: i64,
+    pub first_sent: Option<i64>,
+    pub last_sent: Option<i64>,
+}
+
 /// One recipient, for the CSV report.
 #[derive(Debug, Clone)]
 pub struct RecipientRow {
@@ -133,6 +146,30 @@ impl Store {
                 [sent, delivered, read, replied]
             })
             .collect())
+    }
+
+    /// What the report's header shows: channel, settings (as stored), token, when it was
+    /// created, its first and last send, and the last load's summary (JSON).
+    pub async fn report_header(&self, campaign: CampaignId) -> Result<HeaderRow, StoreError> {
+        let r = sqlx::query(
+            "SELECT c.channel, c.definition, c.token_fingerprint, c.created_at, c.load_summary, c.bot_id,
+                    (SELECT MIN(sent_at) FROM messages WHERE campaign_id = c.id),
+                    (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id)
+             FROM campaigns c WHERE c.id = ?",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(HeaderRow {
+            channel: r.get(0),
+            settings: r.get(1),
+            token: r.get(2),
+            created_at: r.get(3),
+            load_summary: r.get(4),
+            bot_id: r.get(5),
+            first_sent: r.get(6),
+            last_sent: r.get(7),
+        })
     }
 
     pub async fn recipients(&self, campaign: CampaignId) -> Result<Vec<RecipientRow>, StoreError> {

@@ -12,7 +12,7 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-pub fn render(o: &Overview, timeline: &[[Option<i64>; 4]]) -> String {
+pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>; 4]]) -> String {
     let mut page = String::new();
     let median = o
         .median_delivery_ms
@@ -33,7 +33,16 @@ pub fn render(o: &Overview, timeline: &[[Option<i64>; 4]]) -> String {
             .map(|r| format!(" ({})", esc(r)))
             .unwrap_or_default(),
     );
-    page.push_str("<h2>Delivery funnel</h2>");
+    page.push_str("<table id=\"header\">");
+    for (label, value) in header {
+        let _ = write!(
+            page,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(label),
+            esc(value)
+        );
+    }
+    page.push_str("</table><h2>Delivery funnel</h2>");
     let f = &o.funnel;
     let rate = |n: i64, of: i64, what: &str| match of {
         0 => String::new(),
@@ -253,7 +262,9 @@ mod tests {
             median_delivery_ms: Some(1500),
             deferred: vec![],
         };
-        let page = render(&o, &[[Some(0), Some(10), Some(20), None]]);
+        let header = [("SMS text", "Hi <b>".to_string())];
+        let page = render(&o, &header, &[[Some(0), Some(10), Some(20), None]]);
+        assert!(page.contains("id=\"header\"") && page.contains("Hi &lt;b&gt;"));
         assert!(!page.contains("<script>"));
         assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
         for id in ["funnel", "acks-over-time", "failure-reasons"] {

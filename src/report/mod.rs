@@ -119,6 +119,65 @@ pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usi
     Ok(rows.len())
 }
 
+/// The report's header, as (label, value) lines: what was sent, with which token, when, and
+/// what the load found.
+async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let h = store.report_header(id).await?;
+    let settings: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&h.settings).unwrap_or_default();
+    // Settings are stored as shown to the operator: quoted text.
+    let setting = |key: &str| {
+        settings
+            .get(key)
+            .map(|v| serde_json::from_str::<String>(v).unwrap_or_else(|_| v.clone()))
+    };
+    let mut lines = vec![("channel", format!("{} (bot {})", h.channel, h.bot_id))];
+    if let (Some(name), Some(language)) = (setting("template"), setting("language")) {
+        lines.push(("template", format!("{name} ({language})")));
+        if let Some(json) = store.cached_template(h.bot_id, &name, &language).await?
+            && let Ok(template) = serde_json::from_str::<crate::convrs::wire::Template>(&json)
+        {
+            lines.push(("template text", template.body_text().to_string()));
+        }
+    }
+    if let Some(text) = setting("message") {
+        lines.push(("SMS text", text));
+    }
+    lines.push(("token", h.token.unwrap_or_else(|| "(not sent yet)".into())));
+    let created = h
+        .created_at
+        .get(..19)
+        .map_or(h.created_at.clone(), |t| format!("{t}Z"));
+    lines.push(("created", created));
+    if let (Some(first), Some(last)) = (h.first_sent, h.last_sent) {
+        lines.push(("first send", crate::clock::rfc3339_secs(first)));
+        lines.push(("last send", crate::clock::rfc3339_secs(last)));
+        let s = (last - first) / 1000;
+        lines.push((
+            "sending took",
+            format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60),
+        ));
+    }
+    if let Some(summary) = h
+        .load_summary
+        .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+    {
+        let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+        lines.push((
+            "rows loaded",
+            format!(
+                "{}: {} valid, {} rejected, {} duplicates, {} suppressed",
+                n("rows"),
+                n("valid"),
+                n("rejected"),
+                n("duplicates"),
+                n("suppressed")
+            ),
+        ));
+    }
+    Ok(lines)
+}
+
 /// The HTML report, written to `path`.
 pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<(), ReportError> {
     let fail = |error: std::io::Error| ReportError::Write {
@@ -132,7 +191,8 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
         )));
     };
     let timeline = store.reach_times(id).await?;
-    let page = html::render(&overview, &timeline);
+    let header = header(store, id).await?;
+    let page = html::render(&overview, &header, &timeline);
     std::io::Write::write_all(
         &mut crate::files::write_private(path).map_err(fail)?,
         page.as_bytes(),

@@ -480,6 +480,18 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
         4,
         "sent, delivered, read, replied"
     );
+    for line in [
+        "template text",
+        "token",
+        "first send",
+        "sending took",
+        "rows loaded",
+    ] {
+        assert!(
+            dom.contains(&format!("<th>{line}</th>")),
+            "the header says {line}"
+        );
+    }
     // Each message counted once per state: the chart ends where the funnel says.
     let f = store.funnel(id).await.unwrap();
     for (state, n) in [
