@@ -172,6 +172,34 @@ impl Store {
         })
     }
 
+    /// The first `limit` failed or uncertain recipients, by source line: (line, phone, state,
+    /// why), and how many there are in all.
+    pub async fn troubled(
+        &self,
+        campaign: CampaignId,
+        limit: i64,
+    ) -> Result<(Vec<(i64, String, String, String)>, i64), StoreError> {
+        let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT line, phone, state, error FROM messages
+             WHERE campaign_id = ? AND state IN ('failed', 'uncertain') ORDER BY line LIMIT ?",
+        )
+        .bind(campaign)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let all: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state IN ('failed', 'uncertain')",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
+        let rows = rows
+            .into_iter()
+            .map(|(line, phone, state, error)| (line, phone, state, error.unwrap_or_default()))
+            .collect();
+        Ok((rows, all))
+    }
+
     pub async fn recipients(&self, campaign: CampaignId) -> Result<Vec<RecipientRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT line, phone, state, ack, mid, attempts, error_code, error, created_at, sent_at, delivered_at

@@ -82,7 +82,7 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
         page,
         "<h2>Counts</h2><table><tr><th>total</th><th>queued</th><th>sending</th><th>sent</th><th>delivered</th><th>read</th>\
          <th>replied</th><th>failed</th><th>uncertain</th><th>cancelled</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table></body></html>",
+         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         c.total,
         c.queued,
         c.sending,
@@ -95,6 +95,42 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
         c.cancelled
     );
     page
+}
+
+/// The failed and uncertain recipients (the first of them), and the end of the page that
+/// `render` began.
+pub fn troubled(
+    rows: &[(i64, String, String, String)],
+    all: i64,
+    id: crate::queue::CampaignId,
+) -> String {
+    let mut html = String::from("<h2>Failed and uncertain recipients</h2>");
+    if rows.is_empty() {
+        html.push_str("<p>None.</p></body></html>");
+        return html;
+    }
+    html.push_str(
+        "<table id=\"troubled\"><tr><th>line</th><th>phone</th><th>state</th><th>why</th></tr>",
+    );
+    for (line, phone, state, why) in rows {
+        let _ = write!(
+            html,
+            "<tr><td>{line}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(phone),
+            esc(state),
+            esc(&tidy(why))
+        );
+    }
+    html.push_str("</table>");
+    if all > rows.len() as i64 {
+        let _ = write!(
+            html,
+            "<p>The first {} of {all}; `campaign report {id} --csv FILE` lists every recipient.</p>",
+            rows.len()
+        );
+    }
+    html.push_str("</body></html>");
+    html
 }
 
 /// A horizontal bar chart: each bar under its whole label, with its count.

@@ -178,6 +178,9 @@ async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, Stri
     Ok(lines)
 }
 
+/// How many failed and uncertain recipients the page lists (the CSV has them all).
+const TROUBLED_SHOWN: i64 = 50;
+
 /// The HTML report, written to `path`.
 pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<(), ReportError> {
     let fail = |error: std::io::Error| ReportError::Write {
@@ -192,7 +195,8 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
     };
     let timeline = store.reach_times(id).await?;
     let header = header(store, id).await?;
-    let page = html::render(&overview, &header, &timeline);
+    let (troubled, all) = store.troubled(id, TROUBLED_SHOWN).await?;
+    let page = html::render(&overview, &header, &timeline) + &html::troubled(&troubled, all, id);
     std::io::Write::write_all(
         &mut crate::files::write_private(path).map_err(fail)?,
         page.as_bytes(),

@@ -480,6 +480,10 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
         4,
         "sent, delivered, read, replied"
     );
+    assert!(
+        dom.contains("<table id=\"troubled\">") && dom.contains("+447911000010"),
+        "the failed recipients are listed"
+    );
     for line in [
         "template text",
         "token",
