@@ -35,6 +35,23 @@ impl Channel {
             Channel::Sms => "sms",
         }
     }
+
+    /// The channel as the store keeps it (`campaigns.channel`); anything but `sms` is WhatsApp.
+    pub fn from_stored(stored: &str) -> Channel {
+        if stored == "sms" {
+            Channel::Sms
+        } else {
+            Channel::Whatsapp
+        }
+    }
+
+    /// The API command that sends one message on this channel.
+    pub fn send_command(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "SendWhatsAppTemplate",
+            Channel::Sms => "SendSMSMessage",
+        }
+    }
 }
 
 /// What each recipient is sent.

@@ -31,14 +31,9 @@ pub async fn campaign(store: &Store, args: &CampaignArgs) -> anyhow::Result<Opti
         "campaign {id} ({name}): going on as it is stored, with {} message(s) queued and {} uncertain",
         counts.queued, counts.uncertain
     );
-    let channel = if channel == "sms" {
-        Channel::Sms
-    } else {
-        Channel::Whatsapp
-    };
     Ok(Some(Target {
         id,
-        channel,
+        channel: Channel::from_stored(&channel),
         summary: None,
     }))
 }

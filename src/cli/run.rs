@@ -202,10 +202,7 @@ async fn send(
         number_rate: args.number_rate,
         max_attempts: args.max_attempts,
         in_flight: args.in_flight,
-        command: match target.channel {
-            Channel::Whatsapp => "SendWhatsAppTemplate",
-            Channel::Sms => "SendSMSMessage",
-        },
+        command: target.channel.send_command(),
         callback: receiver.as_ref().map(|(_, target)| target.clone()),
         first_poll,
         defer_after: DEFER_AFTER,

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::run::parse_duration;
 use super::{GlobalArgs, control};
+use crate::campaign::definition::Channel;
 use crate::cli::campaign_args::Api;
 use crate::dispatch::{self, DispatchConfig};
 use crate::queue::{CampaignId, Purpose};
@@ -69,11 +70,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
             number_rate: 1,
             max_attempts: 5,
             in_flight: 1,
-            command: if channel == "sms" {
-                "SendSMSMessage"
-            } else {
-                "SendWhatsAppTemplate"
-            },
+            command: Channel::from_stored(channel).send_command(),
             callback: None,
             first_poll: args.poll_first,
             defer_after: Duration::from_secs(60),

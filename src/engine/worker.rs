@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::send::{OnToken, SendEnd, send_campaign, state_after};
 use super::token::{HeldToken, TokenLimits};
+use crate::campaign::definition::Channel;
 use crate::clock::now_ms;
 use crate::convrs::{CallbackTarget, Client};
 use crate::dispatch::{DispatchConfig, GateStats};
-use crate::queue::{CampaignId, Role, Sendable, Store, StoreError, TokenHeld, this_process};
+use crate::queue::{CampaignId, Role, Sendable, Store, StoreError, TokenHeld};
 use crate::tracking::PollSchedule;
 use crate::tracking::poller::poll_due;
 
@@ -247,7 +248,7 @@ async fn take_campaign(
     let taken = store
         .take_lease_under(
             campaign.id,
-            &this_process(),
+            &token.lease.owner,
             config.limits.lease,
             Some(token.lease.clone()),
         )
@@ -278,11 +279,7 @@ async fn send_one(
             .options
             .map_or(config.max_attempts, |o| o.max_attempts),
         in_flight: config.in_flight,
-        command: if campaign.channel == "sms" {
-            "SendSMSMessage"
-        } else {
-            "SendWhatsAppTemplate"
-        },
+        command: Channel::from_stored(&campaign.channel).send_command(),
         callback: config.callback.clone(),
         first_poll: config.polls.first,
         defer_after: config.defer_after,

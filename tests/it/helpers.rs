@@ -405,3 +405,9 @@ pub fn accepted_to(sim: &TestSim, prefix: &str) -> Vec<LedgerEntry> {
         .filter(|e| e.event == "accepted" && e.phone.starts_with(prefix))
         .collect()
 }
+
+/// A lease owner that is another live process on this host (pid 1), as after a takeover.
+pub fn another_process() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    format!("pid 1@{}", host.trim())
+}

@@ -4,6 +4,24 @@ use crate::helpers::{
     SMS_FLAGS, campaign_cmd, recipients_csv, spawn_campaign, spawn_sim, uk_mobile,
 };
 
+/// Runs campaign "customers" of two numbers to the end; the one ending in 9 fails (ack -1),
+/// so `retry --failed` has something to queue.
+fn customers_sent(d: &std::path::Path, sim: &crate::helpers::TestSim) {
+    recipients_csv(d, "customers.csv", &[1, 9].map(uk_mobile));
+    let run = [
+        &["run", "customers.csv"][..],
+        &SMS_FLAGS,
+        &["--wait", "20s"],
+    ]
+    .concat();
+    let out = spawn_campaign(d, sim, &run).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn looking_in_an_empty_folder_creates_no_database_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,20 +52,7 @@ async fn status_report_and_retry_take_a_campaign_by_name() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // A number ending in 9 fails (ack -1), so `retry --failed` has something to queue.
-    recipients_csv(d, "customers.csv", &[1, 9].map(uk_mobile));
-    let run = [
-        &["run", "customers.csv"][..],
-        &SMS_FLAGS,
-        &["--wait", "20s"],
-    ]
-    .concat();
-    let out = spawn_campaign(d, &sim, &run).wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    customers_sent(d, &sim);
     let status = campaign_cmd(d, &["status", "customers", "--json"]);
     assert!(
         status.status.success(),
@@ -259,20 +264,7 @@ async fn run_with_a_campaign_name_goes_on_as_it_is_stored() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // The number ending in 9 fails (ack -1): `retry --failed` queues it again.
-    recipients_csv(d, "customers.csv", &[1, 9].map(uk_mobile));
-    let first = [
-        &["run", "customers.csv"][..],
-        &SMS_FLAGS,
-        &["--wait", "20s"],
-    ]
-    .concat();
-    let out = spawn_campaign(d, &sim, &first).wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    customers_sent(d, &sim);
     let out = campaign_cmd(d, &["retry", "customers", "--failed"]);
     assert!(
         out.status.success(),

@@ -374,9 +374,8 @@ async fn a_run_that_loses_its_lease_stops_sending() {
     })
     .await;
     // Another process takes the campaign over (as after a stall past the lease's expiry).
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     sqlx::query("UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?")
-        .bind(format!("pid 1@{}", host.trim()))
+        .bind(crate::helpers::another_process())
         .bind(dispatch::now_ms() + 60_000)
         .bind(id)
         .execute(store.pool())

@@ -233,9 +233,8 @@ async fn a_run_whose_token_lease_is_taken_over_stops_sending_on_it() {
     .await;
     // Another process takes the token over (as after a stall past the lease's expiry): a new
     // holder, a new fence.
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     sqlx::query("UPDATE token_leases SET owner = ?, fence = fence + 1, until_ms = ?")
-        .bind(format!("pid 1@{}", host.trim()))
+        .bind(crate::helpers::another_process())
         .bind(campaign::clock::now_ms() + 60_000)
         .execute(store.pool())
         .await
