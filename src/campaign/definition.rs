@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::price::Price;
 use crate::phone::Region;
 
 /// Why a definition could not be built.
@@ -99,6 +100,8 @@ pub struct Definition {
     pub source: Source,
     /// The CSV delimiter, if given; otherwise it is found from the header line.
     pub delimiter: Option<u8>,
+    /// What a message or SMS segment costs, for reports.
+    pub price: Option<Price>,
 }
 
 fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
@@ -134,6 +137,7 @@ pub struct CampaignFile {
     pub csv: Option<PathBuf>,
     pub sql: Option<SqlSource>,
     pub convrs_users: Option<UsersSource>,
+    pub price: Option<Price>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +278,7 @@ impl CampaignFile {
             Source::ConvrsUsers { .. } => "convrs users campaign".into(),
         });
         let delimiter = self.delimiter.as_deref().map(parse_delimiter).transpose()?;
+        let price = self.price.map(|p| p.check(channel)).transpose()?;
         Ok(Definition {
             name,
             bot_id,
@@ -283,6 +288,7 @@ impl CampaignFile {
             dedupe_key: self.dedupe_key,
             source,
             delimiter,
+            price,
         })
     }
 }

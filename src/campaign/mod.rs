@@ -5,6 +5,7 @@ pub mod definition;
 pub mod identity;
 pub mod lines;
 pub mod load;
+pub mod price;
 pub mod render;
 pub mod sms;
 pub mod source;
@@ -145,6 +146,9 @@ pub async fn load(
     if let (false, false, None, Some(stamp)) = (opts.dry_run, opts.new, &opts.rejects_file, &stamp)
         && let Some(loaded) = unchanged_since_last_load(store, def, stamp).await?
     {
+        if let Some(id) = loaded.campaign {
+            set_price(store, id, def).await?;
+        }
         return Ok(loaded);
     }
     let template = template_body(store, client, def).await?;
@@ -209,16 +213,24 @@ pub async fn load(
         store.insert_rejects(id, &summary.rejects).await?;
         summary.already_queued = Some(summary.valid - inserted);
         summary.already_reached = (reached > 0).then_some(reached);
-        if let Some(stamp) = &stamp {
-            // The record keeps the counts; the rejects are in their own table already (and
-            // half a million of them as one JSON text cost hundreds of megabytes).
-            let rejects = std::mem::take(&mut summary.rejects);
-            let json = serde_json::to_string(&summary).expect("summaries serialise");
-            summary.rejects = rejects;
-            store.set_load_record(id, stamp, &json).await?;
-        }
+        // The record keeps the counts; the rejects are in their own table already (and half
+        // a million of them as one JSON text cost hundreds of megabytes).
+        let rejects = std::mem::take(&mut summary.rejects);
+        let json = serde_json::to_string(&summary).expect("summaries serialise");
+        summary.rejects = rejects;
+        store.set_load_record(id, stamp.as_deref(), &json).await?;
+        set_price(store, id, def).await?;
     }
     Ok(Loaded { campaign, summary })
+}
+
+/// The price as of this load: a new tariff applies to the whole campaign's report.
+async fn set_price(store: &Store, id: CampaignId, def: &Definition) -> Result<(), LoadError> {
+    let json = def
+        .price
+        .as_ref()
+        .map(|p| serde_json::to_string(p).expect("prices serialise"));
+    Ok(store.set_price(id, json.as_deref()).await?)
 }
 
 /// The campaign this run loads into: the newest of its name if the settings are the same (or

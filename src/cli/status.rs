@@ -90,8 +90,14 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         c.cancelled,
         c.total
     );
-    if let Some(ms) = o.median_delivery_ms {
-        println!("median time to delivered: {:.1} s", ms as f64 / 1000.0);
+    if o.delivery.by_callback.is_some() || o.delivery.by_polling.is_some() {
+        println!(
+            "median time to delivered: {}",
+            crate::report::delivery_times(&o.delivery)
+        );
+    }
+    if o.usage.accepted > 0 {
+        println!("used: {}", o.usage.describe());
     }
     for failure in &o.failures {
         println!("failed {:>6}  {}", failure.count, failure.reason);

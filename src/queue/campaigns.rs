@@ -140,15 +140,30 @@ impl Store {
         Ok(stamp.zip(summary))
     }
 
+    /// The last load's summary, and the source's stamp when it has one (a CSV file).
     pub async fn set_load_record(
         &self,
         campaign: CampaignId,
-        stamp: &str,
+        stamp: Option<&str>,
         summary: &str,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
             .bind(stamp)
             .bind(summary)
+            .bind(campaign)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The price from the campaign file (JSON), as of the last load.
+    pub async fn set_price(
+        &self,
+        campaign: CampaignId,
+        price: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET price = ? WHERE id = ?")
+            .bind(price)
             .bind(campaign)
             .execute(&self.writer)
             .await?;

@@ -26,7 +26,7 @@ pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
 pub use open::{Purpose, StoreOptions};
-pub use report::{DeferredGroup, Funnel, HeaderRow, RecipientRow};
+pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use sending::{SendOptions, Sendable, Standing};
 pub use suppress::Suppression;
 pub use token_lease::{Role, TokenHeld, TokenLease};

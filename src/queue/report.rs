@@ -15,6 +15,31 @@ pub struct Funnel {
     pub replied: i64,
 }
 
+/// Delivery times, by how they were learnt.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct DeliveryTimes {
+    /// From the timestamps callbacks carried (whole seconds).
+    pub by_callback: Option<Median>,
+    /// As observed by polling: when a poll found the message delivered.
+    pub by_polling: Option<Median>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Median {
+    pub median_ms: i64,
+    pub messages: usize,
+}
+
+impl Median {
+    fn of(mut times: Vec<i64>) -> Option<Median> {
+        times.sort_unstable();
+        Some(Median {
+            median_ms: *times.get(times.len() / 2)?,
+            messages: times.len(),
+        })
+    }
+}
+
 /// A campaign as the report's header shows it.
 #[derive(Debug, Clone)]
 pub struct HeaderRow {
@@ -26,6 +51,8 @@ pub struct HeaderRow {
     pub bot_id: i64,
     pub first_sent: Option<i64>,
     pub last_sent: Option<i64>,
+    /// The price from the campaign file (JSON).
+    pub price: Option<String>,
 }
 
 /// One recipient, for the CSV report.
@@ -82,30 +109,54 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// The median time from acceptance to delivery, in milliseconds.
-    pub async fn median_delivery_ms(
+    /// How long accepted messages took to be delivered. A message's time comes from the
+    /// timestamp of the first callback that told of delivery (or later) when one did; the
+    /// others were found delivered by polling, which tells when we asked, not when it happened.
+    pub async fn delivery_times(&self, campaign: CampaignId) -> Result<DeliveryTimes, StoreError> {
+        let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT m.sent_at,
+                    MIN(CASE WHEN e.source = 'callback' THEN e.at_ms END),
+                    COALESCE(m.delivered_at, MIN(e.at_ms))
+             FROM messages m LEFT JOIN events e
+               ON e.message_id = m.id AND e.kind = 'ack' AND e.ack >= 2
+             WHERE m.campaign_id = ? AND m.sent_at IS NOT NULL
+               AND (m.delivered_at IS NOT NULL OR e.id IS NOT NULL)
+             GROUP BY m.id",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
+        let (mut by_callback, mut by_polling) = (vec![], vec![]);
+        for (sent, callback, observed) in rows {
+            match (callback, observed) {
+                (Some(at), _) => by_callback.push((at - sent).max(0)),
+                (None, Some(at)) => by_polling.push((at - sent).max(0)),
+                (None, None) => {}
+            }
+        }
+        Ok(DeliveryTimes {
+            by_callback: Median::of(by_callback),
+            by_polling: Median::of(by_polling),
+        })
+    }
+
+    /// Calls `each` with the request body of every message the API accepted (what it
+    /// charges for), one at a time.
+    pub async fn accepted_payloads(
         &self,
         campaign: CampaignId,
-    ) -> Result<Option<i64>, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND delivered_at IS NOT NULL AND sent_at IS NOT NULL",
+        mut each: impl FnMut(&str),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query_scalar::<_, String>(
+            "SELECT payload FROM messages WHERE campaign_id = ? AND sent_at IS NOT NULL",
         )
         .bind(campaign)
-        .fetch_one(self.pool())
-        .await?;
-        if n == 0 {
-            return Ok(None);
+        .fetch(self.pool());
+        while let Some(payload) = rows.try_next().await? {
+            each(&payload);
         }
-        let median: i64 = sqlx::query_scalar(
-            "SELECT MAX(delivered_at - sent_at, 0) FROM messages
-             WHERE campaign_id = ? AND delivered_at IS NOT NULL AND sent_at IS NOT NULL
-             ORDER BY delivered_at - sent_at LIMIT 1 OFFSET ?",
-        )
-        .bind(campaign)
-        .bind(n / 2)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(Some(median))
+        Ok(())
     }
 
     /// When each message first reached sent, delivered, read and replied (unix ms), each
@@ -143,7 +194,15 @@ impl Store {
                     .get::<Option<i64>, _>(2)
                     .filter(|_| matches!(state.as_str(), "read" | "replied"));
                 let replied = r.get::<Option<i64>, _>(3).filter(|_| state == "replied");
-                [sent, delivered, read, replied]
+                // Callback timestamps have whole seconds: one can read earlier than the send
+                // it follows. A state is reached no earlier than the one before it.
+                let mut reach = [sent, delivered, read, replied];
+                for k in 1..reach.len() {
+                    if let (Some(before), Some(at)) = (reach[k - 1], reach[k]) {
+                        reach[k] = Some(at.max(before));
+                    }
+                }
+                reach
             })
             .collect())
     }
@@ -154,7 +213,8 @@ impl Store {
         let r = sqlx::query(
             "SELECT c.channel, c.definition, c.token_fingerprint, c.created_at, c.load_summary, c.bot_id,
                     (SELECT MIN(sent_at) FROM messages WHERE campaign_id = c.id),
-                    (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id)
+                    (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id),
+                    c.price
              FROM campaigns c WHERE c.id = ?",
         )
         .bind(campaign)
@@ -169,6 +229,7 @@ impl Store {
             bot_id: r.get(5),
             first_sent: r.get(6),
             last_sent: r.get(7),
+            price: r.get(8),
         })
     }
 

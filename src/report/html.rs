@@ -12,18 +12,23 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// Readable on a phone (it reflows, charts scale) and printed (no colours lost, no chart cut
+/// over two pages).
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1em auto;padding:0 1em;max-width:60em;color:#222}\
+h2{margin-top:1.5em}table{border-collapse:collapse;max-width:100%}td,th{padding:2px 10px;text-align:left;\
+vertical-align:top;overflow-wrap:break-word}th{white-space:nowrap}svg text{font-size:12px}.chart{height:auto}\
+.wide{overflow-x:auto}.wide .chart{min-width:600px}@media print{body{margin:0;max-width:none}svg,table{break-inside:avoid}\
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
+
 pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>; 4]]) -> String {
     let mut page = String::new();
-    let median = o
-        .median_delivery_ms
-        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
-        .unwrap_or_else(|| "n/a".into());
+    let median = super::delivery_times(&o.delivery);
     let _ = write!(
         page,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Campaign {id}: {name}</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}h2{{margin-top:1.5em}}\
-         table{{border-collapse:collapse}}td,th{{padding:2px 10px;text-align:left}}svg text{{font-size:12px}}</style>\
-         </head><body><h1>Campaign {id}: {name}</h1><p>State: <b>{state}</b>{reason}. Median time to delivered: <b>{median}</b>.</p>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Campaign {id}: {name}</title>\
+         <style>{STYLE}</style></head><body><h1>Campaign {id}: {name}</h1>\
+         <p>State: <b>{state}</b>{reason}.</p><p id=\"delivery-times\">Median time to delivered: <b>{median}</b>.</p>",
         id = o.id,
         name = esc(&o.name),
         state = esc(&o.state),
@@ -64,9 +69,11 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
             f.replied,
         ),
     ];
-    page.push_str(&bars("funnel", &stages, "#3b82f6"));
+    // On a phone the charts keep a readable size and scroll sideways.
+    let wide = |chart: String| format!("<div class=\"wide\">{chart}</div>");
+    page.push_str(&wide(bars("funnel", &stages, "#3b82f6")));
     page.push_str("<h2>Acks over time</h2>");
-    page.push_str(&timeline_chart(timeline));
+    page.push_str(&wide(timeline_chart(timeline)));
     page.push_str("<h2>Failure reasons</h2>");
     let failures: Vec<(String, i64)> = o
         .failures
@@ -76,13 +83,34 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
     if failures.is_empty() {
         page.push_str("<p>No failures.</p>");
     }
-    page.push_str(&bars("failure-reasons", &failures, "#ef4444"));
+    page.push_str(&wide(bars("failure-reasons", &failures, "#ef4444")));
+    page.push_str("<h2>Usage</h2><table id=\"usage\">");
+    let u = &o.usage;
+    let mut usage = vec![("accepted by the API", u.accepted.to_string())];
+    if let (Some(segments), Some(ucs2)) = (u.segments, u.ucs2_messages) {
+        usage.push(("SMS segments", segments.to_string()));
+        usage.push(("sent as UCS-2 (70 characters a segment)", ucs2.to_string()));
+    }
+    match &u.cost {
+        Some(c) => usage.push((
+            "estimated cost",
+            format!("{} {} ({})", super::usage::money(c.amount), c.currency, c.price),
+        )),
+        None => usage.push((
+            "estimated cost",
+            "no price: add price = { per_message = AMOUNT, currency = \"GBP\" } (or per_segment, for SMS) to the campaign file".into(),
+        )),
+    }
+    for (label, value) in usage {
+        let _ = write!(page, "<tr><th>{label}</th><td>{}</td></tr>", esc(&value));
+    }
+    page.push_str("</table>");
     let c = &o.counts;
     let _ = write!(
         page,
-        "<h2>Counts</h2><table><tr><th>total</th><th>queued</th><th>sending</th><th>sent</th><th>delivered</th><th>read</th>\
+        "<h2>Counts</h2><div class=\"wide\"><table><tr><th>total</th><th>queued</th><th>sending</th><th>sent</th><th>delivered</th><th>read</th>\
          <th>replied</th><th>failed</th><th>uncertain</th><th>cancelled</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table></div>",
         c.total,
         c.queued,
         c.sending,
@@ -295,7 +323,14 @@ mod tests {
                 reason: "ack -1 <error>".into(),
                 count: 1,
             }],
-            median_delivery_ms: Some(1500),
+            delivery: crate::queue::DeliveryTimes {
+                by_callback: None,
+                by_polling: Some(crate::queue::Median {
+                    median_ms: 1500,
+                    messages: 2,
+                }),
+            },
+            usage: Default::default(),
             deferred: vec![],
         };
         let header = [("SMS text", "Hi <b>".to_string())];

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod acks_by_attempt;
+mod browser;
 mod cli_sim;
 mod client_verdicts;
 mod control;
@@ -12,6 +13,7 @@ mod late_acks;
 mod loading;
 mod operator;
 mod receiver;
+mod report;
 mod resilience;
 mod running;
 mod send_path;
