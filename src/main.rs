@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = campaign::cli::Cli::parse();
-    campaign::cli::init_tracing(&cli.global);
+    campaign::cli::init_tracing(cli.verbose);
     let json = cli.command.json();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -13,6 +13,8 @@ use crate::sim::{self, RunningSim, SimConfig};
 
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
+    #[command(flatten)]
+    pub api: super::ApiArgs,
     /// A CSV file of recipients, or a campaign file (.toml) naming its source and message.
     pub source: PathBuf,
     /// whatsapp (a template) or sms (a text).

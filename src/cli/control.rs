@@ -11,6 +11,8 @@ use crate::queue::{CampaignId, Found, Store};
 
 #[derive(Debug, Args)]
 pub struct ControlArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// A campaign id, or a name only one campaign has (`campaign status` lists them).
     pub campaign: String,
 }

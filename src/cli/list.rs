@@ -10,6 +10,8 @@ use crate::clock::now_ms;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// One JSON array instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -4,6 +4,7 @@ mod campaign_args;
 mod continued;
 mod control;
 mod flags;
+mod global;
 mod list;
 mod progress;
 mod report;
@@ -18,14 +19,11 @@ mod track;
 mod validate;
 mod worker;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use secrecy::SecretString;
+use clap::{Parser, Subcommand};
 
-use crate::queue::{Purpose, Store, StoreOptions};
+pub use global::{ApiArgs, DEFAULT_DB, DEFAULT_SIM_DB, DbArg, GlobalArgs, TokenArgs};
 
 /// Something went wrong; the message says what.
 pub const EXIT_FAILURE: u8 = 1;
@@ -43,137 +41,11 @@ pub const EXIT_INTERRUPTED: u8 = 130;
     about = "Bulk WhatsApp-template and SMS campaigns through the Convrs API"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// The Convrs API endpoint (the HTTPS URL shown under Integrations > Convrs API).
-    #[arg(long, env = "CONVRS_API_URL", global = true)]
-    pub api_url: Option<String>,
-    /// Read the API token from this file (otherwise from the CONVRS_TOKEN environment variable).
-    /// `campaign worker` takes it several times, one file per token.
-    #[arg(long, global = true, value_name = "PATH", action = clap::ArgAction::Append)]
-    pub token_file: Vec<PathBuf>,
-    /// The campaign database: a path or a sqlite:// URL (postgres:// is not supported yet).
-    /// Default: campaign.db, or campaign.sim.db for rehearsals (--sim).
-    #[arg(long, env = "CAMPAIGN_DB", global = true, value_name = "PATH|URL")]
-    pub db: Option<String>,
-    /// How long one API request may take before the client gives up (e.g. 30s; 1s to 10m).
-    #[arg(long, global = true, default_value = "30s", value_parser = request_timeout)]
-    pub request_timeout: std::time::Duration,
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-}
-
-fn request_timeout(s: &str) -> Result<std::time::Duration, String> {
-    let d = run::parse_duration(s)?;
-    if (std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(600)).contains(&d) {
-        Ok(d)
-    } else {
-        Err(format!("'{s}' is not between 1s and 10m"))
-    }
-}
-
-/// The database of real sends, unless `--db` names another.
-pub const DEFAULT_DB: &str = "campaign.db";
-/// The database of rehearsals (`--sim`), unless `--db` names another.
-pub const DEFAULT_SIM_DB: &str = "campaign.sim.db";
-
-impl GlobalArgs {
-    /// Opens the database for `purpose`: `--db` (or `CAMPAIGN_DB`) if given, else the default
-    /// for that purpose. A rehearsal and real sending never share a database.
-    pub async fn store(&self, purpose: Purpose) -> anyhow::Result<Store> {
-        let db = match (&self.db, purpose) {
-            (Some(db), _) => db.as_str(),
-            (None, Purpose::Rehearsal) => DEFAULT_SIM_DB,
-            (None, _) => DEFAULT_DB,
-        };
-        let options = StoreOptions {
-            purpose,
-            ..StoreOptions::default()
-        };
-        Ok(Store::open_with(db, &options).await?)
-    }
-
-    /// The database to read, if there is one: commands that only look (`status`, `list`,
-    /// `report`...) never create one. `None` when the file does not exist.
-    pub async fn existing_store(&self) -> anyhow::Result<Option<Store>> {
-        let db = self.db.as_deref().unwrap_or(DEFAULT_DB);
-        let path = db
-            .strip_prefix("sqlite://")
-            .or_else(|| db.strip_prefix("sqlite:"))
-            .map_or(db, |p| p.split('?').next().unwrap_or(p));
-        let is_file = !db.contains("://") || db.starts_with("sqlite:");
-        if is_file && path != ":memory:" && !std::path::Path::new(path).exists() {
-            return Ok(None);
-        }
-        Ok(Some(self.store(Purpose::Any).await?))
-    }
-
-    /// `existing_store`, or an error saying there is no database to look in.
-    pub async fn store_to_read(&self) -> anyhow::Result<Store> {
-        match self.existing_store().await? {
-            Some(store) => Ok(store),
-            None => anyhow::bail!("{}", self.no_database()),
-        }
-    }
-
-    /// "no campaigns here: ...", for when the database does not exist.
-    pub fn no_database(&self) -> String {
-        let db = self.db.as_deref().unwrap_or(DEFAULT_DB);
-        format!(
-            "no campaigns here: there is no database {db} (run a campaign first, or name the database with --db or CAMPAIGN_DB)"
-        )
-    }
-
-    /// The API token, from `--token-file` or `CONVRS_TOKEN`. Never echoed.
-    pub fn token(&self) -> anyhow::Result<SecretString> {
-        match self.tokens()?.as_slice() {
-            [one] => Ok(one.clone()),
-            _ => anyhow::bail!(
-                "--token-file is given {} times: only `campaign worker` sends on several tokens",
-                self.token_file.len()
-            ),
-        }
-    }
-
-    /// Whether a token is configured at all.
-    pub fn has_token(&self) -> bool {
-        !self.token_file.is_empty() || std::env::var_os("CONVRS_TOKEN").is_some()
-    }
-
-    /// Every token given: one per `--token-file`, else `CONVRS_TOKEN`. Never echoed.
-    pub fn tokens(&self) -> anyhow::Result<Vec<SecretString>> {
-        let raw: Vec<(String, String)> = if self.token_file.is_empty() {
-            let token = std::env::var("CONVRS_TOKEN").map_err(|_| {
-                anyhow::anyhow!(
-                    "no API token: set CONVRS_TOKEN or pass --token-file PATH (`run --sim` needs none)"
-                )
-            })?;
-            vec![("CONVRS_TOKEN".to_string(), token)]
-        } else {
-            self.token_file
-                .iter()
-                .map(|path| {
-                    std::fs::read_to_string(path)
-                        .map(|t| (path.display().to_string(), t))
-                        .with_context(|| format!("cannot read the token file {}", path.display()))
-                })
-                .collect::<anyhow::Result<_>>()?
-        };
-        raw.into_iter()
-            .map(|(from, token)| {
-                let token = token.trim();
-                anyhow::ensure!(!token.is_empty(), "the API token in {from} is empty");
-                Ok(SecretString::from(token.to_string()))
-            })
-            .collect()
-    }
+    #[command(subcommand)]
+    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,7 +73,7 @@ pub enum Command {
     /// Cancel a campaign: its messages not sent yet are cancelled; those sent are left alone.
     Cancel(control::ControlArgs),
     /// Let campaigns send with the configured token again after a stop-token verdict.
-    ClearTokenStop,
+    ClearTokenStop(token::ClearArgs),
     /// Send every campaign queued on the given tokens until SIGTERM; serve callbacks, events,
     /// /healthz and /metrics.
     Worker(worker::WorkerArgs),
@@ -228,8 +100,30 @@ impl Command {
     }
 }
 
-pub fn init_tracing(global: &GlobalArgs) {
-    let default = match global.verbose {
+impl Command {
+    /// The database, token and API options the command was given (each command takes only
+    /// those that apply to it), with their environment variables and defaults.
+    pub fn global(&self) -> GlobalArgs {
+        let g = GlobalArgs::with_db;
+        match self {
+            Command::Run(a) => g(&a.db).and_api(&a.campaign.api),
+            Command::Validate(a) => g(&a.db).and_api(&a.campaign.api),
+            Command::Track(a) => g(&a.db).and_api(&a.api),
+            Command::Worker(a) => g(&a.db).and_api(&a.api),
+            Command::ClearTokenStop(a) => g(&a.db).and_token(&a.token),
+            Command::Report(a) => g(&a.db),
+            Command::Retry(a) => g(&a.db),
+            Command::List(a) => g(&a.db),
+            Command::Status(a) => g(&a.db),
+            Command::Pause(a) | Command::Resume(a) | Command::Cancel(a) => g(&a.db),
+            Command::Suppress(a) => g(&a.db),
+            Command::Sim(_) | Command::Completions(_) | Command::Man => g(&DbArg::default()),
+        }
+    }
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
         0 => "info",
         1 => "debug",
         _ => "trace",
@@ -247,21 +141,22 @@ pub fn init_tracing(global: &GlobalArgs) {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.command.global();
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
-        Command::Run(args) => run::run(&cli.global, &args).await,
-        Command::Report(args) => report::run(&cli.global, &args).await,
-        Command::Retry(args) => retry::run(&cli.global, &args).await,
-        Command::List(args) => list::run(&cli.global, &args).await,
-        Command::Status(args) => status::run(&cli.global, &args).await,
-        Command::Validate(args) => validate::run(&cli.global, &args).await,
-        Command::Track(args) => track::run(&cli.global, &args).await,
-        Command::Pause(args) => control::run(&cli.global, &args, control::Action::Pause).await,
-        Command::Resume(args) => control::run(&cli.global, &args, control::Action::Resume).await,
-        Command::Cancel(args) => control::run(&cli.global, &args, control::Action::Cancel).await,
-        Command::ClearTokenStop => token::clear(&cli.global).await,
-        Command::Suppress(args) => suppress::run(&cli.global, &args).await,
-        Command::Worker(args) => worker::run(&cli.global, &args).await,
+        Command::Run(args) => run::run(&global, &args).await,
+        Command::Report(args) => report::run(&global, &args).await,
+        Command::Retry(args) => retry::run(&global, &args).await,
+        Command::List(args) => list::run(&global, &args).await,
+        Command::Status(args) => status::run(&global, &args).await,
+        Command::Validate(args) => validate::run(&global, &args).await,
+        Command::Track(args) => track::run(&global, &args).await,
+        Command::Pause(args) => control::run(&global, &args, control::Action::Pause).await,
+        Command::Resume(args) => control::run(&global, &args, control::Action::Resume).await,
+        Command::Cancel(args) => control::run(&global, &args, control::Action::Cancel).await,
+        Command::ClearTokenStop(_) => token::clear(&global).await,
+        Command::Suppress(args) => suppress::run(&global, &args).await,
+        Command::Worker(args) => worker::run(&global, &args).await,
         Command::Completions(args) => shell::completions(&args),
         Command::Man => shell::man(),
     }
@@ -294,5 +189,56 @@ mod tests {
         }
         missing.sort();
         assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
+
+    /// Each command lists only the options that apply to it.
+    #[test]
+    fn commands_take_only_the_options_that_apply_to_them() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let options = |name: &str| -> Vec<String> {
+            let cmd = cli.find_subcommand(name).unwrap();
+            cmd.get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_string))
+                .collect()
+        };
+        for (command, takes, not) in [
+            (
+                "sim",
+                &[][..],
+                &["db", "token-file", "api-url", "request-timeout"][..],
+            ),
+            (
+                "status",
+                &["db"],
+                &["token-file", "api-url", "request-timeout"],
+            ),
+            ("report", &["db"], &["token-file", "api-url"]),
+            ("clear-token-stop", &["db", "token-file"], &["api-url"]),
+            (
+                "run",
+                &["db", "token-file", "api-url", "request-timeout"],
+                &[],
+            ),
+            (
+                "worker",
+                &["db", "token-file", "api-url", "request-timeout"],
+                &[],
+            ),
+        ] {
+            let has = options(command);
+            for option in takes {
+                assert!(
+                    has.iter().any(|o| o == option),
+                    "{command} takes --{option}"
+                );
+            }
+            for option in not {
+                assert!(
+                    !has.iter().any(|o| o == option),
+                    "{command} has no --{option}"
+                );
+            }
+        }
     }
 }

@@ -11,6 +11,8 @@ use crate::report;
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("output").required(true).multiple(true))]
 pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// A campaign id or name.
     pub campaign: String,
     /// One row per recipient (CSV-injection safe).

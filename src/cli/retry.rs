@@ -9,6 +9,8 @@ use super::GlobalArgs;
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).multiple(true))]
 pub struct RetryArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// A campaign id or name.
     pub campaign: String,
     /// Queue the messages that may or may not have been sent (risking a second copy).

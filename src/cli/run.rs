@@ -23,6 +23,8 @@ use crate::tracking::{self, CallbackTarget, PollSchedule, webhook};
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
+    pub db: super::DbArg,
+    #[command(flatten)]
     pub campaign: CampaignArgs,
     /// Load and check everything, send nothing (same output as `validate`).
     #[arg(long)]

@@ -11,6 +11,8 @@ use crate::report::Overview;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// A campaign id or name (without it: every campaign).
     pub campaign: Option<String>,
     /// Print JSON instead of text.

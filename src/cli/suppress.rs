@@ -12,6 +12,8 @@ use crate::queue::Purpose;
 
 #[derive(Debug, Args)]
 pub struct SuppressArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
     #[command(subcommand)]
     pub action: SuppressAction,
 }

@@ -6,6 +6,14 @@ use std::process::ExitCode;
 use super::GlobalArgs;
 use crate::queue::Purpose;
 
+#[derive(Debug, clap::Args)]
+pub struct ClearArgs {
+    #[command(flatten)]
+    pub db: super::DbArg,
+    #[command(flatten)]
+    pub token: super::TokenArgs,
+}
+
 pub async fn clear(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let store = global.store(Purpose::Any).await?;
     let fingerprint = crate::convrs::client::token_fingerprint(&global.token()?);

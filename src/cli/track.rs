@@ -20,6 +20,10 @@ use crate::tracking::poller::track_acks;
 
 #[derive(Debug, Args)]
 pub struct TrackArgs {
+    #[command(flatten)]
+    pub api: super::ApiArgs,
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// A campaign id or name (default: every campaign with messages awaiting an ack).
     pub campaign: Option<String>,
     /// Stop after this long even if some messages still await an ack (e.g. 10m, 2h).

@@ -14,6 +14,8 @@ use crate::queue::Purpose;
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     #[command(flatten)]
+    pub db: super::DbArg,
+    #[command(flatten)]
     pub campaign: CampaignArgs,
     /// Print one JSON object instead of the human summary.
     #[arg(long)]

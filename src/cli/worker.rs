@@ -20,6 +20,10 @@ use crate::tracking::{CallbackTarget, PollSchedule, ReceiverLimits, serve, webho
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
+    #[command(flatten)]
+    pub api: super::ApiArgs,
+    #[command(flatten)]
+    pub db: super::DbArg,
     /// Serve callbacks (/callback), Convrs events (/events), /healthz and /metrics here.
     #[arg(long, default_value = "127.0.0.1:8750", value_name = "ADDR")]
     pub listen: SocketAddr,

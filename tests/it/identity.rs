@@ -149,7 +149,7 @@ async fn a_rehearsal_leaves_real_campaigns_suppressions_and_templates_alone() {
         d,
         &sim,
         &[
-            &["--db", "campaign.sim.db", "run", "c.csv"][..],
+            &["run", "c.csv", "--db", "campaign.sim.db"][..],
             &whatsapp[..8],
         ]
         .concat(),

@@ -606,7 +606,7 @@ fn a_sqlite_source_cannot_write_not_even_with_vacuum_into() {
     let dir = tempfile::tempdir().unwrap();
     let crm = dir.path().join("crm.db");
     std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
-        .args(["--db", crm.to_str().unwrap(), "status"])
+        .args(["status", "--db", crm.to_str().unwrap()])
         .output()
         .unwrap();
     let copy = dir.path().join("copy.db");

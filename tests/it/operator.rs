@@ -291,3 +291,22 @@ async fn run_with_a_campaign_name_goes_on_as_it_is_stored() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("drop --message"));
 }
+
+#[test]
+fn a_variable_that_is_set_is_not_shown_in_usage_as_a_flag_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env("CONVRS_API_URL", "https://api.example.com")
+        .env("CAMPAIGN_DB", "x.db")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("Usage: campaign run <SOURCE>"), "{said}");
+    assert!(
+        !said.contains("--api-url") && !said.contains("--db"),
+        "{said}"
+    );
+}
