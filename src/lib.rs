@@ -28,5 +28,6 @@ pub mod fingerprint;
 pub mod phone;
 pub mod queue;
 pub mod report;
+pub mod schedule;
 pub mod sim;
 pub mod tracking;

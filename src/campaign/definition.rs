@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::price::Price;
+use super::timing::{Timing, TimingFile};
 use crate::phone::Region;
 
 /// Why a definition could not be built.
@@ -102,6 +103,8 @@ pub struct Definition {
     pub delimiter: Option<u8>,
     /// What a message or SMS segment costs, for reports.
     pub price: Option<Price>,
+    /// When it sends: schedule, expiry, how long a recipient is not sent again.
+    pub timing: Timing,
 }
 
 fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
@@ -138,6 +141,12 @@ pub struct CampaignFile {
     pub sql: Option<SqlSource>,
     pub convrs_users: Option<UsersSource>,
     pub price: Option<Price>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub grace: Option<String>,
+    pub dedupe_window: Option<String>,
+    pub max_age: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +288,20 @@ impl CampaignFile {
         });
         let delimiter = self.delimiter.as_deref().map(parse_delimiter).transpose()?;
         let price = self.price.map(|p| p.check(channel)).transpose()?;
+        let timing = TimingFile {
+            schedule: self.schedule,
+            timezone: self.timezone,
+            grace: self.grace,
+            dedupe_window: self.dedupe_window,
+            max_age: self.max_age,
+            expires_at: self.expires_at,
+        }
+        .check()?;
+        if timing.dedupe_window_ms.is_some() && self.dedupe_key.is_none() {
+            return Err(invalid(
+                "dedupe_window is how long a dedupe_key keeps a recipient from being sent again: add dedupe_key = \"{phone}\" (or another column)",
+            ));
+        }
         Ok(Definition {
             name,
             bot_id,
@@ -289,6 +312,7 @@ impl CampaignFile {
             source,
             delimiter,
             price,
+            timing,
         })
     }
 }

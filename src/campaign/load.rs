@@ -31,6 +31,9 @@ pub struct Summary {
     /// Valid messages not queued: an earlier campaign of this name reached them (`--new`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub already_reached: Option<u64>,
+    /// Valid messages not queued into this batch: an earlier batch has them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub earlier_batch: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsTotals>,
     pub rejects: Vec<Reject>,

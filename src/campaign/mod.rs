@@ -10,6 +10,7 @@ pub mod render;
 pub mod sms;
 pub mod source;
 pub mod sql;
+pub mod timing;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::convrs::wire::{GetWhatsAppTemplate, Template};
 use crate::convrs::{CallError, Client, ErrorCode};
-use crate::queue::{CampaignId, CampaignKey, NewMessage, Store, StoreError};
+use crate::queue::{BatchInto, CampaignId, CampaignKey, NewMessage, Store, StoreError};
 use definition::{Definition, MessageSpec, Source};
 use identity::Settings;
 use load::{Loader, Summary};
@@ -73,6 +74,9 @@ pub struct LoadOptions {
     /// With `new`: send to recipients an earlier campaign of the name reached, too.
     pub include_reached: bool,
     pub rejects_file: Option<PathBuf>,
+    /// Queue into this batch of a scheduled campaign (its run fired): the source is read
+    /// again, and with a dedupe key a recipient an earlier batch has is not queued.
+    pub batch: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -143,8 +147,13 @@ pub async fn load(
     opts: &LoadOptions,
 ) -> Result<Loaded, LoadError> {
     let stamp = source_stamp(def);
-    if let (false, false, None, Some(stamp)) = (opts.dry_run, opts.new, &opts.rejects_file, &stamp)
-        && let Some(loaded) = unchanged_since_last_load(store, def, stamp).await?
+    if let (false, false, None, None, Some(stamp)) = (
+        opts.dry_run,
+        opts.new,
+        &opts.rejects_file,
+        opts.batch,
+        &stamp,
+    ) && let Some(loaded) = unchanged_since_last_load(store, def, stamp).await?
     {
         if let Some(id) = loaded.campaign {
             set_price(store, id, def).await?;
@@ -192,14 +201,20 @@ pub async fn load(
         }
         Ok::<_, LoadError>(summary)
     });
-    let (mut inserted, mut reached) = (0, 0);
+    let (mut inserted, mut reached, mut earlier) = (0, 0, 0);
+    let into = opts.batch.map(|id| BatchInto {
+        id,
+        across: def.dedupe_key.is_some(),
+        window_ms: def.timing.dedupe_window_ms,
+    });
     let mut insert_error = None;
     while let Some(batch) = batches_rx.recv().await {
         if let (Some(id), None) = (campaign, &insert_error) {
-            match store.insert_messages(id, &batch).await {
+            match store.insert_messages(id, &batch, into.as_ref()).await {
                 Ok(n) => {
                     inserted += n.inserted;
                     reached += n.skipped;
+                    earlier += n.earlier_batch;
                 }
                 Err(e) => insert_error = Some(e),
             }
@@ -211,26 +226,43 @@ pub async fn load(
     }
     if let Some(id) = campaign {
         store.insert_rejects(id, &summary.rejects).await?;
-        summary.already_queued = Some(summary.valid - inserted);
+        summary.already_queued = Some(summary.valid - inserted - earlier);
         summary.already_reached = (reached > 0).then_some(reached);
+        summary.earlier_batch = into.map(|_| earlier);
         // The record keeps the counts; the rejects are in their own table already (and half
         // a million of them as one JSON text cost hundreds of megabytes).
         let rejects = std::mem::take(&mut summary.rejects);
         let json = serde_json::to_string(&summary).expect("summaries serialise");
         summary.rejects = rejects;
         store.set_load_record(id, stamp.as_deref(), &json).await?;
+        if let Some(batch) = opts.batch {
+            store.finish_batch(batch, &json).await?;
+        }
         set_price(store, id, def).await?;
     }
     Ok(Loaded { campaign, summary })
 }
 
-/// The price as of this load: a new tariff applies to the whole campaign's report.
+/// The price and timing as of this load: a new tariff applies to the whole campaign's report,
+/// a new expiry to its messages not sent yet.
 async fn set_price(store: &Store, id: CampaignId, def: &Definition) -> Result<(), LoadError> {
     let json = def
         .price
         .as_ref()
         .map(|p| serde_json::to_string(p).expect("prices serialise"));
-    Ok(store.set_price(id, json.as_deref()).await?)
+    store.set_price(id, json.as_deref()).await?;
+    let timing = serde_json::to_string(&def.timing).expect("timings serialise");
+    Ok(store.set_timing(id, &timing).await?)
+}
+
+/// The campaign a definition loads into (created if new), as a run would find it; a changed
+/// definition is taken as the campaign's from now on (a scheduled campaign's file was edited).
+pub async fn campaign_of(store: &Store, def: &Definition) -> Result<CampaignId, LoadError> {
+    let opts = LoadOptions {
+        resume: true,
+        ..LoadOptions::default()
+    };
+    campaign_for(store, def, &opts).await
 }
 
 /// The campaign this run loads into: the newest of its name if the settings are the same (or

@@ -10,6 +10,7 @@ mod progress;
 mod report;
 mod retry;
 mod run;
+mod scheduled;
 mod shell;
 mod sim;
 mod status;
@@ -79,6 +80,8 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Manage the suppression list.
     Suppress(suppress::SuppressArgs),
+    /// Scheduled campaigns: list them with their next runs, add one from its file, remove one.
+    Schedule(scheduled::ScheduleArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(shell::CompletionsArgs),
     /// Print the manual page (roff): `campaign man > campaign.1`.
@@ -95,6 +98,9 @@ impl Command {
             Command::List(a) => a.json,
             Command::Status(a) => a.json,
             Command::Validate(a) => a.json,
+            Command::Schedule(a) => {
+                matches!(a.action, scheduled::ScheduleAction::List { json: true, .. })
+            }
             _ => false,
         }
     }
@@ -117,6 +123,10 @@ impl Command {
             Command::Status(a) => g(&a.db),
             Command::Pause(a) | Command::Resume(a) | Command::Cancel(a) => g(&a.db),
             Command::Suppress(a) => g(&a.db),
+            Command::Schedule(a) => match &a.action {
+                scheduled::ScheduleAction::Add { token, .. } => g(&a.db).and_token(token),
+                _ => g(&a.db),
+            },
             Command::Sim(_) | Command::Completions(_) | Command::Man => g(&DbArg::default()),
         }
     }
@@ -156,6 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => control::run(&global, &args, control::Action::Cancel).await,
         Command::ClearTokenStop(_) => token::clear(&global).await,
         Command::Suppress(args) => suppress::run(&global, &args).await,
+        Command::Schedule(args) => scheduled::schedule(&global, &args).await,
         Command::Worker(args) => worker::run(&global, &args).await,
         Command::Completions(args) => shell::completions(&args),
         Command::Man => shell::man(),

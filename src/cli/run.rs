@@ -141,12 +141,21 @@ async fn load(
     def: &Definition,
     args: &RunArgs,
 ) -> anyhow::Result<Option<Target>> {
+    // A scheduled campaign: this run is for the run of its schedule that is due, if any.
+    let batch = match (&def.timing.schedule, args.dry_run) {
+        (Some(_), false) => match super::scheduled::fire_for_run(store, api, def, args).await? {
+            Some(batch) => Some(batch),
+            None => return Ok(None),
+        },
+        _ => None,
+    };
     let opts = LoadOptions {
         dry_run: args.dry_run,
         new: args.new,
-        resume: args.resume,
+        resume: args.resume || batch.is_some(),
         include_reached: args.include_reached,
         rejects_file: args.rejects.clone(),
+        batch,
     };
     let loaded = campaign::load(def, store, api.client.as_ref(), &opts).await?;
     if args.dry_run {

@@ -101,6 +101,16 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
     if o.usage.accepted > 0 {
         println!("used: {}", o.usage.describe());
     }
+    for b in o.batches.iter().take(10) {
+        let at = crate::clock::rfc3339_secs(b.slot);
+        match b.state.as_str() {
+            "skipped" => println!("skipped     {}", b.reason.as_deref().unwrap_or(&at)),
+            state => println!(
+                "batch {:>5}  run of {at}: {state}, {} messages",
+                b.id, b.messages
+            ),
+        }
+    }
     for failure in &o.failures {
         println!("failed {:>6}  {}", failure.count, failure.reason);
     }

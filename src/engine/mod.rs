@@ -3,12 +3,14 @@
 //! A run of a campaign (`run`) takes its token, or hands the campaign to the worker that holds
 //! it and follows it (`follow`); a worker (`worker`) sends every campaign on its tokens. Both
 //! send a campaign the same way (`send`): the dispatcher, reconciliation and the ack poller
-//! (`tracking`), which do not know each other.
+//! (`tracking`), which do not know each other. Scheduled campaigns fire their runs as batches
+//! (`scheduled`), from the worker or from a cron `run`.
 
 mod follow;
 mod health;
 mod metrics;
 mod run;
+mod scheduled;
 mod send;
 mod token;
 mod worker;
@@ -16,6 +18,7 @@ mod worker;
 pub use health::{Health, router as health_router};
 pub use metrics::ApiStats;
 pub use run::{Deferred, Notice, RunEnd, RunError, RunOptions, RunReport, run_campaign};
+pub use scheduled::{Firing, fire_due, fire_schedules, load_batch, register_and_fire, skip_reason};
 pub use send::{SendEnd, Sent, deferred_summary};
 pub use token::{HeldToken, TokenLimits};
 pub use worker::{TokenState, WorkerConfig, WorkerStatus, run_worker};

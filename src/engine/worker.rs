@@ -179,6 +179,8 @@ async fn send_on(
     let halt = stop.child_token();
     let mut sendings: JoinSet<CampaignId> = JoinSet::new();
     let mut active: HashSet<CampaignId> = HashSet::new();
+    // Once per holding of the token: batches a dead firer left half loaded.
+    let mut recover = true;
     let result = loop {
         while let Some(done) = sendings.try_join_next() {
             if let Ok(id) = done {
@@ -191,6 +193,14 @@ async fn send_on(
         if let Some((reason, _)) = store.token_stop(fingerprint).await? {
             status.set(fingerprint, TokenState::Stopped { reason });
         } else {
+            // Scheduled runs due on the token become batches, queued for the loop below.
+            if let Err(e) =
+                super::scheduled::fire_schedules(store, client, fingerprint, now_ms(), recover)
+                    .await
+            {
+                tracing::warn!(token = %fingerprint, error = %e, "cannot fire the schedules; will try again");
+            }
+            recover = false;
             let due = store
                 .sendable_campaigns(
                     fingerprint,

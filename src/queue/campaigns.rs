@@ -3,7 +3,9 @@
 
 use sqlx::Row;
 
-use super::{CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now};
+use super::{
+    BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now,
+};
 
 impl Store {
     /// The newest campaign of this name: its id and its settings as stored.
@@ -66,42 +68,66 @@ impl Store {
 
     /// Queues `batch` in one transaction; a message whose dedupe key the campaign already has is
     /// skipped, and so is (as `cancelled`) one an earlier campaign of the name reached, when
-    /// the campaign skips those.
+    /// the campaign skips those. Into a batch of a scheduled campaign, the key is the batch's
+    /// own, and a recipient an earlier batch has is not queued when `into.across`.
     pub async fn insert_messages(
         &self,
         campaign: CampaignId,
         batch: &[NewMessage],
+        into: Option<&BatchInto>,
     ) -> Result<Inserted, StoreError> {
         let now = now();
+        let now_ms = crate::clock::now_ms();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let skip_reached: bool =
             sqlx::query_scalar("SELECT skip_reached FROM campaigns WHERE id = ?")
                 .bind(campaign)
                 .fetch_one(&mut *tx)
                 .await?;
-        let (mut inserted, mut skipped) = (0, 0);
+        let mut done = Inserted::default();
         // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.
         for chunk in batch.chunks(400) {
+            let earlier = match into {
+                Some(into) if into.across => {
+                    earlier_batches(&mut tx, campaign, chunk, into, now_ms).await?
+                }
+                _ => Default::default(),
+            };
+            let chunk: Vec<&NewMessage> = chunk
+                .iter()
+                .filter(|m| !earlier.contains(&m.dedupe_key))
+                .collect();
+            done.earlier_batch += earlier.len() as u64;
+            if chunk.is_empty() {
+                continue;
+            }
+            let key = |m: &NewMessage| match into {
+                Some(into) => format!("b{}:{}", into.id, m.dedupe_key),
+                None => m.dedupe_key.clone(),
+            };
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, payload, created_at, updated_at) ",
+                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, queued_ms, payload, created_at, updated_at) ",
             );
-            query.push_values(chunk, |mut row, m| {
+            query.push_values(&chunk, |mut row, m| {
                 row.push_bind(campaign)
                     .push_bind(m.line as i64)
                     .push_bind(&m.phone)
+                    .push_bind(key(m))
                     .push_bind(&m.dedupe_key)
+                    .push_bind(into.map(|i| i.id))
+                    .push_bind(now_ms)
                     .push_bind(&m.payload)
                     .push_bind(&now)
                     .push_bind(&now);
             });
             query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
-            inserted += query.build().execute(&mut *tx).await?.rows_affected();
+            done.inserted += query.build().execute(&mut *tx).await?.rows_affected();
             if skip_reached {
-                skipped += skip_reached_keys(&mut tx, campaign, chunk, &now).await?;
+                done.skipped += skip_reached_keys(&mut tx, campaign, &chunk, &now).await?;
             }
         }
         tx.commit().await?;
-        Ok(Inserted { inserted, skipped })
+        Ok(done)
     }
 
     /// Records rejected rows (a row rejected again replaces its earlier reason).
@@ -150,6 +176,16 @@ impl Store {
         sqlx::query("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
             .bind(stamp)
             .bind(summary)
+            .bind(campaign)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The timing from the campaign file (JSON), as of the last load.
+    pub async fn set_timing(&self, campaign: CampaignId, timing: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE campaigns SET timing = ? WHERE id = ?")
+            .bind(timing)
             .bind(campaign)
             .execute(&self.writer)
             .await?;
@@ -254,10 +290,39 @@ impl Store {
 /// A campaign started with --new does not send to whom an earlier one of its name reached
 /// (sent, delivered, read, replied, or perhaps: uncertain), matched by dedupe key. Done in the
 /// insert's transaction, so a crash cannot leave them queued.
-async fn skip_reached_keys(
+/// The recipients of `chunk` that an earlier batch of the campaign has, sent or on its way
+/// (not failed, cancelled or expired), queued within the window.
+async fn earlier_batches(
     tx: &mut sqlx::SqliteConnection,
     campaign: CampaignId,
     chunk: &[NewMessage],
+    into: &BatchInto,
+    now_ms: i64,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut query =
+        sqlx::QueryBuilder::new("SELECT DISTINCT recipient_key FROM messages WHERE campaign_id = ");
+    query
+        .push_bind(campaign)
+        .push(" AND batch_id IS NOT NULL AND batch_id <> ")
+        .push_bind(into.id)
+        .push(" AND state NOT IN ('failed', 'cancelled', 'expired')");
+    if let Some(window) = into.window_ms {
+        query.push(" AND queued_ms >= ").push_bind(now_ms - window);
+    }
+    query.push(" AND recipient_key IN (");
+    let mut keys = query.separated(", ");
+    for m in chunk {
+        keys.push_bind(&m.dedupe_key);
+    }
+    query.push(")");
+    let rows: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn skip_reached_keys(
+    tx: &mut sqlx::SqliteConnection,
+    campaign: CampaignId,
+    chunk: &[&NewMessage],
     now: &str,
 ) -> Result<u64, StoreError> {
     const EARLIER: &str = "FROM messages o JOIN campaigns e ON e.id = o.campaign_id \

@@ -10,6 +10,7 @@ mod lease;
 mod messages;
 mod open;
 mod report;
+mod schedules;
 mod sending;
 mod suppress;
 mod token_lease;
@@ -27,6 +28,7 @@ pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
 pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
+pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
 pub use suppress::Suppression;
 pub use token_lease::{Role, TokenHeld, TokenLease};
@@ -94,6 +96,18 @@ pub struct Inserted {
     pub inserted: u64,
     /// Of those, how many were not queued: an earlier campaign of the name reached them.
     pub skipped: u64,
+    /// Not queued: an earlier batch of the campaign has them (within its dedupe window).
+    pub earlier_batch: u64,
+}
+
+/// The batch of a scheduled campaign that messages are queued into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInto {
+    pub id: i64,
+    /// Skip a recipient an earlier batch has (the campaign has a dedupe key)...
+    pub across: bool,
+    /// ... queued within this long (ms); `None`: ever.
+    pub window_ms: Option<i64>,
 }
 
 /// A row of the source that will not be queued.

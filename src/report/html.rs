@@ -84,6 +84,24 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
         page.push_str("<p>No failures.</p>");
     }
     page.push_str(&wide(bars("failure-reasons", &failures, "#ef4444")));
+    if !o.batches.is_empty() {
+        page.push_str("<h2>Batches</h2><table id=\"batches\"><tr><th>batch</th><th>run of</th><th>state</th><th>messages</th></tr>");
+        for b in &o.batches {
+            let what = match b.state.as_str() {
+                "skipped" => b.reason.clone().unwrap_or_else(|| "skipped".into()),
+                state => state.to_string(),
+            };
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                b.id,
+                crate::clock::rfc3339_secs(b.slot),
+                esc(&what),
+                b.messages
+            );
+        }
+        page.push_str("</table>");
+    }
     page.push_str("<h2>Usage</h2><table id=\"usage\">");
     let u = &o.usage;
     let mut usage = vec![("accepted by the API", u.accepted.to_string())];
@@ -331,6 +349,7 @@ mod tests {
                 }),
             },
             usage: Default::default(),
+            batches: vec![],
             deferred: vec![],
         };
         let header = [("SMS text", "Hi <b>".to_string())];

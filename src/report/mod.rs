@@ -29,6 +29,9 @@ pub struct Overview {
     pub delivery: DeliveryTimes,
     /// Messages accepted, SMS segments and the estimated cost.
     pub usage: Usage,
+    /// A scheduled campaign's batches (and skipped runs), newest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<crate::queue::BatchRow>,
     /// Queued messages waiting for a later attempt (the API deferred them), by reason.
     pub deferred: Vec<DeferredGroup>,
 }
@@ -64,6 +67,7 @@ impl Overview {
                 .collect(),
             delivery: store.delivery_times(id).await?,
             usage: Usage::of(store, id, sms, h.price.as_deref()).await?,
+            batches: store.batches(id).await?,
             deferred: store
                 .deferred(id, chrono::Utc::now().timestamp_millis())
                 .await?,

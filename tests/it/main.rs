@@ -16,6 +16,7 @@ mod receiver;
 mod report;
 mod resilience;
 mod running;
+mod schedules;
 mod send_path;
 mod sim_api;
 mod state_machine;

@@ -97,7 +97,10 @@ impl World {
             dedupe_key: "k".into(),
             payload: "{}".into(),
         };
-        store.insert_messages(campaign, &[message]).await.unwrap();
+        store
+            .insert_messages(campaign, &[message], None)
+            .await
+            .unwrap();
         let lease = Self::lease(&store, campaign, "first").await;
         World {
             store,

@@ -1,0 +1,36 @@
+-- Scheduled campaigns: each firing of a schedule is a batch of its campaign.
+CREATE TABLE schedules (
+    campaign_id  INTEGER PRIMARY KEY REFERENCES campaigns (id),
+    -- The campaign file, read again at each firing (it holds the source's credentials).
+    file         TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    timezone     TEXT NOT NULL,
+    grace_ms     INTEGER NOT NULL,
+    -- The token it sends with (fingerprint): the worker holding it fires the schedule.
+    token        TEXT NOT NULL,
+    -- The next run to fire (unix ms); moved on in the transaction that fires or skips.
+    next_run_at  INTEGER NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+
+CREATE TABLE batches (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaigns (id),
+    -- The run it is for (unix ms): one batch per run, whoever fires it.
+    slot         INTEGER NOT NULL,
+    -- 'loading', 'loaded', or 'skipped' (runs missed beyond the grace; slot is the first).
+    state        TEXT NOT NULL,
+    reason       TEXT,
+    load_summary TEXT,
+    fired_at     INTEGER NOT NULL,
+    UNIQUE (campaign_id, slot)
+);
+
+ALTER TABLE messages ADD COLUMN batch_id INTEGER;
+-- Who the message is for across batches: the dedupe key without its batch.
+ALTER TABLE messages ADD COLUMN recipient_key TEXT;
+ALTER TABLE messages ADD COLUMN queued_ms INTEGER;
+CREATE INDEX messages_recipient ON messages (campaign_id, recipient_key);
+
+-- The campaign file's timing (JSON): schedule, expiry, dedupe window.
+ALTER TABLE campaigns ADD COLUMN timing TEXT;

@@ -1,0 +1,191 @@
+//! When a campaign sends, from its campaign file: a cron `schedule` in a `timezone` (with the
+//! `grace` a missed run keeps), how long a recipient of one batch is not sent again
+//! (`dedupe_window`), and when a message is too old to go (`max_age`, `expires_at`). None of
+//! these decide who gets what, so none is a setting: a changed schedule is the same campaign.
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::DefinitionError;
+use crate::schedule::Schedule;
+
+/// The campaign file's keys about time, as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct TimingFile {
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub grace: Option<String>,
+    pub dedupe_window: Option<String>,
+    pub max_age: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+/// A campaign's timing, checked. Stored with the campaign (JSON) at each load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The cron pattern and its zone, when the campaign runs on a schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
+    /// The campaign's zone (IANA name), also for send windows of numbers without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A recipient of one batch is not sent again by a later one for this long (ms); `None`
+    /// with a dedupe key: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedupe_window_ms: Option<i64>,
+    /// A message not sent this long (ms) after it was queued expires instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_ms: Option<i64>,
+    /// A message not sent by then (unix ms) expires instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    pub cron: String,
+    pub timezone: String,
+    /// How late a missed run may still fire (ms).
+    pub grace_ms: i64,
+}
+
+/// A missed run fires within an hour of its time, unless `grace` says otherwise.
+pub const DEFAULT_GRACE_MS: i64 = 3_600_000;
+
+impl TimingFile {
+    pub fn check(self) -> Result<Timing, DefinitionError> {
+        let invalid = |key: &str, m: String| DefinitionError::Invalid(format!("{key}: {m}"));
+        let span = |key: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| parse_span(s).map_err(|m| invalid(key, m)))
+                .transpose()
+        };
+        if let Some(tz) = &self.timezone {
+            tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                invalid(
+                    "timezone",
+                    format!("'{tz}' is not a time zone: give an IANA name such as Europe/London"),
+                )
+            })?;
+        }
+        let grace = span("grace", &self.grace)?;
+        let schedule = match &self.schedule {
+            None if grace.is_some() => {
+                return Err(invalid(
+                    "grace",
+                    "is for a schedule: add schedule = \"0 9 * * MON-FRI\"".into(),
+                ));
+            }
+            None => None,
+            Some(cron) => {
+                let timezone = self.timezone.clone().unwrap_or_else(|| "UTC".into());
+                Schedule::parse(cron, &timezone).map_err(|m| invalid("schedule", m))?;
+                Some(ScheduleSpec {
+                    cron: cron.clone(),
+                    timezone,
+                    grace_ms: grace.unwrap_or(DEFAULT_GRACE_MS),
+                })
+            }
+        };
+        let expires_at_ms = self
+            .expires_at
+            .as_deref()
+            .map(|at| {
+                chrono::DateTime::parse_from_rfc3339(at)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| {
+                        invalid(
+                            "expires_at",
+                            format!("'{at}' is not a time like 2026-12-24T18:00:00Z (RFC 3339, with its offset)"),
+                        )
+                    })
+            })
+            .transpose()?;
+        Ok(Timing {
+            schedule,
+            timezone: self.timezone,
+            dedupe_window_ms: span("dedupe_window", &self.dedupe_window)?,
+            max_age_ms: span("max_age", &self.max_age)?,
+            expires_at_ms,
+        })
+    }
+}
+
+/// `90s`, `30m`, `6h`, `7d`, `2w`: a positive span of time, in milliseconds.
+pub fn parse_span(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a span like 90s, 30m, 6h, 7d or 2w"))?;
+    let unit_ms = match unit.trim() {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(format!("'{s}': give a unit: s, m, h, d or w")),
+    };
+    match n.checked_mul(unit_ms) {
+        Some(ms) if ms > 0 && ms <= 3650 * 86_400_000 => Ok(ms),
+        Some(0) => Err(format!("'{s}' is no time at all")),
+        _ => Err(format!("'{s}' is longer than ten years")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_take_a_unit() {
+        assert_eq!(parse_span("6h"), Ok(6 * 3_600_000));
+        assert_eq!(parse_span("7d"), Ok(7 * 86_400_000));
+        assert!(parse_span("6").unwrap_err().contains("give a unit"));
+        assert!(parse_span("0h").unwrap_err().contains("no time"));
+    }
+
+    #[test]
+    fn timing_keys_are_checked_and_say_what_to_write() {
+        let file = TimingFile {
+            schedule: Some("0 9 * * MON-FRI".into()),
+            timezone: Some("Europe/London".into()),
+            ..Default::default()
+        };
+        let timing = file.check().unwrap();
+        assert_eq!(timing.schedule.unwrap().grace_ms, DEFAULT_GRACE_MS);
+        for (file, says) in [
+            (
+                TimingFile {
+                    timezone: Some("Europe/Londres".into()),
+                    ..Default::default()
+                },
+                "IANA name",
+            ),
+            (
+                TimingFile {
+                    schedule: Some("0 25 * * *".into()),
+                    ..Default::default()
+                },
+                "schedule",
+            ),
+            (
+                TimingFile {
+                    grace: Some("1h".into()),
+                    ..Default::default()
+                },
+                "is for a schedule",
+            ),
+            (
+                TimingFile {
+                    expires_at: Some("tomorrow".into()),
+                    ..Default::default()
+                },
+                "RFC 3339",
+            ),
+        ] {
+            let err = file.check().unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+}

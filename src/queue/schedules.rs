@@ -1,0 +1,279 @@
+//! Schedules and their batches. A schedule's next run is stored, and moved on in the same
+//! transaction that records the batch (or the skip) of the run it fires, so a restart neither
+//! loses nor repeats a run, and two firers of one run (a worker and a cron `run`) make one
+//! batch between them.
+
+use sqlx::Row;
+
+use super::{CampaignId, Store, StoreError, now};
+use crate::campaign::timing::ScheduleSpec;
+use crate::schedule::Missed;
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduleRow {
+    pub campaign: CampaignId,
+    pub name: String,
+    pub file: String,
+    pub cron: String,
+    pub timezone: String,
+    pub grace_ms: i64,
+    pub token: String,
+    pub next_run_at: i64,
+}
+
+/// A batch of a scheduled campaign: a run that fired, or runs that were skipped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BatchRow {
+    pub id: i64,
+    pub slot: i64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub fired_at: i64,
+    /// Its messages (none for a skip).
+    pub messages: i64,
+}
+
+/// What claiming a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// This caller fires it: load the batch.
+    Batch(i64),
+    /// The run already has its batch (fired by another process, or earlier).
+    AlreadyFired(i64),
+    /// The missed runs were recorded as skipped; nothing fires.
+    Skipped,
+    /// The schedule moved on meanwhile: look again.
+    Raced,
+}
+
+impl Store {
+    /// Records the schedule of a campaign from its file. A new schedule, or one whose pattern
+    /// or zone changed, starts at `first_run`; otherwise its next run stays.
+    pub async fn register_schedule(
+        &self,
+        campaign: CampaignId,
+        file: &str,
+        spec: &ScheduleSpec,
+        token: &str,
+        first_run: i64,
+    ) -> Result<i64, StoreError> {
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO schedules (campaign_id, file, cron, timezone, grace_ms, token, next_run_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (campaign_id) DO UPDATE SET
+               file = excluded.file, grace_ms = excluded.grace_ms, token = excluded.token,
+               next_run_at = CASE WHEN cron = excluded.cron AND timezone = excluded.timezone
+                             THEN next_run_at ELSE excluded.next_run_at END,
+               cron = excluded.cron, timezone = excluded.timezone, updated_at = excluded.updated_at
+             RETURNING next_run_at",
+        )
+        .bind(campaign)
+        .bind(file)
+        .bind(&spec.cron)
+        .bind(&spec.timezone)
+        .bind(spec.grace_ms)
+        .bind(token)
+        .bind(first_run)
+        .bind(now())
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(next)
+    }
+
+    pub async fn remove_schedule(&self, campaign: CampaignId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM schedules WHERE campaign_id = ?")
+            .bind(campaign)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every schedule, or those of one token due by `due_by` (unix ms).
+    pub async fn schedules(
+        &self,
+        due: Option<(&str, i64)>,
+    ) -> Result<Vec<ScheduleRow>, StoreError> {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT s.campaign_id, c.name, s.file, s.cron, s.timezone, s.grace_ms, s.token, s.next_run_at
+             FROM schedules s JOIN campaigns c ON c.id = s.campaign_id",
+        );
+        if let Some((token, by)) = due {
+            query
+                .push(" WHERE s.token = ")
+                .push_bind(token)
+                .push(" AND s.next_run_at <= ")
+                .push_bind(by);
+        }
+        query.push(" ORDER BY s.next_run_at, s.campaign_id");
+        let rows = query.build().fetch_all(&self.writer).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ScheduleRow {
+                campaign: CampaignId(r.get(0)),
+                name: r.get(1),
+                file: r.get(2),
+                cron: r.get(3),
+                timezone: r.get(4),
+                grace_ms: r.get(5),
+                token: r.get(6),
+                next_run_at: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Fires the run of `slot` (or only skips, with `slot` `None`): records what was skipped,
+    /// the batch of the run, and the next run, if the schedule's next run is still `expected`.
+    pub async fn claim_run(
+        &self,
+        campaign: CampaignId,
+        expected: i64,
+        slot: Option<i64>,
+        skipped: Option<(Missed, String)>,
+        next: i64,
+    ) -> Result<Claimed, StoreError> {
+        let at = crate::clock::now_ms();
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(slot) = slot
+            && let Some(id) = sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
+            )
+            .bind(campaign)
+            .bind(slot)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            return Ok(Claimed::AlreadyFired(id));
+        }
+        let moved = sqlx::query(
+            "UPDATE schedules SET next_run_at = ? WHERE campaign_id = ? AND next_run_at = ?",
+        )
+        .bind(next)
+        .bind(campaign)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(Claimed::Raced);
+        }
+        if let Some((missed, reason)) = skipped {
+            sqlx::query(
+                "INSERT INTO batches (campaign_id, slot, state, reason, fired_at) VALUES (?, ?, 'skipped', ?, ?)
+                 ON CONFLICT (campaign_id, slot) DO NOTHING",
+            )
+            .bind(campaign)
+            .bind(missed.first)
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let claimed = match slot {
+            Some(slot) => Claimed::Batch(
+                sqlx::query_scalar(
+                    "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES (?, ?, 'loading', ?) RETURNING id",
+                )
+                .bind(campaign)
+                .bind(slot)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await?,
+            ),
+            None => Claimed::Skipped,
+        };
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// The batch of a run, if it fired: (id, state).
+    pub async fn batch_of(
+        &self,
+        campaign: CampaignId,
+        slot: i64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, state FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
+        )
+        .bind(campaign)
+        .bind(slot)
+        .fetch_optional(&self.writer)
+        .await?)
+    }
+
+    /// Batches whose loading did not finish (the firer died): loading them again adds what
+    /// is missing and nothing twice.
+    pub async fn unfinished_batches(
+        &self,
+        token: &str,
+    ) -> Result<Vec<(CampaignId, i64, String)>, StoreError> {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
+             WHERE b.state = 'loading' AND s.token = ? ORDER BY b.id",
+        )
+        .bind(token)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(c, b, f)| (CampaignId(c), b, f))
+            .collect())
+    }
+
+    /// The batch is loaded; `summary` is its load's counts (JSON).
+    pub async fn finish_batch(&self, batch: i64, summary: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE batches SET state = 'loaded', load_summary = ? WHERE id = ?")
+            .bind(summary)
+            .bind(batch)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The campaign's batches, newest first.
+    pub async fn batches(&self, campaign: CampaignId) -> Result<Vec<BatchRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
+                    (SELECT COUNT(*) FROM messages m WHERE m.batch_id = b.id)
+             FROM batches b WHERE b.campaign_id = ? ORDER BY b.slot DESC, b.id DESC",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| BatchRow {
+                id: r.get(0),
+                slot: r.get(1),
+                state: r.get(2),
+                reason: r.get(3),
+                fired_at: r.get(4),
+                messages: r.get(5),
+            })
+            .collect())
+    }
+
+    /// A batch of the campaign is queued: its token's sender takes it up (one sending it now,
+    /// or paused or cancelled by the operator, keeps its state).
+    pub async fn queue_fired(
+        &self,
+        campaign: CampaignId,
+        token: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE campaigns SET
+               state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
+               state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
+               token_fingerprint = ?3, updated_at = ?4
+             WHERE id = ?5",
+        )
+        .bind(crate::clock::now_ms())
+        .bind(reason)
+        .bind(token)
+        .bind(now())
+        .bind(campaign)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
