@@ -30,6 +30,9 @@ ALTER TABLE messages ADD COLUMN batch_id INTEGER;
 -- Who the message is for across batches: the dedupe key without its batch.
 ALTER TABLE messages ADD COLUMN recipient_key TEXT;
 ALTER TABLE messages ADD COLUMN queued_ms INTEGER;
+-- When a message not sent yet expires (unix ms): from max_age and expires_at when queued.
+ALTER TABLE messages ADD COLUMN expires_ms INTEGER;
+CREATE INDEX messages_expiry ON messages (campaign_id, state, expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE INDEX messages_recipient ON messages (campaign_id, recipient_key);
 
 -- The campaign file's timing (JSON): schedule, expiry, dedupe window.

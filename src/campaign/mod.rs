@@ -176,7 +176,10 @@ pub async fn load(
     let campaign = if opts.dry_run {
         None
     } else {
-        Some(campaign_for(store, def, opts).await?)
+        let id = campaign_for(store, def, opts).await?;
+        // Before the messages: they expire by the timing as of their queueing.
+        set_price(store, id, def).await?;
+        Some(id)
     };
     // Rows are read and checked on a blocking thread while this task writes the batches.
     let (batches_tx, mut batches_rx) = mpsc::channel::<Vec<NewMessage>>(4);
@@ -226,7 +229,7 @@ pub async fn load(
     }
     if let Some(id) = campaign {
         store.insert_rejects(id, &summary.rejects).await?;
-        summary.already_queued = Some(summary.valid - inserted - earlier);
+        summary.already_queued = Some(summary.valid.saturating_sub(inserted + earlier));
         summary.already_reached = (reached > 0).then_some(reached);
         summary.earlier_batch = into.map(|_| earlier);
         // The record keeps the counts; the rejects are in their own table already (and half
@@ -238,7 +241,6 @@ pub async fn load(
         if let Some(batch) = opts.batch {
             store.finish_batch(batch, &json).await?;
         }
-        set_price(store, id, def).await?;
     }
     Ok(Loaded { campaign, summary })
 }

@@ -48,6 +48,18 @@ pub struct ScheduleSpec {
     pub grace_ms: i64,
 }
 
+impl Timing {
+    /// When a message queued at `queued_ms` expires, if it does: `max_age` after, or at
+    /// `expires_at`, whichever is first.
+    pub fn expires_for(&self, queued_ms: i64) -> Option<i64> {
+        let by_age = self.max_age_ms.map(|age| queued_ms.saturating_add(age));
+        match (by_age, self.expires_at_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// A missed run fires within an hour of its time, unless `grace` says otherwise.
 pub const DEFAULT_GRACE_MS: i64 = 3_600_000;
 

@@ -80,7 +80,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         f.queued, f.sent, f.delivered, f.read, f.replied
     );
     println!(
-        "now: queued {}, sending {}, sent {}, delivered {}, read {}, replied {}, failed {}, uncertain {}, cancelled {} (total {})",
+        "now: queued {}, sending {}, sent {}, delivered {}, read {}, replied {}, failed {}, uncertain {}, cancelled {}, expired {} (total {})",
         c.queued,
         c.sending,
         c.sent,
@@ -90,6 +90,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         c.failed,
         c.uncertain,
         c.cancelled,
+        c.expired,
         c.total
     );
     if o.delivery.by_callback.is_some() || o.delivery.by_polling.is_some() {

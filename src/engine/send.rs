@@ -64,6 +64,10 @@ pub async fn send_campaign(
         return Ok(sent);
     }
     sent.left_uncertain = store.mark_interrupted_uncertain(campaign).await?;
+    // What waited past its expiry (downtime, a deferral) expires instead of going out late.
+    store
+        .expire_due(Some(campaign), crate::clock::now_ms())
+        .await?;
     store.set_campaign_state(campaign, "running", None).await?;
     let client = token.client;
     store

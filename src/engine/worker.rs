@@ -201,6 +201,9 @@ async fn send_on(
                 tracing::warn!(token = %fingerprint, error = %e, "cannot fire the schedules; will try again");
             }
             recover = false;
+            if let Err(e) = store.expire_due(None, now_ms()).await {
+                tracing::warn!(error = %e, "cannot expire stale messages; will try again");
+            }
             let due = store
                 .sendable_campaigns(
                     fingerprint,

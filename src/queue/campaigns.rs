@@ -79,11 +79,15 @@ impl Store {
         let now = now();
         let now_ms = crate::clock::now_ms();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let skip_reached: bool =
-            sqlx::query_scalar("SELECT skip_reached FROM campaigns WHERE id = ?")
+        let (skip_reached, timing): (bool, Option<String>) =
+            sqlx::query_as("SELECT skip_reached, timing FROM campaigns WHERE id = ?")
                 .bind(campaign)
                 .fetch_one(&mut *tx)
                 .await?;
+        let timing: crate::campaign::timing::Timing = timing
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let expires_ms = timing.expires_for(now_ms);
         let mut done = Inserted::default();
         // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.
         for chunk in batch.chunks(400) {
@@ -106,7 +110,7 @@ impl Store {
                 None => m.dedupe_key.clone(),
             };
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, queued_ms, payload, created_at, updated_at) ",
+                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, queued_ms, expires_ms, payload, created_at, updated_at) ",
             );
             query.push_values(&chunk, |mut row, m| {
                 row.push_bind(campaign)
@@ -116,6 +120,7 @@ impl Store {
                     .push_bind(&m.dedupe_key)
                     .push_bind(into.map(|i| i.id))
                     .push_bind(now_ms)
+                    .push_bind(expires_ms)
                     .push_bind(&m.payload)
                     .push_bind(&now)
                     .push_bind(&now);

@@ -144,6 +144,8 @@ pub struct Counts {
     pub failed: i64,
     pub uncertain: i64,
     pub cancelled: i64,
+    /// Not sent in time (max_age, expires_at): final, never sent.
+    pub expired: i64,
 }
 
 impl Store {
@@ -255,6 +257,15 @@ impl Store {
         }
         cancel.push(")");
         cancel.build().execute(&mut *tx).await?;
+        // A message past its expiry (max_age, expires_at) is never sent late.
+        let mut expire = expiring(lease.campaign, crate::clock::now_ms());
+        expire.push(" AND id IN (");
+        let mut list = expire.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        expire.push(")");
+        expire.build().execute(&mut *tx).await?;
         // Set-based: three statements for the whole batch, whatever its size.
         let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM attempts")
             .fetch_one(&mut *tx)
@@ -406,6 +417,26 @@ impl Store {
         Ok(changed)
     }
 
+    /// Queued messages (deferred ones too) past their expiry become `expired`, of one campaign
+    /// or of all; how many.
+    pub async fn expire_due(
+        &self,
+        campaign: Option<CampaignId>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut expire = match campaign {
+            Some(id) => expiring(id, now_ms),
+            None => {
+                let mut q = sqlx::QueryBuilder::new(EXPIRE);
+                q.push_bind(now())
+                    .push(" WHERE state = 'queued' AND expires_ms <= ")
+                    .push_bind(now_ms);
+                q
+            }
+        };
+        Ok(expire.build().execute(self.pool()).await?.rows_affected())
+    }
+
     pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state",
@@ -426,6 +457,7 @@ impl Store {
                 "replied" => c.replied = n,
                 "failed" => c.failed = n,
                 "uncertain" => c.uncertain = n,
+                "expired" => c.expired = n,
                 _ => c.cancelled += n,
             }
         }
@@ -445,4 +477,18 @@ impl Store {
             .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))
             .collect())
     }
+}
+
+const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
+     error = 'expired: not sent before its max_age or expires_at', updated_at = ";
+
+/// The update that expires the campaign's queued messages past their expiry at `now_ms`.
+fn expiring(campaign: CampaignId, now_ms: i64) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let mut q = sqlx::QueryBuilder::new(EXPIRE);
+    q.push_bind(now())
+        .push(" WHERE campaign_id = ")
+        .push_bind(campaign)
+        .push(" AND state = 'queued' AND expires_ms <= ")
+        .push_bind(now_ms);
+    q
 }

@@ -127,7 +127,7 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
     let _ = write!(
         page,
         "<h2>Counts</h2><div class=\"wide\"><table><tr><th>total</th><th>queued</th><th>sending</th><th>sent</th><th>delivered</th><th>read</th>\
-         <th>replied</th><th>failed</th><th>uncertain</th><th>cancelled</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+         <th>replied</th><th>failed</th><th>uncertain</th><th>cancelled</th><th>expired</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
          <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table></div>",
         c.total,
         c.queued,
@@ -138,7 +138,8 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
         c.replied,
         c.failed,
         c.uncertain,
-        c.cancelled
+        c.cancelled,
+        c.expired
     );
     page
 }

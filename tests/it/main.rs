@@ -20,6 +20,7 @@ mod schedules;
 mod send_path;
 mod sim_api;
 mod state_machine;
+mod timing;
 mod tracking;
 mod worker;
 mod worker_ops;
