@@ -32,6 +32,8 @@ ALTER TABLE messages ADD COLUMN recipient_key TEXT;
 ALTER TABLE messages ADD COLUMN queued_ms INTEGER;
 -- When a message not sent yet expires (unix ms): from max_age and expires_at when queued.
 ALTER TABLE messages ADD COLUMN expires_ms INTEGER;
+-- The recipient's zone (IANA name), for a campaign with a send window.
+ALTER TABLE messages ADD COLUMN tz TEXT;
 CREATE INDEX messages_expiry ON messages (campaign_id, state, expires_ms) WHERE expires_ms IS NOT NULL;
 CREATE INDEX messages_recipient ON messages (campaign_id, recipient_key);
 

@@ -147,6 +147,8 @@ pub struct CampaignFile {
     pub dedupe_window: Option<String>,
     pub max_age: Option<String>,
     pub expires_at: Option<String>,
+    pub send_window: Option<super::window::WindowFile>,
+    pub timezone_column: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +297,8 @@ impl CampaignFile {
             dedupe_window: self.dedupe_window,
             max_age: self.max_age,
             expires_at: self.expires_at,
+            send_window: self.send_window,
+            timezone_column: self.timezone_column,
         }
         .check()?;
         if timing.dedupe_window_ms.is_some() && self.dedupe_key.is_none() {

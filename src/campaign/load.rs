@@ -31,6 +31,9 @@ pub struct Summary {
     /// Valid messages not queued: an earlier campaign of this name reached them (`--new`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub already_reached: Option<u64>,
+    /// Valid recipients whose send window is closed now: they wait in the queue until it opens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outside_window: Option<u64>,
     /// Valid messages not queued into this batch: an earlier batch has them.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub earlier_batch: Option<u64>,
@@ -67,6 +70,8 @@ pub struct Loader {
     pending: Vec<NewMessage>,
     summary: Summary,
     rejects_file: Option<RejectsWriter>,
+    /// The send window and the moment to count who is outside it.
+    window: Option<(super::window::SendWindow, i64)>,
 }
 
 impl Loader {
@@ -85,7 +90,14 @@ impl Loader {
             pending: Vec::with_capacity(BATCH),
             summary: Summary::default(),
             rejects_file,
+            window: None,
         })
+    }
+
+    /// Counts the valid recipients whose send window is closed at `now_ms`.
+    pub fn with_window(mut self, window: Option<super::window::SendWindow>, now_ms: i64) -> Self {
+        self.window = window.map(|w| (w, now_ms));
+        self
     }
 
     /// Takes one row; returns a full batch when there is one.
@@ -125,6 +137,11 @@ impl Loader {
             return;
         }
         self.summary.valid += 1;
+        if let (Some((window, now)), Some(zone)) = (&self.window, checked.zone)
+            && window.opens_at(zone, *now).is_some()
+        {
+            *self.summary.outside_window.get_or_insert(0) += 1;
+        }
         if let Some(info) = checked.sms {
             let totals = self.summary.sms.get_or_insert_with(SmsTotals::default);
             totals.segments += info.segments as u64;
@@ -145,6 +162,7 @@ impl Loader {
             phone: checked.phone.to_string(),
             dedupe_key: checked.dedupe_key,
             payload: checked.payload,
+            tz: checked.zone.map(|z| z.name().to_string()),
         });
     }
 

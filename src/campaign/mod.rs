@@ -12,6 +12,8 @@ pub mod source;
 pub mod sql;
 pub mod timing;
 pub mod validate;
+pub mod window;
+pub mod zones;
 
 use std::path::PathBuf;
 
@@ -172,7 +174,8 @@ pub async fn load(
         }
     })?;
     let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref())
-        .map_err(LoadError::RejectsFile)?;
+        .map_err(LoadError::RejectsFile)?
+        .with_window(def.timing.send_window.clone(), crate::clock::now_ms());
     let campaign = if opts.dry_run {
         None
     } else {

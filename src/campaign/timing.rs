@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::definition::DefinitionError;
+use super::window::{SendWindow, WindowFile};
 use crate::schedule::Schedule;
 
 /// The campaign file's keys about time, as written.
@@ -17,6 +18,8 @@ pub struct TimingFile {
     pub dedupe_window: Option<String>,
     pub max_age: Option<String>,
     pub expires_at: Option<String>,
+    pub send_window: Option<WindowFile>,
+    pub timezone_column: Option<String>,
 }
 
 /// A campaign's timing, checked. Stored with the campaign (JSON) at each load.
@@ -38,6 +41,12 @@ pub struct Timing {
     /// A message not sent by then (unix ms) expires instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+    /// When recipients may be sent to, in their own time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_window: Option<SendWindow>,
+    /// The column that gives a recipient's zone when the number does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone_column: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +58,14 @@ pub struct ScheduleSpec {
 }
 
 impl Timing {
+    /// The zone of recipients the number and row say nothing about.
+    pub fn fallback_zone(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
     /// When a message queued at `queued_ms` expires, if it does: `max_age` after, or at
     /// `expires_at`, whichever is first.
     pub fn expires_for(&self, queued_ms: i64) -> Option<i64> {
@@ -112,9 +129,24 @@ impl TimingFile {
                     })
             })
             .transpose()?;
+        let send_window = self
+            .send_window
+            .as_ref()
+            .map(WindowFile::check)
+            .transpose()
+            .map_err(DefinitionError::Invalid)?;
+        if self.timezone_column.is_some() && send_window.is_none() {
+            return Err(invalid(
+                "timezone_column",
+                "is for a send window: add send_window = { start = \"09:00\", end = \"20:00\" }"
+                    .into(),
+            ));
+        }
         Ok(Timing {
             schedule,
             timezone: self.timezone,
+            send_window,
+            timezone_column: self.timezone_column,
             dedupe_window_ms: span("dedupe_window", &self.dedupe_window)?,
             max_age_ms: span("max_age", &self.max_age)?,
             expires_at_ms,

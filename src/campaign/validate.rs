@@ -29,6 +29,8 @@ pub struct Checked {
     /// What the recipient reads (for previews).
     pub text: String,
     pub sms: Option<SmsInfo>,
+    /// The recipient's zone, for a campaign with a send window.
+    pub zone: Option<chrono_tz::Tz>,
 }
 
 /// The checks for one definition against one set of columns.
@@ -40,6 +42,7 @@ pub struct RowChecker {
     bot_id: i64,
     body: Body,
     dedupe: Option<Pattern>,
+    zones: Option<super::window::ZoneFinder>,
 }
 
 #[derive(Debug)]
@@ -112,7 +115,9 @@ impl RowChecker {
             .as_deref()
             .map(|k| Pattern::resolve(k, &columns).map_err(|e| format!("dedupe_key: {e}")))
             .transpose()?;
+        let zones = super::window::ZoneFinder::new(&def.timing, &columns)?;
         Ok(RowChecker {
+            zones,
             phone,
             region: def.region,
             bot_id: def.bot_id,
@@ -261,6 +266,14 @@ impl RowChecker {
             }
             None => phone.to_string(),
         };
+        let zone = match &self.zones {
+            Some(zones) => Some(
+                zones
+                    .zone(&phone, &record.values)
+                    .map_err(|(field, reason)| reject(&field, reason))?,
+            ),
+            None => None,
+        };
         Ok(Checked {
             line: record.line,
             phone,
@@ -268,6 +281,7 @@ impl RowChecker {
             payload,
             text,
             sms,
+            zone,
         })
     }
 }

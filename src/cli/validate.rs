@@ -68,10 +68,20 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
             " ({n} not queued: an earlier campaign of this name reached them)"
         ));
     }
+    if let Some(n) = summary.earlier_batch.filter(|n| *n > 0) {
+        already.push_str(&format!(
+            " ({n} not queued: an earlier batch has them, by the dedupe key)"
+        ));
+    }
     println!(
         "rows {}: valid {}{already}, rejected {}, duplicates {}, suppressed {}",
         summary.rows, summary.valid, summary.rejected, summary.duplicates, summary.suppressed
     );
+    if let Some(n) = summary.outside_window {
+        println!(
+            "{n} of the valid recipients are outside their send window now: they wait in the queue until it opens in their time"
+        );
+    }
     if let Some(sms) = &summary.sms {
         println!(
             "SMS: {} segments; {} GSM-7, {} UCS-2 messages",

@@ -110,7 +110,7 @@ impl Store {
                 None => m.dedupe_key.clone(),
             };
             let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, queued_ms, expires_ms, payload, created_at, updated_at) ",
+                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at) ",
             );
             query.push_values(&chunk, |mut row, m| {
                 row.push_bind(campaign)
@@ -121,6 +121,7 @@ impl Store {
                     .push_bind(into.map(|i| i.id))
                     .push_bind(now_ms)
                     .push_bind(expires_ms)
+                    .push_bind(&m.tz)
                     .push_bind(&m.payload)
                     .push_bind(&now)
                     .push_bind(&now);

@@ -240,6 +240,15 @@ impl Store {
                 control,
             });
         }
+        // A recipient whose send window is closed now waits for it to open.
+        let kept =
+            super::windows::hold_outside(&mut tx, lease.campaign, ids, crate::clock::now_ms())
+                .await?;
+        let ids = kept.as_slice();
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(vec![]);
+        }
         // A number suppressed after it was queued (an opt-out, an event) is never sent.
         let mut cancel = sqlx::QueryBuilder::new(
             "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
@@ -284,7 +293,8 @@ impl Store {
         insert.push(")");
         insert.build().execute(&mut *tx).await?;
         let mut update = sqlx::QueryBuilder::new(
-            "UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, updated_at = ",
+            "UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
+             error = CASE WHEN messages.error LIKE 'outside its send window%' THEN NULL ELSE messages.error END, updated_at = ",
         );
         update
             .push_bind(&stamp)

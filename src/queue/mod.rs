@@ -16,6 +16,7 @@ mod suppress;
 mod token_lease;
 mod token_stops;
 mod uncertain;
+mod windows;
 
 use chrono::Utc;
 use sqlx::sqlite::SqlitePool;
@@ -87,6 +88,8 @@ pub struct NewMessage {
     pub phone: String,
     pub dedupe_key: String,
     pub payload: String,
+    /// The recipient's zone (IANA name), when the campaign has a send window.
+    pub tz: Option<String>,
 }
 
 /// What a batch insert did.

@@ -96,6 +96,7 @@ impl World {
             phone: "+447911000001".into(),
             dedupe_key: "k".into(),
             payload: "{}".into(),
+            tz: None,
         };
         store
             .insert_messages(campaign, &[message], None)

@@ -76,3 +76,91 @@ async fn messages_older_than_max_age_expire_instead_of_going_out_late() {
     let status = campaign_cmd(d, &["status", "reminders"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("expired 2"));
 }
+
+/// A fixed-offset zone where the local time is now `local_hour` o'clock (and some minutes).
+fn zone_at_local_hour(local_hour: i64) -> (String, i64) {
+    use chrono::Timelike;
+    let utc_hour = i64::from(chrono::Utc::now().hour());
+    // Etc/GMT-N is N hours ahead of UTC (the sign is POSIX's).
+    let offset = (local_hour - utc_hour + 36) % 24 - 12;
+    let name = match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    (name, offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_window_holds_recipients_outside_it_and_sends_those_inside() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // US numbers have no single zone: the row's column gives it. Noon for one, 03:00 for the
+    // other (offsets within UTC-12..+11, so the two are always different zones).
+    let (open, _) = zone_at_local_hour(12);
+    let (closed, closed_offset) = zone_at_local_hour(3);
+    std::fs::write(
+        d.join("c.csv"),
+        format!("phone,name,tz\n+12015550123,Ann,{open}\n+14155552671,Bob,{closed}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("c.toml"),
+        "name = \"windowed\"\nchannel = \"sms\"\nbot_id = 3941\nmessage = \"Hi {name}\"\ncsv = \"c.csv\"\n\
+         send_window = { start = \"09:00\", end = \"20:00\" }\ntimezone_column = \"tz\"\n",
+    )
+    .unwrap();
+    let validate = campaign_cmd(d, &["validate", "c.toml"]);
+    let said = String::from_utf8_lossy(&validate.stdout);
+    assert!(
+        said.contains("1 of the valid recipients are outside their send window now"),
+        "{said}"
+    );
+    let out = spawn_campaign(
+        d,
+        &sim,
+        &["run", "c.toml", "--wait", "20s", "--poll-first", "1s"],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Vec<String> = accepted_to(&sim, "+1")
+        .into_iter()
+        .map(|e| e.phone)
+        .collect();
+    assert_eq!(
+        sent,
+        ["+12015550123"],
+        "the open window's recipient, at once"
+    );
+    let store = store_in(d).await;
+    let (state, next, note): (String, i64, String) = sqlx::query_as(
+        "SELECT state, next_attempt_at, error FROM messages WHERE phone = '+14155552671'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(state, "queued");
+    // It waits until 09:00 in its zone: today's, since it is 03:something there.
+    use chrono::Timelike;
+    let zone = chrono::FixedOffset::east_opt((closed_offset * 3600) as i32).unwrap();
+    let local = chrono::DateTime::from_timestamp_millis(next)
+        .unwrap()
+        .with_timezone(&zone);
+    assert_eq!((local.hour(), local.minute()), (9, 0), "{local}");
+    assert!(
+        next - campaign::clock::now_ms() <= 6 * HOUR,
+        "today's opening, not tomorrow's"
+    );
+    assert!(
+        note.starts_with("outside its send window (09:00-20:00 every day"),
+        "{note}"
+    );
+    let status = campaign_cmd(d, &["status", "windowed"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("outside its send window"));
+}

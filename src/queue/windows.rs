@@ -1,0 +1,71 @@
+//! Send windows at claim: a message whose recipient's window is closed now is not claimed; it
+//! stays queued with the window's opening as its next attempt, so those whose window is open
+//! go on, and the sender takes it up when it opens.
+
+use super::{CampaignId, StoreError};
+use crate::campaign::timing::Timing;
+
+/// The note a held message carries until it is sent.
+pub const HELD: &str = "outside its send window";
+
+/// Of `ids`, those that may be claimed at `now_ms`; the others are put off until their
+/// window opens.
+pub async fn hold_outside(
+    tx: &mut sqlx::SqliteConnection,
+    campaign: CampaignId,
+    ids: &[i64],
+    now_ms: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let timing: Option<String> = sqlx::query_scalar("SELECT timing FROM campaigns WHERE id = ?")
+        .bind(campaign)
+        .fetch_one(&mut *tx)
+        .await?;
+    let timing: Timing = timing
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let Some(window) = &timing.send_window else {
+        return Ok(ids.to_vec());
+    };
+    let mut query = sqlx::QueryBuilder::new("SELECT id, tz FROM messages WHERE id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+    let rows: Vec<(i64, Option<String>)> = query.build_query_as().fetch_all(&mut *tx).await?;
+    let mut opens: std::collections::HashMap<Option<String>, Option<i64>> = Default::default();
+    let (mut claim, mut held) = (vec![], std::collections::BTreeMap::<i64, Vec<i64>>::new());
+    for (id, tz) in rows {
+        let at = *opens.entry(tz.clone()).or_insert_with(|| {
+            let zone = tz
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| timing.fallback_zone());
+            window.opens_at(zone, now_ms)
+        });
+        match at {
+            None => claim.push(id),
+            Some(at) => held.entry(at).or_default().push(id),
+        }
+    }
+    for (at, ids) in held {
+        let note = format!(
+            "{HELD} ({}, recipient's time): waits until {}",
+            window.describe(),
+            crate::clock::rfc3339_secs(at)
+        );
+        let mut update = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
+        update
+            .push_bind(at)
+            .push(", error = ")
+            .push_bind(note)
+            .push(" WHERE state = 'queued' AND id IN (");
+        let mut list = update.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        update.push(")");
+        update.build().execute(&mut *tx).await?;
+    }
+    Ok(claim)
+}
