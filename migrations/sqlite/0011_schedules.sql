@@ -39,3 +39,19 @@ CREATE INDEX messages_recipient ON messages (campaign_id, recipient_key);
 
 -- The campaign file's timing (JSON): schedule, expiry, dedupe window.
 ALTER TABLE campaigns ADD COLUMN timing TEXT;
+
+-- The most distinct recipients a token may start per rolling 24 hours (WhatsApp's messaging
+-- tiers), set by a campaign file's daily_limit or the worker's --daily-limit.
+CREATE TABLE token_caps (
+    token        TEXT PRIMARY KEY,
+    daily_limit  INTEGER NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+-- Who a token started, and when the current 24 hours began for them.
+CREATE TABLE token_contacts (
+    token     TEXT NOT NULL,
+    phone     TEXT NOT NULL,
+    first_ms  INTEGER NOT NULL,
+    PRIMARY KEY (token, phone)
+);
+CREATE INDEX token_contacts_window ON token_contacts (token, first_ms);

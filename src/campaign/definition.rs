@@ -149,6 +149,7 @@ pub struct CampaignFile {
     pub expires_at: Option<String>,
     pub send_window: Option<super::window::WindowFile>,
     pub timezone_column: Option<String>,
+    pub daily_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +300,7 @@ impl CampaignFile {
             expires_at: self.expires_at,
             send_window: self.send_window,
             timezone_column: self.timezone_column,
+            daily_limit: self.daily_limit,
         }
         .check()?;
         if timing.dedupe_window_ms.is_some() && self.dedupe_key.is_none() {

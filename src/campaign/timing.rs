@@ -20,6 +20,7 @@ pub struct TimingFile {
     pub expires_at: Option<String>,
     pub send_window: Option<WindowFile>,
     pub timezone_column: Option<String>,
+    pub daily_limit: Option<u32>,
 }
 
 /// A campaign's timing, checked. Stored with the campaign (JSON) at each load.
@@ -47,6 +48,9 @@ pub struct Timing {
     /// The column that gives a recipient's zone when the number does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone_column: Option<String>,
+    /// The most distinct recipients the campaign's token may start per rolling 24 hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daily_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,15 @@ impl TimingFile {
             timezone: self.timezone,
             send_window,
             timezone_column: self.timezone_column,
+            daily_limit: match self.daily_limit {
+                Some(0) => {
+                    return Err(invalid(
+                        "daily_limit",
+                        "0 would send nothing: give the token's tier, such as 1000".into(),
+                    ));
+                }
+                n => n,
+            },
             dedupe_window_ms: span("dedupe_window", &self.dedupe_window)?,
             max_age_ms: span("max_age", &self.max_age)?,
             expires_at_ms,

@@ -112,6 +112,18 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
             ),
         }
     }
+    if let Some(token) = store.campaign_token(id).await?
+        && let Some((cap, used)) = store.daily_use(&token, crate::clock::now_ms()).await?
+    {
+        println!(
+            "daily limit of token {token}: {used} of {cap} recipients started in the last 24 hours{}",
+            if used >= cap {
+                "; the rest wait for a place"
+            } else {
+                ""
+            }
+        );
+    }
     for failure in &o.failures {
         println!("failed {:>6}  {}", failure.count, failure.reason);
     }

@@ -56,6 +56,11 @@ pub struct WorkerArgs {
     /// GetMessageDetails calls per second, per token (1 to 1000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: u32,
+    /// The most distinct recipients each token may start per rolling 24 hours, across all its
+    /// campaigns (WhatsApp's messaging tier: 250, 1000, 10000, 100000). A campaign file's
+    /// daily_limit sets its token's too.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub daily_limit: Option<u32>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -79,6 +84,11 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
             "token {} is given twice: give each token once",
             client.token_fingerprint()
         );
+        if let Some(limit) = args.daily_limit {
+            store
+                .set_daily_limit(&client.token_fingerprint(), limit)
+                .await?;
+        }
         clients.push(client);
     }
     let secret = webhook::webhook_secret(&store).await?;

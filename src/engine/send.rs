@@ -73,6 +73,12 @@ pub async fn send_campaign(
     store
         .set_campaign_token(campaign, &client.token_fingerprint())
         .await?;
+    // The campaign file's daily limit is its token's, for every campaign on it.
+    if let Some(limit) = store.campaign_daily_limit(campaign).await? {
+        store
+            .set_daily_limit(&client.token_fingerprint(), limit)
+            .await?;
+    }
     let mut asked_again = 0;
     sent.end = loop {
         let stop = dispatch_through(

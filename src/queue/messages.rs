@@ -275,6 +275,19 @@ impl Store {
         }
         expire.push(")");
         expire.build().execute(&mut *tx).await?;
+        // The token's daily cap: what is over it waits for a place.
+        let kept = super::caps::hold_over_cap(
+            &mut tx,
+            lease.campaign,
+            ids.to_vec(),
+            crate::clock::now_ms(),
+        )
+        .await?;
+        let ids = kept.as_slice();
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(vec![]);
+        }
         // Set-based: three statements for the whole batch, whatever its size.
         let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM attempts")
             .fetch_one(&mut *tx)
@@ -294,7 +307,8 @@ impl Store {
         insert.build().execute(&mut *tx).await?;
         let mut update = sqlx::QueryBuilder::new(
             "UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
-             error = CASE WHEN messages.error LIKE 'outside its send window%' THEN NULL ELSE messages.error END, updated_at = ",
+             error = CASE WHEN messages.error LIKE 'outside its send window%' \
+                 OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
         );
         update
             .push_bind(&stamp)

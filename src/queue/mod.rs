@@ -4,6 +4,7 @@
 
 mod acks;
 mod campaigns;
+mod caps;
 mod control;
 mod gauges;
 mod lease;

@@ -164,3 +164,75 @@ async fn a_send_window_holds_recipients_outside_it_and_sends_those_inside() {
     let status = campaign_cmd(d, &["status", "windowed"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("outside its send window"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_limit_holds_across_two_campaigns_on_one_token() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = |name: &str, phones: &[u32]| {
+        let rows: String = phones
+            .iter()
+            .map(|i| format!("{},N{i}\n", uk_mobile(*i)))
+            .collect();
+        std::fs::write(d.join(format!("{name}.csv")), format!("phone,name\n{rows}")).unwrap();
+        std::fs::write(
+            d.join(format!("{name}.toml")),
+            format!(
+                "channel = \"sms\"\nbot_id = 3941\nmessage = \"Hi {{name}}\"\ncsv = \"{name}.csv\"\ndaily_limit = 3\n"
+            ),
+        )
+        .unwrap();
+    };
+    file("first", &[1, 2]);
+    // The second shares number 2 (started already: free), adds 3 (the third place) and 4.
+    file("second", &[2, 3, 4]);
+    for name in ["first.toml", "second.toml"] {
+        let out = spawn_campaign(
+            d,
+            &sim,
+            &["run", name, "--wait", "20s", "--poll-first", "1s"],
+        )
+        .wait_with_output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut started: Vec<String> = accepted_to(&sim, "+44")
+        .into_iter()
+        .map(|e| e.phone)
+        .collect();
+    started.sort();
+    started.dedup();
+    assert_eq!(
+        started,
+        [1, 2, 3].map(uk_mobile),
+        "three distinct recipients, not four"
+    );
+    let store = store_in(d).await;
+    let (state, next): (String, i64) =
+        sqlx::query_as("SELECT state, next_attempt_at FROM messages WHERE phone = ?")
+            .bind(uk_mobile(4))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let first: i64 = sqlx::query_scalar("SELECT MIN(first_ms) FROM token_contacts")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), next),
+        ("queued", first + 24 * HOUR),
+        "waits for the first place to free"
+    );
+    let status =
+        String::from_utf8_lossy(&campaign_cmd(d, &["status", "second"]).stdout).into_owned();
+    assert!(
+        status.contains("3 of 3 recipients started in the last 24 hours; the rest wait")
+            && status.contains("daily limit of the token reached (3 recipients per 24 hours)"),
+        "{status}"
+    );
+}

@@ -1,0 +1,156 @@
+//! The daily cap of a token: at most `daily_limit` distinct recipients started per rolling 24
+//! hours, across every campaign on the token. Checked at claim, in the claim's transaction: a
+//! recipient the token already started within the 24 hours is free, a new one takes a place,
+//! and one over the cap stays queued until the oldest place frees.
+
+use super::{CampaignId, Store, StoreError, now};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The note a held message carries until it is sent.
+pub const CAPPED: &str = "daily limit of the token";
+
+impl Store {
+    /// Sets the token's cap (a campaign file's `daily_limit`, the worker's `--daily-limit`).
+    pub async fn set_daily_limit(&self, token: &str, limit: u32) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO token_caps (token, daily_limit, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (token) DO UPDATE SET daily_limit = excluded.daily_limit, updated_at = excluded.updated_at",
+        )
+        .bind(token)
+        .bind(i64::from(limit))
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The daily limit a campaign's file gives its token, if any.
+    pub async fn campaign_daily_limit(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<u32>, StoreError> {
+        let timing: Option<String> =
+            sqlx::query_scalar("SELECT timing FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten();
+        Ok(timing
+            .and_then(|t| serde_json::from_str::<crate::campaign::timing::Timing>(&t).ok())
+            .and_then(|t| t.daily_limit))
+    }
+
+    /// The token's cap and how many recipients it started in the last 24 hours.
+    pub async fn daily_use(
+        &self,
+        token: &str,
+        now_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let cap: Option<i64> =
+            sqlx::query_scalar("SELECT daily_limit FROM token_caps WHERE token = ?")
+                .bind(token)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(cap) = cap else { return Ok(None) };
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?",
+        )
+        .bind(token)
+        .bind(now_ms - DAY_MS)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Some((cap, used)))
+    }
+}
+
+/// Of `ids`, those the token's cap lets start at `now_ms` (recorded as started); the others
+/// wait until a place frees.
+pub async fn hold_over_cap(
+    tx: &mut sqlx::SqliteConnection,
+    campaign: CampaignId,
+    ids: Vec<i64>,
+    now_ms: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT k.token, k.daily_limit FROM campaigns c JOIN token_caps k ON k.token = c.token_fingerprint WHERE c.id = ?",
+    )
+    .bind(campaign)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((token, cap)) = row else {
+        return Ok(ids);
+    };
+    let since = now_ms - DAY_MS;
+    let used: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?")
+            .bind(&token)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut query = sqlx::QueryBuilder::new(
+        "SELECT m.id, m.phone, EXISTS (SELECT 1 FROM token_contacts t WHERE t.token = ",
+    );
+    query
+        .push_bind(&token)
+        .push(" AND t.phone = m.phone AND t.first_ms > ")
+        .push_bind(since)
+        .push(") FROM messages m WHERE m.id IN (");
+    let mut list = query.separated(", ");
+    for id in &ids {
+        list.push_bind(*id);
+    }
+    query.push(") AND m.state = 'queued' ORDER BY m.id");
+    let rows: Vec<(i64, String, bool)> = query.build_query_as().fetch_all(&mut *tx).await?;
+    let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::HashSet::new());
+    let mut free = (cap - used).max(0);
+    for (id, phone, known) in rows {
+        if known || started.contains(&phone) {
+            claim.push(id);
+        } else if free > 0 {
+            free -= 1;
+            started.insert(phone);
+            claim.push(id);
+        } else {
+            held.push(id);
+        }
+    }
+    for phone in &started {
+        sqlx::query(
+            "INSERT INTO token_contacts (token, phone, first_ms) VALUES (?, ?, ?)
+             ON CONFLICT (token, phone) DO UPDATE SET first_ms = excluded.first_ms",
+        )
+        .bind(&token)
+        .bind(phone)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !held.is_empty() {
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(first_ms) FROM token_contacts WHERE token = ? AND first_ms > ?",
+        )
+        .bind(&token)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
+        let at = oldest.map_or(now_ms, |o| o + DAY_MS);
+        let note = format!(
+            "{CAPPED} reached ({cap} recipients per 24 hours): waits until {}",
+            crate::clock::rfc3339_secs(at)
+        );
+        let mut update = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
+        update
+            .push_bind(at)
+            .push(", error = ")
+            .push_bind(note)
+            .push(" WHERE state = 'queued' AND id IN (");
+        let mut list = update.separated(", ");
+        for id in held {
+            list.push_bind(id);
+        }
+        update.push(")");
+        update.build().execute(&mut *tx).await?;
+    }
+    Ok(claim)
+}
