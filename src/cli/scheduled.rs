@@ -32,6 +32,17 @@ pub async fn fire_for_run(
     )
     .await?;
     let when = |ms: i64| format!("{} ({})", schedule.local(ms), rfc3339_secs(ms));
+    // With --json, a run that sends nothing says so on stdout: what was due, and the next run.
+    let said = |fired: &str, slot: Option<i64>, next: Option<i64>, batch: Option<i64>| {
+        if args.json {
+            let value = serde_json::json!({
+                "campaign": id, "name": def.name, "schedule": spec.cron, "timezone": spec.timezone,
+                "run": fired, "slot": slot.map(rfc3339_secs), "batch": batch,
+                "next_run": next.map(rfc3339_secs),
+            });
+            println!("{value}");
+        }
+    };
     match firing {
         Firing::Fired {
             slot,
@@ -67,6 +78,7 @@ pub async fn fire_for_run(
                 def.name,
                 when(slot)
             );
+            said("already_fired", Some(slot), None, Some(batch));
             Ok(None)
         }
         Firing::NotDue { next } => {
@@ -77,6 +89,7 @@ pub async fn fire_for_run(
                 spec.timezone,
                 when(next)
             );
+            said("not_due", None, Some(next), None);
             Ok(None)
         }
         Firing::Skipped { missed, next } => {
@@ -85,6 +98,7 @@ pub async fn fire_for_run(
                 crate::engine::skip_reason(&schedule, &missed, spec.grace_ms),
                 when(next)
             );
+            said("skipped", Some(missed.first), Some(next), None);
             Ok(None)
         }
     }
