@@ -139,18 +139,7 @@ pub async fn hold_over_cap(
             "{CAPPED} reached ({cap} recipients per 24 hours): waits until {}",
             crate::clock::rfc3339_secs(at)
         );
-        let mut update = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
-        update
-            .push_bind(at)
-            .push(", error = ")
-            .push_bind(note)
-            .push(" WHERE state = 'queued' AND id IN (");
-        let mut list = update.separated(", ");
-        for id in held {
-            list.push_bind(id);
-        }
-        update.push(")");
-        update.build().execute(&mut *tx).await?;
+        super::windows::put_off(&mut *tx, &held, at, &note).await?;
     }
     Ok(claim)
 }

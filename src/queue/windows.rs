@@ -54,18 +54,29 @@ pub async fn hold_outside(
             window.describe(),
             crate::clock::rfc3339_secs(at)
         );
-        let mut update = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
-        update
-            .push_bind(at)
-            .push(", error = ")
-            .push_bind(note)
-            .push(" WHERE state = 'queued' AND id IN (");
-        let mut list = update.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        update.push(")");
-        update.build().execute(&mut *tx).await?;
+        put_off(&mut *tx, &ids, at, &note).await?;
     }
     Ok(claim)
+}
+
+/// Queued messages `ids` wait until `at_ms`, with `note` saying why.
+pub(super) async fn put_off(
+    tx: &mut sqlx::SqliteConnection,
+    ids: &[i64],
+    at_ms: i64,
+    note: &str,
+) -> Result<(), StoreError> {
+    let mut update = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
+    update
+        .push_bind(at_ms)
+        .push(", error = ")
+        .push_bind(note)
+        .push(" WHERE state = 'queued' AND id IN (");
+    let mut list = update.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    update.push(")");
+    update.build().execute(&mut *tx).await?;
+    Ok(())
 }

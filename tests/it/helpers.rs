@@ -165,6 +165,22 @@ pub fn spawn_campaign(dir: &std::path::Path, sim: &TestSim, args: &[&str]) -> st
         .unwrap()
 }
 
+/// Runs the `campaign` binary in `dir` against `sim` to its end; it must succeed. Its stderr.
+pub fn campaign_ok(dir: &std::path::Path, sim: &TestSim, args: &[&str]) -> String {
+    let out = spawn_campaign(dir, sim, args).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    stderr
+}
+
+/// The numbers starting with `prefix` the simulator accepted sends to, in order.
+pub fn phones_sent(sim: &TestSim, prefix: &str) -> Vec<String> {
+    accepted_to(sim, prefix)
+        .into_iter()
+        .map(|e| e.phone)
+        .collect()
+}
+
 /// Sends `signal` (e.g. "-KILL", "-INT") to a child process.
 pub fn signal(child: &std::process::Child, signal: &str) {
     let status = std::process::Command::new("kill")

@@ -6,9 +6,7 @@ use campaign::engine::{Firing, fire_schedules, register_and_fire};
 use campaign::queue::{CampaignId, Store};
 use campaign::schedule::utc;
 
-use crate::helpers::{
-    TestSim, TestWorker, campaign_cmd, spawn_campaign, spawn_sim, store_in, uk_mobile, wait_for,
-};
+use crate::helpers::{TestSim, TestWorker, campaign_cmd, spawn_sim, store_in, uk_mobile, wait_for};
 
 /// A scheduled SMS campaign file `daily.toml` (in London time) over `c.csv` with `phones`.
 fn scheduled_file(dir: &std::path::Path, schedule: &str, extra: &str, phones: &[u32]) -> String {
@@ -191,17 +189,7 @@ async fn a_cron_run_fires_its_run_once_however_often_cron_starts_it() {
     let now = chrono::Utc::now();
     let pattern = format!("{} {} * * *", now.format("%M"), now.format("%H"));
     scheduled_in(d, &pattern, "UTC", "", &[1, 2]);
-    let run = || {
-        let out = spawn_campaign(d, &sim, &["run", "daily.toml", "--wait", "20s"])
-            .wait_with_output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let run = || crate::helpers::campaign_ok(d, &sim, &["run", "daily.toml", "--wait", "20s"]);
     let first = run();
     assert!(first.contains("fires as batch 1"), "{first}");
     let second = run();
@@ -210,7 +198,7 @@ async fn a_cron_run_fires_its_run_once_however_often_cron_starts_it() {
         "{second}"
     );
     assert_eq!(
-        crate::helpers::accepted_to(&sim, "+44").len(),
+        crate::helpers::phones_sent(&sim, "+44").len(),
         2,
         "each number once"
     );
@@ -250,7 +238,7 @@ async fn the_worker_fires_a_due_schedule_and_sends_its_batch() {
         .unwrap();
     let worker = TestWorker::spawn(d, &sim, &[]).await;
     wait_for("the batch to be sent", || async {
-        (crate::helpers::accepted_to(&sim, "+44").len() == 2).then_some(())
+        (crate::helpers::phones_sent(&sim, "+44").len() == 2).then_some(())
     })
     .await;
     assert!(

@@ -1,7 +1,7 @@
 //! When messages may go (issue 11): expiry after downtime; time is set by the test (messages
 //! queued "hours ago" are written so), none is slept through.
 
-use crate::helpers::{accepted_to, campaign_cmd, spawn_campaign, spawn_sim, store_in, uk_mobile};
+use crate::helpers::{campaign_cmd, campaign_ok, phones_sent, spawn_sim, store_in, uk_mobile};
 
 const HOUR: i64 = 3_600_000;
 
@@ -54,22 +54,12 @@ async fn messages_older_than_max_age_expire_instead_of_going_out_late() {
         .execute(store.pool())
         .await
         .unwrap();
-    let out = spawn_campaign(
+    campaign_ok(
         d,
         &sim,
         &["run", "reminders", "--wait", "20s", "--poll-first", "1s"],
-    )
-    .wait_with_output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let sent: Vec<String> = accepted_to(&sim, "+44")
-        .into_iter()
-        .map(|e| e.phone)
-        .collect();
+    let sent = phones_sent(&sim, "+44");
     assert_eq!(sent, [uk_mobile(3)], "only the one still in time (line 4)");
     let counts = store.counts(id).await.unwrap();
     assert_eq!(counts.expired, 2, "{counts:?}");
@@ -117,22 +107,12 @@ async fn a_send_window_holds_recipients_outside_it_and_sends_those_inside() {
         said.contains("1 of the valid recipients are outside their send window now"),
         "{said}"
     );
-    let out = spawn_campaign(
+    campaign_ok(
         d,
         &sim,
         &["run", "c.toml", "--wait", "20s", "--poll-first", "1s"],
-    )
-    .wait_with_output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let sent: Vec<String> = accepted_to(&sim, "+1")
-        .into_iter()
-        .map(|e| e.phone)
-        .collect();
+    let sent = phones_sent(&sim, "+1");
     assert_eq!(
         sent,
         ["+12015550123"],
@@ -188,23 +168,13 @@ async fn the_daily_limit_holds_across_two_campaigns_on_one_token() {
     // The second shares number 2 (started already: free), adds 3 (the third place) and 4.
     file("second", &[2, 3, 4]);
     for name in ["first.toml", "second.toml"] {
-        let out = spawn_campaign(
+        campaign_ok(
             d,
             &sim,
             &["run", name, "--wait", "20s", "--poll-first", "1s"],
-        )
-        .wait_with_output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut started: Vec<String> = accepted_to(&sim, "+44")
-        .into_iter()
-        .map(|e| e.phone)
-        .collect();
+    let mut started = phones_sent(&sim, "+44");
     started.sort();
     started.dedup();
     assert_eq!(
