@@ -224,6 +224,12 @@ mod tests {
             Some(utc("2026-12-01T09:00:00Z"))
         );
         assert_eq!(w.opens_at(london, utc("2026-12-01T12:00:00Z")), None);
+        // At the opening it is open: a message held until then goes.
+        assert_eq!(w.opens_at(london, utc("2026-12-01T09:00:00Z")), None);
+        assert_eq!(
+            w.opens_at(london, utc("2026-12-01T20:00:00Z")),
+            Some(utc("2026-12-02T09:00:00Z"))
+        );
         // Saturday 20:30: closed until Monday 09:00 (no Sundays).
         assert_eq!(
             w.opens_at(london, utc("2026-12-05T20:30:00Z")),

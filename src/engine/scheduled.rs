@@ -135,8 +135,8 @@ pub async fn fire_due(
     }
 }
 
-/// `skipped 2 runs (2026-12-01 09:00 GMT to 2026-12-02 09:00 GMT): nothing ran then, and they
-/// are more than 1h late (grace)`.
+/// `skipped 2 runs (2026-12-01 09:00 GMT to 2026-12-02 09:00 GMT): nothing ran then, and it is
+/// more than 1h past (the schedule's grace)`.
 pub fn skip_reason(schedule: &Schedule, m: &Missed, grace_ms: i64) -> String {
     let runs = if m.count == 1 {
         format!("skipped the run of {}", schedule.local(m.first))
