@@ -155,15 +155,16 @@ impl Store {
             .await?;
         } else {
             sqlx::query(
-                "UPDATE messages SET last_ack_at = MAX(COALESCE(last_ack_at, 0), ?) WHERE id = ?",
+                "UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > ? THEN last_ack_at ELSE ? END WHERE id = ?",
             )
+            .bind(at_ms)
             .bind(at_ms)
             .bind(heard.message_id)
             .execute(&mut *tx)
             .await?;
         }
         if ack == Ack::NotOnWhatsApp {
-            sqlx::query("INSERT OR IGNORE INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?)")
+            sqlx::query("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
                 .bind(heard.source)
@@ -323,7 +324,7 @@ impl Store {
 
     /// Sets `key` unless it is set already; returns the value in force.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
             .execute(self.pool())

@@ -144,15 +144,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in rejects.chunks(1000) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT OR REPLACE INTO rejects (campaign_id, line, field, reason) ",
-            );
+            let mut query =
+                sqlx::QueryBuilder::new("INSERT INTO rejects (campaign_id, line, field, reason) ");
             query.push_values(chunk, |mut row, r| {
                 row.push_bind(campaign)
                     .push_bind(r.line as i64)
                     .push_bind(&r.field)
                     .push_bind(&r.reason);
             });
+            query.push(
+                " ON CONFLICT (campaign_id, line) DO UPDATE SET field = excluded.field, reason = excluded.reason",
+            );
             query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -281,7 +283,8 @@ impl Store {
         language: &str,
         body: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (bot_id, name, language) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at")
             .bind(bot_id)
             .bind(name)
             .bind(language)

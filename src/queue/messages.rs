@@ -288,10 +288,8 @@ impl Store {
             tx.commit().await?;
             return Ok(vec![]);
         }
-        // Set-based: three statements for the whole batch, whatever its size.
-        let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM attempts")
-            .fetch_one(&mut *tx)
-            .await?;
+        // Set-based: two statements for the whole batch, whatever its size. The attempts made
+        // say which messages they are for (no `MAX(id)` read before them).
         let mut insert =
             sqlx::QueryBuilder::new("INSERT INTO attempts (message_id, started_at) SELECT id, ");
         insert
@@ -303,17 +301,24 @@ impl Store {
         for id in ids {
             list.push_bind(*id);
         }
-        insert.push(")");
-        insert.build().execute(&mut *tx).await?;
-        let mut update = sqlx::QueryBuilder::new(
-            "UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
+        insert.push(") RETURNING id, message_id");
+        let made: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+        if made.is_empty() {
+            tx.commit().await?;
+            return Ok(vec![]);
+        }
+        let mut update = sqlx::QueryBuilder::new("WITH a(id, message_id) AS (");
+        update.push_values(&made, |mut row, (attempt, message)| {
+            row.push_bind(*attempt).push_bind(*message);
+        });
+        update.push(
+            ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
              error = CASE WHEN messages.error LIKE 'outside its send window%' \
                  OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
         );
         update
             .push_bind(&stamp)
-            .push(" FROM attempts a WHERE a.message_id = messages.id AND a.id > ")
-            .push_bind(before)
+            .push(" FROM a WHERE a.message_id = messages.id")
             .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts, messages.campaign_id");
         let rows = update.build().fetch_all(&mut *tx).await?;
         tx.commit().await?;
@@ -429,7 +434,7 @@ impl Store {
                 ..
             } = outcome
             {
-                sqlx::query("INSERT OR IGNORE INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?)")
+                sqlx::query("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?) ON CONFLICT (phone) DO NOTHING")
                     .bind(&claim.phone)
                     .bind(reason)
                     .bind(&stamp)

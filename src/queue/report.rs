@@ -76,9 +76,9 @@ impl Store {
         let r = sqlx::query(
             "SELECT COUNT(*),
                     COUNT(sent_at),
-                    SUM(delivered_at IS NOT NULL OR state IN ('delivered', 'read', 'replied')),
-                    SUM(state IN ('read', 'replied')),
-                    SUM(state = 'replied')
+                    SUM(CASE WHEN delivered_at IS NOT NULL OR state IN ('delivered', 'read', 'replied') THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state IN ('read', 'replied') THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state = 'replied' THEN 1 ELSE 0 END)
              FROM messages WHERE campaign_id = ?",
         )
         .bind(campaign)

@@ -7,7 +7,7 @@ use super::{Store, StoreError, now};
 impl Store {
     /// Records a stop; an earlier stop of the same token keeps its reason.
     pub async fn stop_token(&self, fingerprint: &str, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING")
             .bind(fingerprint)
             .bind(reason)
             .bind(now())

@@ -65,7 +65,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
                  sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ? AND (? = 'sent' OR ack IS NULL)",
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ? AND (? = 'sent' OR ack IS NULL)",
         )
         .bind(state)
         .bind(mid)
@@ -86,7 +86,7 @@ impl Store {
     pub async fn leave_uncertain(&self, u: &Uncertain, why: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE messages SET error = ?, updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS ?",
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ?",
         )
         .bind(why)
         .bind(now())
