@@ -112,11 +112,29 @@ impl SendWindow {
 
     /// `09:00-20:00 MON-SAT`.
     pub fn describe(&self) -> String {
-        let days: Vec<&str> = (0..7).filter(|d| self.days[*d]).map(|d| DAYS[d]).collect();
-        let days = if days.len() == 7 {
+        // Runs of days as ranges: MON-SAT, MON-WED,FRI.
+        let mut runs: Vec<String> = vec![];
+        let mut d = 0;
+        while d < 7 {
+            if !self.days[d] {
+                d += 1;
+                continue;
+            }
+            let start = d;
+            while d + 1 < 7 && self.days[d + 1] {
+                d += 1;
+            }
+            runs.push(match d - start {
+                0 => DAYS[start].to_string(),
+                1 => format!("{},{}", DAYS[start], DAYS[d]),
+                _ => format!("{}-{}", DAYS[start], DAYS[d]),
+            });
+            d += 1;
+        }
+        let days = if self.days == [true; 7] {
             "every day".to_string()
         } else {
-            days.join(",")
+            runs.join(",")
         };
         format!(
             "{}-{} {days}",

@@ -141,11 +141,19 @@ async fn load(
     def: &Definition,
     args: &RunArgs,
 ) -> anyhow::Result<Option<Target>> {
-    // A scheduled campaign: this run is for the run of its schedule that is due, if any.
+    // A scheduled campaign: this run loads the batch of the run that is due, if any, and in
+    // any case sends what the campaign has queued and due (a deferred message, a window that
+    // opened).
     let batch = match (&def.timing.schedule, args.dry_run) {
         (Some(_), false) => match super::scheduled::fire_for_run(store, api, def, args).await? {
-            Some(batch) => Some(batch),
-            None => return Ok(None),
+            (_, Some(batch)) => Some(batch),
+            (id, None) => {
+                return Ok(Some(Target {
+                    id,
+                    channel: def.channel(),
+                    summary: None,
+                }));
+            }
         },
         _ => None,
     };

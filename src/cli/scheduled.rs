@@ -9,40 +9,33 @@ use super::run::RunArgs;
 use crate::campaign::definition::Definition;
 use crate::clock::{now_ms, rfc3339_secs};
 use crate::engine::{Firing, register_and_fire};
-use crate::queue::Store;
+use crate::queue::{CampaignId, Store};
 use crate::schedule::Schedule;
 
-/// The batch this run loads and sends, or `None` when no run is due (said on stderr).
+/// The campaign, and the batch this run loads, or `None` when no run is due or it fired already
+/// (said on stderr): the run then sends what the campaign has queued.
 pub async fn fire_for_run(
     store: &Store,
     api: &Api,
     def: &Definition,
     args: &RunArgs,
-) -> anyhow::Result<Option<i64>> {
+) -> anyhow::Result<(CampaignId, Option<i64>)> {
     let client = api.client.as_ref().context("sending needs the API")?;
     let file = std::path::absolute(&args.campaign.source)?;
     let spec = def.timing.schedule.as_ref().context("a schedule")?;
     let schedule = Schedule::parse(&spec.cron, &spec.timezone).map_err(anyhow::Error::msg)?;
-    let (id, firing) = register_and_fire(
-        store,
-        def,
-        &file.display().to_string(),
-        &client.token_fingerprint(),
-        now_ms(),
-    )
-    .await?;
+    let (path, token) = (file.display().to_string(), client.token_fingerprint());
+    let fire = |now: i64| register_and_fire(store, def, &path, &token, now);
+    let (id, mut firing) = fire(now_ms()).await?;
+    // A rehearsal (its own database) shows what the next run will do: it fires it now.
+    if let (true, Firing::NotDue { next }) = (args.campaign.sim, &firing) {
+        eprintln!(
+            "rehearsal: the next run ({}) fires now",
+            schedule.local(*next)
+        );
+        firing = fire(*next).await?.1;
+    }
     let when = |ms: i64| format!("{} ({})", schedule.local(ms), rfc3339_secs(ms));
-    // With --json, a run that sends nothing says so on stdout: what was due, and the next run.
-    let said = |fired: &str, slot: Option<i64>, next: Option<i64>, batch: Option<i64>| {
-        if args.json {
-            let value = serde_json::json!({
-                "campaign": id, "name": def.name, "schedule": spec.cron, "timezone": spec.timezone,
-                "run": fired, "slot": slot.map(rfc3339_secs), "batch": batch,
-                "next_run": next.map(rfc3339_secs),
-            });
-            println!("{value}");
-        }
-    };
     match firing {
         Firing::Fired {
             slot,
@@ -60,7 +53,7 @@ pub async fn fire_for_run(
                 def.name,
                 when(slot)
             );
-            Ok(Some(batch))
+            Ok((id, Some(batch)))
         }
         Firing::AlreadyFired { slot, batch } => {
             if let Some((_, state)) = store.batch_of(id, slot).await?
@@ -71,26 +64,24 @@ pub async fn fire_for_run(
                     "campaign {id}: the run of {} (batch {batch}) was not fully loaded; loading it",
                     when(slot)
                 );
-                return Ok(Some(batch));
+                return Ok((id, Some(batch)));
             }
             eprintln!(
-                "campaign {id} ({}): the run of {} already fired as batch {batch}; nothing more to do (`campaign status {id}` shows it)",
+                "campaign {id} ({}): the run of {} already fired as batch {batch}; sending what it has queued, if anything is due",
                 def.name,
                 when(slot)
             );
-            said("already_fired", Some(slot), None, Some(batch));
-            Ok(None)
+            Ok((id, None))
         }
         Firing::NotDue { next } => {
             eprintln!(
-                "campaign {id} ({}) runs on schedule \"{}\" ({}): no run is due now; the next is {}. `campaign worker` fires it, or run this again then",
+                "campaign {id} ({}) runs on schedule \"{}\" ({}): no run is due now; the next is {} (`campaign worker` fires it, or run this again then). Sending what it has queued, if anything is due",
                 def.name,
                 spec.cron,
                 spec.timezone,
                 when(next)
             );
-            said("not_due", None, Some(next), None);
-            Ok(None)
+            Ok((id, None))
         }
         Firing::Skipped { missed, next } => {
             eprintln!(
@@ -98,8 +89,7 @@ pub async fn fire_for_run(
                 crate::engine::skip_reason(&schedule, &missed, spec.grace_ms),
                 when(next)
             );
-            said("skipped", Some(missed.first), Some(next), None);
-            Ok(None)
+            Ok((id, None))
         }
     }
 }
