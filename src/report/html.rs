@@ -249,18 +249,25 @@ fn timeline_chart(reach: &[[Option<i64>; 4]]) -> String {
     );
     for i in 0..=4 {
         let at = first + (span * f64::from(i) / 4.0) as i64;
-        let n = peak * f64::from(i) / 4.0;
         let _ = write!(
             svg,
-            "<text class=\"tick\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\
-             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             x(at),
             h - bottom + 16.0,
             since(at - first),
+        );
+    }
+    // Whole counts only: at most five ticks, a whole step apart.
+    let step = (peak / 4.0).ceil().max(1.0);
+    let mut n = 0.0;
+    while n <= peak {
+        let _ = write!(
+            svg,
+            "<text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{n}</text>",
             left - 6.0,
             y(n) + 4.0,
-            n.round()
         );
+        n += step;
     }
     let _ = write!(
         svg,

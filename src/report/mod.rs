@@ -86,21 +86,30 @@ pub fn delivery_times(d: &DeliveryTimes) -> String {
             ms => format!("about {} s", (ms + 500) / 1000),
         };
         parts.push(format!(
-            "{time} by the callbacks' timestamps ({} messages)",
-            m.messages
+            "{time} by the callbacks' timestamps ({})",
+            messages(m.messages)
         ));
     }
     if let Some(m) = d.by_polling {
         parts.push(format!(
-            "{:.1} s as observed by polling, later than it happened ({} messages)",
+            "{:.1} s as observed by polling, later than it happened ({})",
             m.median_ms as f64 / 1000.0,
-            m.messages
+            messages(m.messages)
         ));
     }
     if parts.is_empty() {
         return "n/a".into();
     }
     parts.join("; ")
+}
+
+/// `1 message`, `9 messages`.
+fn messages(n: usize) -> String {
+    if n == 1 {
+        "1 message".into()
+    } else {
+        format!("{n} messages")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
