@@ -12,6 +12,7 @@ mod identity;
 mod late_acks;
 mod loading;
 mod operator;
+mod pg_schema;
 mod receiver;
 mod report;
 mod resilience;

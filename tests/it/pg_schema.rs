@@ -1,0 +1,86 @@
+//! The first part of the storage contract between SQLite and PostgreSQL (issue 12): the two
+//! migration histories build the same tables with the same columns, of matching kinds, so
+//! the two cannot drift. PostgreSQL from `TEST_DATABASE_URL`, in a database of its own.
+
+use std::collections::BTreeMap;
+
+use sqlx::Connection;
+
+/// Table -> column -> kind ("integer" or "text"), as SQLite's migrations build them.
+async fn sqlite_schema() -> BTreeMap<String, BTreeMap<String, String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::helpers::store_in(dir.path()).await;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name, p.type FROM sqlite_master m JOIN pragma_table_info(m.name) p
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut schema: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (table, column, kind) in rows {
+        schema
+            .entry(table)
+            .or_default()
+            .insert(column, kind.to_lowercase());
+    }
+    schema
+}
+
+#[tokio::test]
+async fn the_postgresql_migrations_build_the_same_tables_and_columns_as_sqlites() {
+    let names = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names("migrations/sqlite"),
+        names("migrations/postgres"),
+        "one PostgreSQL migration for each SQLite one, of the same name"
+    );
+    let url = crate::helpers::test_database_url();
+    let db = format!("campaign_schema_{}", std::process::id());
+    crate::helpers::pg_execute(
+        &url,
+        &[
+            format!("DROP DATABASE IF EXISTS {db}"),
+            format!("CREATE DATABASE {db}"),
+        ],
+    )
+    .await;
+    let own = match url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{db}"),
+        None => panic!("TEST_DATABASE_URL names no database: {url}"),
+    };
+    let mut conn = sqlx::PgConnection::connect(&own).await.unwrap();
+    sqlx::migrate!("migrations/postgres")
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let mut postgres: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (table, column, kind) in rows {
+        // SQLite keeps 0/1 flags as integers.
+        let kind = match kind.as_str() {
+            "bigint" | "boolean" => "integer",
+            other => other,
+        };
+        postgres
+            .entry(table)
+            .or_default()
+            .insert(column, kind.to_string());
+    }
+    crate::helpers::pg_execute(&url, &[format!("DROP DATABASE {db}")]).await;
+    assert_eq!(postgres, sqlite_schema().await);
+}
