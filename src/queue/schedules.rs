@@ -171,7 +171,10 @@ impl Store {
         let claimed = match slot {
             Some(slot) => Claimed::Batch(
                 sqlx::query_scalar(
-                    "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES (?, ?, 'loading', ?) RETURNING id",
+                    // A run recorded as skipped before (a schedule changed back) fires now.
+                    "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES (?, ?, 'loading', ?)
+                     ON CONFLICT (campaign_id, slot) DO UPDATE SET state = 'loading', reason = NULL, fired_at = excluded.fired_at
+                     RETURNING id",
                 )
                 .bind(campaign)
                 .bind(slot)
