@@ -36,7 +36,7 @@ ALTER TABLE messages ADD COLUMN queued_ms BIGINT;
 ALTER TABLE messages ADD COLUMN expires_ms BIGINT;
 -- The recipient's zone (IANA name), for a campaign with a send window.
 ALTER TABLE messages ADD COLUMN tz TEXT;
-CREATE INDEX messages_expiry ON messages (campaign_id, state, expires_ms) WHERE expires_ms IS NOT NULL;
+CREATE INDEX messages_expiry ON messages (expires_ms) WHERE state = 'queued' AND expires_ms IS NOT NULL;
 CREATE INDEX messages_recipient ON messages (campaign_id, recipient_key);
 
 -- The campaign file's timing (JSON): schedule, expiry, dedupe window.
