@@ -68,23 +68,15 @@ impl Store {
 /// wait until a place frees.
 pub async fn hold_over_cap(
     tx: &mut sqlx::SqliteConnection,
-    campaign: CampaignId,
+    token: &str,
+    cap: i64,
     ids: Vec<i64>,
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT k.token, k.daily_limit FROM campaigns c JOIN token_caps k ON k.token = c.token_fingerprint WHERE c.id = ?",
-    )
-    .bind(campaign)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((token, cap)) = row else {
-        return Ok(ids);
-    };
     let since = now_ms - DAY_MS;
     let used: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?")
-            .bind(&token)
+            .bind(token)
             .bind(since)
             .fetch_one(&mut *tx)
             .await?;
@@ -92,7 +84,7 @@ pub async fn hold_over_cap(
         "SELECT m.id, m.phone, EXISTS (SELECT 1 FROM token_contacts t WHERE t.token = ",
     );
     query
-        .push_bind(&token)
+        .push_bind(token)
         .push(" AND t.phone = m.phone AND t.first_ms > ")
         .push_bind(since)
         .push(") FROM messages m WHERE m.id IN (");
@@ -120,7 +112,7 @@ pub async fn hold_over_cap(
             "INSERT INTO token_contacts (token, phone, first_ms) VALUES (?, ?, ?)
              ON CONFLICT (token, phone) DO UPDATE SET first_ms = excluded.first_ms",
         )
-        .bind(&token)
+        .bind(token)
         .bind(phone)
         .bind(now_ms)
         .execute(&mut *tx)
@@ -130,7 +122,7 @@ pub async fn hold_over_cap(
         let oldest: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(first_ms) FROM token_contacts WHERE token = ? AND first_ms > ?",
         )
-        .bind(&token)
+        .bind(token)
         .bind(since)
         .fetch_one(&mut *tx)
         .await?;

@@ -221,15 +221,25 @@ impl Store {
         }
         let stamp = now();
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let row: Option<(Option<bool>, Option<String>)> = sqlx::query_as(
-            "SELECT lease_owner = ? AND lease_until > ?, control FROM campaigns WHERE id = ?",
+        // One read of the campaign: its lease, control, timing, and its token's daily cap.
+        type Row = (
+            Option<bool>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT c.lease_owner = ? AND c.lease_until > ?, c.control, c.timing, c.token_fingerprint,
+                    (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
+             FROM campaigns c WHERE c.id = ?",
         )
         .bind(&lease.owner)
         .bind(chrono::Utc::now().timestamp_millis())
         .bind(lease.campaign)
         .fetch_optional(&mut *tx)
         .await?;
-        let (held, control) = row.unwrap_or_default();
+        let (held, control, timing, token, cap) = row.unwrap_or_default();
         if held != Some(true) || !super::token_lease::holds_token(&mut tx, lease).await? {
             lease.lose();
             return Err(StoreError::LeaseLost(lease.campaign));
@@ -241,9 +251,11 @@ impl Store {
             });
         }
         // A recipient whose send window is closed now waits for it to open.
+        let timing: crate::campaign::timing::Timing = timing
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         let kept =
-            super::windows::hold_outside(&mut tx, lease.campaign, ids, crate::clock::now_ms())
-                .await?;
+            super::windows::hold_outside(&mut tx, &timing, ids, crate::clock::now_ms()).await?;
         let ids = kept.as_slice();
         if ids.is_empty() {
             tx.commit().await?;
@@ -276,13 +288,13 @@ impl Store {
         expire.push(")");
         expire.build().execute(&mut *tx).await?;
         // The token's daily cap: what is over it waits for a place.
-        let kept = super::caps::hold_over_cap(
-            &mut tx,
-            lease.campaign,
-            ids.to_vec(),
-            crate::clock::now_ms(),
-        )
-        .await?;
+        let kept = match (token, cap) {
+            (Some(token), Some(cap)) => {
+                let now = crate::clock::now_ms();
+                super::caps::hold_over_cap(&mut tx, &token, cap, ids.to_vec(), now).await?
+            }
+            _ => ids.to_vec(),
+        };
         let ids = kept.as_slice();
         if ids.is_empty() {
             tx.commit().await?;

@@ -2,7 +2,7 @@
 //! stays queued with the window's opening as its next attempt, so those whose window is open
 //! go on, and the sender takes it up when it opens.
 
-use super::{CampaignId, StoreError};
+use super::StoreError;
 use crate::campaign::timing::Timing;
 
 /// The note a held message carries until it is sent.
@@ -12,17 +12,10 @@ pub const HELD: &str = "outside its send window";
 /// window opens.
 pub async fn hold_outside(
     tx: &mut sqlx::SqliteConnection,
-    campaign: CampaignId,
+    timing: &Timing,
     ids: &[i64],
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let timing: Option<String> = sqlx::query_scalar("SELECT timing FROM campaigns WHERE id = ?")
-        .bind(campaign)
-        .fetch_one(&mut *tx)
-        .await?;
-    let timing: Timing = timing
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
     let Some(window) = &timing.send_window else {
         return Ok(ids.to_vec());
     };
