@@ -260,4 +260,44 @@ mod tests {
         );
         assert_eq!(s.plan(nine, nine - 1, hour), Plan::NotYet { next: nine });
     }
+
+    mod plans {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            /// Whatever was due, at most one run fires, it is due and within the grace, every
+            /// run before it is skipped, and the next run is after now.
+            #[test]
+            fn a_plan_fires_at_most_the_latest_due_run_and_moves_on(
+                pattern in prop::sample::select(vec!["0 9 * * *", "30 1 * * *", "*/15 * * * *", "0 9 * * MON-FRI", "30 2 * * SUN"]),
+                zone in prop::sample::select(vec!["Europe/London", "America/New_York", "Asia/Tokyo", "UTC"]),
+                start in 1_767_225_600_000i64..1_798_761_600_000, // 2026
+                down in 0i64..(5 * 86_400_000),
+                grace in 60_000i64..(3 * 3_600_000),
+            ) {
+                let s = Schedule::parse(pattern, zone).unwrap();
+                let next_run = s.next_after(start).unwrap();
+                let now = next_run + down;
+                match s.plan(next_run, now, grace) {
+                    Plan::NotYet { .. } => prop_assert!(false, "due at now"),
+                    Plan::Fire { slot, skipped, next } => {
+                        prop_assert!(slot >= next_run && slot <= now && now - slot <= grace);
+                        prop_assert_eq!(s.next_after(slot).map(|n| n > now), Some(true), "no later run is due");
+                        prop_assert!(next > now);
+                        if let Some(m) = skipped {
+                            prop_assert!(m.first == next_run && m.last < slot);
+                        } else {
+                            prop_assert_eq!(slot, next_run);
+                        }
+                    }
+                    Plan::Skip { skipped, next } => {
+                        prop_assert!(now - skipped.last > grace && skipped.first == next_run);
+                        prop_assert!(next > now);
+                    }
+                }
+            }
+        }
+    }
 }
