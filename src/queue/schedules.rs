@@ -63,8 +63,8 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (campaign_id) DO UPDATE SET
                file = excluded.file, grace_ms = excluded.grace_ms, token = excluded.token,
-               next_run_at = CASE WHEN cron = excluded.cron AND timezone = excluded.timezone
-                             THEN next_run_at ELSE excluded.next_run_at END,
+               next_run_at = CASE WHEN schedules.cron = excluded.cron AND schedules.timezone = excluded.timezone
+                             THEN schedules.next_run_at ELSE excluded.next_run_at END,
                cron = excluded.cron, timezone = excluded.timezone, updated_at = excluded.updated_at
              RETURNING next_run_at",
         )
