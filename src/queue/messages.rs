@@ -148,16 +148,6 @@ pub struct Counts {
     pub expired: i64,
 }
 
-/// Binds an integer in a `VALUES` list typed as one: PostgreSQL takes an untyped parameter there
-/// as text.
-macro_rules! push_int {
-    ($row:expr, $value:expr) => {
-        $row.push("CAST(")
-            .push_bind_unseparated($value)
-            .push_unseparated(" AS BIGINT)")
-    };
-}
-
 impl Store {
     /// Messages left `sending` by a run that died: they may have been sent, so they become
     /// `uncertain` and are never resent blindly.
@@ -331,8 +321,7 @@ impl Store {
         }
         let mut update = sqlx::QueryBuilder::new("WITH a(id, message_id) AS (");
         update.push_values(&made, |mut row, (attempt, message)| {
-            push_int!(row, *attempt);
-            push_int!(row, *message);
+            row.push_bind(*attempt).push_bind(*message);
         });
         update.push(
             ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
@@ -392,15 +381,17 @@ impl Store {
                 "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
             );
             messages.push_values(&rows, |mut b, f| {
-                push_int!(b, f.message_id);
-                push_int!(b, f.attempt_id);
-                b.push_bind(f.state).push_bind(f.mid).push_bind(f.uid);
-                push_int!(b, f.code);
-                b.push_bind(f.detail);
-                push_int!(b, f.next);
-                push_int!(b, f.give_back);
-                push_int!(b, f.sent_at);
-                push_int!(b, f.poll_at);
+                b.push_bind(f.message_id)
+                    .push_bind(f.attempt_id)
+                    .push_bind(f.state)
+                    .push_bind(f.mid)
+                    .push_bind(f.uid)
+                    .push_bind(f.code)
+                    .push_bind(f.detail)
+                    .push_bind(f.next)
+                    .push_bind(f.give_back)
+                    .push_bind(f.sent_at)
+                    .push_bind(f.poll_at);
             });
             messages
                 .push(
@@ -421,14 +412,14 @@ impl Store {
                      attempts = messages.attempts - CASE WHEN messages.ack IS NOT NULL THEN 0 ELSE v.give END, \
                      sent_at = COALESCE(v.sent_at, messages.sent_at, CASE WHEN messages.ack IS NOT NULL THEN ",
                 )
-                .push("CAST(").push_bind(stamp_ms).push(" AS BIGINT)")
+                .push_bind(stamp_ms)
                 .push(
                     " END), \
                      next_poll_at = CASE WHEN COALESCE(messages.ack, 0) IN (-2, -1, 10) THEN messages.next_poll_at \
                          WHEN v.poll_at IS NOT NULL THEN v.poll_at \
                          WHEN messages.ack IS NOT NULL THEN COALESCE(messages.next_poll_at, ",
                 )
-                .push("CAST(").push_bind(stamp_ms).push(" AS BIGINT)")
+                .push_bind(stamp_ms)
                 .push(
                     ") ELSE messages.next_poll_at END, \
                      updated_at = ",
@@ -438,8 +429,9 @@ impl Store {
             changed += messages.build().execute(&mut *tx).await?.rows_affected();
             let mut attempts = sqlx::QueryBuilder::new("WITH v(id, outcome, detail) AS (");
             attempts.push_values(&rows, |mut b, f| {
-                push_int!(b, f.attempt_id);
-                b.push_bind(f.state).push_bind(f.detail);
+                b.push_bind(f.attempt_id)
+                    .push_bind(f.state)
+                    .push_bind(f.detail);
             });
             attempts
                 .push(") UPDATE attempts SET finished_at = ")
