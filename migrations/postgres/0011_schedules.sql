@@ -38,6 +38,7 @@ ALTER TABLE messages ADD COLUMN expires_ms BIGINT;
 ALTER TABLE messages ADD COLUMN tz TEXT;
 CREATE INDEX messages_expiry ON messages (expires_ms) WHERE state = 'queued' AND expires_ms IS NOT NULL;
 CREATE INDEX messages_recipient ON messages (campaign_id, recipient_key);
+CREATE INDEX messages_batch ON messages (batch_id) WHERE batch_id IS NOT NULL;
 
 -- The campaign file's timing (JSON): schedule, expiry, dedupe window.
 ALTER TABLE campaigns ADD COLUMN timing TEXT;

@@ -121,15 +121,10 @@ pub async fn fire_due(
             }
             // Another process moved the schedule on: look at where it is now.
             Claimed::Raced => {
-                let Some(row) = store
-                    .schedules(None)
-                    .await?
-                    .into_iter()
-                    .find(|s| s.campaign == id)
-                else {
+                let Some(at) = store.next_run(id).await? else {
                     return Ok(Firing::NotDue { next: i64::MAX });
                 };
-                next_run = row.next_run_at;
+                next_run = at;
             }
         }
     }

@@ -255,28 +255,24 @@ impl Store {
             .collect())
     }
 
-    /// A batch of the campaign is queued: its token's sender takes it up (one sending it now,
-    /// or paused or cancelled by the operator, keeps its state).
+    /// A batch of the campaign is queued: its token's sender takes it up with the
+    /// campaign's own priority and options (see `queue_for_sender`).
     pub async fn queue_fired(
         &self,
         campaign: CampaignId,
         token: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE campaigns SET
-               state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
-               state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
-               token_fingerprint = ?3, updated_at = ?4
-             WHERE id = ?5",
+        self.queue_on_token(campaign, token, None, reason).await
+    }
+
+    /// The next run of the campaign's schedule, if it has one.
+    pub async fn next_run(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT next_run_at FROM schedules WHERE campaign_id = ?")
+                .bind(campaign)
+                .fetch_optional(&self.writer)
+                .await?,
         )
-        .bind(crate::clock::now_ms())
-        .bind(reason)
-        .bind(token)
-        .bind(now())
-        .bind(campaign)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
     }
 }

@@ -82,18 +82,32 @@ impl Store {
         options: SendOptions,
         reason: &str,
     ) -> Result<(), StoreError> {
+        self.queue_on_token(campaign, token, Some((priority, options)), reason)
+            .await
+    }
+
+    /// Queues the campaign on `token`, with a priority and options when given (else it keeps
+    /// its own).
+    pub(super) async fn queue_on_token(
+        &self,
+        campaign: CampaignId,
+        token: &str,
+        with: Option<(u32, SendOptions)>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE campaigns SET
                state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
                state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
-               token_fingerprint = ?3, priority = ?4, send_options = ?5, updated_at = ?6
+               token_fingerprint = ?3, priority = COALESCE(?4, priority),
+               send_options = COALESCE(?5, send_options), updated_at = ?6
              WHERE id = ?7",
         )
         .bind(crate::clock::now_ms())
         .bind(reason)
         .bind(token)
-        .bind(i64::from(priority.clamp(1, 10)))
-        .bind(serde_json::to_string(&options).unwrap_or_default())
+        .bind(with.map(|(priority, _)| i64::from(priority.clamp(1, 10))))
+        .bind(with.map(|(_, options)| serde_json::to_string(&options).unwrap_or_default()))
         .bind(now())
         .bind(campaign)
         .execute(self.pool())

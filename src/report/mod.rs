@@ -52,13 +52,15 @@ impl Overview {
         let h = store.report_header(id).await?;
         let sms = crate::campaign::definition::Channel::from_stored(&h.channel)
             == crate::campaign::definition::Channel::Sms;
+        let funnel = store.funnel(id).await?;
         Ok(Some(Overview {
             id,
             name,
             state,
             reason,
             counts: store.counts(id).await?,
-            funnel: store.funnel(id).await?,
+            usage: Usage::of(store, id, funnel.sent, sms, h.price.as_deref()).await?,
+            funnel,
             failures: store
                 .failure_reasons(id)
                 .await?
@@ -66,7 +68,6 @@ impl Overview {
                 .map(|(reason, count)| Failure { reason, count })
                 .collect(),
             delivery: store.delivery_times(id).await?,
-            usage: Usage::of(store, id, sms, h.price.as_deref()).await?,
             batches: store.batches(id).await?,
             deferred: store
                 .deferred(id, chrono::Utc::now().timestamp_millis())

@@ -31,28 +31,29 @@ pub struct Cost {
 }
 
 impl Usage {
+    /// What campaign `id` used: `accepted` is the funnel's `sent` (messages with an accepted
+    /// send); only an SMS campaign's request bodies are read, for their segments.
     pub async fn of(
         store: &Store,
         id: CampaignId,
+        accepted: i64,
         sms: bool,
         price: Option<&str>,
     ) -> Result<Usage, StoreError> {
-        let (mut accepted, mut segments, mut ucs2) = (0, 0, 0);
-        store
-            .accepted_payloads(id, |payload| {
-                accepted += 1;
-                if !sms {
-                    return;
-                }
-                let text = serde_json::from_str::<serde_json::Value>(payload)
-                    .ok()
-                    .and_then(|v| v["message"].as_str().map(analyse));
-                if let Some(info) = text {
-                    segments += info.segments as i64;
-                    ucs2 += i64::from(info.encoding == Encoding::Ucs2);
-                }
-            })
-            .await?;
+        let (mut segments, mut ucs2) = (0, 0);
+        if sms {
+            store
+                .accepted_payloads(id, |payload| {
+                    let text = serde_json::from_str::<serde_json::Value>(payload)
+                        .ok()
+                        .and_then(|v| v["message"].as_str().map(analyse));
+                    if let Some(info) = text {
+                        segments += info.segments as i64;
+                        ucs2 += i64::from(info.encoding == Encoding::Ucs2);
+                    }
+                })
+                .await?;
+        }
         let price = price.and_then(|json| serde_json::from_str::<Price>(json).ok());
         Ok(Usage {
             accepted,
