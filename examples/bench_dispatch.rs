@@ -176,7 +176,7 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         let (store, id) = queued(dir.path(), n).await?;
         // The same payloads, sent by a bare loop with the same concurrency.
         let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM messages ORDER BY id")
-            .fetch_all(store.pool())
+            .fetch_all(&sqlx::SqlitePool::connect(store.location()).await?)
             .await?;
         let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
         let payloads = if std::env::var_os("BENCH_ONLY_DISPATCHER").is_some() {

@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+use super::Lock;
+use super::sql::{flag, q, q_as, q_scalar};
 use super::{CampaignId, Store, StoreError, now};
 use crate::convrs::Ack;
 
@@ -93,19 +95,21 @@ impl Store {
     pub async fn record_ack(&self, heard: &HeardAck<'_>) -> Result<AckApplied, StoreError> {
         let ack = heard.ack;
         let at_ms = heard.at_ms.min(chrono::Utc::now().timestamp_millis());
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let Some(row) =
-            sqlx::query("SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = ?")
-                .bind(heard.message_id)
-                .fetch_optional(&mut *tx)
-                .await?
+        let mut tx = self.begin(Lock::Beside).await?;
+        let Some(row) = q(format!(
+            "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = ?{}",
+            self.for_update()
+        ))
+        .bind(heard.message_id)
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(AckApplied::Unknown);
         };
         let (state, current, phone): (String, Option<i64>, String) =
             (row.get(0), row.get(1), row.get(2));
         let current_attempt = is_current(heard, row.get::<Option<&str>, _>(3), row.get(4));
-        sqlx::query("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        q("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(heard.message_id)
             .bind(now())
             .bind(at_ms)
@@ -133,7 +137,7 @@ impl Store {
             } else {
                 state_for(ack)
             };
-            sqlx::query(
+            q(
                 "UPDATE messages SET ack = ?, state = ?, mid = COALESCE(mid, ?), last_ack_at = ?,
                      delivered_at = CASE WHEN ? >= 2 AND delivered_at IS NULL THEN ? ELSE delivered_at END,
                      error = CASE WHEN ? < 0 THEN ? ELSE error END,
@@ -154,7 +158,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         } else {
-            sqlx::query(
+            q(
                 "UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > ? THEN last_ack_at ELSE ? END WHERE id = ?",
             )
             .bind(at_ms)
@@ -164,7 +168,7 @@ impl Store {
             .await?;
         }
         if ack == Ack::NotOnWhatsApp {
-            sqlx::query("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
+            q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
                 .bind(heard.source)
@@ -187,7 +191,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<DuePoll>, StoreError> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms', m.ack,
                     EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback')
              FROM messages m JOIN campaigns c ON c.id = m.campaign_id
@@ -207,9 +211,9 @@ impl Store {
                 polls: r.get(2),
                 sent_at: r.get(3),
                 last_ack_at: r.get(4),
-                sms: r.get(5),
+                sms: flag(&r, 5),
                 ack: r.get(6),
-                callbacks: r.get(7),
+                callbacks: flag(&r, 7),
             })
             .collect())
     }
@@ -221,7 +225,7 @@ impl Store {
         polls: i64,
         next_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE messages SET polls = ?, next_poll_at = ? WHERE id = ?")
+        q("UPDATE messages SET polls = ?, next_poll_at = ? WHERE id = ?")
             .bind(polls)
             .bind(next_at)
             .bind(message_id)
@@ -238,13 +242,13 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64, Option<String>)> = match message_id {
             Some(id) => {
-                sqlx::query_as("SELECT id, mid FROM messages WHERE id = ?")
+                q_as("SELECT id, mid FROM messages WHERE id = ?")
                     .bind(id)
                     .fetch_optional(self.pool())
                     .await?
             }
             None => {
-                sqlx::query_as("SELECT id, mid FROM messages WHERE mid = ?")
+                q_as("SELECT id, mid FROM messages WHERE mid = ?")
                     .bind(mid)
                     .fetch_optional(self.pool())
                     .await?
@@ -258,7 +262,7 @@ impl Store {
     /// When the campaign's next poll is due, if any.
     pub async fn next_poll(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = ?")
+            q_scalar("SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = ?")
                 .bind(campaign)
                 .fetch_one(self.pool())
                 .await?,
@@ -267,7 +271,7 @@ impl Store {
 
     /// How many messages still await an ack: sent, without a final one, not yet too old to poll.
     pub async fn awaiting_acks(&self, campaign: CampaignId) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(q_scalar(
             "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND next_poll_at IS NOT NULL",
         )
         .bind(campaign)
@@ -277,7 +281,7 @@ impl Store {
 
     /// Campaigns with messages awaiting an ack or uncertain, and their channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
+        let rows: Vec<(i64, String)> = q_as(
             "SELECT c.id, c.channel FROM campaigns c WHERE EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND (m.next_poll_at IS NOT NULL OR m.state = 'uncertain'))
              ORDER BY c.id",
@@ -292,7 +296,7 @@ impl Store {
 
     /// The campaigns on a token (by fingerprint) with messages to poll.
     pub async fn campaigns_to_track_on(&self, token: &str) -> Result<Vec<CampaignId>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<i64> = q_scalar(
             "SELECT c.id FROM campaigns c WHERE c.token_fingerprint = ? AND EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
              ORDER BY c.id",
@@ -305,26 +309,24 @@ impl Store {
 
     /// How many sent messages have no delivery ack (or failure) yet.
     pub async fn undelivered(&self, campaign: CampaignId) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state = 'sent'",
-        )
-        .bind(campaign)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-                .bind(key)
-                .fetch_optional(self.pool())
+            q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state = 'sent'")
+                .bind(campaign)
+                .fetch_one(self.pool())
                 .await?,
         )
     }
 
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(q_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// Sets `key` unless it is set already; returns the value in force.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+        q("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
             .execute(self.pool())

@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+use super::Lock;
+use super::sql::{built, built_scalar, q, q_as, q_scalar};
 use super::{
     BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now,
 };
@@ -13,12 +15,11 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(CampaignId, String)>, StoreError> {
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.writer)
-        .await?;
+        let row: Option<(i64, String)> =
+            q_as("SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|(id, settings)| (CampaignId(id), settings)))
     }
 
@@ -30,7 +31,7 @@ impl Store {
         skip_reached: bool,
     ) -> Result<CampaignId, StoreError> {
         let now = now();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = q_scalar(
             "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -42,7 +43,7 @@ impl Store {
         .bind(skip_reached)
         .bind(&now)
         .bind(&now)
-        .fetch_one(&self.writer)
+        .fetch_one(self.pool())
         .await?;
         Ok(CampaignId(id))
     }
@@ -54,14 +55,14 @@ impl Store {
         fingerprint: &str,
         settings: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        q(
             "UPDATE campaigns SET fingerprint = ?, definition = ?, source_stamp = NULL, updated_at = ? WHERE id = ?",
         )
         .bind(fingerprint)
         .bind(settings)
         .bind(now())
         .bind(campaign)
-        .execute(&self.writer)
+        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -78,12 +79,13 @@ impl Store {
     ) -> Result<Inserted, StoreError> {
         let now = now();
         let now_ms = crate::clock::now_ms();
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let (skip_reached, timing): (bool, Option<String>) =
-            sqlx::query_as("SELECT skip_reached, timing FROM campaigns WHERE id = ?")
-                .bind(campaign)
-                .fetch_one(&mut *tx)
-                .await?;
+        let mut tx = self.begin(Lock::Alone).await?;
+        let (skip_reached, timing): (i64, Option<String>) = q_as(
+            "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = ?",
+        )
+        .bind(campaign)
+        .fetch_one(&mut *tx)
+        .await?;
         let timing: crate::campaign::timing::Timing = timing
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
@@ -127,8 +129,8 @@ impl Store {
                     .push_bind(&now);
             });
             query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
-            done.inserted += query.build().execute(&mut *tx).await?.rows_affected();
-            if skip_reached {
+            done.inserted += built(&mut query).execute(&mut *tx).await?.rows_affected();
+            if skip_reached == 1 {
                 done.skipped += skip_reached_keys(&mut tx, campaign, &chunk, &now).await?;
             }
         }
@@ -142,7 +144,7 @@ impl Store {
         campaign: CampaignId,
         rejects: &[Reject],
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Alone).await?;
         for chunk in rejects.chunks(1000) {
             let mut query =
                 sqlx::QueryBuilder::new("INSERT INTO rejects (campaign_id, line, field, reason) ");
@@ -155,7 +157,7 @@ impl Store {
             query.push(
                 " ON CONFLICT (campaign_id, line) DO UPDATE SET field = excluded.field, reason = excluded.reason",
             );
-            query.build().execute(&mut *tx).await?;
+            built(&mut query).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -166,9 +168,9 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT source_stamp, load_summary FROM campaigns WHERE id = ?")
+        let row = q("SELECT source_stamp, load_summary FROM campaigns WHERE id = ?")
             .bind(campaign)
-            .fetch_one(&self.writer)
+            .fetch_one(self.pool())
             .await?;
         let (stamp, summary): (Option<String>, Option<String>) = (row.get(0), row.get(1));
         Ok(stamp.zip(summary))
@@ -181,21 +183,21 @@ impl Store {
         stamp: Option<&str>,
         summary: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
+        q("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
             .bind(stamp)
             .bind(summary)
             .bind(campaign)
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// The timing from the campaign file (JSON), as of the last load.
     pub async fn set_timing(&self, campaign: CampaignId, timing: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaigns SET timing = ? WHERE id = ?")
+        q("UPDATE campaigns SET timing = ? WHERE id = ?")
             .bind(timing)
             .bind(campaign)
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
@@ -206,22 +208,20 @@ impl Store {
         campaign: CampaignId,
         price: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaigns SET price = ? WHERE id = ?")
+        q("UPDATE campaigns SET price = ? WHERE id = ?")
             .bind(price)
             .bind(campaign)
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// The rejected rows recorded for a campaign, by line.
     pub async fn rejects(&self, campaign: CampaignId) -> Result<Vec<Reject>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line",
-        )
-        .bind(campaign)
-        .fetch_all(&self.writer)
-        .await?;
+        let rows = q("SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line")
+            .bind(campaign)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| Reject {
@@ -238,22 +238,20 @@ impl Store {
         state: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(state)
-        .bind(reason)
-        .bind(now())
-        .bind(campaign)
-        .execute(&self.writer)
-        .await?;
+        q("UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(reason)
+            .bind(now())
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     pub async fn message_count(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ?")
+        let n: i64 = q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ?")
             .bind(campaign)
-            .fetch_one(&self.writer)
+            .fetch_one(self.pool())
             .await?;
         Ok(n as u64)
     }
@@ -265,14 +263,12 @@ impl Store {
         name: &str,
         language: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            "SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?",
-        )
-        .bind(bot_id)
-        .bind(name)
-        .bind(language)
-        .fetch_optional(&self.writer)
-        .await?;
+        let row = q("SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?")
+            .bind(bot_id)
+            .bind(name)
+            .bind(language)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.map(|r| r.get("body")))
     }
 
@@ -283,14 +279,14 @@ impl Store {
         language: &str,
         body: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)
+        q("INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (bot_id, name, language) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at")
             .bind(bot_id)
             .bind(name)
             .bind(language)
             .bind(body)
             .bind(now())
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
@@ -302,7 +298,7 @@ impl Store {
 /// The recipients of `chunk` that an earlier batch of the campaign has, sent or on its way
 /// (not failed, cancelled or expired), queued within the window.
 async fn earlier_batches(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     campaign: CampaignId,
     chunk: &[NewMessage],
     into: &BatchInto,
@@ -324,12 +320,12 @@ async fn earlier_batches(
         keys.push_bind(&m.dedupe_key);
     }
     query.push(")");
-    let rows: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+    let rows: Vec<String> = built_scalar(&mut query).fetch_all(&mut *tx).await?;
     Ok(rows.into_iter().collect())
 }
 
 async fn skip_reached_keys(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     campaign: CampaignId,
     chunk: &[&NewMessage],
     now: &str,
@@ -353,7 +349,7 @@ async fn skip_reached_keys(
         keys.push_bind(&m.dedupe_key);
     }
     update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
-    Ok(update.build().execute(&mut *tx).await?.rows_affected())
+    Ok(built(&mut update).execute(&mut *tx).await?.rows_affected())
 }
 
 /// One line of `campaign list`.
@@ -384,17 +380,17 @@ impl Store {
         campaign: CampaignId,
         fingerprint: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaigns SET token_fingerprint = ? WHERE id = ?")
+        q("UPDATE campaigns SET token_fingerprint = ? WHERE id = ?")
             .bind(fingerprint)
             .bind(campaign)
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// Every campaign, newest first, with its progress and who sends it now.
     pub async fn list_campaigns(&self, now_ms: i64) -> Result<Vec<Listed>, StoreError> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id
                        AND (m.state IN ('sent', 'delivered', 'read', 'replied') OR (m.state = 'failed' AND m.ack IS NOT NULL))),
@@ -409,7 +405,7 @@ impl Store {
         .bind(now_ms)
         .bind(now_ms)
         .bind(now_ms)
-        .fetch_all(&self.writer)
+        .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()

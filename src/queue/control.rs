@@ -2,6 +2,8 @@
 //! mark on the campaign that claims check in their transaction and that a run sending the
 //! campaign watches, so no new message is claimed, and none claimed is sent, once it is set.
 
+use super::Lock;
+use super::sql::{q, q_scalar};
 use super::{CampaignId, Store, StoreError, now};
 
 /// What the operator said.
@@ -42,13 +44,13 @@ impl Store {
     pub async fn find_campaign(&self, id_or_name: &str) -> Result<Found, StoreError> {
         let ids: Vec<i64> = match id_or_name.trim().parse::<i64>() {
             Ok(id) => {
-                sqlx::query_scalar("SELECT id FROM campaigns WHERE id = ?")
+                q_scalar("SELECT id FROM campaigns WHERE id = ?")
                     .bind(id)
                     .fetch_all(self.pool())
                     .await?
             }
             Err(_) => {
-                sqlx::query_scalar("SELECT id FROM campaigns WHERE name = ? ORDER BY id DESC")
+                q_scalar("SELECT id FROM campaigns WHERE name = ? ORDER BY id DESC")
                     .bind(id_or_name.trim())
                     .fetch_all(self.pool())
                     .await?
@@ -63,22 +65,19 @@ impl Store {
 
     /// What the operator said about the campaign, if anything.
     pub async fn control(&self, campaign: CampaignId) -> Result<Option<Control>, StoreError> {
-        let control: Option<String> =
-            sqlx::query_scalar("SELECT control FROM campaigns WHERE id = ?")
-                .bind(campaign)
-                .fetch_optional(self.pool())
-                .await?
-                .flatten();
+        let control: Option<String> = q_scalar("SELECT control FROM campaigns WHERE id = ?")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten();
         Ok(control.as_deref().and_then(Control::parse))
     }
 
     /// Pauses the campaign: nothing more is claimed or sent until `resume`.
     pub async fn pause(&self, campaign: CampaignId) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE campaigns SET control = 'paused', state = 'paused',
+        q("UPDATE campaigns SET control = 'paused', state = 'paused',
                  state_reason = 'paused by the operator: `campaign resume` to go on', updated_at = ?
-             WHERE id = ? AND COALESCE(control, '') <> 'cancelled'",
-        )
+             WHERE id = ? AND COALESCE(control, '') <> 'cancelled'")
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -89,11 +88,9 @@ impl Store {
     /// Lifts a pause: the campaign is queued again, for the worker holding its token (or the
     /// next run of it). A cancelled campaign stays so.
     pub async fn resume(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE campaigns SET control = NULL, state = 'queued',
+        let done = q("UPDATE campaigns SET control = NULL, state = 'queued',
                  state_reason = 'resumed by the operator', updated_at = ?
-             WHERE id = ? AND control = 'paused'",
-        )
+             WHERE id = ? AND control = 'paused'")
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -105,8 +102,8 @@ impl Store {
     /// (or in flight, or uncertain) is left as it is. Returns how many were cancelled.
     pub async fn cancel(&self, campaign: CampaignId) -> Result<u64, StoreError> {
         let stamp = now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
+        let mut tx = self.begin(Lock::Alone).await?;
+        q(
             "UPDATE campaigns SET control = 'cancelled', state = 'cancelled',
                  state_reason = 'cancelled by the operator', updated_at = ? WHERE id = ?",
         )
@@ -114,7 +111,7 @@ impl Store {
         .bind(campaign)
         .execute(&mut *tx)
         .await?;
-        let done = sqlx::query(
+        let done = q(
             "UPDATE messages SET state = 'cancelled', error = 'cancelled by the operator', updated_at = ?
              WHERE campaign_id = ? AND state = 'queued'",
         )

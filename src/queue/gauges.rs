@@ -1,6 +1,7 @@
 //! What `/metrics` reads from the store at each scrape: messages by state and by ack, those
 //! deferred, and the tokens stopped.
 
+use super::sql::{q, q_as, q_scalar};
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub struct QueueGauges {
 impl Store {
     /// One pass over the messages: by state and ack, and those queued for after `defer_ms`.
     pub async fn queue_gauges(&self, defer_ms: i64) -> Result<QueueGauges, StoreError> {
-        let rows: Vec<(String, Option<i64>, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(String, Option<i64>, i64, i64)> = q_as(
             "SELECT state, ack, COUNT(*),
                     SUM(CASE WHEN state = 'queued' AND next_attempt_at > ? THEN 1 ELSE 0 END)
              FROM messages GROUP BY state, ack",
@@ -40,7 +41,7 @@ impl Store {
             }
             g.deferred += deferred;
         }
-        g.stopped_tokens = sqlx::query_scalar("SELECT fingerprint FROM token_stops ORDER BY 1")
+        g.stopped_tokens = q_scalar("SELECT fingerprint FROM token_stops ORDER BY 1")
             .fetch_all(self.pool())
             .await?;
         Ok(g)
@@ -48,7 +49,7 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        q("SELECT 1").execute(self.pool()).await?;
         Ok(())
     }
 }

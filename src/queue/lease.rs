@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use super::Lock;
+use super::sql::q;
 use super::{CampaignId, Store, StoreError, TokenLease};
 
 /// Someone else is sending this campaign.
@@ -149,8 +151,8 @@ impl Store {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Result<(), LeaseHeld>, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let row = sqlx::query("SELECT lease_owner, lease_until FROM campaigns WHERE id = ?")
+        let mut tx = self.begin(Lock::Alone).await?;
+        let row = q("SELECT lease_owner, lease_until FROM campaigns WHERE id = ?")
             .bind(campaign)
             .fetch_one(&mut *tx)
             .await?;
@@ -169,7 +171,7 @@ impl Store {
                 until,
             }));
         }
-        sqlx::query("UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?")
+        q("UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?")
             .bind(owner)
             .bind(until_ms)
             .bind(campaign)
@@ -180,7 +182,7 @@ impl Store {
     }
 
     pub async fn release_lease(&self, campaign: CampaignId, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaigns SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
+        q("UPDATE campaigns SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
             .bind(campaign)
             .bind(owner)
             .execute(self.pool())

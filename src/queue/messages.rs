@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::acks::state_for_sql;
-use super::{CampaignId, Control, Lease, Store, StoreError, now};
+use super::sql::{built, built_as, built_scalar, q, q_as, q_scalar};
+use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError, now};
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
 /// before the request leaves.
@@ -156,10 +157,10 @@ impl Store {
         campaign: CampaignId,
     ) -> Result<u64, StoreError> {
         let stamp = now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Alone).await?;
         // The attempt ended no earlier than now, as far as we can know: its request may have
         // been in flight until the process died. The safe delay of reconciliation counts from here.
-        sqlx::query(
+        q(
             "UPDATE attempts SET finished_at = ?, outcome = 'uncertain', detail = 'interrupted while sending'
              WHERE finished_at IS NULL AND id IN
                  (SELECT attempt_id FROM messages WHERE campaign_id = ? AND state = 'sending')",
@@ -169,12 +170,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // An ack heard meanwhile proves the send: it decides the state instead.
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let done = q(format!(
             "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
                  error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = ?
              WHERE campaign_id = ? AND state = 'sending'",
             state_for_sql("ack")
-        )))
+        ))
         .bind(&stamp)
         .bind(campaign)
         .execute(&mut *tx)
@@ -190,7 +191,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT id, phone FROM messages WHERE campaign_id = ? AND state = 'queued' AND next_attempt_at <= ?
              ORDER BY next_attempt_at, id LIMIT ?",
         )
@@ -204,7 +205,7 @@ impl Store {
 
     /// When the next queued message is due (unix ms), if any is queued.
     pub async fn next_due(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(q_scalar(
             "SELECT MIN(next_attempt_at) FROM messages WHERE campaign_id = ? AND state = 'queued'",
         )
         .bind(campaign)
@@ -220,17 +221,17 @@ impl Store {
             return Ok(vec![]);
         }
         let stamp = now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Beside).await?;
         // One read of the campaign: its lease, control, timing, and its token's daily cap.
         type Row = (
-            Option<bool>,
+            Option<i64>,
             Option<String>,
             Option<String>,
             Option<String>,
             Option<i64>,
         );
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT c.lease_owner = ? AND c.lease_until > ?, c.control, c.timing, c.token_fingerprint,
+        let row: Option<Row> = q_as(
+            "SELECT CASE WHEN c.lease_owner = ? AND c.lease_until > ? THEN 1 ELSE 0 END, c.control, c.timing, c.token_fingerprint,
                     (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
              FROM campaigns c WHERE c.id = ?",
         )
@@ -240,7 +241,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (held, control, timing, token, cap) = row.unwrap_or_default();
-        if held != Some(true) || !super::token_lease::holds_token(&mut tx, lease).await? {
+        if held != Some(1) || !super::token_lease::holds_token(&mut tx, lease).await? {
             lease.lose();
             return Err(StoreError::LeaseLost(lease.campaign));
         }
@@ -250,6 +251,24 @@ impl Store {
                 control,
             });
         }
+        // Several workers share a PostgreSQL queue: a message another one's claim holds is
+        // skipped, not waited for (SQLite's transaction has the database to itself).
+        let locked;
+        let ids = if self.backend == Backend::Postgres {
+            let mut lock = sqlx::QueryBuilder::new(
+                "SELECT id FROM messages WHERE state = 'queued' AND campaign_id = ",
+            );
+            lock.push_bind(lease.campaign).push(" AND id IN (");
+            let mut list = lock.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            lock.push(")").push(self.skip_locked());
+            locked = built_scalar::<i64>(&mut lock).fetch_all(&mut *tx).await?;
+            locked.as_slice()
+        } else {
+            ids
+        };
         // A recipient whose send window is closed now waits for it to open.
         let timing: crate::campaign::timing::Timing = timing
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -277,7 +296,7 @@ impl Store {
             list.push_bind(*id);
         }
         cancel.push(")");
-        cancel.build().execute(&mut *tx).await?;
+        built(&mut cancel).execute(&mut *tx).await?;
         // A message past its expiry (max_age, expires_at) is never sent late.
         let mut expire = expiring(lease.campaign, crate::clock::now_ms());
         expire.push(" AND id IN (");
@@ -286,7 +305,7 @@ impl Store {
             list.push_bind(*id);
         }
         expire.push(")");
-        expire.build().execute(&mut *tx).await?;
+        built(&mut expire).execute(&mut *tx).await?;
         // The token's daily cap: what is over it waits for a place.
         let kept = match (token, cap) {
             (Some(token), Some(cap)) => {
@@ -314,7 +333,7 @@ impl Store {
             list.push_bind(*id);
         }
         insert.push(") RETURNING id, message_id");
-        let made: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+        let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut *tx).await?;
         if made.is_empty() {
             tx.commit().await?;
             return Ok(vec![]);
@@ -332,7 +351,7 @@ impl Store {
             .push_bind(&stamp)
             .push(" FROM a WHERE a.message_id = messages.id")
             .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts, messages.campaign_id");
-        let rows = update.build().fetch_all(&mut *tx).await?;
+        let rows = built(&mut update).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
@@ -351,7 +370,7 @@ impl Store {
 
     /// Puts a queued message off until `at_ms` (e.g. its number must wait).
     pub async fn defer(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'")
+        q("UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'")
             .bind(at_ms)
             .bind(id)
             .execute(self.pool())
@@ -372,7 +391,7 @@ impl Store {
     pub async fn finish_many(&self, ended: &[(Claim, Outcome)]) -> Result<u64, StoreError> {
         let stamp = now();
         let stamp_ms = chrono::Utc::now().timestamp_millis();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Beside).await?;
         let mut changed = 0;
         // Set-based: two statements per 100 outcomes.
         for chunk in ended.chunks(100) {
@@ -426,7 +445,10 @@ impl Store {
                 )
                 .push_bind(&stamp)
                 .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
-            changed += messages.build().execute(&mut *tx).await?.rows_affected();
+            changed += built(&mut messages)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             let mut attempts = sqlx::QueryBuilder::new("WITH v(id, outcome, detail) AS (");
             attempts.push_values(&rows, |mut b, f| {
                 b.push_bind(f.attempt_id)
@@ -437,7 +459,7 @@ impl Store {
                 .push(") UPDATE attempts SET finished_at = ")
                 .push_bind(&stamp)
                 .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
-            attempts.build().execute(&mut *tx).await?;
+            built(&mut attempts).execute(&mut *tx).await?;
         }
         for (claim, outcome) in ended {
             if let Outcome::Failed {
@@ -446,7 +468,7 @@ impl Store {
                 ..
             } = outcome
             {
-                sqlx::query("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?) ON CONFLICT (phone) DO NOTHING")
+                q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?) ON CONFLICT (phone) DO NOTHING")
                     .bind(&claim.phone)
                     .bind(reason)
                     .bind(&stamp)
@@ -475,16 +497,17 @@ impl Store {
                 q
             }
         };
-        Ok(expire.build().execute(self.pool()).await?.rows_affected())
+        Ok(built(&mut expire)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 
     pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state",
-        )
-        .bind(campaign)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q("SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state")
+            .bind(campaign)
+            .fetch_all(self.pool())
+            .await?;
         let mut c = Counts::default();
         for r in rows {
             let n: i64 = r.get(1);
@@ -509,10 +532,9 @@ impl Store {
     pub async fn campaigns(
         &self,
     ) -> Result<Vec<(CampaignId, String, String, Option<String>)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC")
-                .fetch_all(self.pool())
-                .await?;
+        let rows = q("SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC")
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))
@@ -524,7 +546,7 @@ const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
      error = 'expired: not sent before its max_age or expires_at', updated_at = ";
 
 /// The update that expires the campaign's queued messages past their expiry at `now_ms`.
-fn expiring(campaign: CampaignId, now_ms: i64) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+fn expiring(campaign: CampaignId, now_ms: i64) -> sqlx::QueryBuilder<sqlx::Any> {
     let mut q = sqlx::QueryBuilder::new(EXPIRE);
     q.push_bind(now())
         .push(" WHERE campaign_id = ")

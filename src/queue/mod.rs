@@ -1,6 +1,10 @@
 //! The durable store: campaigns, their messages, the suppression list and the template cache,
 //! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
-//! read-then-write transaction).
+//! read-then-write transaction) or PostgreSQL, shared by several workers.
+//!
+//! Both run the same statements (`sql.rs`) through sqlx's `Any` driver; what differs between
+//! them is in `Backend`: the migrations, how a transaction takes its lock, and the row locks of
+//! the claim. Nothing outside this module sees a connection.
 
 mod acks;
 mod campaigns;
@@ -13,6 +17,7 @@ mod open;
 mod report;
 mod schedules;
 mod sending;
+mod sql;
 mod suppress;
 mod token_lease;
 mod token_stops;
@@ -20,7 +25,8 @@ mod uncertain;
 mod windows;
 
 use chrono::Utc;
-use sqlx::sqlite::SqlitePool;
+use sqlx::Pool;
+use sqlx::any::Any;
 
 pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
 pub use campaigns::Listed;
@@ -28,7 +34,7 @@ pub use control::{Control, Found};
 pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
-pub use open::{Purpose, StoreOptions};
+pub use open::{Purpose, StoreOptions, is_postgres, shown};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
@@ -51,8 +57,6 @@ impl std::fmt::Display for CampaignId {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("PostgreSQL ({0}) is not supported yet: use a SQLite path or sqlite:// URL")]
-    Unsupported(String),
     #[error("cannot open the database {db}: {error}")]
     Open { db: String, error: sqlx::Error },
     #[error("cannot update the database schema of {db}: {error}")]
@@ -132,15 +136,83 @@ pub struct CampaignKey<'a> {
     pub definition: &'a str,
 }
 
+/// Which engine a store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How a transaction keeps others out while it reads and then writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Alone: leases, schedules, campaigns and their controls change one at a time, as every
+    /// SQLite write does.
+    Alone,
+    /// Beside other claims and outcomes, never beside an `Alone` one: the rows it changes are
+    /// its own (locked with `FOR UPDATE`, claims skipping what another holds).
+    Beside,
+}
+
+/// The advisory lock PostgreSQL's transactions take (`Lock`): any number `Beside`, or one
+/// `Alone`.
+const PG_LOCK: i64 = 0x63_616d_7061_6967; // "campaig"
+
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The one connection that writes (SQLite allows one writer; a pool of one queues them).
-    writer: SqlitePool,
+    pool: Pool<Any>,
+    backend: Backend,
+    /// The database as given (a URL's password left out).
+    db: std::sync::Arc<str>,
 }
 
 impl Store {
-    pub fn pool(&self) -> &SqlitePool {
-        &self.writer
+    fn pool(&self) -> &Pool<Any> {
+        &self.pool
+    }
+
+    /// The database, as it may be shown (a URL's password left out).
+    pub fn location(&self) -> &str {
+        &self.db
+    }
+
+    /// Which engine this store is on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a transaction that reads and then writes: `BEGIN IMMEDIATE` on SQLite, which
+    /// has one writer; on PostgreSQL, `BEGIN` and the advisory lock `lock` asks for.
+    async fn begin(&self, lock: Lock) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let take = match lock {
+                    Lock::Alone => "SELECT pg_advisory_xact_lock(?)",
+                    Lock::Beside => "SELECT pg_advisory_xact_lock_shared(?)",
+                };
+                sql::q(take).bind(PG_LOCK).execute(&mut *tx).await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// What a read that will update the rows it reads adds: `FOR UPDATE` on PostgreSQL
+    /// (SQLite's transaction already has the database to itself).
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// The same, skipping rows another worker's transaction holds.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
     }
 }
 

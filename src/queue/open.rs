@@ -1,41 +1,102 @@
-//! Opening the store: the SQLite connection (WAL, `synchronous=FULL`, one writer, a busy
-//! timeout), its migrations, owner-only files, and what the database is for (real sends or
-//! rehearsals, which never share one).
+//! Opening the store: SQLite (WAL, `synchronous=FULL`, one writer, a busy timeout) or
+//! PostgreSQL (a small pool), each with its own migrations; owner-only files; and what the
+//! database is for (real sends or rehearsals, which never share one).
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::ConnectOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::Pool;
+use sqlx::sqlite::SqliteConnectOptions;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Connects and brings the schema up to date. Two processes opening a new database at once
-/// race to set it up (WAL mode, then the tables); the one that loses finds it locked or the
-/// other's tables there, so it waits a little and tries again (each migration is one
-/// transaction: a lost race leaves nothing half done).
+/// Connections a process keeps to PostgreSQL: the sender, the tracker, the receiver and the
+/// health checks each hold one at times.
+const PG_CONNECTIONS: u32 = 6;
+
+/// Whether `db` names a PostgreSQL database.
+pub fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// `db` as it may be shown: a URL's password is left out.
+pub fn shown(db: &str) -> String {
+    match (db.find("://"), db.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &db[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &db[..scheme + 3], &db[at + 1..])
+        }
+        _ => db.to_string(),
+    }
+}
+
+/// The SQLite settings each connection takes when it opens.
+fn sqlite_pragmas(busy_timeout: Duration) -> String {
+    // A 4 MB page cache keeps the hot index pages in memory (16 MB sent no faster and cost a
+    // worker 14 MB); checkpointing the WAL every 4,000 pages (16 MB) instead of 1,000 copies
+    // pages into the database less often.
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = -4000; PRAGMA wal_autocheckpoint = 4000;",
+        busy_timeout.as_millis()
+    )
+}
+
+/// Connects and brings the schema up to date. Two processes opening a new SQLite database at
+/// once race to set it up (WAL mode, then the tables); the one that loses finds it locked or
+/// the other's tables there, so it waits a little and tries again (each migration is one
+/// transaction: a lost race leaves nothing half done). PostgreSQL's migrations take an
+/// advisory lock, so workers starting together apply them once.
 async fn open_and_migrate(
-    connect: SqliteConnectOptions,
+    connect: AnyConnectOptions,
+    backend: Backend,
+    busy_timeout: Duration,
     db: &str,
-) -> Result<SqlitePool, StoreError> {
+) -> Result<Pool<sqlx::Any>, StoreError> {
     const TRIES: u64 = 20;
+    let migrator = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
     let mut tries = 0;
     loop {
         tries += 1;
         let last = tries == TRIES;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(connect.clone())
-            .await;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let pragmas = sqlite_pragmas(busy_timeout);
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(move |conn, _| {
+                        let pragmas = pragmas.clone();
+                        Box::pin(async move {
+                            sqlx::Executor::execute(conn, sqlx::AssertSqlSafe(pragmas)).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect.clone())
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(PG_CONNECTIONS)
+                    .acquire_timeout(busy_timeout)
+                    .connect_with(connect.clone())
+                    .await
+            }
+        };
         match pool {
-            Ok(pool) => match MIGRATOR.run(&pool).await {
+            Ok(pool) => match migrator.run(&pool).await {
                 Ok(()) => return Ok(pool),
                 Err(error) if last => {
                     return Err(StoreError::Migrate {
-                        db: db.to_string(),
+                        db: shown(db),
                         error,
                     });
                 }
@@ -43,7 +104,7 @@ async fn open_and_migrate(
             },
             Err(error) if last || !is_busy(&error) => {
                 return Err(StoreError::Open {
-                    db: db.to_string(),
+                    db: shown(db),
                     error,
                 });
             }
@@ -108,37 +169,33 @@ impl Store {
     /// file is created readable by its owner only (it holds phone numbers and the webhook
     /// secret); SQLite gives its -wal and -shm files the same permissions.
     pub async fn open_with(db: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-            return Err(StoreError::Unsupported(
-                db.split('@').next_back().unwrap_or(db).to_string(),
-            ));
-        }
+        sqlx::any::install_default_drivers();
         let open_err = |error| StoreError::Open {
-            db: db.to_string(),
+            db: shown(db),
             error,
         };
-        let connect = if db.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(db).map_err(open_err)?
+        let (backend, connect) = if is_postgres(db) {
+            (Backend::Postgres, AnyConnectOptions::from_str(db))
         } else {
-            SqliteConnectOptions::new().filename(db)
+            let connect = if db.starts_with("sqlite:") {
+                SqliteConnectOptions::from_str(db).map_err(open_err)?
+            } else {
+                SqliteConnectOptions::new().filename(db)
+            };
+            let path = connect.get_filename().to_path_buf();
+            if path.as_os_str() != ":memory:" {
+                crate::files::create_private(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
+            }
+            let url = connect.create_if_missing(true).to_url_lossy();
+            (Backend::Sqlite, AnyConnectOptions::from_url(&url))
         };
-        let path = connect.get_filename().to_path_buf();
-        if path.as_os_str() != ":memory:" {
-            crate::files::create_private(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
-        }
-        let connect = connect
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            // A 4 MB page cache keeps the hot index pages in memory (16 MB sent no faster and
-            // cost a worker 14 MB); checkpointing the WAL every 4,000 pages (16 MB) instead of
-            // 1,000 copies pages into the database less often.
-            .pragma("cache_size", "-4000")
-            .pragma("wal_autocheckpoint", "4000");
-        let writer = open_and_migrate(connect, db).await?;
-        let store = Store { writer };
+        let connect = connect.map_err(open_err)?;
+        let pool = open_and_migrate(connect, backend, options.busy_timeout, db).await?;
+        let store = Store {
+            pool,
+            backend,
+            db: shown(db).into(),
+        };
         store.check_purpose(db, options.purpose).await?;
         Ok(store)
     }
@@ -153,7 +210,7 @@ impl Store {
             return Ok(());
         }
         Err(StoreError::WrongPurpose {
-            db: db.to_string(),
+            db: shown(db),
             kept,
             wanted: wanted.as_str(),
         })

@@ -5,6 +5,8 @@
 
 use sqlx::Row;
 
+use super::Lock;
+use super::sql::{built, q, q_as, q_scalar};
 use super::{CampaignId, Store, StoreError, now};
 use crate::campaign::timing::ScheduleSpec;
 use crate::schedule::Missed;
@@ -58,7 +60,7 @@ impl Store {
         token: &str,
         first_run: i64,
     ) -> Result<i64, StoreError> {
-        let next: i64 = sqlx::query_scalar(
+        let next: i64 = q_scalar(
             "INSERT INTO schedules (campaign_id, file, cron, timezone, grace_ms, token, next_run_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (campaign_id) DO UPDATE SET
@@ -76,15 +78,15 @@ impl Store {
         .bind(token)
         .bind(first_run)
         .bind(now())
-        .fetch_one(&self.writer)
+        .fetch_one(self.pool())
         .await?;
         Ok(next)
     }
 
     pub async fn remove_schedule(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM schedules WHERE campaign_id = ?")
+        let done = q("DELETE FROM schedules WHERE campaign_id = ?")
             .bind(campaign)
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -106,7 +108,7 @@ impl Store {
                 .push_bind(by);
         }
         query.push(" ORDER BY s.next_run_at, s.campaign_id");
-        let rows = query.build().fetch_all(&self.writer).await?;
+        let rows = built(&mut query).fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()
             .map(|r| ScheduleRow {
@@ -133,7 +135,7 @@ impl Store {
         next: i64,
     ) -> Result<Claimed, StoreError> {
         let at = crate::clock::now_ms();
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Alone).await?;
         if let Some(slot) = slot
             && let Some(id) = sqlx::query_scalar::<_, i64>(
                 "SELECT id FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
@@ -145,19 +147,18 @@ impl Store {
         {
             return Ok(Claimed::AlreadyFired(id));
         }
-        let moved = sqlx::query(
-            "UPDATE schedules SET next_run_at = ? WHERE campaign_id = ? AND next_run_at = ?",
-        )
-        .bind(next)
-        .bind(campaign)
-        .bind(expected)
-        .execute(&mut *tx)
-        .await?;
+        let moved =
+            q("UPDATE schedules SET next_run_at = ? WHERE campaign_id = ? AND next_run_at = ?")
+                .bind(next)
+                .bind(campaign)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?;
         if moved.rows_affected() == 0 {
             return Ok(Claimed::Raced);
         }
         if let Some((missed, reason)) = skipped {
-            sqlx::query(
+            q(
                 "INSERT INTO batches (campaign_id, slot, state, reason, fired_at) VALUES (?, ?, 'skipped', ?, ?)
                  ON CONFLICT (campaign_id, slot) DO NOTHING",
             )
@@ -170,7 +171,7 @@ impl Store {
         }
         let claimed = match slot {
             Some(slot) => Claimed::Batch(
-                sqlx::query_scalar(
+                q_scalar(
                     // A run recorded as skipped before (a schedule changed back) fires now.
                     "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES (?, ?, 'loading', ?)
                      ON CONFLICT (campaign_id, slot) DO UPDATE SET state = 'loading', reason = NULL, fired_at = excluded.fired_at
@@ -194,12 +195,12 @@ impl Store {
         campaign: CampaignId,
         slot: i64,
     ) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(q_as(
             "SELECT id, state FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
         )
         .bind(campaign)
         .bind(slot)
-        .fetch_optional(&self.writer)
+        .fetch_optional(self.pool())
         .await?)
     }
 
@@ -209,12 +210,12 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, i64, String)>, StoreError> {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String)> = q_as(
             "SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
              WHERE b.state = 'loading' AND s.token = ? ORDER BY b.id",
         )
         .bind(token)
-        .fetch_all(&self.writer)
+        .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()
@@ -224,21 +225,19 @@ impl Store {
 
     /// The batch is loaded; `summary` is its load's counts (JSON).
     pub async fn finish_batch(&self, batch: i64, summary: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE batches SET state = 'loaded', load_summary = ? WHERE id = ?")
+        q("UPDATE batches SET state = 'loaded', load_summary = ? WHERE id = ?")
             .bind(summary)
             .bind(batch)
-            .execute(&self.writer)
+            .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// The campaign's batches, newest first.
     pub async fn batches(&self, campaign: CampaignId) -> Result<Vec<BatchRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
+        let rows = q("SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.batch_id = b.id)
-             FROM batches b WHERE b.campaign_id = ? ORDER BY b.slot DESC, b.id DESC",
-        )
+             FROM batches b WHERE b.campaign_id = ? ORDER BY b.slot DESC, b.id DESC")
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
@@ -269,9 +268,9 @@ impl Store {
     /// The next run of the campaign's schedule, if it has one.
     pub async fn next_run(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT next_run_at FROM schedules WHERE campaign_id = ?")
+            q_scalar("SELECT next_run_at FROM schedules WHERE campaign_id = ?")
                 .bind(campaign)
-                .fetch_optional(&self.writer)
+                .fetch_optional(self.pool())
                 .await?,
         )
     }

@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use super::sql::{q, q_as, q_scalar};
 use super::{CampaignId, Control, Store, StoreError, now};
 
 /// How a worker sends a campaign a run queued (the run's own choices).
@@ -45,7 +46,7 @@ impl Store {
         token: &str,
         due_before_ms: i64,
     ) -> Result<Vec<Sendable>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = q(format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
              WHERE c.token_fingerprint = ? AND c.state IN {TO_SEND} AND c.control IS NULL
                AND (EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
@@ -54,7 +55,7 @@ impl Store {
                    EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending')
                    OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain'))))
              ORDER BY c.priority DESC, c.id"
-        )))
+        ))
         .bind(token)
         .bind(due_before_ms)
         .fetch_all(self.pool())
@@ -95,7 +96,7 @@ impl Store {
         with: Option<(u32, SendOptions)>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        q(
             "UPDATE campaigns SET
                state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
                state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
@@ -118,7 +119,7 @@ impl Store {
     /// The fingerprint of the token the campaign is sent with, if it was ever sent or queued.
     pub async fn campaign_token(&self, campaign: CampaignId) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT token_fingerprint FROM campaigns WHERE id = ?")
+            q_scalar("SELECT token_fingerprint FROM campaigns WHERE id = ?")
                 .bind(campaign)
                 .fetch_optional(self.pool())
                 .await?
@@ -131,12 +132,10 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<(String, String), StoreError> {
-        Ok(
-            sqlx::query_as("SELECT name, channel FROM campaigns WHERE id = ?")
-                .bind(campaign)
-                .fetch_one(self.pool())
-                .await?,
-        )
+        Ok(q_as("SELECT name, channel FROM campaigns WHERE id = ?")
+            .bind(campaign)
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// Records the campaign's share of its token (1 to 10).
@@ -145,7 +144,7 @@ impl Store {
         campaign: CampaignId,
         priority: u32,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE campaigns SET priority = ? WHERE id = ?")
+        q("UPDATE campaigns SET priority = ? WHERE id = ?")
             .bind(i64::from(priority.clamp(1, 10)))
             .bind(campaign)
             .execute(self.pool())
@@ -155,7 +154,7 @@ impl Store {
 
     /// Whether the campaign has anything to send or decide: queued, sending or uncertain.
     pub async fn has_work(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = q_scalar(
             "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE campaign_id = ?
                AND state IN ('queued', 'sending', 'uncertain') LIMIT 1)",
         )
@@ -167,11 +166,9 @@ impl Store {
 
     /// Where the campaign stands now.
     pub async fn standing(&self, campaign: CampaignId) -> Result<Standing, StoreError> {
-        let r = sqlx::query(
-            "SELECT state, state_reason, control,
+        let r = q("SELECT state, state_reason, control,
                     CASE WHEN lease_until > ? THEN lease_owner END
-             FROM campaigns WHERE id = ?",
-        )
+             FROM campaigns WHERE id = ?")
         .bind(crate::clock::now_ms())
         .bind(campaign)
         .fetch_one(self.pool())

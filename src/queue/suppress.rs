@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use sqlx::Row;
 
+use super::sql::{q, q_scalar};
 use super::{Store, StoreError, now};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -22,11 +23,11 @@ impl Store {
         reason: &str,
         source: &str,
     ) -> Result<bool, StoreError> {
-        let existed: Option<i64> = sqlx::query_scalar("SELECT 1 FROM suppressions WHERE phone = ?")
+        let existed: Option<i64> = q_scalar("SELECT 1 FROM suppressions WHERE phone = ?")
             .bind(phone)
             .fetch_optional(self.pool())
             .await?;
-        sqlx::query(
+        q(
             "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (phone) DO UPDATE SET reason = excluded.reason, source = excluded.source",
         )
@@ -41,7 +42,7 @@ impl Store {
 
     /// Removes a number; false if it was not on the list.
     pub async fn unsuppress(&self, phone: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM suppressions WHERE phone = ?")
+        let done = q("DELETE FROM suppressions WHERE phone = ?")
             .bind(phone)
             .execute(self.pool())
             .await?;
@@ -49,11 +50,9 @@ impl Store {
     }
 
     pub async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT phone, reason, source, created_at FROM suppressions ORDER BY phone",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q("SELECT phone, reason, source, created_at FROM suppressions ORDER BY phone")
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| Suppression {
@@ -67,7 +66,7 @@ impl Store {
 
     /// Every suppressed number, for checking a load against.
     pub async fn suppressed_set(&self) -> Result<HashSet<String>, StoreError> {
-        let phones: Vec<String> = sqlx::query_scalar("SELECT phone FROM suppressions")
+        let phones: Vec<String> = q_scalar("SELECT phone FROM suppressions")
             .fetch_all(self.pool())
             .await?;
         Ok(phones.into_iter().collect())

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use super::Lock;
 use super::lease::owner_is_gone;
+use super::sql::{q, q_scalar};
 use super::{CampaignId, Store, StoreError};
 use crate::clock::{now_ms, rfc3339_secs};
 
@@ -132,7 +134,7 @@ impl Store {
     ) -> Result<Result<TokenLease, TokenHeld>, StoreError> {
         let now = now_ms();
         let until = now + length.as_millis() as i64;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin(Lock::Alone).await?;
         let current = holder(&mut tx, fingerprint).await?;
         if let Some((held, _, until_ms)) = &current
             && held.owner != owner
@@ -145,7 +147,7 @@ impl Store {
             .as_ref()
             .map_or(0, |(_, _, until_ms)| (*until_ms).min(now) + QUIET_MS);
         let fence = current.map_or(1, |(_, fence, _)| fence + 1);
-        sqlx::query(
+        q(
             "INSERT INTO token_leases (fingerprint, owner, role, campaign_id, until_ms, fence)
              VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (fingerprint) DO UPDATE SET owner = excluded.owner, role = excluded.role,
@@ -176,7 +178,7 @@ impl Store {
     /// Renews a token lease; one taken over meanwhile (another owner or fence) is marked lost.
     pub async fn renew_token_lease(&self, lease: &TokenLease) -> Result<bool, StoreError> {
         let until = now_ms() + lease.length.as_millis() as i64;
-        let renewed = sqlx::query(
+        let renewed = q(
             "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?",
         )
         .bind(until)
@@ -199,11 +201,9 @@ impl Store {
     pub async fn release_token_lease(&self, lease: &TokenLease) -> Result<(), StoreError> {
         lease.lose();
         // The row stays, expired now: the next holder starts sending a second later.
-        sqlx::query(
-            "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?",
-        )
-        .bind(now_ms())
-        .bind(&lease.fingerprint)
+        q("UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?")
+            .bind(now_ms())
+            .bind(&lease.fingerprint)
             .bind(&lease.owner)
             .bind(lease.fence)
             .execute(self.pool())
@@ -222,7 +222,7 @@ impl Store {
 
     /// Every token held now by a live process.
     pub async fn token_holders(&self) -> Result<Vec<TokenHeld>, StoreError> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT fingerprint, owner, role, campaign_id, until_ms FROM token_leases
              WHERE until_ms > ? ORDER BY fingerprint",
         )
@@ -237,7 +237,7 @@ impl Store {
     }
 }
 
-fn held_from(r: &sqlx::sqlite::SqliteRow) -> TokenHeld {
+fn held_from(r: &sqlx::any::AnyRow) -> TokenHeld {
     TokenHeld {
         fingerprint: r.get(0),
         owner: r.get(1),
@@ -249,10 +249,10 @@ fn held_from(r: &sqlx::sqlite::SqliteRow) -> TokenHeld {
 
 /// The token's row: who held it last, with its fence and expiry.
 async fn holder(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     fingerprint: &str,
 ) -> Result<Option<(TokenHeld, i64, i64)>, StoreError> {
-    let row = sqlx::query(
+    let row = q(
         "SELECT fingerprint, owner, role, campaign_id, until_ms, fence FROM token_leases
          WHERE fingerprint = ?",
     )
@@ -264,13 +264,13 @@ async fn holder(
 
 /// Whether the token lease the campaign lease is under (if any) is still this holder's.
 pub(super) async fn holds_token(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     lease: &super::Lease,
 ) -> Result<bool, StoreError> {
     let Some(token) = &lease.token else {
         return Ok(true);
     };
-    let held: Option<i64> = sqlx::query_scalar(
+    let held: Option<i64> = q_scalar(
         "SELECT 1 FROM token_leases WHERE fingerprint = ? AND owner = ? AND fence = ? AND until_ms > ?",
     )
     .bind(&token.fingerprint)

@@ -2,12 +2,13 @@
 
 use sqlx::Row;
 
+use super::sql::q;
 use super::{Store, StoreError, now};
 
 impl Store {
     /// Records a stop; an earlier stop of the same token keeps its reason.
     pub async fn stop_token(&self, fingerprint: &str, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING")
+        q("INSERT INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING")
             .bind(fingerprint)
             .bind(reason)
             .bind(now())
@@ -21,7 +22,7 @@ impl Store {
         &self,
         fingerprint: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query("SELECT reason, at FROM token_stops WHERE fingerprint = ?")
+        let row = q("SELECT reason, at FROM token_stops WHERE fingerprint = ?")
             .bind(fingerprint)
             .fetch_optional(self.pool())
             .await?;
@@ -30,7 +31,7 @@ impl Store {
 
     /// Clears a stop; false if the token was not stopped.
     pub async fn clear_token_stop(&self, fingerprint: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM token_stops WHERE fingerprint = ?")
+        let done = q("DELETE FROM token_stops WHERE fingerprint = ?")
             .bind(fingerprint)
             .execute(self.pool())
             .await?;

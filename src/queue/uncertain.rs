@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use super::sql::{built, q};
 use super::{CampaignId, Store, StoreError, now};
 
 /// An `uncertain` message and the attempt that may or may not have reached the API.
@@ -27,7 +28,7 @@ const CLEAN: &str = "mid = NULL, uid = NULL, ack = NULL, error_code = NULL, poll
 
 impl Store {
     pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT m.id, m.attempt_id, m.payload, m.attempts, a.started_at,
                     COALESCE(a.finished_at, a.started_at)
              FROM messages m LEFT JOIN attempts a ON a.id = m.attempt_id
@@ -62,7 +63,7 @@ impl Store {
             Some((mid, poll_at)) => ("sent", Some(mid), Some(poll_at)),
             None => ("queued", None, None),
         };
-        let done = sqlx::query(
+        let done = q(
             "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
                  sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
              WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ? AND (? = 'sent' OR ack IS NULL)",
@@ -84,10 +85,8 @@ impl Store {
 
     /// Leaves an uncertain message to the operator, saying why (fenced like `settle_uncertain`).
     pub async fn leave_uncertain(&self, u: &Uncertain, why: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE messages SET error = ?, updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ?",
-        )
+        let done = q("UPDATE messages SET error = ?, updated_at = ?
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ?")
         .bind(why)
         .bind(now())
         .bind(u.message_id)
@@ -101,11 +100,11 @@ impl Store {
     /// message, with the same payload). Returns how many.
     pub async fn retry_uncertain(&self, campaign: CampaignId) -> Result<u64, StoreError> {
         // `CLEAN` is a constant of this file: nothing from outside is in the statement.
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let done = q(format!(
             "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
                  error = 'resent by operator after uncertain', updated_at = ?
              WHERE campaign_id = ? AND state = 'uncertain'"
-        )))
+        ))
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -137,6 +136,9 @@ impl Store {
             codes.push_bind(code);
         }
         query.push(")");
-        Ok(query.build().execute(self.pool()).await?.rows_affected())
+        Ok(built(&mut query)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 }

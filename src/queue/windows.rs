@@ -3,6 +3,7 @@
 //! go on, and the sender takes it up when it opens.
 
 use super::StoreError;
+use super::sql::{built, built_as};
 use crate::campaign::timing::Timing;
 
 /// The note a held message carries until it is sent.
@@ -11,7 +12,7 @@ pub const HELD: &str = "outside its send window";
 /// Of `ids`, those that may be claimed at `now_ms`; the others are put off until their
 /// window opens.
 pub async fn hold_outside(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     timing: &Timing,
     ids: &[i64],
     now_ms: i64,
@@ -25,7 +26,7 @@ pub async fn hold_outside(
         list.push_bind(*id);
     }
     query.push(")");
-    let rows: Vec<(i64, Option<String>)> = query.build_query_as().fetch_all(&mut *tx).await?;
+    let rows: Vec<(i64, Option<String>)> = built_as(&mut query).fetch_all(&mut *tx).await?;
     let mut opens: std::collections::HashMap<Option<String>, Option<i64>> = Default::default();
     let (mut claim, mut held) = (vec![], std::collections::BTreeMap::<i64, Vec<i64>>::new());
     for (id, tz) in rows {
@@ -54,7 +55,7 @@ pub async fn hold_outside(
 
 /// Queued messages `ids` wait until `at_ms`, with `note` saying why.
 pub(super) async fn put_off(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     ids: &[i64],
     at_ms: i64,
     note: &str,
@@ -70,6 +71,6 @@ pub(super) async fn put_off(
         list.push_bind(*id);
     }
     update.push(")");
-    update.build().execute(&mut *tx).await?;
+    built(&mut update).execute(&mut *tx).await?;
     Ok(())
 }

@@ -43,7 +43,7 @@ fn heard<'a>(claim: &Claim, ack: Ack, mid: &'a str, attempt: i64) -> HeardAck<'a
 async fn state(store: &Store, claim: &Claim) -> (String, Option<String>, Option<i64>) {
     sqlx::query_as("SELECT state, mid, ack FROM messages WHERE id = ?")
         .bind(claim.message_id)
-        .fetch_one(store.pool())
+        .fetch_one(&crate::helpers::raw(&store).await)
         .await
         .unwrap()
 }
@@ -102,7 +102,7 @@ async fn a_retried_message_starts_clean_and_late_acks_of_the_old_attempt_are_eve
     );
     let events: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'ack-superseded'")
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     assert_eq!(events, 2, "kept as events");
@@ -124,7 +124,7 @@ async fn a_delivered_message_never_goes_back_to_failed_and_future_times_are_clam
     assert_eq!(state(&store, &c).await.0, "read");
     let delivered_at: i64 = sqlx::query_scalar("SELECT delivered_at FROM messages WHERE id = ?")
         .bind(c.message_id)
-        .fetch_one(store.pool())
+        .fetch_one(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     assert!(

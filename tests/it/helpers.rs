@@ -268,6 +268,14 @@ pub async fn store_in(dir: &std::path::Path) -> campaign::queue::Store {
         .unwrap()
 }
 
+/// A connection of the test's own to a store's SQLite database, for what the store has no
+/// call for (reading columns, writing back times).
+pub async fn raw(store: &campaign::queue::Store) -> sqlx::SqlitePool {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(store.location()).unwrap();
+    sqlx::SqlitePool::connect_with(options).await.unwrap()
+}
+
 /// The PostgreSQL server for tests: `TEST_DATABASE_URL` (set by .ci/run, which also starts the
 /// server), else this machine kind's local server.
 pub fn test_database_url() -> String {

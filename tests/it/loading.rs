@@ -662,7 +662,7 @@ async fn reject_lines_are_the_files_own_lines_with_lf_crlf_and_mixed_endings() {
             .collect();
         assert_eq!(stored, [7, 8, 9, 10, 11], "{name}: every reject is kept");
         let queued: Vec<i64> = sqlx::query_scalar("SELECT line FROM messages ORDER BY line")
-            .fetch_all(store.pool())
+            .fetch_all(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
         assert_eq!(queued, [2, 3, 4, 5], "{name}");

@@ -14,7 +14,7 @@ async fn sqlite_schema() -> BTreeMap<String, BTreeMap<String, String>> {
         "SELECT m.name, p.name, p.type FROM sqlite_master m JOIN pragma_table_info(m.name) p
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&crate::helpers::raw(&store).await)
     .await
     .unwrap();
     let mut schema: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();

@@ -168,7 +168,7 @@ async fn accepted_a_minute_ago(
     sqlx::query("UPDATE messages SET state = 'sent', ack = 1, sent_at = ?, mid = 'm' || id WHERE campaign_id = ?")
         .bind(sent)
         .bind(id)
-        .execute(store.pool())
+        .execute(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     (store, id, sent)
@@ -184,7 +184,7 @@ async fn told(
     let (message_id, mid): (i64, String) =
         sqlx::query_as("SELECT id, mid FROM messages WHERE line = ?")
             .bind(line)
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     let heard = campaign::queue::HeardAck {

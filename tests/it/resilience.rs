@@ -99,7 +99,7 @@ async fn injected_faults_lose_nobody_and_send_nobody_twice() {
     let failed_by_ack: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM messages WHERE state = 'failed' AND ack IS NOT NULL",
     )
-    .fetch_one(store.pool())
+    .fetch_one(&crate::helpers::raw(&store).await)
     .await
     .unwrap();
     let reached = counts.sent + counts.delivered + failed_by_ack;
@@ -378,7 +378,7 @@ async fn a_run_that_loses_its_lease_stops_sending() {
         .bind(crate::helpers::another_process())
         .bind(dispatch::now_ms() + 60_000)
         .bind(id)
-        .execute(store.pool())
+        .execute(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     let result = running.await.unwrap();

@@ -162,7 +162,7 @@ async fn with_a_dedupe_key_a_recipient_of_an_earlier_batch_is_not_sent_again_wit
     fire("2026-12-02T09:00:00Z").await;
     // Eight days on (the first batch queued longer ago than the window): all three again.
     sqlx::query("UPDATE messages SET queued_ms = queued_ms - 8 * 86400000 WHERE batch_id = 1")
-        .execute(store.pool())
+        .execute(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     fire("2026-12-03T09:00:00Z").await;
@@ -173,7 +173,7 @@ async fn with_a_dedupe_key_a_recipient_of_an_earlier_batch_is_not_sent_again_wit
         "batch 3: the two of batch 1 (out of the window), not batch 2's"
     );
     let summary: String = sqlx::query_scalar("SELECT load_summary FROM batches WHERE id = 2")
-        .fetch_one(store.pool())
+        .fetch_one(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
@@ -233,7 +233,7 @@ async fn the_worker_fires_a_due_schedule_and_sends_its_batch() {
     let store = store_in(d).await;
     sqlx::query("UPDATE schedules SET next_run_at = ?")
         .bind(campaign::clock::now_ms() - 1000)
-        .execute(store.pool())
+        .execute(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     let worker = TestWorker::spawn(d, &sim, &[]).await;

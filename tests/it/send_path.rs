@@ -249,7 +249,7 @@ async fn ambiguous_answers_use_up_attempts_and_then_leave_the_message_uncertain(
     let counts = store.counts(id).await.unwrap();
     assert_eq!(counts.uncertain, 1, "{counts:?}");
     let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts")
-        .fetch_one(store.pool())
+        .fetch_one(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     assert_eq!(attempts, 3);
@@ -274,7 +274,8 @@ async fn a_failed_outcome_write_stops_sending_at_once() {
     let (running, _) = sending_one_at_a_time(&sim, &store, id).await;
     // Another process holds the write lock for longer than the dispatcher waits for it.
     let other = Store::open(db.to_str().unwrap()).await.unwrap();
-    let mut blocker = other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let raw = crate::helpers::raw(&other).await;
+    let mut blocker = raw.begin_with("BEGIN IMMEDIATE").await.unwrap();
     sqlx::query("UPDATE settings SET value = value")
         .execute(&mut *blocker)
         .await

@@ -132,7 +132,7 @@ impl World {
 
     async fn row(&self) -> Row {
         sqlx::query_as("SELECT state, attempt_id, ack FROM messages")
-            .fetch_one(self.store.pool())
+            .fetch_one(&crate::helpers::raw(&self.store).await)
             .await
             .unwrap()
     }

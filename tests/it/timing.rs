@@ -38,7 +38,7 @@ async fn messages_older_than_max_age_expire_instead_of_going_out_late() {
         .unwrap();
     let (queued, expires): (i64, i64) =
         sqlx::query_as("SELECT queued_ms, expires_ms FROM messages WHERE line = 2")
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     assert_eq!(
@@ -51,7 +51,7 @@ async fn messages_older_than_max_age_expire_instead_of_going_out_late() {
     sqlx::query("UPDATE messages SET queued_ms = ?, expires_ms = ? WHERE line IN (2, 3)")
         .bind(now - 7 * HOUR)
         .bind(now - HOUR)
-        .execute(store.pool())
+        .execute(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     campaign_ok(
@@ -122,7 +122,7 @@ async fn a_send_window_holds_recipients_outside_it_and_sends_those_inside() {
     let (state, next, note): (String, i64, String) = sqlx::query_as(
         "SELECT state, next_attempt_at, error FROM messages WHERE phone = '+14155552671'",
     )
-    .fetch_one(store.pool())
+    .fetch_one(&crate::helpers::raw(&store).await)
     .await
     .unwrap();
     assert_eq!(state, "queued");
@@ -186,11 +186,11 @@ async fn the_daily_limit_holds_across_two_campaigns_on_one_token() {
     let (state, next): (String, i64) =
         sqlx::query_as("SELECT state, next_attempt_at FROM messages WHERE phone = ?")
             .bind(uk_mobile(4))
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     let first: i64 = sqlx::query_scalar("SELECT MIN(first_ms) FROM token_contacts")
-        .fetch_one(store.pool())
+        .fetch_one(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     assert_eq!(

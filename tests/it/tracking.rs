@@ -96,7 +96,7 @@ async fn with_callbacks_the_counts_match_what_the_simulator_decided_and_polls_st
     settles_to(&store, id, expected()).await;
     // Bring every poll due now: the poller still asks about none of them, since a callback
     // spoke of each within its first interval (a minute)...
-    let pool = store.pool();
+    let pool = &crate::helpers::raw(&store).await;
     let due_now = "UPDATE messages SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL";
     let waiting = sqlx::query(due_now).execute(pool).await.unwrap();
     assert!(
@@ -219,7 +219,7 @@ async fn forged_malformed_replayed_and_reordered_callbacks_change_nothing() {
     let real = secrecy::ExposeSecret::expose_secret(&secret).to_string();
     let (message, mid): (i64, String) =
         sqlx::query_as("SELECT id, mid FROM messages ORDER BY id LIMIT 1")
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     let callback = |ack: i64| {
@@ -228,7 +228,7 @@ async fn forged_malformed_replayed_and_reordered_callbacks_change_nothing() {
     let state = || async {
         sqlx::query_as::<_, (String, Option<i64>)>("SELECT state, ack FROM messages WHERE id = ?")
             .bind(message)
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap()
     };
@@ -268,7 +268,7 @@ async fn forged_malformed_replayed_and_reordered_callbacks_change_nothing() {
         "SELECT COUNT(*) FROM events WHERE message_id = ? AND source = 'callback'",
     )
     .bind(message)
-    .fetch_one(store.pool())
+    .fetch_one(&crate::helpers::raw(&store).await)
     .await
     .unwrap();
     assert_eq!(events, 4, "every ack is kept as an event");
@@ -388,7 +388,7 @@ async fn retry_failed_requeues_only_what_may_pass() {
     );
     let queued: Vec<String> =
         sqlx::query_scalar("SELECT phone FROM messages WHERE state = 'queued'")
-            .fetch_all(store.pool())
+            .fetch_all(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     assert_eq!(queued, ["+447911000019"]);

@@ -236,7 +236,7 @@ async fn a_run_whose_token_lease_is_taken_over_stops_sending_on_it() {
     sqlx::query("UPDATE token_leases SET owner = ?, fence = fence + 1, until_ms = ?")
         .bind(crate::helpers::another_process())
         .bind(campaign::clock::now_ms() + 60_000)
-        .execute(store.pool())
+        .execute(&crate::helpers::raw(&store).await)
         .await
         .unwrap();
     let result = running.await.unwrap();

@@ -53,7 +53,7 @@ async fn read_receipts_and_replies_after_sending_ended_reach_the_database_by_cal
     .await;
     let by_callback: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE ack = 10 AND source = 'callback'")
-            .fetch_one(store.pool())
+            .fetch_one(&crate::helpers::raw(&store).await)
             .await
             .unwrap();
     assert_eq!(by_callback, 3, "the replies came by callback to the worker");

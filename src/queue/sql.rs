@@ -1,0 +1,108 @@
+//! The store's SQL runs unchanged on SQLite and PostgreSQL through sqlx's `Any` driver. The
+//! statements are written with `?` placeholders; `numbered` turns them into `$1, $2, ...`,
+//! which both engines take (sqlx's SQLite driver reads `$N` as the Nth argument).
+
+use sqlx::any::{Any, AnyArguments};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{AssertSqlSafe, Execute, QueryBuilder};
+
+/// `sql` with its `?` placeholders numbered `$1, $2, ...`; a `?` inside a quoted string or
+/// identifier is left alone.
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (Some(q), _) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            // `?N` is already numbered.
+            (None, '?') if chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
+            (None, '?') => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A statement of the store, placeholders numbered.
+pub(super) fn q(sql: impl AsRef<str>) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(numbered(sql.as_ref())))
+}
+
+pub(super) fn q_as<T>(sql: impl AsRef<str>) -> QueryAs<'static, Any, T, AnyArguments>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    sqlx::query_as(AssertSqlSafe(numbered(sql.as_ref())))
+}
+
+pub(super) fn q_scalar<T>(sql: impl AsRef<str>) -> QueryScalar<'static, Any, T, AnyArguments>
+where
+    (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    sqlx::query_scalar(AssertSqlSafe(numbered(sql.as_ref())))
+}
+
+/// A condition's value: PostgreSQL gives a boolean, SQLite a number.
+pub(super) fn flag(row: &sqlx::any::AnyRow, column: usize) -> bool {
+    use sqlx::Row;
+    row.try_get::<bool, _>(column)
+        .or_else(|_| row.try_get::<i64, _>(column).map(|n| n != 0))
+        .unwrap_or(false)
+}
+
+/// The SQL and arguments a builder made, placeholders numbered.
+fn parts(builder: &mut QueryBuilder<Any>) -> (String, AnyArguments) {
+    let mut query = builder.build();
+    let arguments = query.take_arguments().ok().flatten().unwrap_or_default();
+    (numbered(query.sql().as_str()), arguments)
+}
+
+pub(super) fn built(builder: &mut QueryBuilder<Any>) -> Query<'static, Any, AnyArguments> {
+    let (sql, arguments) = parts(builder);
+    sqlx::query_with(AssertSqlSafe(sql), arguments)
+}
+
+pub(super) fn built_as<T>(builder: &mut QueryBuilder<Any>) -> QueryAs<'static, Any, T, AnyArguments>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let (sql, arguments) = parts(builder);
+    sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+}
+
+pub(super) fn built_scalar<T>(
+    builder: &mut QueryBuilder<Any>,
+) -> QueryScalar<'static, Any, T, AnyArguments>
+where
+    (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let (sql, arguments) = parts(builder);
+    sqlx::query_scalar_with(AssertSqlSafe(sql), arguments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered;
+
+    #[test]
+    fn placeholders_are_numbered_outside_quotes() {
+        assert_eq!(
+            numbered("SELECT '?' || ? FROM t WHERE a = ? AND \"b?\" = ?"),
+            "SELECT '?' || $1 FROM t WHERE a = $2 AND \"b?\" = $3"
+        );
+        assert_eq!(numbered("a = ?2 OR b = ?1"), "a = $2 OR b = $1");
+    }
+}
