@@ -43,7 +43,7 @@ fn heard<'a>(claim: &Claim, ack: Ack, mid: &'a str, attempt: i64) -> HeardAck<'a
 async fn state(store: &Store, claim: &Claim) -> (String, Option<String>, Option<i64>) {
     sqlx::query_as("SELECT state, mid, ack FROM messages WHERE id = ?")
         .bind(claim.message_id)
-        .fetch_one(&crate::helpers::raw(&store).await)
+        .fetch_one(&crate::helpers::raw(store).await)
         .await
         .unwrap()
 }

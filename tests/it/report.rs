@@ -184,7 +184,7 @@ async fn told(
     let (message_id, mid): (i64, String) =
         sqlx::query_as("SELECT id, mid FROM messages WHERE line = ?")
             .bind(line)
-            .fetch_one(&crate::helpers::raw(&store).await)
+            .fetch_one(&crate::helpers::raw(store).await)
             .await
             .unwrap();
     let heard = campaign::queue::HeardAck {
