@@ -149,7 +149,7 @@ impl Store {
         mut each: impl FnMut(&str),
     ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
-        let mut rows = sqlx::query_scalar::<_, String>(
+        let mut rows = q_scalar::<String>(
             "SELECT payload FROM messages WHERE campaign_id = ? AND sent_at IS NOT NULL",
         )
         .bind(campaign)

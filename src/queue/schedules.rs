@@ -137,7 +137,7 @@ impl Store {
         let at = crate::clock::now_ms();
         let mut tx = self.begin(Lock::Alone).await?;
         if let Some(slot) = slot
-            && let Some(id) = sqlx::query_scalar::<_, i64>(
+            && let Some(id) = q_scalar::<i64>(
                 "SELECT id FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
             )
             .bind(campaign)

@@ -7,6 +7,7 @@ mod acks_by_attempt;
 mod browser;
 mod cli_sim;
 mod client_verdicts;
+mod contract;
 mod control;
 mod identity;
 mod late_acks;

@@ -1,0 +1,387 @@
+//! The store's contract: the same scenarios against SQLite and PostgreSQL (a fresh database on
+//! `TEST_DATABASE_URL` for each), so the two backends cannot drift apart.
+
+use std::time::Duration;
+
+use campaign::campaign::timing::ScheduleSpec;
+use campaign::queue::{
+    Backend, CampaignId, Claimed, Control, Counts, Outcome, Role, Store, StoreError,
+};
+
+use crate::helpers::{
+    TestSim, lease, pg_execute, queue, recipients_csv, sms_def, spawn_sim, test_database_url,
+    uk_mobile,
+};
+
+/// Runs `scenario` once on each backend.
+macro_rules! contract {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::run(campaign::queue::Backend::Sqlite, super::$scenario).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::run(campaign::queue::Backend::Postgres, super::$scenario).await;
+            }
+        }
+    };
+}
+
+/// What a scenario gets: a fresh store, the simulator, and a directory for its files.
+struct Scene {
+    store: Store,
+    sim: TestSim,
+    dir: tempfile::TempDir,
+}
+
+async fn run<F, Fut>(backend: Backend, scenario: F)
+where
+    F: FnOnce(Scene) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = match backend {
+        Backend::Sqlite => dir.path().join("c.db").to_str().unwrap().to_string(),
+        Backend::Postgres => fresh_pg_database().await,
+    };
+    let store = Store::open(&db).await.unwrap();
+    assert_eq!(store.backend(), backend);
+    let sim = spawn_sim(|_| {}).await;
+    scenario(Scene { store, sim, dir }).await;
+}
+
+/// A new, empty database on the test server: its URL.
+pub async fn fresh_pg_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "campaign_test_{}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let server = test_database_url();
+    pg_execute(&server, &[format!("CREATE DATABASE {name}")]).await;
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// `n` SMS recipients queued in one campaign.
+async fn queued(scene: &Scene, n: u32) -> CampaignId {
+    let phones: Vec<String> = (0..n).map(uk_mobile).collect();
+    let csv = recipients_csv(scene.dir.path(), "r.csv", &phones);
+    let loaded = queue(&scene.store, &scene.sim, &sms_def(csv)).await;
+    loaded.campaign.unwrap()
+}
+
+async fn due_ids(store: &Store, id: CampaignId) -> Vec<i64> {
+    let due = store.due(id, i64::MAX, 1000).await.unwrap();
+    due.iter().map(|d| d.0).collect()
+}
+
+fn sent(mid: &str) -> Outcome {
+    Outcome::Sent {
+        mid: mid.into(),
+        uid: None,
+        poll_at: i64::MAX,
+    }
+}
+
+contract!(claims_record_before_send_and_finish_once, claim_and_finish);
+async fn claim_and_finish(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let lease = lease(store, id).await;
+    let claims = store
+        .claim(&lease, &due_ids(store, id).await)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 3);
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.sending, counts.queued), (3, 0));
+    // Claimed again: nothing, the messages are no longer queued.
+    let ids: Vec<i64> = claims.iter().map(|c| c.message_id).collect();
+    assert!(store.claim(&lease, &ids).await.unwrap().is_empty());
+    assert!(store.finish(&claims[0], &sent("m0")).await.unwrap());
+    // A second outcome for the same attempt changes nothing.
+    assert!(!store.finish(&claims[0], &sent("again")).await.unwrap());
+    let retry = Outcome::Retry {
+        at_ms: 0,
+        reason: "2001 deferred".into(),
+    };
+    assert!(store.finish(&claims[1], &retry).await.unwrap());
+    let failed = Outcome::Failed {
+        code: Some(2006),
+        reason: "not a number".into(),
+        suppress: true,
+    };
+    assert!(store.finish(&claims[2], &failed).await.unwrap());
+    let counts = store.counts(id).await.unwrap();
+    let want = Counts {
+        total: 3,
+        queued: 1,
+        sent: 1,
+        failed: 1,
+        ..Default::default()
+    };
+    assert_eq!(counts, want);
+    let suppressed = store.suppressions().await.unwrap();
+    assert_eq!(suppressed.len(), 1);
+}
+
+contract!(concurrent_claims_never_share_a_message, concurrent_claims);
+async fn concurrent_claims(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 40).await;
+    let lease = lease(store, id).await;
+    let ids = due_ids(store, id).await;
+    let (a, b, c) = tokio::join!(
+        store.claim(&lease, &ids),
+        store.claim(&lease, &ids),
+        store.claim(&lease, &ids)
+    );
+    let mut all: Vec<i64> = [a.unwrap(), b.unwrap(), c.unwrap()]
+        .concat()
+        .iter()
+        .map(|c| c.message_id)
+        .collect();
+    all.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(all, want, "every message claimed once, none twice");
+}
+
+contract!(
+    a_lease_taken_over_fences_the_old_holders_claims,
+    lease_fencing
+);
+async fn lease_fencing(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 2).await;
+    let first = store
+        .take_lease(id, "pid 1@elsewhere", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    // Taken for no time, it has run out: another owner takes it, and the first one's claim is refused.
+    let second = store
+        .take_lease(id, "pid 2@elsewhere", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = due_ids(store, id).await;
+    let err = store.claim(&first, &ids).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(c) if c == id), "{err}");
+    assert!(first.is_lost());
+    // While held, a third owner is refused.
+    let held = store
+        .take_lease(id, "pid 3@elsewhere", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(held.unwrap_err().owner, "pid 2@elsewhere");
+    assert_eq!(store.claim(&second, &ids).await.unwrap().len(), 2);
+}
+
+contract!(token_leases_fence_each_new_holder, token_leases);
+async fn token_leases(scene: Scene) {
+    let store = &scene.store;
+    let long = Duration::from_secs(60);
+    let a = store
+        .take_token_lease("fp:t", "pid 1@a", Role::Worker, None, long)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = store
+        .take_token_lease("fp:t", "pid 2@b", Role::Worker, None, long)
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().owner, "pid 1@a");
+    store.release_token_lease(&a).await.unwrap();
+    let b = store
+        .take_token_lease("fp:t", "pid 2@b", Role::Worker, None, long)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.fence(), a.fence() + 1);
+    assert!(
+        !store.renew_token_lease(&a).await.unwrap(),
+        "the old holder's renewal fails"
+    );
+    assert!(store.renew_token_lease(&b).await.unwrap());
+    let holder = store.token_holder("fp:t").await.unwrap().unwrap();
+    assert_eq!(holder.owner, "pid 2@b");
+}
+
+contract!(pause_resume_and_cancel_act_on_claims, controls);
+async fn controls(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let lease = lease(store, id).await;
+    let ids = due_ids(store, id).await;
+    let first = store.claim(&lease, &ids[..1]).await.unwrap();
+    store.pause(id).await.unwrap();
+    let err = store.claim(&lease, &ids[1..]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Controlled {
+                control: Control::Paused,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(store.resume(id).await.unwrap());
+    assert_eq!(store.claim(&lease, &ids[1..2]).await.unwrap().len(), 1);
+    store.cancel(id).await.unwrap();
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.cancelled, counts.sending), (1, 2));
+    // What was in flight when cancelled is still recorded.
+    assert!(store.finish(&first[0], &sent("m1")).await.unwrap());
+}
+
+contract!(
+    interrupted_sends_become_uncertain_and_are_settled,
+    uncertain
+);
+async fn uncertain(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 2).await;
+    let lease = lease(store, id).await;
+    let claims = store
+        .claim(&lease, &due_ids(store, id).await)
+        .await
+        .unwrap();
+    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 2);
+    // The dead sender's outcome, arriving late, changes nothing.
+    assert!(!store.finish(&claims[0], &sent("late")).await.unwrap());
+    let left = store.uncertain(id).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(
+        store
+            .settle_uncertain(&left[0], Some(("mid-0", i64::MAX)), "found")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .settle_uncertain(&left[1], None, "never sent")
+            .await
+            .unwrap()
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.sent, counts.uncertain), (1, 0));
+}
+
+contract!(a_scheduled_run_fires_once_whoever_asks, schedule_runs);
+async fn schedule_runs(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 1).await;
+    let spec = ScheduleSpec {
+        cron: "0 9 * * *".into(),
+        timezone: "Europe/London".into(),
+        grace_ms: 3_600_000,
+    };
+    let at = 1_800_000_000_000;
+    let next = store
+        .register_schedule(id, "c.toml", &spec, "fp:t", at)
+        .await
+        .unwrap();
+    assert_eq!(next, at);
+    let (a, b) = tokio::join!(
+        store.claim_run(id, at, Some(at), None, at + 86_400_000),
+        store.claim_run(id, at, Some(at), None, at + 86_400_000)
+    );
+    let mut fired = [a.unwrap(), b.unwrap()];
+    fired.sort_by_key(|c| matches!(c, Claimed::Batch(_)));
+    assert!(
+        matches!(
+            fired,
+            [Claimed::AlreadyFired(_) | Claimed::Raced, Claimed::Batch(_)]
+        ),
+        "{fired:?}"
+    );
+    assert_eq!(store.next_run(id).await.unwrap(), Some(at + 86_400_000));
+    assert_eq!(store.batches(id).await.unwrap().len(), 1);
+}
+
+contract!(a_daily_cap_holds_the_recipients_over_it, daily_cap);
+async fn daily_cap(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let token = "fp:capped";
+    store.set_campaign_token(id, token).await.unwrap();
+    store.set_daily_limit(token, 2).await.unwrap();
+    let lease = lease(store, id).await;
+    let claims = store
+        .claim(&lease, &due_ids(store, id).await)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 2);
+    assert_eq!(
+        store
+            .daily_use(token, campaign::dispatch::now_ms())
+            .await
+            .unwrap(),
+        Some((2, 2))
+    );
+    assert_eq!(store.counts(id).await.unwrap().queued, 1);
+}
+
+contract!(acks_reports_and_gauges_read_the_same, acks_and_reports);
+async fn acks_and_reports(scene: Scene) {
+    use campaign::convrs::Ack;
+    let store = &scene.store;
+    let id = queued(&scene, 2).await;
+    let lease = lease(store, id).await;
+    let claims = store
+        .claim(&lease, &due_ids(store, id).await)
+        .await
+        .unwrap();
+    for (i, claim) in claims.iter().enumerate() {
+        store
+            .finish(claim, &sent(&format!("mid-{i}")))
+            .await
+            .unwrap();
+    }
+    let heard = campaign::queue::HeardAck {
+        message_id: claims[0].message_id,
+        ack: Ack::Delivered,
+        source: "callback",
+        at_ms: campaign::dispatch::now_ms(),
+        mid: Some("mid-0"),
+        attempt: Some(claims[0].attempt_id),
+    };
+    store.record_ack(&heard).await.unwrap();
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.sent, counts.delivered), (1, 1));
+    let funnel = store.funnel(id).await.unwrap();
+    assert_eq!((funnel.sent, funnel.delivered), (2, 1));
+    assert_eq!(
+        store
+            .delivery_times(id)
+            .await
+            .unwrap()
+            .by_callback
+            .unwrap()
+            .messages,
+        1
+    );
+    assert_eq!(store.recipients(id).await.unwrap().len(), 2);
+    store.report_header(id).await.unwrap();
+    store.reach_times(id).await.unwrap();
+    store.failure_reasons(id).await.unwrap();
+    store.queue_gauges(0).await.unwrap();
+    assert_eq!(
+        store
+            .list_campaigns(campaign::dispatch::now_ms())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.due_polls(id, i64::MAX, 10).await.unwrap().len(), 2);
+}
