@@ -61,6 +61,18 @@ pub struct WorkerArgs {
     /// daily_limit sets its token's too.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub daily_limit: Option<u32>,
+    /// How long a token's lease lasts unrenewed (renewed every third of it; 3s to 10m). A
+    /// worker that dies on another host has its tokens taken over after this.
+    #[arg(long, default_value = "10s", value_parser = parse_lease)]
+    pub lease: Duration,
+}
+
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let lease = parse_duration(s)?;
+    if !(Duration::from_secs(3)..=Duration::from_secs(600)).contains(&lease) {
+        return Err(format!("{s} is not between 3s and 10m"));
+    }
+    Ok(lease)
 }
 
 pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -128,7 +140,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         limits: TokenLimits {
             rate: args.rate,
             number_rate: args.number_rate,
-            lease: Duration::from_secs(30),
+            lease: args.lease,
         },
         in_flight: usize::from(args.in_flight),
         max_attempts: args.max_attempts,

@@ -12,6 +12,7 @@ mod metrics;
 mod run;
 mod scheduled;
 mod send;
+mod spread;
 mod token;
 mod worker;
 

@@ -4,7 +4,7 @@
 //! retries deferred messages when they come due, reconciles what a dead sender left uncertain,
 //! and polls acks for every campaign on the token however late they come. On stop (SIGTERM)
 //! nothing new is claimed, requests in flight finish and are recorded, and the tokens are given
-//! up.
+//! up. Workers sharing a database spread the tokens between them (`spread`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::send::{OnToken, SendEnd, send_campaign, state_after};
+use super::spread::Spread;
 use super::token::{HeldToken, TokenLimits};
 use crate::campaign::definition::Channel;
 use crate::clock::now_ms;
@@ -51,6 +52,8 @@ pub enum TokenState {
     Held { campaigns: Vec<CampaignId> },
     /// Another process holds it; campaigns on it wait.
     Waiting { holder: TokenHeld },
+    /// Left to the other workers: this one holds its share of the tokens.
+    LeftToOthers { share: usize },
     /// The API stopped the token (`campaign clear-token-stop` lifts it).
     Stopped { reason: String },
 }
@@ -94,19 +97,58 @@ pub async fn run_worker(
     status: &Arc<WorkerStatus>,
     stop: &CancellationToken,
 ) {
+    let spread = Arc::new(Spread::new(clients.len()));
+    let owner = crate::queue::this_process();
+    let heartbeat = tokio::spawn(count_workers(
+        store.clone(),
+        owner.clone(),
+        spread.clone(),
+        config.clone(),
+        stop.clone(),
+    ));
     let mut tokens = JoinSet::new();
     for client in clients {
         status.set(&client.token_fingerprint(), TokenState::Starting);
-        let (store, client, config, status, stop) = (
+        let (store, client, config, status, stop, spread) = (
             store.clone(),
             client.clone(),
             config.clone(),
             status.clone(),
             stop.clone(),
+            spread.clone(),
         );
-        tokens.spawn(async move { serve_token(&store, &client, &config, &status, &stop).await });
+        tokens.spawn(async move {
+            serve_token(&store, &client, &config, &status, &stop, &spread).await
+        });
     }
     while tokens.join_next().await.is_some() {}
+    let _ = heartbeat.await;
+    if let Err(e) = store.worker_gone(&owner).await {
+        tracing::warn!(error = %e, "cannot say this worker is gone; the others count it for a lease length");
+    }
+}
+
+/// At every tick: says this worker is alive and counts the workers alive (seen within a lease
+/// length), which sets its share of the tokens.
+async fn count_workers(
+    store: Store,
+    owner: String,
+    spread: Arc<Spread>,
+    config: WorkerConfig,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        let now = now_ms();
+        let since = now - config.limits.lease.as_millis() as i64;
+        match store.worker_seen(&owner, now, since).await {
+            Ok(workers) => spread.workers(workers),
+            Err(e) => tracing::warn!(error = %e, "cannot count the workers; will try again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.tick) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
 }
 
 /// One token: take it when free, send on it while held, take it again if lost.
@@ -116,6 +158,7 @@ async fn serve_token(
     config: &WorkerConfig,
     status: &WorkerStatus,
     stop: &CancellationToken,
+    spread: &Spread,
 ) {
     let fingerprint = client.token_fingerprint();
     let stats = status.stats_for(&fingerprint);
@@ -127,6 +170,19 @@ async fn serve_token(
         stop.clone(),
     ));
     while !stop.is_cancelled() {
+        if !spread.may_take() {
+            status.set(
+                &fingerprint,
+                TokenState::LeftToOthers {
+                    share: spread.share(),
+                },
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(config.tick) => {}
+                _ = stop.cancelled() => {}
+            }
+            continue;
+        }
         let taken = HeldToken::take(
             store,
             &fingerprint,
@@ -139,14 +195,24 @@ async fn serve_token(
         match taken {
             Ok(Ok(token)) => {
                 tracing::info!(token = %fingerprint, "holding the token: sending its campaigns");
-                if let Err(e) = send_on(store, client, &token, config, status, stop).await {
-                    tracing::warn!(token = %fingerprint, error = %e, "sending on the token stopped; trying again");
-                }
+                let left = match send_on(store, client, &token, config, status, stop, spread).await
+                {
+                    Ok(left) => left,
+                    Err(e) => {
+                        tracing::warn!(token = %fingerprint, error = %e, "sending on the token stopped; trying again");
+                        false
+                    }
+                };
                 if let Err(e) = token.release(store).await {
                     tracing::warn!(token = %fingerprint, error = %e, "cannot give the token up; its lease expires");
                 }
+                // Leaving counted it as given up already.
+                if !left {
+                    spread.dropped();
+                }
             }
             Ok(Err(holder)) => {
+                spread.dropped();
                 if !matches!(status.tokens().get(&fingerprint), Some(TokenState::Waiting { holder: h }) if *h == holder)
                 {
                     tracing::info!(%holder, "waiting for the token");
@@ -154,6 +220,7 @@ async fn serve_token(
                 status.set(&fingerprint, TokenState::Waiting { holder });
             }
             Err(e) => {
+                spread.dropped();
                 tracing::warn!(token = %fingerprint, error = %e, "cannot take the token lease; will try again")
             }
         }
@@ -165,8 +232,9 @@ async fn serve_token(
     let _ = tracking.await;
 }
 
-/// While the token is held: start a sending for each campaign due on it, until stop or loss;
-/// then halt them all and wait until what they had in flight is recorded.
+/// While the token is held: start a sending for each campaign due on it, until stop, loss, or
+/// this worker leaving it to another (true); then halt them all and wait until what they had
+/// in flight is recorded.
 async fn send_on(
     store: &Store,
     client: &Client,
@@ -174,7 +242,8 @@ async fn send_on(
     config: &WorkerConfig,
     status: &WorkerStatus,
     stop: &CancellationToken,
-) -> Result<(), StoreError> {
+    spread: &Spread,
+) -> Result<bool, StoreError> {
     let fingerprint = &token.lease.fingerprint;
     let halt = stop.child_token();
     let mut sendings: JoinSet<CampaignId> = JoinSet::new();
@@ -188,7 +257,12 @@ async fn send_on(
             }
         }
         if stop.is_cancelled() || token.lost.is_cancelled() {
-            break Ok(());
+            break Ok(false);
+        }
+        // More workers share the database now: this token goes to one of them.
+        if spread.should_leave() {
+            tracing::info!(token = %fingerprint, share = spread.share(), "leaving the token to another worker");
+            break Ok(true);
         }
         if let Some((reason, _)) = store.token_stop(fingerprint).await? {
             status.set(fingerprint, TokenState::Stopped { reason });

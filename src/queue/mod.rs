@@ -23,6 +23,7 @@ mod token_lease;
 mod token_stops;
 mod uncertain;
 mod windows;
+mod workers;
 
 use chrono::Utc;
 use sqlx::Pool;

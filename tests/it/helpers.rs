@@ -405,6 +405,13 @@ impl TestWorker {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// SIGKILL: it dies at once, whatever it had in flight.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        signal(&child, "-KILL");
+        let _ = child.wait();
+    }
+
     /// SIGTERM, and its exit status once it has drained.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();

@@ -18,6 +18,7 @@ mod receiver;
 mod report;
 mod resilience;
 mod running;
+mod scale;
 mod schedules;
 mod send_path;
 mod sim_api;

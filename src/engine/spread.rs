@@ -1,0 +1,87 @@
+//! How workers on one database spread the tokens: each counts the live workers at its every
+//! tick (`Store::worker_seen`) and holds at most its share, `ceil(tokens / workers)`. One that
+//! holds more gives a token up (once its sendings have stopped and recorded what was in
+//! flight); one that holds fewer takes a free one. A dead worker stops being counted after a
+//! lease length, and its tokens are free once their leases expire (at once on the same host).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug)]
+pub struct Spread {
+    tokens: usize,
+    share: AtomicUsize,
+    held: AtomicUsize,
+}
+
+impl Spread {
+    /// A worker given `tokens` tokens, alone until it counts others.
+    pub fn new(tokens: usize) -> Self {
+        Spread {
+            tokens,
+            share: AtomicUsize::new(tokens),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// `workers` are alive (this one included).
+    pub fn workers(&self, workers: i64) {
+        let workers = usize::try_from(workers).unwrap_or(1).max(1);
+        self.share
+            .store(self.tokens.div_ceil(workers), Ordering::SeqCst);
+    }
+
+    pub fn share(&self) -> usize {
+        self.share.load(Ordering::SeqCst)
+    }
+
+    /// Whether this worker may take one more token; if so it counts as held (give it back
+    /// with `dropped` if the take fails).
+    pub fn may_take(&self) -> bool {
+        let share = self.share();
+        self.held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                (h < share).then_some(h + 1)
+            })
+            .is_ok()
+    }
+
+    /// Whether this worker holds more than its share; if so one token is counted as given up
+    /// (its holder stops sending on it and releases it).
+    pub fn should_leave(&self) -> bool {
+        let share = self.share();
+        self.held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| {
+                (h > share).then(|| h - 1)
+            })
+            .is_ok()
+    }
+
+    /// A token counted as held is not (its take failed, or it was lost).
+    pub fn dropped(&self) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| h.checked_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn three_tokens_over_workers_that_come_and_go() {
+        let spread = Spread::new(3);
+        assert!(spread.may_take() && spread.may_take() && spread.may_take());
+        assert!(!spread.may_take(), "alone, it holds all three and no more");
+        spread.workers(3);
+        assert_eq!(spread.share(), 1);
+        assert!(spread.should_leave() && spread.should_leave());
+        assert!(!spread.should_leave(), "it keeps its one");
+        spread.workers(2);
+        assert_eq!(spread.share(), 2);
+        assert!(spread.may_take());
+        assert!(!spread.may_take());
+        spread.dropped();
+        assert!(spread.may_take(), "a lost token frees a place");
+    }
+}
