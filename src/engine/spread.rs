@@ -1,8 +1,9 @@
 //! How workers on one database spread the tokens: each counts the live workers at its every
 //! tick (`Store::worker_seen`) and holds at most its share, `ceil(tokens / workers)`. One that
 //! holds more gives a token up (once its sendings have stopped and recorded what was in
-//! flight); one that holds fewer takes a free one. A dead worker stops being counted after a
-//! lease length, and its tokens are free once their leases expire (at once on the same host).
+//! flight); one that holds fewer takes a free one. A dead worker stops being counted after
+//! three ticks (3 s), and its tokens are free once their leases expire (`worker --lease`, 10 s;
+//! at once on the same host, where its process is seen gone).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -128,8 +128,8 @@ pub async fn run_worker(
     }
 }
 
-/// At every tick: says this worker is alive and counts the workers alive (seen within a lease
-/// length), which sets its share of the tokens.
+/// At every tick: says this worker is alive and counts the workers alive (seen within the last
+/// three ticks), which sets its share of the tokens.
 async fn count_workers(
     store: Store,
     owner: String,
@@ -139,7 +139,7 @@ async fn count_workers(
 ) {
     while !stop.is_cancelled() {
         let now = now_ms();
-        let since = now - config.limits.lease.as_millis() as i64;
+        let since = now - 3 * config.tick.as_millis() as i64;
         match store.worker_seen(&owner, now, since).await {
             Ok(workers) => spread.workers(workers),
             Err(e) => tracing::warn!(error = %e, "cannot count the workers; will try again"),

@@ -51,6 +51,16 @@ where
     assert_eq!(store.backend(), backend);
     let sim = spawn_sim(|_| {}).await;
     scenario(Scene { store, sim, dir }).await;
+    if backend == Backend::Postgres {
+        drop_pg_database(&db).await;
+    }
+}
+
+/// Drops a database `fresh_pg_database` made (a failed test leaves it, for a look).
+pub async fn drop_pg_database(url: &str) {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    pg_execute(&test_database_url(), &[drop]).await;
 }
 
 /// A new, empty database on the test server: its URL.

@@ -162,4 +162,6 @@ async fn three_workers_share_three_tokens_and_finish_a_killed_ones_work() {
         assert_eq!(accepted, PER_TOKEN as i64, "{counts:?}");
     }
     assert_eq!(sends_per_phone(&sim).len(), total);
+    drop(workers);
+    crate::contract::drop_pg_database(&db).await;
 }
