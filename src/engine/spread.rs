@@ -5,7 +5,15 @@
 //! three ticks (3 s), and its tokens are free once their leases expire (`worker --lease`, 10 s;
 //! at once on the same host, where its process is seen gone).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::worker::tick;
+use crate::clock::now_ms;
+use crate::queue::Store;
 
 #[derive(Debug)]
 pub struct Spread {
@@ -62,6 +70,26 @@ impl Spread {
         let _ = self
             .held
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| h.checked_sub(1));
+    }
+}
+
+/// At every tick: says this worker is alive and counts the workers alive (seen within the last
+/// three ticks), which sets its share of the tokens.
+pub(super) async fn count_workers(
+    store: Store,
+    owner: String,
+    spread: Arc<Spread>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        let now = now_ms();
+        let since = now - 3 * every.as_millis() as i64;
+        match store.worker_seen(&owner, now, since).await {
+            Ok(workers) => spread.workers(workers),
+            Err(e) => tracing::warn!(error = %e, "cannot count the workers; will try again"),
+        }
+        tick(every, &stop).await;
     }
 }
 

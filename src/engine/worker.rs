@@ -99,11 +99,11 @@ pub async fn run_worker(
 ) {
     let spread = Arc::new(Spread::new(clients.len()));
     let owner = crate::queue::this_process();
-    let heartbeat = tokio::spawn(count_workers(
+    let heartbeat = tokio::spawn(super::spread::count_workers(
         store.clone(),
         owner.clone(),
         spread.clone(),
-        config.clone(),
+        config.tick,
         stop.clone(),
     ));
     let mut tokens = JoinSet::new();
@@ -124,30 +124,15 @@ pub async fn run_worker(
     while tokens.join_next().await.is_some() {}
     let _ = heartbeat.await;
     if let Err(e) = store.worker_gone(&owner).await {
-        tracing::warn!(error = %e, "cannot say this worker is gone; the others count it for a lease length");
+        tracing::warn!(error = %e, "cannot say this worker is gone; the others count it for three ticks more");
     }
 }
 
-/// At every tick: says this worker is alive and counts the workers alive (seen within the last
-/// three ticks), which sets its share of the tokens.
-async fn count_workers(
-    store: Store,
-    owner: String,
-    spread: Arc<Spread>,
-    config: WorkerConfig,
-    stop: CancellationToken,
-) {
-    while !stop.is_cancelled() {
-        let now = now_ms();
-        let since = now - 3 * config.tick.as_millis() as i64;
-        match store.worker_seen(&owner, now, since).await {
-            Ok(workers) => spread.workers(workers),
-            Err(e) => tracing::warn!(error = %e, "cannot count the workers; will try again"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(config.tick) => {}
-            _ = stop.cancelled() => {}
-        }
+/// Waits a tick, or until stop.
+pub(super) async fn tick(every: Duration, stop: &CancellationToken) {
+    tokio::select! {
+        _ = tokio::time::sleep(every) => {}
+        _ = stop.cancelled() => {}
     }
 }
 
@@ -177,10 +162,7 @@ async fn serve_token(
                     share: spread.share(),
                 },
             );
-            tokio::select! {
-                _ = tokio::time::sleep(config.tick) => {}
-                _ = stop.cancelled() => {}
-            }
+            tick(config.tick, stop).await;
             continue;
         }
         let taken = HeldToken::take(
@@ -192,7 +174,8 @@ async fn serve_token(
             stats.clone(),
         )
         .await;
-        match taken {
+        // Whether the place `may_take` counted was given back already (by leaving the token).
+        let given_back = match taken {
             Ok(Ok(token)) => {
                 tracing::info!(token = %fingerprint, "holding the token: sending its campaigns");
                 let left = match send_on(store, client, &token, config, status, stop, spread).await
@@ -206,28 +189,25 @@ async fn serve_token(
                 if let Err(e) = token.release(store).await {
                     tracing::warn!(token = %fingerprint, error = %e, "cannot give the token up; its lease expires");
                 }
-                // Leaving counted it as given up already.
-                if !left {
-                    spread.dropped();
-                }
+                left
             }
             Ok(Err(holder)) => {
-                spread.dropped();
                 if !matches!(status.tokens().get(&fingerprint), Some(TokenState::Waiting { holder: h }) if *h == holder)
                 {
                     tracing::info!(%holder, "waiting for the token");
                 }
                 status.set(&fingerprint, TokenState::Waiting { holder });
+                false
             }
             Err(e) => {
-                spread.dropped();
-                tracing::warn!(token = %fingerprint, error = %e, "cannot take the token lease; will try again")
+                tracing::warn!(token = %fingerprint, error = %e, "cannot take the token lease; will try again");
+                false
             }
+        };
+        if !given_back {
+            spread.dropped();
         }
-        tokio::select! {
-            _ = tokio::time::sleep(config.tick) => {}
-            _ = stop.cancelled() => {}
-        }
+        tick(config.tick, stop).await;
     }
     let _ = tracking.await;
 }
@@ -430,9 +410,6 @@ async fn track_token(
             }
             Err(e) => tracing::warn!(error = %e, "cannot list campaigns to track; will try again"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(tick) => {}
-            _ = stop.cancelled() => {}
-        }
+        self::tick(tick, &stop).await;
     }
 }

@@ -35,7 +35,7 @@ pub use control::{Control, Found};
 pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
-pub use open::{Purpose, StoreOptions, is_postgres, shown};
+pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
@@ -163,7 +163,7 @@ const PG_LOCK: i64 = 0x63_616d_7061_6967; // "campaig"
 pub struct Store {
     pool: Pool<Any>,
     backend: Backend,
-    /// The database as given (a URL's password left out).
+    /// The database as given (a URL's credentials left out).
     db: std::sync::Arc<str>,
 }
 
@@ -172,7 +172,7 @@ impl Store {
         &self.pool
     }
 
-    /// The database, as it may be shown (a URL's password left out).
+    /// The database, as it may be shown (a URL's credentials left out).
     pub fn location(&self) -> &str {
         &self.db
     }

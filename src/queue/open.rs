@@ -11,6 +11,7 @@ use sqlx::pool::Pool;
 use sqlx::sqlite::SqliteConnectOptions;
 
 use super::{Backend, Store, StoreError};
+use crate::campaign::source::redact_url as shown;
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -20,20 +21,8 @@ static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 const PG_CONNECTIONS: u32 = 6;
 
 /// Whether `db` names a PostgreSQL database.
-pub fn is_postgres(db: &str) -> bool {
+fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
-}
-
-/// `db` as it may be shown: a URL's password is left out.
-pub fn shown(db: &str) -> String {
-    match (db.find("://"), db.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &db[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{}{user}@{}", &db[..scheme + 3], &db[at + 1..])
-        }
-        _ => db.to_string(),
-    }
 }
 
 /// The SQLite settings each connection takes when it opens.

@@ -92,6 +92,22 @@ async fn due_ids(store: &Store, id: CampaignId) -> Vec<i64> {
     due.iter().map(|d| d.0).collect()
 }
 
+/// The campaign's lease, and a claim of every message due.
+async fn claim_due(
+    store: &Store,
+    id: CampaignId,
+) -> (
+    std::sync::Arc<campaign::queue::Lease>,
+    Vec<campaign::queue::Claim>,
+) {
+    let lease = lease(store, id).await;
+    let claims = store
+        .claim(&lease, &due_ids(store, id).await)
+        .await
+        .unwrap();
+    (lease, claims)
+}
+
 fn sent(mid: &str) -> Outcome {
     Outcome::Sent {
         mid: mid.into(),
@@ -104,11 +120,7 @@ contract!(claims_record_before_send_and_finish_once, claim_and_finish);
 async fn claim_and_finish(scene: Scene) {
     let store = &scene.store;
     let id = queued(&scene, 3).await;
-    let lease = lease(store, id).await;
-    let claims = store
-        .claim(&lease, &due_ids(store, id).await)
-        .await
-        .unwrap();
+    let (lease, claims) = claim_due(store, id).await;
     assert_eq!(claims.len(), 3);
     let counts = store.counts(id).await.unwrap();
     assert_eq!((counts.sending, counts.queued), (3, 0));
@@ -260,11 +272,7 @@ contract!(
 async fn uncertain(scene: Scene) {
     let store = &scene.store;
     let id = queued(&scene, 2).await;
-    let lease = lease(store, id).await;
-    let claims = store
-        .claim(&lease, &due_ids(store, id).await)
-        .await
-        .unwrap();
+    let (_lease, claims) = claim_due(store, id).await;
     assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 2);
     // The dead sender's outcome, arriving late, changes nothing.
     assert!(!store.finish(&claims[0], &sent("late")).await.unwrap());
@@ -325,11 +333,7 @@ async fn daily_cap(scene: Scene) {
     let token = "fp:capped";
     store.set_campaign_token(id, token).await.unwrap();
     store.set_daily_limit(token, 2).await.unwrap();
-    let lease = lease(store, id).await;
-    let claims = store
-        .claim(&lease, &due_ids(store, id).await)
-        .await
-        .unwrap();
+    let (_lease, claims) = claim_due(store, id).await;
     assert_eq!(claims.len(), 2);
     assert_eq!(
         store
@@ -346,11 +350,7 @@ async fn acks_and_reports(scene: Scene) {
     use campaign::convrs::Ack;
     let store = &scene.store;
     let id = queued(&scene, 2).await;
-    let lease = lease(store, id).await;
-    let claims = store
-        .claim(&lease, &due_ids(store, id).await)
-        .await
-        .unwrap();
+    let (_lease, claims) = claim_due(store, id).await;
     for (i, claim) in claims.iter().enumerate() {
         store
             .finish(claim, &sent(&format!("mid-{i}")))
