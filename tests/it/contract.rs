@@ -33,6 +33,8 @@ macro_rules! contract {
 /// What a scenario gets: a fresh store, the simulator, and a directory for its files.
 struct Scene {
     store: Store,
+    /// The database's URL or path, for what the store has no call for.
+    db: String,
     sim: TestSim,
     dir: tempfile::TempDir,
 }
@@ -50,7 +52,13 @@ where
     let store = Store::open(&db).await.unwrap();
     assert_eq!(store.backend(), backend);
     let sim = spawn_sim(|_| {}).await;
-    scenario(Scene { store, sim, dir }).await;
+    scenario(Scene {
+        store,
+        db: db.clone(),
+        sim,
+        dir,
+    })
+    .await;
     if backend == Backend::Postgres {
         drop_pg_database(&db).await;
     }
@@ -77,6 +85,20 @@ pub async fn fresh_pg_database() -> String {
     pg_execute(&server, &[format!("CREATE DATABASE {name}")]).await;
     let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
     format!("{base}/{name}")
+}
+
+/// A count the store has no call for, read with a connection of the test's own.
+async fn count(scene: &Scene, sql: &'static str) -> i64 {
+    match scene.store.backend() {
+        Backend::Sqlite => {
+            let pool = crate::helpers::raw(&scene.store).await;
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&scene.db).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+    }
 }
 
 /// `n` SMS recipients queued in one campaign.
@@ -174,6 +196,9 @@ async fn concurrent_claims(scene: Scene) {
     let mut want = ids.clone();
     want.sort();
     assert_eq!(all, want, "every message claimed once, none twice");
+    // A claim that lost the race made no attempt for a message it did not get.
+    let attempts = count(&scene, "SELECT COUNT(*) FROM attempts").await;
+    assert_eq!(attempts, ids.len() as i64);
 }
 
 contract!(
