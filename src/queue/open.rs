@@ -73,11 +73,19 @@ async fn open_and_migrate(
                     .await
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(PG_CONNECTIONS)
-                    .acquire_timeout(busy_timeout)
-                    .connect_with(connect.clone())
-                    .await
+                // A pool only says it timed out; one connection first says why it cannot
+                // connect (refused, no such role or database).
+                match <sqlx::AnyConnection as sqlx::Connection>::connect_with(&connect).await {
+                    Ok(first) => {
+                        let _ = sqlx::Connection::close(first).await;
+                        AnyPoolOptions::new()
+                            .max_connections(PG_CONNECTIONS)
+                            .acquire_timeout(busy_timeout)
+                            .connect_with(connect.clone())
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
         };
         match pool {

@@ -420,3 +420,14 @@ async fn acks_and_reports(scene: Scene) {
     );
     assert_eq!(store.due_polls(id, i64::MAX, 10).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn an_unreachable_postgres_says_why_and_never_shows_its_password() {
+    let err = Store::open("postgres://u:s3cret@127.0.0.1:1/x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("postgres://…@127.0.0.1:1/x"), "{err}");
+    assert!(err.contains("refused"), "the cause, not a pool timeout: {err}");
+    assert!(!err.contains("s3cret"), "{err}");
+}
