@@ -428,6 +428,9 @@ async fn an_unreachable_postgres_says_why_and_never_shows_its_password() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("postgres://…@127.0.0.1:1/x"), "{err}");
-    assert!(err.contains("refused"), "the cause, not a pool timeout: {err}");
+    assert!(
+        err.contains("refused"),
+        "the cause, not a pool timeout: {err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
 }
