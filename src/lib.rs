@@ -15,6 +15,7 @@
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
 //! - `clock`: the one wall clock (unix milliseconds).
 //! - `files`: owner-only files for anything holding phone numbers or secrets.
+//! - `terminal`: values from outside as a terminal may show them (control characters escaped).
 //! - `cli`: the command line; each subcommand is a thin shell over the modules above.
 
 pub mod campaign;
@@ -30,4 +31,5 @@ pub mod queue;
 pub mod report;
 pub mod schedule;
 pub mod sim;
+pub mod terminal;
 pub mod tracking;

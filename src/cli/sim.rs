@@ -55,6 +55,11 @@ pub struct SimArgs {
     /// Seed for fault injection.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How a template send shows in GetConversation: body (our own rendering), name (the
+    /// template's name before it), header (a header line, then the body) or params (the
+    /// parameters only). The API document does not say, so a sender must cope with any.
+    #[arg(long, default_value = "body", value_name = "HOW")]
+    pub template_shown: sim::TemplateShown,
 }
 
 impl SimArgs {
@@ -88,6 +93,7 @@ impl SimArgs {
             templates,
             ledger: self.ledger.clone(),
             seed: self.seed,
+            template_shown: self.template_shown,
             ..SimConfig::default()
         })
     }

@@ -1,20 +1,27 @@
 //! Reconciling `uncertain` messages: a send that may or may not have reached the API.
 //!
 //! The uid of the recipient is known in advance (`<botID>-wa3-<digits>` or `<botID>-cms-<digits>`),
-//! so GetConversation shows whether an outbound message with exactly this text (the template
-//! body with its parameters, or the SMS text) reached that user after the attempt began. If it
-//! did, the message is `sent`. If the user is unknown, or shows nothing, once `safe_delay` has
-//! passed since the attempt *ended* (the client gave up, the connection broke, or the run died),
-//! it was not sent and is queued again, unless it has used up its attempts: a message that keeps
-//! meeting ambiguous answers stays `uncertain`. Anything that cannot be decided stays
-//! `uncertain` for the operator (`campaign retry --uncertain`).
+//! so GetConversation shows what reached that user after the attempt began:
+//! - an outbound message with exactly this text (the template body with its parameters, or the
+//!   SMS text) proves it was sent;
+//! - no outbound message at all, or only messages other sends of ours account for (their mids
+//!   are in the store), once `safe_delay` has passed since the attempt *ended* (the client gave
+//!   up, the connection broke, or the run died), proves it was not sent: it is queued again,
+//!   unless it has used up its attempts;
+//! - an outbound message nothing accounts for, whose text is not our rendering, decides
+//!   nothing: the API document does not say how a template shows in a conversation (a header,
+//!   the name, the parameters only...), so it may be this very message. It stays `uncertain`
+//!   with that reason: sending it again on a guess is how people get it twice.
+//!
+//! Anything that cannot be decided stays `uncertain` for the operator (`campaign retry
+//! --uncertain`).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{DispatchConfig, now_ms};
 use crate::convrs::wire::{ConversationMessage, Template, render_body};
@@ -46,6 +53,8 @@ enum Finding {
     Wait(DateTime<Utc>),
     /// GetConversation failed: ask again later.
     Unanswered,
+    /// The conversation shows something that may be this message: left to the operator.
+    Ambiguous(String),
     Unknown,
 }
 
@@ -63,7 +72,17 @@ pub async fn reconcile(
         let finding = match (expected, time(&u.started_at), time(&u.ended_at)) {
             (Some(expected), Some(started), Some(ended)) => {
                 let answer = client.get_conversation(&expected.uid).await;
-                judge(&expected, (started, ended), answer, Utc::now(), safe_delay)
+                let known = match &answer {
+                    Ok(messages) => {
+                        let mids: Vec<&str> = outbound_since(messages, started)
+                            .map(|m| m.mid.as_str())
+                            .collect();
+                        store.known_mids(&mids).await?
+                    }
+                    Err(_) => Default::default(),
+                };
+                let attempt = (started, ended);
+                judge(&expected, attempt, answer, &known, Utc::now(), safe_delay)
             }
             _ => Finding::Unknown,
         };
@@ -97,6 +116,10 @@ pub async fn reconcile(
             Finding::Unanswered => {
                 report.undecided += 1;
                 report.unanswered += 1;
+            }
+            Finding::Ambiguous(why) => {
+                store.leave_uncertain(&u, &why).await?;
+                report.undecided += 1;
             }
             Finding::Unknown => report.undecided += 1,
         }
@@ -174,11 +197,26 @@ fn time(at: &Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// `attempt` is when the attempt started and when it ended.
+/// The messages of the conversation that reached the user (not theirs) after `started` (less
+/// the clock skew the API's clock may have).
+fn outbound_since(
+    messages: &[ConversationMessage],
+    started: DateTime<Utc>,
+) -> impl Iterator<Item = &ConversationMessage> {
+    messages.iter().filter(move |m| {
+        m.sender != "client"
+            && DateTime::parse_from_rfc3339(&m.dt)
+                .is_ok_and(|dt| dt.with_timezone(&Utc) >= started - CLOCK_SKEW)
+    })
+}
+
+/// `attempt` is when the attempt started and when it ended; `known` the mids of the
+/// conversation's messages that other sends of ours got.
 fn judge(
     expected: &Expected,
     (started, ended): (DateTime<Utc>, DateTime<Utc>),
     answer: Result<Vec<ConversationMessage>, CallError>,
+    known: &HashSet<String>,
     now: DateTime<Utc>,
     safe_delay: Duration,
 ) -> Finding {
@@ -195,16 +233,17 @@ fn judge(
     };
     match answer {
         Ok(messages) => {
-            let found = messages.iter().find(|m| {
-                m.sender != "client"
-                    && DateTime::parse_from_rfc3339(&m.dt)
-                        .is_ok_and(|dt| dt.with_timezone(&Utc) >= started - CLOCK_SKEW)
-                    && m.msg.trim() == expected.text.trim()
-            });
-            match found {
-                Some(m) => Finding::Sent(m.mid.clone()),
+            let since: Vec<&ConversationMessage> = outbound_since(&messages, started).collect();
+            if let Some(m) = since.iter().find(|m| m.msg.trim() == expected.text.trim()) {
+                return Finding::Sent(m.mid.clone());
+            }
+            match since.iter().find(|m| !known.contains(&m.mid)) {
+                Some(m) => Finding::Ambiguous(format!(
+                    "not decided: after this attempt began the conversation shows a message                      (mid {}) that no other send of ours accounts for, in a form other than our                      rendering; it may be this one as the API shows it, so it is not sent again                      automatically: `campaign retry CAMPAIGN --uncertain` sends it again if you                      decide so",
+                    crate::terminal::safe(&m.mid)
+                )),
                 None => nothing_seen(
-                    "reconciled: no such message in the conversation, so it was not sent",
+                    "reconciled: nothing reached the user after the attempt began (or only other                      sends of ours), so it was not sent",
                 ),
             }
         }
@@ -234,9 +273,9 @@ mod tests {
         }
     }
 
-    fn msg(dt: &str, text: &str, sender: &str) -> ConversationMessage {
+    fn msg(mid: &str, dt: &str, text: &str, sender: &str) -> ConversationMessage {
         ConversationMessage {
-            mid: "m1".into(),
+            mid: mid.into(),
             msg: text.into(),
             dt: dt.into(),
             sender: sender.into(),
@@ -251,53 +290,121 @@ mod tests {
         (t, t)
     }
 
+    fn none_known() -> HashSet<String> {
+        HashSet::new()
+    }
+
+    fn known(mids: &[&str]) -> HashSet<String> {
+        mids.iter().map(|m| m.to_string()).collect()
+    }
+
     #[test]
     fn an_outbound_message_with_the_whole_text_after_the_attempt_proves_it_was_sent() {
         let started = at("2026-01-01T10:00:00Z");
         let answer = Ok(vec![msg(
+            "m1",
             "2026-01-01T10:00:01.000Z",
             "Hi Ann, your order O-1 is confirmed",
             "system",
         )]);
         assert_eq!(
-            judge(&expected(), instant(started), answer, started, DELAY),
+            judge(
+                &expected(),
+                instant(started),
+                answer,
+                &none_known(),
+                started,
+                DELAY
+            ),
             Finding::Sent("m1".into())
         );
     }
 
     #[test]
-    fn older_messages_other_content_partial_matches_and_replies_do_not_count() {
+    fn older_messages_replies_and_other_sends_of_ours_prove_nothing_was_sent() {
         let started = at("2026-01-01T10:00:00Z");
         let answer = || {
             Ok(vec![
                 msg(
+                    "old",
                     "2026-01-01T09:00:00.000Z",
                     "Hi Ann, your order O-1 is confirmed",
                     "system",
                 ),
+                // Other campaigns' messages: their mids are in the store.
                 msg(
+                    "ours-1",
                     "2026-01-01T10:00:01.000Z",
                     "Hi Bob, your order O-9 is confirmed",
                     "system",
                 ),
-                // Another campaign's message that happens to contain the parameters.
-                msg("2026-01-01T10:00:01.000Z", "Ann: O-1 has shipped", "system"),
                 msg(
+                    "ours-2",
+                    "2026-01-01T10:00:01.000Z",
+                    "Ann: O-1 has shipped",
+                    "system",
+                ),
+                msg(
+                    "reply",
                     "2026-01-01T10:00:02.000Z",
                     "Hi Ann, your order O-1 is confirmed",
                     "client",
                 ),
             ])
         };
+        let ours = known(&["ours-1", "ours-2"]);
         assert_eq!(
-            judge(&expected(), instant(started), answer(), started, DELAY),
+            judge(
+                &expected(),
+                instant(started),
+                answer(),
+                &ours,
+                started,
+                DELAY
+            ),
             Finding::Wait(started + chrono::TimeDelta::seconds(60))
         );
         let later = started + chrono::TimeDelta::seconds(61);
         assert!(matches!(
-            judge(&expected(), instant(started), answer(), later, DELAY),
+            judge(&expected(), instant(started), answer(), &ours, later, DELAY),
             Finding::NotSent(_)
         ));
+    }
+
+    #[test]
+    fn a_template_shown_in_another_form_is_never_taken_for_not_sent() {
+        // The API document does not say how a template shows in a conversation. Each of these
+        // may be our message: none of them may lead to a second send.
+        let started = at("2026-01-01T10:00:00Z");
+        let later = started + chrono::TimeDelta::hours(1);
+        for shown in [
+            "[order_confirmation] Hi Ann, your order O-1 is confirmed",
+            "Order update\nHi Ann, your order O-1 is confirmed",
+            "Ann, O-1",
+            "order_confirmation",
+            "",
+        ] {
+            let answer = Ok(vec![msg(
+                "theirs",
+                "2026-01-01T10:00:01.000Z",
+                shown,
+                "system",
+            )]);
+            let finding = judge(
+                &expected(),
+                instant(started),
+                answer,
+                &none_known(),
+                later,
+                DELAY,
+            );
+            match finding {
+                Finding::Ambiguous(why) => {
+                    assert!(why.contains("mid theirs") && why.contains("retry"), "{why}")
+                }
+                other => panic!("{shown:?} decided {other:?}: it must stay uncertain"),
+            }
+        }
     }
 
     #[test]
@@ -310,12 +417,26 @@ mod tests {
         let empty = || Ok(vec![]);
         let now = at("2026-01-01T10:01:01Z");
         assert_eq!(
-            judge(&expected(), (started, ended), empty(), now, DELAY),
+            judge(
+                &expected(),
+                (started, ended),
+                empty(),
+                &none_known(),
+                now,
+                DELAY
+            ),
             Finding::Wait(ended + chrono::TimeDelta::seconds(60))
         );
         let now = at("2026-01-01T10:01:31Z");
         assert!(matches!(
-            judge(&expected(), (started, ended), empty(), now, DELAY),
+            judge(
+                &expected(),
+                (started, ended),
+                empty(),
+                &none_known(),
+                now,
+                DELAY
+            ),
             Finding::NotSent(_)
         ));
     }
@@ -330,26 +451,24 @@ mod tests {
                 whatsapp: None,
             })
         };
-        assert!(matches!(
-            judge(&expected(), instant(started), unknown(), started, DELAY),
-            Finding::Wait(_)
-        ));
-        assert!(matches!(
+        let judged = |answer, delay| {
             judge(
                 &expected(),
                 instant(started),
-                unknown(),
+                answer,
+                &none_known(),
                 started,
-                Duration::ZERO
-            ),
+                delay,
+            )
+        };
+        assert!(matches!(judged(unknown(), DELAY), Finding::Wait(_)));
+        assert!(matches!(
+            judged(unknown(), Duration::ZERO),
             Finding::NotSent(_)
         ));
         let down = Err(CallError::NotSent {
             detail: "refused".into(),
         });
-        assert_eq!(
-            judge(&expected(), instant(started), down, started, Duration::ZERO),
-            Finding::Unanswered
-        );
+        assert_eq!(judged(down, Duration::ZERO), Finding::Unanswered);
     }
 }

@@ -83,6 +83,11 @@ pub enum StoreError {
         kept: String,
         wanted: &'static str,
     },
+    #[error(
+        "{db} is PostgreSQL {found}; this tool needs PostgreSQL {} or later (the oldest its tests run on)",
+        MIN_POSTGRES
+    )]
+    OldPostgres { db: String, found: String },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -136,6 +141,9 @@ pub struct CampaignKey<'a> {
     pub bot_id: i64,
     pub definition: &'a str,
 }
+
+/// The oldest PostgreSQL major version the store runs on: the one its tests run on.
+pub const MIN_POSTGRES: u32 = 15;
 
 /// Which engine a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -88,6 +88,9 @@ async fn open_and_migrate(
                 }
             }
         };
+        if let (Ok(pool), Backend::Postgres) = (&pool, backend) {
+            check_postgres_version(pool, db).await?;
+        }
         match pool {
             Ok(pool) => match migrator.run(&pool).await {
                 Ok(()) => return Ok(pool),
@@ -109,6 +112,24 @@ async fn open_and_migrate(
         }
         tokio::time::sleep(Duration::from_millis(20 * tries)).await;
     }
+}
+
+/// Refuses a PostgreSQL server older than `MIN_POSTGRES`, before anything is migrated.
+async fn check_postgres_version(pool: &Pool<sqlx::Any>, db: &str) -> Result<(), StoreError> {
+    let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+        .fetch_one(pool)
+        .await?;
+    let number: u32 = version.trim().parse().unwrap_or(0);
+    if number / 10_000 >= super::MIN_POSTGRES {
+        return Ok(());
+    }
+    let found: String = sqlx::query_scalar("SELECT current_setting('server_version')")
+        .fetch_one(pool)
+        .await?;
+    Err(StoreError::OldPostgres {
+        db: shown(db),
+        found,
+    })
 }
 
 /// SQLITE_BUSY: another connection holds the lock.

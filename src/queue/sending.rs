@@ -154,9 +154,10 @@ impl Store {
 
     /// Whether the campaign has anything to send or decide: queued, sending or uncertain.
     pub async fn has_work(&self, campaign: CampaignId) -> Result<bool, StoreError> {
+        // EXISTS, not a subquery in FROM: PostgreSQL before 16 wants such a subquery named.
         let n: i64 = q_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE campaign_id = ?
-               AND state IN ('queued', 'sending', 'uncertain') LIMIT 1)",
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM messages WHERE campaign_id = ?
+               AND state IN ('queued', 'sending', 'uncertain')) THEN 1 ELSE 0 END",
         )
         .bind(campaign)
         .fetch_one(self.pool())

@@ -83,6 +83,30 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Of `mids`, those a send of ours got (any campaign's): a message in a conversation with
+    /// one of them is accounted for.
+    pub async fn known_mids(
+        &self,
+        mids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if mids.is_empty() {
+            return Ok(Default::default());
+        }
+        // A message keeps the mid of its current attempt (indexed). An earlier attempt's mid
+        // is not looked for: that send came before the attempt being decided, and a message
+        // it cannot account for leaves the attempt uncertain, which is the safe side.
+        let mut query = sqlx::QueryBuilder::new("SELECT mid FROM messages WHERE mid IN (");
+        let mut list = query.separated(", ");
+        for mid in mids {
+            list.push_bind(mid.to_string());
+        }
+        query.push(")");
+        let found: Vec<String> = super::sql::built_scalar(&mut query)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(found.into_iter().collect())
+    }
+
     /// Leaves an uncertain message to the operator, saying why (fenced like `settle_uncertain`).
     pub async fn leave_uncertain(&self, u: &Uncertain, why: &str) -> Result<bool, StoreError> {
         let done = q("UPDATE messages SET error = ?, updated_at = ?

@@ -214,7 +214,10 @@ fn template_content(sim: &Sim, req: &Req) -> Result<Content, Refusal> {
     {
         return Err(Refusal::whatsapp(whatsapp::PARAM_INVALID));
     }
-    let text = template.render(&params);
+    let text = sim
+        .config
+        .template_shown
+        .text(name, &template.render(&params), &params);
     Ok(Content {
         template: Some((name.into(), language.into(), params)),
         text,

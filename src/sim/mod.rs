@@ -56,6 +56,50 @@ pub struct SimConfig {
     pub seed: u64,
     /// Routes SendMessage knows.
     pub routes: Vec<String>,
+    /// How a template send shows in GetConversation. The API document does not say; real
+    /// servers differ, and reconciliation must not depend on it.
+    pub template_shown: TemplateShown,
+}
+
+/// How a template message is shown in the conversation (`--template-shown`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TemplateShown {
+    /// The body with its parameters, as our own rendering.
+    #[default]
+    Body,
+    /// The template's name before the body: `[order_confirmation] Hi Ann...`.
+    NamePrefixed,
+    /// A header line, then the body.
+    WithHeader,
+    /// Only the parameters, comma-separated.
+    ParamsOnly,
+}
+
+impl std::str::FromStr for TemplateShown {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "body" => Ok(TemplateShown::Body),
+            "name" => Ok(TemplateShown::NamePrefixed),
+            "header" => Ok(TemplateShown::WithHeader),
+            "params" => Ok(TemplateShown::ParamsOnly),
+            other => Err(format!(
+                "'{other}' is not a way to show templates: use body, name, header or params"
+            )),
+        }
+    }
+}
+
+impl TemplateShown {
+    /// The conversation text of template `name` rendered as `body` with `params`.
+    pub fn text(self, name: &str, body: &str, params: &[String]) -> String {
+        match self {
+            TemplateShown::Body => body.to_string(),
+            TemplateShown::NamePrefixed => format!("[{name}] {body}"),
+            TemplateShown::WithHeader => format!("Your message\n{body}"),
+            TemplateShown::ParamsOnly => params.join(", "),
+        }
+    }
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -86,6 +130,7 @@ impl Default for SimConfig {
             ledger: None,
             seed: 1,
             routes: vec!["welcome".into()],
+            template_shown: TemplateShown::Body,
         }
     }
 }

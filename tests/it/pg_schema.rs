@@ -84,3 +84,22 @@ async fn the_postgresql_migrations_build_the_same_tables_and_columns_as_sqlites(
     crate::helpers::pg_execute(&url, &[format!("DROP DATABASE {db}")]).await;
     assert_eq!(postgres, sqlite_schema().await);
 }
+
+#[tokio::test]
+async fn the_tests_run_on_the_oldest_postgresql_the_store_accepts() {
+    // README states the oldest PostgreSQL supported; the store refuses older ones at open, and
+    // that version is the one these tests run on, so the statement is what is tested.
+    let url = crate::helpers::test_database_url();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let major = version.parse::<u32>().unwrap() / 10_000;
+    assert_eq!(
+        major,
+        campaign::queue::MIN_POSTGRES,
+        "the test server is PostgreSQL {major}: if it moved on, test on the oldest supported \
+         (or raise MIN_POSTGRES and README's statement with it)"
+    );
+}

@@ -130,6 +130,33 @@ async fn a_run_hands_its_campaign_to_the_worker_and_follows_it_to_the_end() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_postgresql_hands_its_campaign_to_the_worker_and_follows_it_to_the_end() {
+    // A run following its worker asks whether the campaign has work left; PostgreSQL before 16
+    // refused that statement and the run died (exit 1) after its first progress line.
+    let sim = spawn_sim(|c| c.token_rate = 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = crate::contract::fresh_pg_database().await;
+    let worker = TestWorker::spawn(d, &sim, &["--db", &db]).await;
+    wait_for("the worker to hold its token", || async {
+        let (_, health) = worker.get("/healthz").await;
+        health.contains("\"state\":\"held\"").then_some(())
+    })
+    .await;
+    recipients_csv(d, "a.csv", &phones(0, 12));
+    let out = spawn_campaign(d, &sim, &run_args("a.csv", &["--db", &db, "--wait", "20s"]))
+        .wait_with_output()
+        .unwrap();
+    let said = stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("following its progress"), "{said}");
+    assert!(said.contains("was sent by the worker pid "), "{said}");
+    assert_eq!(sends_per_phone(&sim).len(), 12);
+    drop(worker);
+    crate::contract::drop_pg_database(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_cancel_reach_a_campaign_the_worker_is_sending() {
     let sim = spawn_sim(|c| c.token_rate = 10).await;
     let dir = tempfile::tempdir().unwrap();
