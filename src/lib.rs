@@ -15,6 +15,7 @@
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
 //! - `clock`: the one wall clock (unix milliseconds).
 //! - `files`: owner-only files for anything holding phone numbers or secrets.
+//! - `redact`: URLs as they may be shown or stored (no credentials, no secret parameters).
 //! - `terminal`: values from outside as a terminal may show them (control characters escaped).
 //! - `cli`: the command line; each subcommand is a thin shell over the modules above.
 
@@ -28,6 +29,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod phone;
 pub mod queue;
+pub mod redact;
 pub mod report;
 pub mod schedule;
 pub mod sim;

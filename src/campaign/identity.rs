@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::definition::{Definition, MessageSpec, Source};
-use super::source::redact_url;
+use crate::redact::url as redact_url;
 
 /// A campaign's settings, by name; values as shown to the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]

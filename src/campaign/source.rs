@@ -186,16 +186,6 @@ fn csv_error(path: &Path, line: u64, e: csv::Error) -> SourceError {
     }
 }
 
-/// A URL without its password, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// Convrs users with a phone, as records with the user-object fields as columns.
 pub async fn users_rows(
     client: &crate::convrs::Client,
@@ -239,17 +229,6 @@ pub async fn users_rows(
         })
         .collect();
     Ok((columns, records))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_hidden_in_sql_urls() {
-        assert_eq!(redact_url("postgres://u:secret@db/x"), "postgres://…@db/x");
-        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
-    }
 }
 
 #[cfg(test)]

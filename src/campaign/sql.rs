@@ -15,8 +15,9 @@
 
 use sqlx::{Column, Connection, Row as _};
 
-use super::source::{SourceError, redact_url};
+use super::source::SourceError;
 use super::validate::Record;
+use crate::redact::url as redact_url;
 
 /// SQLite program operations that write to a database (EXPLAIN's opcode column).
 const SQLITE_WRITES: [&str; 11] = [

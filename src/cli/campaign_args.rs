@@ -161,10 +161,7 @@ impl Api {
             .api_url
             .as_deref()
             .context("no API URL: pass --api-url or set CONVRS_API_URL (or use --sim)")?;
-        let config = ClientConfig {
-            timeout: global.request_timeout,
-            ..ClientConfig::new(url)
-        };
+        let config = global.client_config(url);
         Ok(Api {
             client: Some(Client::new(&config, token)?),
             sim: None,

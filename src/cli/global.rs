@@ -14,8 +14,9 @@ use crate::queue::{Purpose, Store, StoreOptions};
 /// Where the campaigns are kept.
 #[derive(Debug, Default, Args)]
 pub struct DbArg {
-    /// The campaign database: a path or a sqlite:// URL (postgres:// is not supported yet)
-    /// [env: CAMPAIGN_DB] [default: campaign.db, or campaign.sim.db for rehearsals (--sim)]
+    /// The campaign database: a SQLite path or sqlite:// URL, or a postgres:// URL (several
+    /// workers sharing one queue) [env: CAMPAIGN_DB] [default: campaign.db, or campaign.sim.db
+    /// for rehearsals (--sim)]
     #[arg(long, value_name = "PATH|URL", global = true)]
     pub db: Option<String>,
 }
@@ -41,6 +42,10 @@ pub struct ApiArgs {
     /// How long one API request may take before the client gives up (1s to 10m)
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = request_timeout)]
     pub request_timeout: std::time::Duration,
+    /// Accept a plain http:// API URL that is not on this machine: the token then crosses the
+    /// network unencrypted (https is refused nowhere; http on loopback needs no flag).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }
 
 /// The options of the command that runs, with the environment and defaults applied.
@@ -50,6 +55,7 @@ pub struct GlobalArgs {
     pub token_file: Vec<PathBuf>,
     pub db: Option<String>,
     pub request_timeout: std::time::Duration,
+    pub allow_insecure_http: bool,
 }
 
 /// An environment variable that is set and not empty.
@@ -65,6 +71,7 @@ impl GlobalArgs {
             token_file: vec![],
             db: db.db.clone().or_else(|| env("CAMPAIGN_DB")),
             request_timeout: std::time::Duration::from_secs(30),
+            allow_insecure_http: false,
         }
     }
 
@@ -79,6 +86,7 @@ impl GlobalArgs {
         GlobalArgs {
             api_url: api.api_url.clone().or_else(|| env("CONVRS_API_URL")),
             request_timeout: api.request_timeout,
+            allow_insecure_http: api.allow_insecure_http,
             ..self.and_token(&api.token)
         }
     }
@@ -145,6 +153,15 @@ impl GlobalArgs {
         )
     }
 
+    /// How the client reaches the API at `url`, with this command's options.
+    pub fn client_config(&self, url: &str) -> crate::convrs::ClientConfig {
+        crate::convrs::ClientConfig {
+            timeout: self.request_timeout,
+            allow_insecure_http: self.allow_insecure_http,
+            ..crate::convrs::ClientConfig::new(url)
+        }
+    }
+
     /// The API token, from `--token-file` or `CONVRS_TOKEN`. Never echoed.
     pub fn token(&self) -> anyhow::Result<SecretString> {
         match self.tokens()?.as_slice() {
@@ -174,9 +191,11 @@ impl GlobalArgs {
             self.token_file
                 .iter()
                 .map(|path| {
+                    let shown = crate::terminal::safe(&path.to_string_lossy()).into_owned();
+                    crate::files::check_not_open_to_others(path, "the API token")?;
                     std::fs::read_to_string(path)
-                        .map(|t| (path.display().to_string(), t))
-                        .with_context(|| format!("cannot read the token file {}", path.display()))
+                        .map(|t| (shown.clone(), t))
+                        .with_context(|| format!("cannot read the token file {shown}"))
                 })
                 .collect::<anyhow::Result<_>>()?
         };

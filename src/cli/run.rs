@@ -204,7 +204,11 @@ async fn send(
                 .clone()
                 .unwrap_or_else(|| format!("http://{}/callback", running.addr));
             if !args.json {
-                eprintln!("receiving callbacks on {} (posted to {url})", running.addr);
+                let shown = crate::redact::url(&url);
+                eprintln!(
+                    "receiving callbacks on {} (posted to {shown})",
+                    running.addr
+                );
             }
             Some((running, CallbackTarget { url, secret }))
         }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::run::{DEFER_AFTER, check_reconcile_after, parse_duration, signal};
 use super::{EXIT_INTERRUPTED, GlobalArgs};
-use crate::convrs::{Client, ClientConfig};
+use crate::convrs::Client;
 use crate::engine::{self, ApiStats, Health, TokenLimits, WorkerConfig, WorkerStatus};
 use crate::queue::{Purpose, this_process};
 use crate::tracking::{CallbackTarget, PollSchedule, ReceiverLimits, serve, webhook};
@@ -82,10 +82,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         .api_url
         .as_deref()
         .context("no API URL: pass --api-url or set CONVRS_API_URL")?;
-    let config = ClientConfig {
-        timeout: global.request_timeout,
-        ..ClientConfig::new(url)
-    };
+    let config = global.client_config(url);
     let api = Arc::new(ApiStats::default());
     let mut clients: Vec<Client> = vec![];
     let mut seen = HashSet::new();

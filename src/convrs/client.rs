@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::codes::ErrorCode;
+use super::scrub::Scrubber;
 use super::wire::{self, Answer, Command};
 
 /// The largest answer body we read; anything bigger is refused as unexpected.
@@ -57,6 +58,9 @@ pub struct ClientConfig {
     pub endpoint: String,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Take a plain `http://` endpoint that is not on this machine (the token would cross the
+    /// network readable by anyone on the way).
+    pub allow_insecure_http: bool,
 }
 
 impl ClientConfig {
@@ -65,17 +69,28 @@ impl ClientConfig {
             endpoint: endpoint.into(),
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
+            allow_insecure_http: false,
         }
     }
 }
 
-/// A Convrs API client bound to one token. `Debug` shows the endpoint, never the token.
-#[derive(Debug, Clone)]
+/// A Convrs API client bound to one token. `Debug` shows the endpoint (credentials and secret
+/// parameters left out), never the token.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     endpoint: reqwest::Url,
     token: SecretString,
     observer: Option<Arc<dyn Observe>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &crate::redact::url(self.endpoint.as_str()))
+            .field("token", &self.token_fingerprint())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Told of every call the client makes (for metrics and health): the command, how long it
@@ -92,25 +107,48 @@ pub enum ClientBuildError {
     Http(#[from] reqwest::Error),
 }
 
+/// The endpoint of `config`, if it is one the token may be sent to: an https URL, or http on
+/// this machine (the simulator), or anywhere when the operator allowed it.
+fn endpoint(config: &ClientConfig) -> Result<reqwest::Url, ClientBuildError> {
+    let bad = |reason: String| ClientBuildError::BadUrl {
+        url: crate::redact::url(&config.endpoint),
+        reason,
+    };
+    if !config.endpoint.contains("://") {
+        let shown = crate::redact::url(&config.endpoint);
+        return Err(bad(format!(
+            "it has no scheme: write it as https://{shown}"
+        )));
+    }
+    let endpoint = reqwest::Url::parse(&config.endpoint).map_err(|e| bad(e.to_string()))?;
+    match endpoint.scheme() {
+        "https" => Ok(endpoint),
+        "http" if config.allow_insecure_http || is_loopback(&endpoint) => Ok(endpoint),
+        "http" => Err(bad(
+            "plain http would send the token unencrypted across the network: use the https URL \
+             shown under Integrations > Convrs API (or pass --allow-insecure-http if this \
+             network is yours and you accept that)"
+                .into(),
+        )),
+        _ => Err(bad(
+            "the scheme must be https (or http on this machine)".into()
+        )),
+    }
+}
+
+/// Whether the URL's host is this machine: `localhost` or a loopback address.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 impl Client {
     pub fn new(config: &ClientConfig, token: SecretString) -> Result<Self, ClientBuildError> {
-        if !config.endpoint.contains("://") {
-            return Err(ClientBuildError::BadUrl {
-                url: config.endpoint.clone(),
-                reason: format!("it has no scheme: write it as https://{}", config.endpoint),
-            });
-        }
-        let endpoint =
-            reqwest::Url::parse(&config.endpoint).map_err(|e| ClientBuildError::BadUrl {
-                url: config.endpoint.clone(),
-                reason: e.to_string(),
-            })?;
-        if !matches!(endpoint.scheme(), "http" | "https") {
-            return Err(ClientBuildError::BadUrl {
-                url: config.endpoint.clone(),
-                reason: "the scheme must be http or https".into(),
-            });
-        }
+        let endpoint = endpoint(config)?;
         let http = http_builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
@@ -136,13 +174,20 @@ impl Client {
     /// Sends one command and returns its answer if `ok` is 1.
     #[tracing::instrument(skip_all, fields(cmd = C::CMD))]
     pub async fn call<C: Command>(&self, command: &C) -> Result<Answer, CallError> {
-        self.post(C::CMD, command).await
+        self.post(C::CMD, command, &[]).await
     }
 
-    /// One POST of `cmd` with `body`'s fields; the answer if `ok` is 1.
-    async fn post<B: Serialize>(&self, cmd: &str, body: &B) -> Result<Answer, CallError> {
+    /// One POST of `cmd` with `body`'s fields; the answer if `ok` is 1. `hidden` are secrets
+    /// the body carries besides the token (a webhook header's value), removed from the answer
+    /// as the token is.
+    async fn post<B: Serialize>(
+        &self,
+        cmd: &str,
+        body: &B,
+        hidden: &[&str],
+    ) -> Result<Answer, CallError> {
         let started = std::time::Instant::now();
-        let result = self.post_unobserved(cmd, body).await;
+        let result = self.post_unobserved(cmd, body, hidden).await;
         if let Some(observer) = &self.observer {
             observer.call(cmd, started.elapsed(), &result);
         }
@@ -153,7 +198,11 @@ impl Client {
         &self,
         cmd: &str,
         body: &B,
+        hidden: &[&str],
     ) -> Result<Answer, CallError> {
+        // A server may echo the request back, secrets included: they are removed before any of
+        // the answer can reach an error, a log or the database.
+        let scrub = Scrubber::new(std::iter::once(self.token()).chain(hidden.iter().copied()));
         let response = self
             .http
             .post(self.endpoint.clone())
@@ -170,13 +219,11 @@ impl Client {
                 .unwrap_or_else(|| "(no Location header)".into());
             return Err(CallError::Redirect {
                 status,
-                location: cap(&scrub(location.as_bytes(), self.token())),
+                location: cap(&crate::redact::url(&scrub.text(&location))),
             });
         }
         let body = read_capped(response).await?;
-        // A server may echo the request back, token included: the token is removed before any
-        // of the answer can reach an error, a log or the database.
-        interpret(status, scrub(&body, self.token()).as_bytes())
+        interpret(status, &body, &scrub)
     }
 
     fn token(&self) -> &str {
@@ -197,9 +244,12 @@ impl Client {
         }
     }
 
-    /// POSTs `body` (a JSON object of the command's fields, without token) as `cmd`.
+    /// POSTs `body` (a JSON object of the command's fields, without token) as `cmd`. The values
+    /// of its `webhookHeaders` are secrets (the callback secret), kept out of the answer.
     pub(super) async fn post_value(&self, cmd: &str, body: &Value) -> Result<Answer, CallError> {
-        self.post(cmd, body).await
+        let hidden = header_values(body);
+        let hidden: Vec<&str> = hidden.iter().map(String::as_str).collect();
+        self.post(cmd, body, &hidden).await
     }
 
     pub async fn get_message_details(&self, mid: &str) -> Result<wire::MessageDetails, CallError> {
@@ -280,13 +330,28 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 /// The most of any text from the API that is kept (in errors, and so in the database).
 pub const MAX_TEXT_CHARS: usize = 1024;
 
-/// `body` as text with every occurrence of the token replaced.
-fn scrub(body: &[u8], token: &str) -> String {
-    let text = String::from_utf8_lossy(body);
-    if token.is_empty() {
-        return text.into_owned();
+/// The values of a request's `webhookHeaders`, in each form the document's servers take:
+/// `"Name: value"`, `{"name": .., "value": ..}` or `{"Name": "value"}`.
+fn header_values(body: &Value) -> Vec<String> {
+    let Some(headers) = body.get("webhookHeaders").and_then(Value::as_array) else {
+        return vec![];
+    };
+    let mut values = vec![];
+    for header in headers {
+        match header {
+            Value::String(line) => {
+                if let Some((_, value)) = line.split_once(':') {
+                    values.push(value.trim().to_string());
+                }
+            }
+            Value::Object(fields) => match fields.get("value").and_then(Value::as_str) {
+                Some(value) => values.push(value.to_string()),
+                None => values.extend(fields.values().filter_map(Value::as_str).map(String::from)),
+            },
+            _ => {}
+        }
     }
-    text.replace(token, "[token removed]")
+    values
 }
 
 /// `text` cut to `MAX_TEXT_CHARS` characters.
@@ -343,10 +408,12 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, CallErr
     Ok(body)
 }
 
-/// Turns a status and body into an answer or an error that says what came back.
-fn interpret(status: u16, body: &[u8]) -> Result<Answer, CallError> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        let body = snippet(body);
+/// Turns a status and body into an answer or an error that says what came back, without the
+/// secrets `scrub` knows: from the raw text, and from every string its JSON decodes to.
+fn interpret(status: u16, body: &[u8], scrub: &Scrubber) -> Result<Answer, CallError> {
+    let shown = || snippet(&scrub.text(&String::from_utf8_lossy(body)));
+    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+        let body = shown();
         return Err(if (200..300).contains(&status) {
             CallError::Unexpected {
                 detail: format!("HTTP {status} with a body that is not JSON: {body}"),
@@ -355,10 +422,11 @@ fn interpret(status: u16, body: &[u8]) -> Result<Answer, CallError> {
             CallError::Http { status, body }
         });
     };
+    scrub.value(&mut value);
     let answer: Answer = serde_json::from_value(value).map_err(|e| CallError::Unexpected {
         detail: format!(
             "HTTP {status}, JSON without the expected fields ({e}): {}",
-            snippet(body)
+            shown()
         ),
     })?;
     if answer.ok == 1 {
@@ -369,7 +437,7 @@ fn interpret(status: u16, body: &[u8]) -> Result<Answer, CallError> {
             detail: format!(
                 "HTTP {status}, ok={} without errorCode: {}",
                 answer.ok,
-                snippet(body)
+                shown()
             ),
         });
     };
@@ -390,8 +458,7 @@ fn decode<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T,
 }
 
 /// The first 200 characters of a body, for error messages.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+fn snippet(text: &str) -> String {
     let mut s: String = text.chars().take(200).collect();
     if text.chars().count() > 200 {
         s.push('…');
@@ -407,6 +474,10 @@ fn snippet(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn none() -> Scrubber<'static> {
+        Scrubber::new([])
+    }
+
     #[test]
     fn the_token_is_not_in_debug_output() {
         let client = Client::new(
@@ -417,6 +488,30 @@ mod tests {
         let debug = format!("{client:?}");
         assert!(!debug.contains("tok-SECRET-123"), "{debug}");
         assert!(debug.contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_on_this_machine_or_allowed() {
+        let token = || SecretString::from("t");
+        for local in [
+            "http://127.0.0.1:8089/",
+            "http://localhost/",
+            "http://[::1]:9/",
+        ] {
+            assert!(
+                Client::new(&ClientConfig::new(local), token()).is_ok(),
+                "{local}"
+            );
+        }
+        let remote = ClientConfig::new("http://user:pw@api.convrs.example/?token=x");
+        let err = Client::new(&remote, token()).unwrap_err().to_string();
+        assert!(err.contains("--allow-insecure-http"), "{err}");
+        assert!(!err.contains("pw@") && !err.contains("token=x"), "{err}");
+        let allowed = ClientConfig {
+            allow_insecure_http: true,
+            ..remote
+        };
+        assert!(Client::new(&allowed, token()).is_ok());
     }
 
     #[test]
@@ -437,7 +532,7 @@ mod tests {
 
     #[test]
     fn non_json_answers_say_what_came_back() {
-        let err = interpret(502, b"<html>Bad Gateway</html>").unwrap_err();
+        let err = interpret(502, b"<html>Bad Gateway</html>", &none()).unwrap_err();
         assert_eq!(
             err,
             CallError::Http {
@@ -445,15 +540,15 @@ mod tests {
                 body: "<html>Bad Gateway</html>".into()
             }
         );
-        let err = interpret(200, b"").unwrap_err();
+        let err = interpret(200, b"", &none()).unwrap_err();
         assert!(err.to_string().contains("(empty)"), "{err}");
-        let err = interpret(200, br#"{"ok":"yes"}"#).unwrap_err();
+        let err = interpret(200, br#"{"ok":"yes"}"#, &none()).unwrap_err();
         assert!(matches!(err, CallError::Unexpected { .. }), "{err:?}");
     }
 
     #[test]
     fn error_answers_keep_the_whatsapp_code() {
-        let err = interpret(200, br#"{"ok":0,"errorCode":3002,"error":"WhatsApp error","whatsappErrorCode":132015,"whatsappErrorDesc":"paused"}"#).unwrap_err();
+        let err = interpret(200, br#"{"ok":0,"errorCode":3002,"error":"WhatsApp error","whatsappErrorCode":132015,"whatsappErrorDesc":"paused"}"#, &none()).unwrap_err();
         assert_eq!(
             err,
             CallError::Api {

@@ -1,10 +1,12 @@
 //! The Convrs API as the document describes it: wire types (`wire`), error and ack codes
 //! (`codes`), the HTTP client (`client`), what a send carries for its callbacks (`callback`)
-//! and the decision each answer leads to (`verdict`, which uses the client, never the reverse).
+//! and the decision each answer leads to (`verdict`, which uses the client, never the reverse);
+//! `scrub` removes what the client sent in secret from whatever comes back.
 
 pub mod callback;
 pub mod client;
 pub mod codes;
+mod scrub;
 pub mod verdict;
 pub mod wire;
 

@@ -11,7 +11,7 @@ use sqlx::pool::Pool;
 use sqlx::sqlite::SqliteConnectOptions;
 
 use super::{Backend, Store, StoreError};
-use crate::campaign::source::redact_url as shown;
+use crate::redact::url as shown;
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -132,6 +132,26 @@ async fn check_postgres_version(pool: &Pool<sqlx::Any>, db: &str) -> Result<(), 
     })
 }
 
+/// A SQLite database file that only its owner may read: a new one is created so; an existing
+/// one other users may read is refused (it holds phone numbers and the webhook secret), with
+/// the `chmod` to run. Its `-wal` and `-shm` files, which SQLite makes with the database's
+/// mode but which may have been copied or restored looser, are made owner-only.
+fn private_database(path: &std::path::Path) -> std::io::Result<()> {
+    if crate::files::create_private(path)? {
+        return Ok(());
+    }
+    crate::files::check_not_open_to_others(path, "phone numbers and the webhook secret")?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match crate::files::make_private(std::path::Path::new(&side)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// SQLITE_BUSY: another connection holds the lock.
 fn is_busy(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("5"))
@@ -202,7 +222,7 @@ impl Store {
             };
             let path = connect.get_filename().to_path_buf();
             if path.as_os_str() != ":memory:" {
-                crate::files::create_private(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
+                private_database(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
             }
             let url = connect.create_if_missing(true).to_url_lossy();
             (Backend::Sqlite, AnyConnectOptions::from_url(&url))

@@ -177,7 +177,7 @@ async fn the_token_never_reaches_the_database_even_when_the_api_echoes_it_back()
             .reason
             .as_deref()
             .unwrap_or("")
-            .contains("[token removed]"),
+            .contains("[secret removed]"),
         "the echo is kept, without the token: {overview:?}"
     );
     campaign::report::write_csv(&store, id, &dir.path().join("r.csv"))
@@ -190,6 +190,111 @@ async fn the_token_never_reaches_the_database_even_when_the_api_echoes_it_back()
     );
     let csv = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
     assert!(!csv.contains(TOKEN), "{csv}");
+}
+
+/// `text` with every character as a JSON `\uXXXX` escape.
+fn json_escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect()
+}
+
+/// `text` with every byte percent-encoded.
+fn percent(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_echoed_plain_json_escaped_or_percent_encoded_reach_no_store_report_or_output() {
+    const HOOK: &str = "hook-secret-0123456789abcdef";
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let phones: Vec<String> = (1..=7).map(uk_mobile).collect();
+    let store = store_in(d).await;
+    let def =
+        crate::helpers::whatsapp_def(recipients_csv(d, "c.csv", &phones), "order_confirmation");
+    let id = queue(&store, &sim, &def).await.campaign.unwrap();
+    // Each answer echoes the request (token and webhook header) in another form; the last
+    // stops the campaign with HTTP 400 and the request percent-encoded in its text.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let echo = axum::Router::new().fallback(move |body: String| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let json = |error: String, desc: String| {
+                let answer = format!(
+                    r#"{{"ok":0,"errorCode":3002,"error":"{error}","whatsappErrorCode":131026,"whatsappErrorDesc":"{desc}"}}"#
+                );
+                ([(header::CONTENT_TYPE, "application/json")], answer).into_response()
+            };
+            let plain = serde_json::to_string(&body).unwrap();
+            let plain = plain.trim_matches('"').to_string();
+            match n {
+                0 => json(plain, "desc".into()),
+                1 => json("echo".into(), plain),
+                2 => json(json_escaped(&body), "desc".into()),
+                3 => json("echo".into(), json_escaped(&body)),
+                4 => json(percent(&body), "desc".into()),
+                5 => json(format!("{}{}", &plain[..10], json_escaped(&plain[10..])), "d".into()),
+                _ => (StatusCode::BAD_REQUEST, format!("bad: {}", percent(&body))).into_response(),
+            }
+        }
+    });
+    let url = serve(echo).await;
+    let config = DispatchConfig {
+        command: "SendWhatsAppTemplate",
+        callback: Some(campaign::convrs::CallbackTarget {
+            url: "http://127.0.0.1:9/callback".into(),
+            secret: SecretString::from(HOOK),
+        }),
+        ..sms(10, 1, 5)
+    };
+    let report = engine::run_campaign(
+        &store,
+        &client(&url),
+        id,
+        &config,
+        &no_wait(Duration::from_secs(1)),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(report.end, RunEnd::Stopped(_)), "{report:?}");
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!(
+        counts.failed, 6,
+        "six answers failed their message: {counts:?}"
+    );
+    drop(store);
+    let out =
+        crate::helpers::campaign_cmd(d, &["report", "1", "--csv", "r.csv", "--html", "r.html"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = crate::helpers::campaign_cmd(d, &["status", "1"]);
+    let status_json = crate::helpers::campaign_cmd(d, &["status", "1", "--json"]);
+    let mut seen = vec![
+        ("the database", database_bytes(d)),
+        ("the CSV report", std::fs::read(d.join("r.csv")).unwrap()),
+        ("the HTML report", std::fs::read(d.join("r.html")).unwrap()),
+    ];
+    for (what, out) in [("status", status), ("status --json", status_json)] {
+        seen.push((what, [out.stdout, out.stderr].concat()));
+    }
+    let text = String::from_utf8_lossy(&seen[3].1).into_owned();
+    assert!(
+        text.contains("[secret removed]"),
+        "the echoes are kept, cleaned: {text}"
+    );
+    for secret in [TOKEN, HOOK] {
+        for form in [secret.to_string(), json_escaped(secret), percent(secret)] {
+            for (what, bytes) in &seen {
+                assert!(!contains(bytes, &form), "{what} holds {form}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -437,6 +542,98 @@ async fn files_holding_numbers_or_secrets_are_readable_by_their_owner_only() {
         ledger.permissions().mode() & 0o777,
         0o600,
         "the simulator's ledger"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_or_database_others_may_read_is_refused_with_the_chmod_to_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mode = |file: &str, mode: u32| {
+        std::fs::set_permissions(d.join(file), std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    std::fs::write(d.join("token"), TOKEN).unwrap();
+    mode("token", 0o644);
+    recipients_csv(d, "c.csv", &[uk_mobile(1)]);
+    let url = sim.url();
+    let run = |extra: &[&str]| {
+        let args = [
+            &["run", "c.csv", "--no-wait", "--api-url", &url][..],
+            &SMS_FLAGS,
+            extra,
+        ]
+        .concat();
+        crate::helpers::campaign_cmd(d, &args)
+    };
+    let out = run(&["--token-file", "token"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("chmod 600 'token'") && said.contains("mode 0644"),
+        "{said}"
+    );
+    assert!(sim.ledger().is_empty(), "nothing was sent");
+    mode("token", 0o600);
+    let out = run(&["--token-file", "token"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A database copied with the wrong mode: refused until fixed.
+    mode("campaign.db", 0o644);
+    let out = crate::helpers::campaign_cmd(d, &["status"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("chmod 600 'campaign.db'"), "{said}");
+    mode("campaign.db", 0o600);
+    let out = crate::helpers::campaign_cmd(d, &["status"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_and_rejects_never_write_through_a_link_someone_placed() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("c.csv"), "phone,name\n+447911000001,Ann\nnope,Bob\n").unwrap();
+    std::fs::write(d.join("precious"), "keep me").unwrap();
+    std::os::unix::fs::symlink(d.join("precious"), d.join("rejects.csv")).unwrap();
+    std::os::unix::fs::symlink(d.join("precious"), d.join("r.csv")).unwrap();
+    std::fs::hard_link(d.join("precious"), d.join("r.html")).unwrap();
+    let args = [
+        &["run", "c.csv", "--no-wait", "--rejects", "rejects.csv"][..],
+        &SMS_FLAGS,
+    ]
+    .concat();
+    let out = crate::helpers::spawn_campaign(d, &sim, &args)
+        .wait_with_output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("rejects.csv is a symbolic link"), "{said}");
+    let args = [&["run", "c.csv", "--no-wait"][..], &SMS_FLAGS].concat();
+    crate::helpers::campaign_ok(d, &sim, &args);
+    for (flag, file, why) in [
+        ("--csv", "r.csv", "is a symbolic link"),
+        ("--html", "r.html", "another name links to it"),
+    ] {
+        let out = crate::helpers::campaign_cmd(d, &["report", "1", flag, file]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains(why),
+            "{file}: {said}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.join("precious")).unwrap(),
+        "keep me"
     );
 }
 
