@@ -17,6 +17,8 @@ pub enum AckApplied {
     Stale,
     /// Kept as an event only: it is about an earlier attempt of the message (sent again since).
     Superseded,
+    /// Heard before, from the same source: nothing kept, nothing changed.
+    Replayed,
     /// No such message.
     Unknown,
 }
@@ -89,7 +91,8 @@ fn is_current(heard: &HeardAck, mid: Option<&str>, attempt: Option<i64>) -> bool
 
 impl Store {
     /// Applies an ack. Replays and out-of-order acks never move a message backwards, an ack of
-    /// an earlier attempt changes nothing, and every ack is kept as an event. An ack for a
+    /// an earlier attempt changes nothing, and every ack is kept as an event, once (a replay of
+    /// one already heard from the same source adds nothing). An ack for a
     /// message still `sending` (the callback beat our own record of the answer) or `uncertain`
     /// (it proves the message was sent) is kept too. Ack -2 suppresses the number.
     pub async fn record_ack(&self, heard: &HeardAck<'_>) -> Result<AckApplied, StoreError> {
@@ -109,12 +112,34 @@ impl Store {
         let (state, current, phone): (String, Option<i64>, String) =
             (row.get(0), row.get(1), row.get(2));
         let current_attempt = is_current(heard, row.get::<Option<&str>, _>(3), row.get(4));
+        let kind = if current_attempt {
+            "ack"
+        } else {
+            "ack-superseded"
+        };
+        // A replay (the same ack of the same mid from the same source) is heard once: it adds
+        // no event and changes nothing.
+        let replayed: Option<i64> = q_scalar(
+            "SELECT 1 FROM events WHERE message_id = ? AND source = ? AND kind = ? AND ack = ?
+               AND detail IS NOT DISTINCT FROM ? LIMIT 1",
+        )
+        .bind(heard.message_id)
+        .bind(heard.source)
+        .bind(kind)
+        .bind(ack.code())
+        .bind(heard.mid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if replayed.is_some() {
+            tx.commit().await?;
+            return Ok(AckApplied::Replayed);
+        }
         q("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(heard.message_id)
             .bind(now())
             .bind(at_ms)
             .bind(heard.source)
-            .bind(if current_attempt { "ack" } else { "ack-superseded" })
+            .bind(kind)
             .bind(ack.code())
             .bind(heard.mid)
             .execute(&mut *tx)
@@ -167,7 +192,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        if ack == Ack::NotOnWhatsApp {
+        // Only the ack that moves the message suppresses: a late or repeated -2 does not put
+        // back a number the operator took off the list.
+        if moves && ack == Ack::NotOnWhatsApp {
             q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
@@ -234,29 +261,32 @@ impl Store {
         Ok(())
     }
 
-    /// The message a callback speaks of: by our id (from `webhookPayload`) or by its mid.
+    /// The message a callback speaks of, and its campaign's channel: by our id (from
+    /// `webhookPayload`) or by its mid.
     pub async fn message_for_callback(
         &self,
         message_id: Option<i64>,
         mid: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        let row: Option<(i64, Option<String>)> = match message_id {
-            Some(id) => {
-                q_as("SELECT id, mid FROM messages WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(self.pool())
-                    .await?
-            }
-            None => {
-                q_as("SELECT id, mid FROM messages WHERE mid = ?")
-                    .bind(mid)
-                    .fetch_optional(self.pool())
-                    .await?
-            }
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row: Option<(i64, String)> = match message_id {
+            Some(id) => q_as(
+                "SELECT m.id, c.channel FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+                      WHERE m.id = ?",
+            )
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?,
+            None => q_as(
+                "SELECT m.id, c.channel FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+                      WHERE m.mid = ?",
+            )
+            .bind(mid)
+            .fetch_optional(self.pool())
+            .await?,
         };
         // Found by our id, a callback is about this message, perhaps an earlier attempt of it
         // (`record_ack` tells); found by mid, it is about the attempt that got that mid.
-        Ok(row.map(|(id, _)| id))
+        Ok(row)
     }
 
     /// When the campaign's next poll is due, if any.

@@ -1,9 +1,11 @@
 //! The webhook receiver (axum): delivery callbacks for our WhatsApp sends, and Convrs events.
 //!
 //! - `POST /callback`: the document's callback payload. It must carry the per-installation
-//!   secret in `X-Campaign-Secret` (compared in constant time; otherwise 401). Malformed JSON or a
-//!   bad ack is 400; a callback about a message we do not know is 202 and changes nothing.
-//!   Replays and out-of-order callbacks never move a message backwards (the store decides).
+//!   secret in `X-Campaign-Secret` (compared in constant time; otherwise 401). Malformed JSON, a
+//!   bad ack, `ok` other than 1, a time before 2000 or a callback about an SMS (the document
+//!   gives callbacks to WhatsApp template sends only) is 400; a callback about a message we do
+//!   not know is 202 and changes nothing. Replays and out-of-order callbacks never move a
+//!   message backwards, and a replay adds no event and suppresses nothing (the store decides).
 //! - `POST /events`: Convrs events (onUserDisable, onUserDelete suppress the user's number),
 //!   authenticated by the same secret, as the header or a `?secret=` query parameter (the
 //!   organisation's webhook URL is configured in the Convrs dashboard, where only the URL can
@@ -157,8 +159,19 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
             "not a callback: expected JSON with mid and ack",
         );
     };
+    // The document's callbacks say `ok: 1`; anything else is not a delivery status.
+    if cb.ok != 1 {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "not a delivery callback: ok is not 1",
+        );
+    }
     let Some(ack) = Ack::from_code(cb.ack) else {
         return reply(StatusCode::BAD_REQUEST, "unknown ack code");
+    };
+    let at = match callback_time(&cb.timestamp) {
+        Ok(at) => at,
+        Err(refused) => return reply(StatusCode::BAD_REQUEST, refused),
     };
     let ours = |key: &str| {
         cb.webhook_payload
@@ -168,13 +181,18 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
     };
     let (message, attempt) = (ours("message"), ours("attempt"));
     let id = match r.store.message_for_callback(message, &cb.mid).await {
-        Ok(Some(id)) => id,
+        // The document gives callbacks to WhatsApp template sends only: one about an SMS is
+        // not the API's.
+        Ok(Some((_, channel))) if channel == "sms" => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                "SMS messages have no callbacks: nothing changed",
+            );
+        }
+        Ok(Some((id, _))) => id,
         Ok(None) => return reply(StatusCode::ACCEPTED, "unknown message: nothing changed"),
         Err(e) => return store_failed(e),
     };
-    let at = chrono::NaiveDateTime::parse_from_str(&cb.timestamp, "%Y-%m-%dT%H:%M:%S")
-        .map(|t| t.and_utc().timestamp_millis())
-        .unwrap_or_else(|_| now_ms());
     let heard = HeardAck {
         message_id: id,
         ack,
@@ -189,6 +207,7 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
             StatusCode::OK,
             "kept as an event: it is about an earlier attempt of this message",
         ),
+        Ok(AckApplied::Replayed) => reply(StatusCode::OK, "heard before: nothing changed"),
         Ok(_) => reply(
             StatusCode::OK,
             "kept; the message already had this ack or a later one",
@@ -196,6 +215,25 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
         Err(e) => store_failed(e),
     }
 }
+
+/// When a callback says its ack happened (unix ms): the document's `2024-11-14T14:28:08` (UTC
+/// assumed: the document names no zone) or RFC 3339; now when it gives none or none we read.
+/// A time before 2000 is refused: no such send exists, and the report's times would be wrong.
+fn callback_time(timestamp: &str) -> Result<i64, &'static str> {
+    let parsed = chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|t| t.and_utc().timestamp_millis())
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(timestamp).map(|t| t.timestamp_millis()));
+    match parsed {
+        Ok(at) if at < EARLIEST_CALLBACK_MS => {
+            Err("the timestamp is before 2000: not a callback about one of our sends")
+        }
+        Ok(at) => Ok(at),
+        Err(_) => Ok(now_ms()),
+    }
+}
+
+/// 2000-01-01T00:00:00Z.
+const EARLIEST_CALLBACK_MS: i64 = 946_684_800_000;
 
 fn store_failed(e: StoreError) -> Reply {
     tracing::error!(error = %e, "cannot record a callback");
