@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 for t in 0 1 2; do
-  printf 'bench-token-%s' "$t" >"$work/token$t"
+  printf 'bench-token-%s' "$t" >"$work/token$t"; chmod 600 "$work/token$t"
   # Valid UK mobiles ending in 7 (the simulator scripts errors for other endings).
   python3 - "$n" "$t" >"$work/c$t.csv" <<'PY'
 import sys

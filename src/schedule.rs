@@ -6,11 +6,10 @@
 //! 01:00 to 02:00) fires at the first moment after the gap; a run at a time that happens twice
 //! (01:30 when clocks go back) fires once, at the first.
 
-use std::str::FromStr;
-
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -47,15 +46,39 @@ pub enum Plan {
 }
 
 impl Schedule {
-    /// `0 9 * * MON-FRI` in `Europe/London`.
+    /// `0 9 * * MON-FRI` in `Europe/London`. Only five fields (minute hour day month
+    /// weekday, or a nickname such as `@daily`): croner would take a sixth, leading field as
+    /// seconds, so `*/5 * * * * *` would fire every five seconds. A schedule that never fires
+    /// (`0 0 31 2 *`) is refused too.
     pub fn parse(pattern: &str, timezone: &str) -> Result<Schedule, String> {
         let tz = timezone.parse::<Tz>().map_err(|_| {
             format!("'{timezone}' is not a time zone (an IANA name such as Europe/London)")
         })?;
-        let cron = Cron::from_str(pattern).map_err(|e| {
-            format!("'{pattern}' is not a cron schedule ({e}): five fields, minute hour day month weekday, such as \"0 9 * * MON-FRI\"")
-        })?;
-        Ok(Schedule { cron, tz })
+        let five = "five fields, minute hour day month weekday, such as \"0 9 * * MON-FRI\"";
+        let fields = pattern.split_whitespace().count();
+        if !pattern.trim_start().starts_with('@') && fields != 5 {
+            let what = match fields {
+                6 => " (a sixth field would be seconds: this tool schedules to the minute)",
+                7 => " (seconds and years are not taken: this tool schedules to the minute)",
+                _ => "",
+            };
+            return Err(format!(
+                "'{pattern}' has {fields} fields{what}: a schedule has {five}"
+            ));
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build()
+            .parse(pattern)
+            .map_err(|e| format!("'{pattern}' is not a cron schedule ({e}): {five}"))?;
+        let schedule = Schedule { cron, tz };
+        if schedule.next_after(utc("2001-01-01T00:00:00Z")).is_none() {
+            return Err(format!(
+                "'{pattern}' never fires (no day matches it, such as 31 February): check the day and month fields"
+            ));
+        }
+        Ok(schedule)
     }
 
     fn at(&self, ms: i64) -> DateTime<Tz> {
@@ -137,9 +160,17 @@ impl Schedule {
         }
     }
 
-    /// A run's time in the schedule's zone, for people: `2026-03-29 09:00 BST`.
+    /// A run's time in the schedule's zone, for people: `2026-03-29 09:00 BST`; `never` for
+    /// no time at all (a schedule that cannot fire), never a date in 1970.
     pub fn local(&self, ms: i64) -> String {
-        self.at(ms).format("%Y-%m-%d %H:%M %Z").to_string()
+        match DateTime::from_timestamp_millis(ms) {
+            Some(t) if ms > 0 && t.year() < 9999 => self
+                .tz
+                .from_utc_datetime(&t.naive_utc())
+                .format("%Y-%m-%d %H:%M %Z")
+                .to_string(),
+            _ => "never".to_string(),
+        }
     }
 }
 
@@ -153,6 +184,36 @@ pub fn utc(rfc3339: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_five_fields_are_taken_and_six_or_seven_say_why() {
+        let six = Schedule::parse("*/5 * * * * *", "UTC").unwrap_err();
+        assert!(six.contains("6 fields") && six.contains("seconds"), "{six}");
+        let seven = Schedule::parse("0 0 9 * * * 2027", "UTC").unwrap_err();
+        assert!(seven.contains("7 fields"), "{seven}");
+        let four = Schedule::parse("0 9 * *", "UTC").unwrap_err();
+        assert!(four.contains("4 fields") && four.contains("minute hour day month weekday"));
+        assert!(Schedule::parse("0 9 * * MON-FRI", "UTC").is_ok());
+        assert!(Schedule::parse("@daily", "UTC").is_ok());
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused_naming_it() {
+        let never = Schedule::parse("0 0 31 2 *", "UTC").unwrap_err();
+        assert!(never.contains("'0 0 31 2 *' never fires"), "{never}");
+        // Once in four years is not never.
+        let leap = Schedule::parse("0 0 29 2 *", "UTC").unwrap();
+        assert!(leap.next_after(utc("2026-03-01T00:00:00Z")).is_some());
+    }
+
+    #[test]
+    fn a_time_that_is_no_time_is_shown_as_never_not_1970() {
+        let s = Schedule::parse("0 9 * * *", "Europe/London").unwrap();
+        for ms in [i64::MAX, 0, -1] {
+            assert_eq!(s.local(ms), "never");
+        }
+        assert_eq!(s.local(utc("2026-03-30T08:00:00Z")), "2026-03-30 09:00 BST");
+    }
 
     fn runs(pattern: &str, tz: &str, from: &str, n: usize) -> Vec<String> {
         let s = Schedule::parse(pattern, tz).unwrap();

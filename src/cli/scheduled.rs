@@ -188,10 +188,18 @@ pub async fn schedule(
 async fn list(store: &Store, next: usize, json: bool) -> anyhow::Result<()> {
     let mut out = vec![];
     for row in store.schedules(None).await? {
-        let schedule = Schedule::parse(&row.cron, &row.timezone).map_err(anyhow::Error::msg)?;
-        let runs: Vec<i64> = std::iter::once(row.next_run_at)
-            .chain(schedule.upcoming(row.next_run_at, next.saturating_sub(1)))
-            .collect();
+        // A schedule stored before such were refused may not parse now (six fields) or have
+        // no next run (i64::MAX): it is listed as one that cannot fire, with why.
+        let schedule = Schedule::parse(&row.cron, &row.timezone);
+        let runs: Vec<i64> = match (
+            &schedule,
+            chrono::DateTime::from_timestamp_millis(row.next_run_at),
+        ) {
+            (Ok(schedule), Some(_)) => std::iter::once(row.next_run_at)
+                .chain(schedule.upcoming(row.next_run_at, next.saturating_sub(1)))
+                .collect(),
+            _ => vec![],
+        };
         let batches = store.batches(row.campaign).await?;
         if json {
             out.push(serde_json::json!({
@@ -206,6 +214,17 @@ async fn list(store: &Store, next: usize, json: bool) -> anyhow::Result<()> {
             "campaign {} ({}): \"{}\" in {}, token {}, file {}",
             row.campaign, row.name, row.cron, row.timezone, row.token, row.file
         );
+        let schedule = match schedule {
+            Ok(schedule) if !runs.is_empty() => schedule,
+            cannot => {
+                let why = cannot.err().unwrap_or_else(|| "it has no next run".into());
+                println!(
+                    "  next: never: {why} (`campaign schedule remove {}`, then add it again)",
+                    row.campaign
+                );
+                continue;
+            }
+        };
         println!(
             "  next: {}",
             runs.iter()

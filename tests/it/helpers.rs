@@ -442,3 +442,13 @@ pub fn another_process() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     format!("pid 1@{}", host.trim())
 }
+
+/// Writes `token` to `dir/name`, readable by its owner only (others may not read a token file),
+/// and returns the path.
+pub fn token_file(dir: &std::path::Path, name: &str, token: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, token).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}

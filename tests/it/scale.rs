@@ -68,8 +68,7 @@ async fn three_workers_share_three_tokens_and_finish_a_killed_ones_work() {
     let db = fresh_pg_database().await;
     let mut files = vec![];
     for (i, token) in TOKENS.iter().enumerate() {
-        let file = d.join(format!("token{i}"));
-        std::fs::write(&file, token).unwrap();
+        let file = crate::helpers::token_file(d, &format!("token{i}"), token);
         files.push(file.to_str().unwrap().to_string());
     }
     let mut worker_args = vec![

@@ -218,7 +218,7 @@ async fn the_worker_fires_a_due_schedule_and_sends_its_batch() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     scheduled_file(d, "0 9 * * *", "", &[4, 5]);
-    std::fs::write(d.join("token"), crate::helpers::TOKEN).unwrap();
+    crate::helpers::token_file(d, "token", crate::helpers::TOKEN);
     let add = campaign_cmd(
         d,
         &["schedule", "add", "daily.toml", "--token-file", "token"],
@@ -253,4 +253,28 @@ async fn the_worker_fires_a_due_schedule_and_sends_its_batch() {
         "{}",
         String::from_utf8_lossy(&status.stdout)
     );
+}
+
+#[test]
+fn schedules_that_cannot_be_what_the_operator_meant_are_refused_at_validate_and_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::helpers::token_file(d, "token", crate::helpers::TOKEN);
+    for (schedule, said) in [
+        ("*/5 * * * * *", "6 fields (a sixth field would be seconds"),
+        ("0 0 31 2 *", "'0 0 31 2 *' never fires"),
+    ] {
+        scheduled_file(d, schedule, "", &[1]);
+        for args in [
+            &["validate", "daily.toml"][..],
+            &["schedule", "add", "daily.toml", "--token-file", "token"],
+        ] {
+            let out = campaign_cmd(d, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} took {schedule}");
+            assert!(stderr.contains(said), "{args:?}: {stderr}");
+        }
+    }
+    let list = campaign_cmd(d, &["schedule", "list"]);
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("1970"));
 }
