@@ -1,5 +1,6 @@
 //! `campaign worker`: sends every campaign queued on its tokens until SIGTERM or Ctrl-C, and
-//! serves callbacks, Convrs events, `/healthz` and `/metrics` on one address.
+//! serves callbacks and Convrs events on one address (public: `--listen`) and `/healthz` and
+//! `/metrics` on another (loopback by default: `--admin-listen`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -24,9 +25,17 @@ pub struct WorkerArgs {
     pub api: super::ApiArgs,
     #[command(flatten)]
     pub db: super::DbArg,
-    /// Serve callbacks (/callback), Convrs events (/events), /healthz and /metrics here.
+    /// Receive callbacks (/callback) and Convrs events (/events) here: the address Convrs
+    /// posts to (0.0.0.0:8750 to take them from outside, usually behind a proxy).
     #[arg(long, default_value = "127.0.0.1:8750", value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// Serve /healthz and /metrics here, apart from the receiver (keep it off the internet).
+    #[arg(long, default_value = "127.0.0.1:8751", value_name = "ADDR")]
+    pub admin_listen: SocketAddr,
+    /// How old what /healthz knows of the API may be: when no call was made for this long, it
+    /// probes the API, once for all requests (1s to 10m).
+    #[arg(long, default_value = "30s", value_parser = parse_check_every, value_name = "DURATION")]
+    pub health_check_every: Duration,
     /// The public URL of the callback endpoint, if not http://LISTEN/callback (behind a proxy).
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,
@@ -67,6 +76,20 @@ pub struct WorkerArgs {
     pub lease: Duration,
 }
 
+async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}: is another worker running there? pass {flag} ADDR")
+    })
+}
+
+fn parse_check_every(s: &str) -> Result<Duration, String> {
+    let every = parse_duration(s)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&every) {
+        return Err(format!("{s} is not between 1s and 10m"));
+    }
+    Ok(every)
+}
+
 fn parse_lease(s: &str) -> Result<Duration, String> {
     let lease = parse_duration(s)?;
     if !(Duration::from_secs(3)..=Duration::from_secs(600)).contains(&lease) {
@@ -101,37 +124,34 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         clients.push(client);
     }
     let secret = webhook::webhook_secret(&store).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}: is another worker running there? pass --listen ADDR",
-                args.listen
-            )
-        })?;
-    let addr = listener.local_addr()?;
+    let listener = bind(args.listen, "--listen").await?;
+    let admin = bind(args.admin_listen, "--admin-listen").await?;
+    let (addr, admin_addr) = (listener.local_addr()?, admin.local_addr()?);
     let callback_url = args
         .callback_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}/callback"));
     let status = Arc::new(WorkerStatus::default());
-    let health = Health {
-        store: store.clone(),
-        status: status.clone(),
+    let health = Health::new(
+        store.clone(),
+        status.clone(),
         api,
-        probe: clients[0].clone(),
-        defer_after: DEFER_AFTER,
-    };
+        clients[0].clone(),
+        DEFER_AFTER,
+        args.health_check_every,
+    );
     let limits = ReceiverLimits::default();
-    let app =
-        webhook::router(store.clone(), secret.clone(), limits).merge(engine::health_router(health));
+    let app = webhook::router(store.clone(), secret.clone(), limits);
     let serving = CancellationToken::new();
     let server = tokio::spawn(serve::serve(listener, app, limits, serving.clone()));
+    let admin_app = engine::health_router(health);
+    let admin_server = tokio::spawn(serve::serve(admin, admin_app, limits, serving.clone()));
     let fingerprints: Vec<String> = clients.iter().map(|c| c.token_fingerprint()).collect();
     eprintln!(
-        "worker {} sending on {}; callbacks (posted to {callback_url}), /healthz and /metrics on http://{addr}",
+        "worker {} sending on {}; callbacks (posted to {}) on http://{addr}; /healthz and /metrics on http://{admin_addr}",
         this_process(),
-        fingerprints.join(", ")
+        fingerprints.join(", "),
+        crate::redact::url(&callback_url),
     );
     let worker = WorkerConfig {
         limits: TokenLimits {
@@ -159,6 +179,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
     engine::run_worker(&store, &clients, &worker, &status, &stop).await;
     serving.cancel();
     let _ = server.await;
+    let _ = admin_server.await;
     eprintln!("worker stopped: what was in flight is recorded; the tokens are free");
     Ok(ExitCode::SUCCESS)
 }

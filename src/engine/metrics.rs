@@ -43,7 +43,14 @@ pub struct ApiStats {
     last_reached_ms: AtomicI64,
     last_unreached_ms: AtomicI64,
     last_error: Mutex<Option<String>>,
+    /// When these figures started (the worker started), for the early 2008 warning.
+    started_ms: i64,
+    warned_2008: std::sync::atomic::AtomicBool,
 }
+
+/// A 2008 (the token's rate limit) in a worker's first minute: its own pace keeps the limit,
+/// so the likeliest cause is another process sending with the same token.
+const EARLY_2008_MS: i64 = 60_000;
 
 impl Default for ApiStats {
     fn default() -> Self {
@@ -54,6 +61,8 @@ impl Default for ApiStats {
             last_reached_ms: AtomicI64::new(0),
             last_unreached_ms: AtomicI64::new(0),
             last_error: Mutex::new(None),
+            started_ms: now_ms(),
+            warned_2008: Default::default(),
         }
     }
 }
@@ -73,6 +82,7 @@ impl Observe for ApiStats {
                 if let Err(CallError::Api { code, .. }) = other
                     && matches!(code.code(), 2007 | 2008)
                 {
+                    self.early_2008(code.code());
                     let code = code.code().to_string();
                     self.rejections
                         .get_or_create(&labels(&[("code", &code)]))
@@ -91,6 +101,31 @@ impl ApiStats {
         self.last_unreached_ms
             .store(now_ms().max(1), Ordering::SeqCst);
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
+    }
+
+    /// Warns, once, of a 2008 in the first minute: a sign that another process sends with the
+    /// token (two databases, or a worker on another queue), so the token carries twice its rate.
+    fn early_2008(&self, code: i64) {
+        if code == 2008
+            && now_ms() - self.started_ms < EARLY_2008_MS
+            && !self.warned_2008.swap(true, Ordering::SeqCst)
+        {
+            tracing::warn!(
+                "the API answered 2008 (rate limit of the token) in this worker's first minute: \
+                 another process is probably sending with the same token (a run or worker on \
+                 another database). Its limit is shared between them and sends will be refused: \
+                 give each token to one database's workers only"
+            );
+        }
+    }
+
+    /// When the API was last heard from, reached or not (unix ms), if ever.
+    pub fn last_heard(&self) -> Option<i64> {
+        let heard = self
+            .last_reached_ms
+            .load(Ordering::SeqCst)
+            .max(self.last_unreached_ms.load(Ordering::SeqCst));
+        Some(heard).filter(|t| *t > 0)
     }
 
     /// When the API last answered (unix ms), if ever.
@@ -120,6 +155,7 @@ pub fn render(
     status: &WorkerStatus,
     queue: &QueueGauges,
     holders: &[TokenHeld],
+    queue_age: Duration,
 ) -> String {
     let mut r = Registry::with_prefix("campaign");
     r.register(
@@ -187,6 +223,13 @@ pub fn render(
         "uncertain_messages",
         "Messages whose send may or may not have happened",
         single(uncertain),
+    );
+    let age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    age.set(queue_age.as_secs_f64());
+    r.register(
+        "queue_snapshot_age_seconds",
+        "How old the queue figures of this scrape are (they are read at most every 10 s)",
+        age,
     );
     r.register(
         "deferred_messages",

@@ -351,18 +351,26 @@ pub fn sms_dispatch(
 /// A `campaign worker` process in `dir` against `sim`, its stderr kept as it comes.
 pub struct TestWorker {
     child: Option<std::process::Child>,
-    /// `http://127.0.0.1:PORT`, where it serves callbacks, /healthz and /metrics.
+    /// `http://127.0.0.1:PORT`, where it serves /healthz and /metrics.
     pub url: String,
     log: Arc<Mutex<String>>,
 }
 
 impl TestWorker {
-    /// Starts it (`--listen 127.0.0.1:0 --poll-first 1s` and `extra`) and returns once it
-    /// says where it listens.
+    /// Starts it (`--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --poll-first 1s` and
+    /// `extra`) and returns once it says where it listens.
     pub async fn spawn(dir: &std::path::Path, sim: &TestSim, extra: &[&str]) -> TestWorker {
         use std::io::BufRead;
         let args = [
-            &["worker", "--listen", "127.0.0.1:0", "--poll-first", "1s"][..],
+            &[
+                "worker",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--poll-first",
+                "1s",
+            ][..],
             extra,
         ]
         .concat();

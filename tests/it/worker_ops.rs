@@ -102,7 +102,7 @@ async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone(
     let table = String::from_utf8_lossy(&campaign_cmd(d, &["list"]).stdout).into_owned();
     assert!(table.contains("waiting for its token"), "{table}");
 
-    let worker = TestWorker::spawn(d, &sim, &[]).await;
+    let worker = TestWorker::spawn(d, &sim, &["--health-check-every", "1s"]).await;
     wait_for("five sends", || async {
         (sends_per_phone(&sim).len() == 5).then_some(())
     })
@@ -152,7 +152,13 @@ async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone(
     assert!(health["last_api_success"].is_string(), "{health}");
 
     sim.running.stop().await.unwrap();
-    let (code, body) = worker.get("/healthz").await;
+    // The worker's next call to the API (a poll, or the probe once what it knows is a second
+    // old) finds it gone.
+    let (code, body) = wait_for("/healthz to see the API gone", || async {
+        let (code, body) = worker.get("/healthz").await;
+        (code == 503).then_some((code, body))
+    })
+    .await;
     assert_eq!(code, 503, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -161,6 +167,67 @@ async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone(
             .unwrap()
             .contains("could not reach the Convrs API"),
         "{health}"
+    );
+    assert!(worker.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_metrics_are_apart_from_the_receiver_and_ask_the_api_at_most_once_per_interval()
+{
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let worker = TestWorker::spawn(d, &sim, &["--health-check-every", "10m"]).await;
+    // Nothing to send, nothing to poll: the only API calls are /healthz's probes. Many
+    // requests at once, and many after, make one between them.
+    let mut asked = tokio::task::JoinSet::new();
+    for path in ["/healthz", "/metrics"] {
+        for _ in 0..32 {
+            let url = format!("{}{path}", worker.url);
+            asked.spawn(async move { reqwest::get(url).await.unwrap().status().as_u16() });
+        }
+    }
+    // A callback meanwhile, on the receiver (which serves neither /healthz nor /metrics).
+    let log = worker.log();
+    let receiver = log
+        .split_once(") on ")
+        .and_then(|(_, rest)| rest.split(';').next())
+        .expect("the worker says where it receives callbacks")
+        .to_string();
+    let callback = reqwest::Client::new()
+        .post(format!("{receiver}/callback"))
+        .header(campaign::tracking::SECRET_HEADER, "wrong")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        callback.status().as_u16(),
+        401,
+        "the receiver answers meanwhile"
+    );
+    for path in ["/healthz", "/metrics"] {
+        let on_receiver = reqwest::get(format!("{receiver}{path}")).await.unwrap();
+        assert_eq!(
+            on_receiver.status().as_u16(),
+            404,
+            "{path} is not on the receiver"
+        );
+    }
+    for status in asked.join_all().await {
+        assert_eq!(status, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(worker.get("/healthz").await.0, 200);
+    }
+    let (_, text) = worker.get("/metrics").await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"campaign_api_request_duration_seconds_count{command="GetMessageDetails"}"#
+        ),
+        Some(1.0),
+        "one probe for 42 requests: {text}"
     );
     assert!(worker.stop().success());
 }
