@@ -11,6 +11,7 @@ mod report;
 mod retry;
 mod run;
 mod scheduled;
+mod send_args;
 mod shell;
 mod sim;
 mod status;

@@ -10,15 +10,13 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::campaign_args::{Api, CampaignArgs};
-use super::flags::in_flight;
 pub use super::flags::{check_reconcile_after, parse_duration};
 use super::{EXIT_BUSY, EXIT_INTERRUPTED, EXIT_STOPPED, GlobalArgs, progress, status, validate};
 use crate::campaign::definition::{Channel, Definition};
 use crate::campaign::{self, LoadOptions};
-use crate::dispatch::DispatchConfig;
 use crate::engine::{self, RunEnd, RunError, RunOptions};
 use crate::queue::{Role, Store};
-use crate::tracking::{self, CallbackTarget, PollSchedule, webhook};
+use crate::tracking::{self, CallbackTarget, webhook};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -46,22 +44,8 @@ pub struct RunArgs {
     /// Return once everything is sent, without waiting for acks.
     #[arg(long)]
     pub no_wait: bool,
-    /// Sends per second for the token (1 to 10000).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub rate: u32,
-    /// Sends per second per phone number (1 to 100).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub number_rate: u32,
-    /// Attempts before a transiently failing message is failed (1 to 100).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=100))]
-    pub max_attempts: i64,
-    /// Requests in flight at once (1 to 1024).
-    #[arg(long, default_value_t = 16, value_parser = in_flight)]
-    pub in_flight: usize,
-    /// How long after an ambiguous attempt ended an empty conversation proves it was not
-    /// sent; must be longer than --request-timeout.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub reconcile_after: Duration,
+    #[command(flatten)]
+    pub send: super::send_args::SendArgs,
     /// Receive delivery callbacks (and Convrs events) on this address, e.g. 0.0.0.0:8443.
     /// With --sim a loopback port is picked when this is not given.
     #[arg(long, value_name = "ADDR")]
@@ -69,22 +53,9 @@ pub struct RunArgs {
     /// The public URL of the callback endpoint, if not http://LISTEN/callback (behind a proxy).
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,
-    /// When to poll GetMessageDetails first after a send; later polls widen (x6, x30, x180...).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub poll_first: Option<Duration>,
-    /// Stop polling messages older than this.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub poll_max_age: Duration,
-    /// GetMessageDetails calls per second (1 to 1000).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub poll_rate: u32,
-    /// This campaign's share of its token when other campaigns send on it at once: a campaign
-    /// of priority 3 gets three sends for every one of priority 1 (1 to 10).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub priority: u32,
     /// Load the campaign and queue it for the worker holding its token, then return (for cron;
-    /// `campaign worker` sends it).
-    #[arg(long, conflicts_with_all = ["dry_run", "listen", "sim"])]
+    /// `campaign worker` sends it, with this run's sending flags, and receives its callbacks).
+    #[arg(long, conflicts_with_all = ["dry_run", "listen", "callback_url", "sim", "wait", "no_wait"])]
     pub detach: bool,
     /// Print the final summary as JSON.
     #[arg(long)]
@@ -94,11 +65,12 @@ pub struct RunArgs {
     pub rejects: Option<PathBuf>,
 }
 
-/// A message due later than this does not hold the run: it is deferred.
-pub(super) const DEFER_AFTER: Duration = Duration::from_secs(60);
+pub(super) use super::send_args::DEFER_AFTER;
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    check_reconcile_after(args.reconcile_after, global.request_timeout);
+    if let Some(reconcile_after) = args.send.reconcile_after {
+        check_reconcile_after(reconcile_after, global.request_timeout);
+    }
     let store = global
         .store(validate::purpose_of(args.campaign.sim))
         .await?;
@@ -114,9 +86,9 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
             status::print_campaign(&store, target.id, args.json).await?;
             Ok(ExitCode::SUCCESS)
         }
-        (Some(target), _) => send(&store, &api, target, args).await,
+        (Some(target), _) => send(&store, &api, target, args, global).await,
         (None, Some(def)) => match load(&store, &api, def, args).await {
-            Ok(Some(target)) => send(&store, &api, target, args).await,
+            Ok(Some(target)) => send(&store, &api, target, args, global).await,
             Ok(None) => Ok(ExitCode::SUCCESS),
             Err(e) => Err(e),
         },
@@ -187,6 +159,7 @@ async fn send(
     api: &Api,
     target: Target,
     args: &RunArgs,
+    global: &GlobalArgs,
 ) -> anyhow::Result<ExitCode> {
     let id = target.id;
     let client = api.client.as_ref().context("sending needs the API")?;
@@ -214,33 +187,26 @@ async fn send(
         }
         None => None,
     };
-    // The simulator acks within a second; a real API within seconds to minutes.
-    let first_poll = args.poll_first.unwrap_or(if args.campaign.sim {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(10)
-    });
-    let config = DispatchConfig {
-        rate: args.rate,
-        number_rate: args.number_rate,
-        max_attempts: args.max_attempts,
-        in_flight: args.in_flight,
-        command: target.channel.send_command(),
-        callback: receiver.as_ref().map(|(_, target)| target.clone()),
-        first_poll,
-        defer_after: DEFER_AFTER,
+    let stored = store.send_options(id).await?;
+    let settings = args.send.settings(
+        target.channel.send_command(),
+        receiver.as_ref().map(|(_, target)| target.clone()),
+        args.campaign.sim,
+        stored.as_ref(),
+    );
+    check_reconcile_after(settings.reconcile_after, global.request_timeout);
+    let priority = match args.send.priority {
+        Some(priority) => priority,
+        None => store.priority(id).await?,
     };
-    let polls = PollSchedule {
-        first: first_poll,
-        max_age: args.poll_max_age,
-        rate: args.poll_rate,
-    };
+    let config = settings.dispatch;
     let run_opts = RunOptions {
-        polls,
+        polls: settings.polls,
         wait: (!args.no_wait).then_some(args.wait),
-        reconcile_after: args.reconcile_after,
-        priority: args.priority,
+        reconcile_after: settings.reconcile_after,
+        priority,
         detach: args.detach,
+        receiving: receiver.is_some(),
         notice: engine::Notice::new(|line| eprintln!("{line}")),
         ..RunOptions::default()
     };

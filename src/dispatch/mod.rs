@@ -32,9 +32,10 @@ pub const OUTAGE_STREAK: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
-    /// Sends per second for the token.
+    /// Sends per second of this campaign: the token's rate when it has its own gate
+    /// (`dispatch`); through a shared gate, a pace of its own when lower than the token's.
     pub rate: u32,
-    /// Sends per second per phone number.
+    /// Sends per second per phone number (likewise).
     pub number_rate: u32,
     /// Attempts before a message that keeps failing transiently is failed (or, when every
     /// answer was ambiguous, left uncertain).
@@ -83,6 +84,8 @@ struct Shared {
     lease: Arc<Lease>,
     /// The token's gate, shared with the other campaigns sending on it in this process.
     gate: Arc<Gate>,
+    /// The campaign's own pace, when its rate or number rate is below the token's.
+    own: Option<pacing::Pacing>,
     /// This campaign's share of the token against the others (1 to 10).
     priority: u32,
     /// Bounds requests in flight.
@@ -132,6 +135,7 @@ pub async fn dispatch_through(
         config: config.clone(),
         lease: lease.clone(),
         gate: gate.clone(),
+        own: gate.pacing().stricter(config.rate, config.number_rate),
         priority,
         slots: Semaphore::new(config.in_flight.max(1)),
         stop: StopSignal::default(),
@@ -264,11 +268,19 @@ async fn watch_control(store: Store, shared: Arc<Shared>) {
     }
 }
 
-/// Waits for an in-flight slot, the number's spacing and the token's turn, then sends, unless
-/// the run was halted or stopped, or the lease is no longer held, by the time the request
-/// would leave.
+/// Waits for an in-flight slot, the campaign's own pace (if it has one), the number's spacing
+/// and the token's turn, then sends, unless the run was halted or stopped, or the lease is no
+/// longer held, by the time the request would leave.
 async fn send_when_allowed(shared: &Shared, claim: Claim) {
     let _slot = shared.slots.acquire().await.expect("never closed");
+    // The campaign's own pace is waited for before the token's turn, so a turn it takes is
+    // one it uses; its log records the departure right before the request leaves.
+    if let Some(own) = &shared.own {
+        tokio::select! {
+            _ = own.ready(&claim.phone) => {}
+            _ = shared.halt.cancelled() => {}
+        }
+    }
     let pacing = shared.gate.pacing();
     let number_turn = pacing.reserve(&claim.phone);
     // No timer when the number need not wait (most sends): timers cost at high rates.
@@ -281,8 +293,16 @@ async fn send_when_allowed(shared: &Shared, claim: Claim) {
             _ = shared.gate.admit(shared.lease.campaign, shared.priority) => true,
             _ = shared.halt.cancelled() => false,
         };
-    // Right before it leaves: the arrival log, then the last look at the halt and the lease.
-    let departure = if waited {
+    // Right before it leaves: the arrival logs (the campaign's own, the token's), then the last
+    // look at the halt and the lease.
+    let own = match (&shared.own, waited) {
+        (Some(own), true) => tokio::select! {
+            d = own.depart(&claim.phone) => Some(d),
+            _ = shared.halt.cancelled() => None,
+        },
+        _ => None,
+    };
+    let departure = if waited && (own.is_some() || shared.own.is_none()) {
         tokio::select! {
             d = pacing.depart(&claim.phone) => Some(d),
             _ = shared.halt.cancelled() => None,
@@ -295,10 +315,8 @@ async fn send_when_allowed(shared: &Shared, claim: Claim) {
         || shared.stop.raised()
         || !shared.lease.valid_at(now_ms())
     {
-        if let Some(departure) = departure {
-            // Not sent after all: it holds up no later send.
-            pacing.answered(departure);
-        }
+        // Not sent after all: it holds up no later send.
+        answered(shared, departure, own);
         let reason = "not sent: the run was stopped".to_string();
         shared
             .recorder
@@ -306,11 +324,26 @@ async fn send_when_allowed(shared: &Shared, claim: Claim) {
             .await;
         return;
     }
-    send_one(shared, claim, departure).await;
+    send_one(shared, claim, departure, own).await;
+}
+
+/// Tells the arrival logs (the token's, and the campaign's own) that a request was answered.
+fn answered(shared: &Shared, token: Option<pacing::Departure>, own: Option<pacing::Departure>) {
+    if let Some(departure) = token {
+        shared.gate.pacing().answered(departure);
+    }
+    if let (Some(pacing), Some(departure)) = (&shared.own, own) {
+        pacing.answered(departure);
+    }
 }
 
 /// One attempt: send the frozen payload and hand the outcome to the recorder.
-async fn send_one(shared: &Shared, claim: Claim, departure: Option<pacing::Departure>) {
+async fn send_one(
+    shared: &Shared,
+    claim: Claim,
+    departure: Option<pacing::Departure>,
+    own: Option<pacing::Departure>,
+) {
     let config = &shared.config;
     let extra = match (&config.callback, config.command) {
         (Some(target), "SendWhatsAppTemplate") => {
@@ -322,9 +355,7 @@ async fn send_one(shared: &Shared, claim: Claim, departure: Option<pacing::Depar
         .client
         .send_frozen(config.command, &claim.payload, extra.as_ref())
         .await;
-    if let Some(departure) = departure {
-        shared.gate.pacing().answered(departure);
-    }
+    answered(shared, departure, own);
     tracing::debug!(
         message_id = claim.message_id,
         attempt_id = claim.attempt_id,

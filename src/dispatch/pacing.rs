@@ -34,6 +34,7 @@ pub(super) struct Pacing {
     pub(super) period: Duration,
     rate: usize,
     numbers: DefaultKeyedRateLimiter<String>,
+    number_rate: u32,
     number_period: Duration,
     /// How many messages to claim at once.
     pub(super) claim_size: usize,
@@ -106,12 +107,26 @@ impl Pacing {
                     .expect("non-zero")
                     .allow_burst(NonZeroU32::MIN),
             ),
+            number_rate: number_rate.max(1),
             number_period,
             claim_size: (rate as usize / 10).clamp(1, 1000),
             reserved: Default::default(),
             departures: Default::default(),
             pruned: std::sync::Mutex::new(Instant::now()),
         }
+    }
+
+    /// A pacing of `rate` and `number_rate` when either is stricter than this one's: a
+    /// campaign's own limits within its token's (its operator's throttle), kept by the same
+    /// arrival log. `None` when the token's limits are the stricter.
+    pub(super) fn stricter(&self, rate: u32, number_rate: u32) -> Option<Pacing> {
+        let (rate, number_rate) = (rate.max(1), number_rate.max(1));
+        ((rate as usize) < self.rate || number_rate < self.number_rate).then(|| {
+            Pacing::new(
+                rate.min(self.rate as u32),
+                number_rate.min(self.number_rate),
+            )
+        })
     }
 
     /// The due messages whose number may be sent to now; the others are put off in the store
@@ -159,23 +174,12 @@ impl Pacing {
     /// leaves now. Call right before the request is sent, and `answered` once it is answered.
     pub(super) async fn depart(&self, phone: &str) -> Departure {
         let phone = key(phone);
+        let number_gap = self.number_period + GUARD;
         loop {
             let until = {
                 let mut log = self.departures.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
-                let token_gap = Duration::from_secs(1) + GUARD;
-                let token_free = match log.token.front() {
-                    Some(oldest) if log.token.len() >= self.rate => {
-                        log.free_after(oldest, token_gap)
-                    }
-                    _ => Some(now),
-                };
-                let number_gap = self.number_period + GUARD;
-                let number_free = match log.numbers.get(&phone) {
-                    Some(last) => log.free_after(last, number_gap),
-                    None => Some(now),
-                };
-                match token_free.zip(number_free).map(|(t, n)| t.max(n)) {
+                match self.free_at(&log, phone, now) {
                     Some(until) if until <= now => {
                         log.next += 1;
                         let sent = Sent {
@@ -201,6 +205,41 @@ impl Pacing {
             };
             tokio::time::sleep_until(until).await;
         }
+    }
+
+    /// Waits until a request to `phone` could leave by the arrival log, without leaving: a
+    /// campaign's own pace is waited for before its token's turn is taken, and kept by its
+    /// `depart` right before the request leaves (so each trip it measures is a real one).
+    pub(super) async fn ready(&self, phone: &str) {
+        let phone = key(phone);
+        loop {
+            let until = {
+                let log = self.departures.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                match self.free_at(&log, phone, now) {
+                    Some(until) if until <= now => return,
+                    Some(until) => until,
+                    None => now + Duration::from_millis(2),
+                }
+            };
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// When a request to `phone` may leave by the log; `None` while an earlier one it waits
+    /// for has no answer yet.
+    fn free_at(&self, log: &Departures, phone: u64, now: Instant) -> Option<Instant> {
+        let token_free = match log.token.front() {
+            Some(oldest) if log.token.len() >= self.rate => {
+                log.free_after(oldest, Duration::from_secs(1) + GUARD)
+            }
+            _ => Some(now),
+        };
+        let number_free = match log.numbers.get(&phone) {
+            Some(last) => log.free_after(last, self.number_period + GUARD),
+            None => Some(now),
+        };
+        token_free.zip(number_free).map(|(t, n)| t.max(n))
     }
 
     /// The request of `departure` was answered (or failed) now.

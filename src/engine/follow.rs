@@ -26,6 +26,11 @@ pub(super) async fn follow(
     opts.notice.say(&format!(
         "{worker}: campaign {campaign} is handed to it; following its progress here (Ctrl-C stops following, not sending)"
     ));
+    if opts.receiving {
+        opts.notice.say(
+            "its callbacks go to the worker's receiver (its --callback-url), not to this run's --listen",
+        );
+    }
     let report = |end| {
         let mut r = RunReport::ended(end);
         r.worker = Some(worker.owner.clone());

@@ -20,6 +20,6 @@ pub use health::{Health, router as health_router};
 pub use metrics::ApiStats;
 pub use run::{Deferred, Notice, RunEnd, RunError, RunOptions, RunReport, run_campaign};
 pub use scheduled::{Firing, fire_due, fire_schedules, load_batch, register_and_fire, skip_reason};
-pub use send::{SendEnd, Sent, deferred_summary};
+pub use send::{SendEnd, Sent, Settings, deferred_summary};
 pub use token::{HeldToken, TokenLimits};
 pub use worker::{TokenState, WorkerConfig, WorkerStatus, run_worker};

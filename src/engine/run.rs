@@ -11,13 +11,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::follow::follow;
-use super::send::{OnToken, SendEnd, send_campaign, state_after};
+use super::send::{OnToken, SendEnd, Settings, send_campaign, state_after};
 use super::token::{HeldToken, Renewing, TokenLimits};
 use crate::clock::now_ms;
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Reconciled, Stop};
 use crate::queue::{
-    CampaignId, Lease, LeaseHeld, Role, SendOptions, Store, StoreError, TokenHeld, this_process,
+    CampaignId, Lease, LeaseHeld, Role, Store, StoreError, TokenHeld, this_process,
 };
 use crate::tracking::{PollSchedule, Polling, await_delivery};
 
@@ -63,6 +63,9 @@ pub struct RunOptions {
     pub priority: u32,
     /// Queue the campaign for a worker and return, instead of sending or following it.
     pub detach: bool,
+    /// The run receives callbacks itself (`--listen`): a worker it hands the campaign to
+    /// receives them instead, which the run says.
+    pub receiving: bool,
     pub notice: Notice,
 }
 
@@ -75,6 +78,7 @@ impl Default for RunOptions {
             lease: Duration::from_secs(30),
             priority: 1,
             detach: false,
+            receiving: false,
             notice: Notice::default(),
         }
     }
@@ -153,7 +157,12 @@ pub async fn run_campaign(
     cancel: &CancellationToken,
 ) -> Result<RunReport, RunError> {
     let fingerprint = client.token_fingerprint();
+    // Whoever sends the campaign (this run, a worker it is handed to, another after a
+    // takeover) sends it with this run's choices.
     store.set_priority(campaign, opts.priority).await?;
+    store
+        .set_send_options(campaign, &settings(config, opts).options())
+        .await?;
     let limits = TokenLimits {
         rate: config.rate,
         number_rate: config.number_rate,
@@ -244,12 +253,19 @@ async fn hand_over(
         Some(h) => format!("waiting: {h}"),
         None => format!("queued for a worker holding token {fingerprint}"),
     };
-    let options = SendOptions {
-        max_attempts: config.max_attempts,
-    };
+    let options = settings(config, opts).options();
     store
         .queue_for_sender(campaign, fingerprint, opts.priority, options, &reason)
         .await
+}
+
+/// The run's choices, as a sender of the campaign applies them.
+fn settings(config: &DispatchConfig, opts: &RunOptions) -> Settings {
+    Settings {
+        dispatch: config.clone(),
+        polls: opts.polls.clone(),
+        reconcile_after: opts.reconcile_after,
+    }
 }
 
 /// The run on its token: take the campaign lease under it, send, give the token up, wait.

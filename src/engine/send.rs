@@ -11,11 +11,59 @@ use super::RunError;
 use crate::clock::rfc3339_secs;
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Gate, Reconciled, Stop, dispatch_through, reconcile};
-use crate::queue::{DeferredGroup, Lease, Store};
+use crate::queue::{DeferredGroup, Lease, SendOptions, Store};
+use crate::tracking::PollSchedule;
 
 /// How often, and how long after, a failed GetConversation is asked again in one sending.
 const ASK_AGAIN_ROUNDS: u32 = 10;
 const ASK_AGAIN_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// What a campaign is sent with besides its messages: the dispatch (its rate, number rate,
+/// requests in flight, attempts), the ack polls, and reconciliation's safe delay.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub dispatch: DispatchConfig,
+    pub polls: PollSchedule,
+    pub reconcile_after: Duration,
+}
+
+impl Settings {
+    /// These settings with the campaign's own options in their place where it has them. The
+    /// safe delay is never made shorter than these settings' own: it must outlast the sender's
+    /// request timeout, and a longer one only waits longer before deciding.
+    pub fn with_own(mut self, own: Option<&SendOptions>) -> Self {
+        let Some(own) = own else { return self };
+        let ms = Duration::from_millis;
+        let d = &mut self.dispatch;
+        d.max_attempts = own.max_attempts.unwrap_or(d.max_attempts);
+        d.rate = own.rate.unwrap_or(d.rate);
+        d.number_rate = own.number_rate.unwrap_or(d.number_rate);
+        d.in_flight = own.in_flight.unwrap_or(d.in_flight);
+        let p = &mut self.polls;
+        p.first = own.poll_first_ms.map_or(p.first, ms);
+        p.max_age = own.poll_max_age_ms.map_or(p.max_age, ms);
+        p.rate = own.poll_rate.unwrap_or(p.rate);
+        if let Some(own) = own.reconcile_after_ms.map(ms) {
+            self.reconcile_after = self.reconcile_after.max(own);
+        }
+        self
+    }
+
+    /// As stored with the campaign, for whoever sends it next.
+    pub fn options(&self) -> SendOptions {
+        let ms = |d: Duration| Some(d.as_millis() as u64);
+        SendOptions {
+            max_attempts: Some(self.dispatch.max_attempts),
+            rate: Some(self.dispatch.rate),
+            number_rate: Some(self.dispatch.number_rate),
+            in_flight: Some(self.dispatch.in_flight),
+            poll_first_ms: ms(self.polls.first),
+            poll_max_age_ms: ms(self.polls.max_age),
+            poll_rate: Some(self.polls.rate),
+            reconcile_after_ms: ms(self.reconcile_after),
+        }
+    }
+}
 
 /// How the sending of a campaign ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

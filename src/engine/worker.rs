@@ -6,21 +6,21 @@
 //! nothing new is claimed, requests in flight finish and are recorded, and the tokens are given
 //! up. Workers sharing a database spread the tokens between them (`spread`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::send::{OnToken, SendEnd, send_campaign, state_after};
+use super::send::{OnToken, SendEnd, Settings, send_campaign, state_after};
 use super::spread::Spread;
 use super::token::{HeldToken, TokenLimits};
 use crate::campaign::definition::Channel;
 use crate::clock::now_ms;
 use crate::convrs::{CallbackTarget, Client};
 use crate::dispatch::{DispatchConfig, GateStats};
-use crate::queue::{CampaignId, Role, Sendable, Store, StoreError, TokenHeld};
+use crate::queue::{CampaignId, Role, SendOptions, Sendable, Store, StoreError, TokenHeld};
 use crate::tracking::PollSchedule;
 use crate::tracking::poller::poll_due;
 
@@ -40,6 +40,28 @@ pub struct WorkerConfig {
     pub defer_after: Duration,
     /// How often the worker looks for campaigns to send and tokens to take.
     pub tick: Duration,
+}
+
+impl WorkerConfig {
+    /// What a campaign of `channel` is sent with: its own stored options where it has them,
+    /// else this worker's. Its rate is its own pace within the token's (the gate keeps that).
+    fn settings(&self, channel: &str, own: Option<&SendOptions>) -> Settings {
+        Settings {
+            dispatch: DispatchConfig {
+                rate: self.limits.rate,
+                number_rate: self.limits.number_rate,
+                max_attempts: self.max_attempts,
+                in_flight: self.in_flight,
+                command: Channel::from_stored(channel).send_command(),
+                callback: self.callback.clone(),
+                first_poll: self.polls.first,
+                defer_after: self.defer_after,
+            },
+            polls: self.polls.clone(),
+            reconcile_after: self.reconcile_after,
+        }
+        .with_own(own)
+    }
 }
 
 /// Where each token stands in this worker: what `/healthz` and `/metrics` show.
@@ -339,21 +361,11 @@ async fn send_one(
     halt: &CancellationToken,
 ) {
     let id = campaign.id;
-    let dispatch = DispatchConfig {
-        rate: config.limits.rate,
-        number_rate: config.limits.number_rate,
-        max_attempts: campaign
-            .options
-            .map_or(config.max_attempts, |o| o.max_attempts),
-        in_flight: config.in_flight,
-        command: Channel::from_stored(&campaign.channel).send_command(),
-        callback: config.callback.clone(),
-        first_poll: config.polls.first,
-        defer_after: config.defer_after,
-    };
+    let settings = config.settings(&campaign.channel, campaign.options.as_ref());
     let mut renewing = super::run::renew_campaign_lease(store, &lease, halt);
-    tracing::info!(campaign = %id, "sending");
-    let sent = send_campaign(store, on, &lease, &dispatch, config.reconcile_after, halt).await;
+    tracing::info!(campaign = %id, rate = settings.dispatch.rate, "sending");
+    let dispatch = &settings.dispatch;
+    let sent = send_campaign(store, on, &lease, dispatch, settings.reconcile_after, halt).await;
     renewing.stop().await;
     let recorded = match sent {
         // SIGTERM: the campaign stays `running`, for the next worker to go on with.
@@ -388,6 +400,19 @@ async fn record_end(store: &Store, id: CampaignId, end: &SendEnd) -> Result<(), 
     Ok(())
 }
 
+/// The worker's poll schedule with a campaign's own first poll, age and rate where it has them.
+fn own_polls(polls: &PollSchedule, own: Option<&SendOptions>) -> PollSchedule {
+    let ms = Duration::from_millis;
+    let Some(own) = own else {
+        return polls.clone();
+    };
+    PollSchedule {
+        first: own.poll_first_ms.map_or(polls.first, ms),
+        max_age: own.poll_max_age_ms.map_or(polls.max_age, ms),
+        rate: own.poll_rate.unwrap_or(polls.rate),
+    }
+}
+
 /// Polls acks for every campaign on the token, on each message's schedule, however long ago
 /// it was sent (up to the schedule's max age), until stop.
 async fn track_token(
@@ -398,12 +423,26 @@ async fn track_token(
     stop: CancellationToken,
 ) {
     let limiter = polls.limiter();
+    // Campaigns queued with a poll rate of their own below the token's: their own budget too.
+    let mut own_limiters: HashMap<CampaignId, (u32, governor::DefaultDirectRateLimiter)> =
+        HashMap::new();
     let fingerprint = client.token_fingerprint();
     while !stop.is_cancelled() {
         match store.campaigns_to_track_on(&fingerprint).await {
             Ok(campaigns) => {
-                for id in campaigns {
-                    if let Err(e) = poll_due(&store, &client, id, &polls, &limiter, &stop).await {
+                for (id, own) in campaigns {
+                    let schedule = own_polls(&polls, own.as_ref());
+                    let own_limiter = (schedule.rate < polls.rate).then(|| {
+                        let (rate, limiter) = own_limiters
+                            .entry(id)
+                            .or_insert_with(|| (schedule.rate, schedule.limiter()));
+                        if *rate != schedule.rate {
+                            (*rate, *limiter) = (schedule.rate, schedule.limiter());
+                        }
+                        &*limiter
+                    });
+                    let budget: Vec<&_> = std::iter::once(&limiter).chain(own_limiter).collect();
+                    if let Err(e) = poll_due(&store, &client, id, &schedule, &budget, &stop).await {
                         tracing::warn!(campaign = %id, error = %e, "cannot poll acks now; will try again");
                     }
                 }

@@ -324,17 +324,29 @@ impl Store {
             .collect())
     }
 
-    /// The campaigns on a token (by fingerprint) with messages to poll.
-    pub async fn campaigns_to_track_on(&self, token: &str) -> Result<Vec<CampaignId>, StoreError> {
-        let ids: Vec<i64> = q_scalar(
-            "SELECT c.id FROM campaigns c WHERE c.token_fingerprint = ? AND EXISTS (SELECT 1 FROM messages m
+    /// The campaigns on a token (by fingerprint) with messages to poll, and the options they
+    /// were queued with.
+    pub async fn campaigns_to_track_on(
+        &self,
+        token: &str,
+    ) -> Result<Vec<(CampaignId, Option<super::SendOptions>)>, StoreError> {
+        let rows: Vec<(i64, Option<String>)> = q_as(
+            "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = ? AND EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
              ORDER BY c.id",
         )
         .bind(token)
         .fetch_all(self.pool())
         .await?;
-        Ok(ids.into_iter().map(CampaignId).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, o)| {
+                (
+                    CampaignId(id),
+                    o.and_then(|o| serde_json::from_str(&o).ok()),
+                )
+            })
+            .collect())
     }
 
     /// How many sent messages have no delivery ack (or failure) yet.

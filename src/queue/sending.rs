@@ -7,10 +7,23 @@ use sqlx::Row;
 use super::sql::{q, q_as, q_scalar};
 use super::{CampaignId, Control, Store, StoreError, now};
 
-/// How a worker sends a campaign a run queued (the run's own choices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// How a campaign is to be sent, as the run that queued it chose: stored with the campaign,
+/// and applied by whichever process sends it (a run, the worker it was handed to, another
+/// worker after a takeover). `None` (campaigns queued by an older version): the sender's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SendOptions {
-    pub max_attempts: i64,
+    pub max_attempts: Option<i64>,
+    /// Sends per second of this campaign (at most its token's).
+    pub rate: Option<u32>,
+    /// Sends per second to one number.
+    pub number_rate: Option<u32>,
+    pub in_flight: Option<usize>,
+    pub poll_first_ms: Option<u64>,
+    pub poll_max_age_ms: Option<u64>,
+    /// GetMessageDetails calls per second for this campaign (within its token's budget).
+    pub poll_rate: Option<u32>,
+    pub reconcile_after_ms: Option<u64>,
 }
 
 /// A campaign with something to send on a token.
@@ -87,6 +100,34 @@ impl Store {
             .await
     }
 
+    /// The options the campaign was last queued or sent with, if any.
+    pub async fn send_options(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<SendOptions>, StoreError> {
+        let stored: Option<String> = q_scalar("SELECT send_options FROM campaigns WHERE id = ?")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten();
+        Ok(stored.and_then(|o| serde_json::from_str(&o).ok()))
+    }
+
+    /// Records the options the campaign is sent with (a run sending it itself), for whoever
+    /// sends it next.
+    pub async fn set_send_options(
+        &self,
+        campaign: CampaignId,
+        options: &SendOptions,
+    ) -> Result<(), StoreError> {
+        q("UPDATE campaigns SET send_options = ? WHERE id = ?")
+            .bind(serde_json::to_string(options).unwrap_or_default())
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Queues the campaign on `token`, with a priority and options when given (else it keeps
     /// its own).
     pub(super) async fn queue_on_token(
@@ -136,6 +177,15 @@ impl Store {
             .bind(campaign)
             .fetch_one(self.pool())
             .await?)
+    }
+
+    /// The campaign's share of its token (1 to 10), as last chosen.
+    pub async fn priority(&self, campaign: CampaignId) -> Result<u32, StoreError> {
+        let priority: i64 = q_scalar("SELECT priority FROM campaigns WHERE id = ?")
+            .bind(campaign)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(priority.clamp(1, 10) as u32)
     }
 
     /// Records the campaign's share of its token (1 to 10).

@@ -73,13 +73,14 @@ fn plan(due: &DuePoll, schedule: &PollSchedule, now: i64) -> Plan {
     }
 }
 
-/// Polls what is due now; returns how many GetMessageDetails calls were made.
+/// Polls what is due now, each call within every budget of `limiters` (the token's, and the
+/// campaign's own); returns how many GetMessageDetails calls were made.
 pub async fn poll_due(
     store: &Store,
     client: &Client,
     campaign: CampaignId,
     schedule: &PollSchedule,
-    limiter: &DefaultDirectRateLimiter,
+    limiters: &[&DefaultDirectRateLimiter],
     cancel: &CancellationToken,
 ) -> Result<usize, StoreError> {
     let now = now_ms();
@@ -96,7 +97,9 @@ pub async fn poll_due(
                     .await?
             }
             Plan::Ask => {
-                limiter.until_ready().await;
+                for limiter in limiters {
+                    limiter.until_ready().await;
+                }
                 asked += 1;
                 let mut last_ack = None;
                 match client.get_message_details(&due.mid).await {
@@ -153,7 +156,7 @@ pub async fn await_delivery(
         if undelivered == 0 || cancel.is_cancelled() || tokio::time::Instant::now() >= deadline {
             return Ok(undelivered);
         }
-        poll_due(store, client, campaign, schedule, &limiter, cancel).await?;
+        poll_due(store, client, campaign, schedule, &[&limiter], cancel).await?;
         // Wake for the next due poll, but at least every 200 ms to see callbacks settle things.
         let next = store
             .next_poll(campaign)
@@ -190,7 +193,7 @@ impl Polling {
             let limiter = schedule.limiter();
             while !token.is_cancelled() {
                 if let Err(e) =
-                    poll_due(&store, &client, campaign, &schedule, &limiter, &token).await
+                    poll_due(&store, &client, campaign, &schedule, &[&limiter], &token).await
                 {
                     tracing::warn!(%campaign, error = %e, "cannot poll acks now; will try again");
                 }
@@ -234,7 +237,7 @@ pub async fn track_acks(
         let mut awaiting = 0;
         let mut next: Option<i64> = None;
         for campaign in campaigns {
-            poll_due(store, client, *campaign, schedule, &limiter, cancel).await?;
+            poll_due(store, client, *campaign, schedule, &[&limiter], cancel).await?;
             awaiting += store.awaiting_acks(*campaign).await?;
             if let Some(at) = store.next_poll(*campaign).await? {
                 next = Some(next.map_or(at, |n| n.min(at)));

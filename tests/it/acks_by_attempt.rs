@@ -90,7 +90,7 @@ async fn a_retried_message_starts_clean_and_late_acks_of_the_old_attempt_are_eve
     store.finish(&second, &sent("m-new")).await.unwrap();
     let by_mid_only = HeardAck {
         attempt: None,
-        ..heard(&first, Ack::Read, "m-old", first.attempt_id)
+        ..heard(&first, Ack::Replied, "m-old", first.attempt_id)
     };
     assert_eq!(
         store.record_ack(&by_mid_only).await.unwrap(),

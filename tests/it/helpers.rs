@@ -460,3 +460,31 @@ pub fn token_file(dir: &std::path::Path, name: &str, token: &str) -> std::path::
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
+
+/// The most sends any token had accepted in any one second (a sliding window), per token.
+pub fn busiest_second(sim: &TestSim) -> std::collections::BTreeMap<String, usize> {
+    let mut times: std::collections::BTreeMap<String, Vec<chrono::DateTime<chrono::Utc>>> =
+        Default::default();
+    for e in sim.ledger().iter().filter(|e| e.event == "accepted") {
+        let at = chrono::DateTime::parse_from_rfc3339(&e.time)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        times.entry(e.token.clone()).or_default().push(at);
+    }
+    times
+        .into_iter()
+        .map(|(token, mut at)| {
+            at.sort();
+            let most = (0..at.len())
+                .map(|i| {
+                    at[i..]
+                        .iter()
+                        .take_while(|t| **t - at[i] < chrono::TimeDelta::seconds(1))
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            (token, most)
+        })
+        .collect()
+}

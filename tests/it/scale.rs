@@ -2,13 +2,10 @@
 //! killed the others take its tokens over and finish them, every recipient sent once and every
 //! token within its limit.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-
 use crate::contract::fresh_pg_database;
 use crate::helpers::{
-    SMS_FLAGS, TestWorker, campaign_cmd, recipients_csv, sends_per_phone, spawn_sim, wait_for,
+    SMS_FLAGS, TestWorker, busiest_second, campaign_cmd, recipients_csv, sends_per_phone,
+    spawn_sim, wait_for,
 };
 
 const TOKENS: [&str; 3] = [
@@ -20,33 +17,6 @@ const PER_TOKEN: u32 = 40;
 
 fn phone(token: usize, i: u32) -> String {
     format!("+447911{token}{i:05}")
-}
-
-/// The most sends any token had accepted in any one second (a sliding window), per token.
-fn busiest_second(sim: &crate::helpers::TestSim) -> BTreeMap<String, usize> {
-    let mut times: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
-    for e in sim.ledger().iter().filter(|e| e.event == "accepted") {
-        let at = DateTime::parse_from_rfc3339(&e.time)
-            .unwrap()
-            .with_timezone(&Utc);
-        times.entry(e.token.clone()).or_default().push(at);
-    }
-    times
-        .into_iter()
-        .map(|(token, mut at)| {
-            at.sort();
-            let most = (0..at.len())
-                .map(|i| {
-                    at[i..]
-                        .iter()
-                        .take_while(|t| **t - at[i] < chrono::TimeDelta::seconds(1))
-                        .count()
-                })
-                .max()
-                .unwrap_or(0);
-            (token, most)
-        })
-        .collect()
 }
 
 /// How many tokens each worker says it holds (/healthz).

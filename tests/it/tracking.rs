@@ -113,8 +113,9 @@ async fn with_callbacks_the_counts_match_what_the_simulator_decided_and_polls_st
         std::num::NonZeroU32::new(50).unwrap(),
     ));
     let (client, cancel) = (sim.client(), Default::default());
+    let budget = [&limiter];
     let poll =
-        || campaign::tracking::poller::poll_due(&store, &client, id, &schedule, &limiter, &cancel);
+        || campaign::tracking::poller::poll_due(&store, &client, id, &schedule, &budget, &cancel);
     assert_eq!(poll().await.unwrap(), 0);
     let polls = "SELECT COALESCE(SUM(polls), 0) FROM messages";
     let asked: i64 = sqlx::query_scalar(polls).fetch_one(pool).await.unwrap();
@@ -171,7 +172,7 @@ async fn polling_alone_reaches_the_same_final_counts() {
             &sim.client(),
             id,
             &schedule,
-            &limiter,
+            &[&limiter],
             &Default::default(),
         )
         .await

@@ -157,6 +157,51 @@ async fn a_run_on_postgresql_hands_its_campaign_to_the_worker_and_follows_it_to_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_campaign_keeps_its_own_rate_through_the_worker_and_its_restart() {
+    // `run --detach --rate 3` used to hand the campaign over without its rate: the worker sent
+    // it at the token's 10/s.
+    let sim = spawn_sim(|c| c.token_rate = 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recipients_csv(d, "a.csv", &phones(0, 12));
+    let refused = campaign_cmd(d, &run_args("a.csv", &["--detach", "--wait", "5m"]));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "--wait cannot apply to --detach"
+    );
+    // What a killed worker had in flight is reconciled after a short safe delay.
+    let quick = ["--reconcile-after", "2s", "--request-timeout", "1s"];
+    let detached = [&["--detach", "--rate", "3"][..], &quick].concat();
+    let out = spawn_campaign(d, &sim, &run_args("a.csv", &detached))
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let worker = TestWorker::spawn(d, &sim, &quick).await;
+    wait_for("four sends", || async {
+        (sends_per_phone(&sim).len() >= 4).then_some(())
+    })
+    .await;
+    // A new worker (after a restart, or another after a takeover) goes on at the same rate.
+    worker.kill();
+    let worker = TestWorker::spawn(d, &sim, &quick).await;
+    wait_for("every send", || async {
+        (sends_per_phone(&sim).len() == 12).then_some(())
+    })
+    .await;
+    let sent: Vec<DateTime<Utc>> = accepted_to(&sim, &prefix(0)).iter().map(time).collect();
+    let busiest = crate::helpers::busiest_second(&sim);
+    assert!(busiest.values().all(|n| *n <= 3), "{busiest:?}: {sent:?}");
+    let took = *sent.last().unwrap() - sent[0];
+    assert!(
+        took >= TimeDelta::milliseconds(11 * 1000 / 3),
+        "12 sends at 3/s take at least 11/3 s: {took}"
+    );
+    assert!(sends_per_phone(&sim).values().all(|n| *n == 1));
+    drop(worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_and_cancel_reach_a_campaign_the_worker_is_sending() {
     let sim = spawn_sim(|c| c.token_rate = 10).await;
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,98 @@
+//! How `campaign run` sends its campaign: its rate, number rate, attempts, requests in flight,
+//! reconciliation's safe delay, ack polls and priority. A flag not given takes the campaign's
+//! stored choice (from the run that queued it, or an earlier run of it), else its default. What
+//! comes out is stored with the campaign and applied by whichever process sends it: this run,
+//! the worker it is handed to, a worker after a restart or a takeover.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::flags::{in_flight, parse_duration};
+use crate::convrs::CallbackTarget;
+use crate::dispatch::DispatchConfig;
+use crate::engine::Settings;
+use crate::queue::SendOptions;
+use crate::tracking::PollSchedule;
+
+/// A message due later than this does not hold the run: it is deferred.
+pub(super) const DEFER_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Sends per second of this campaign, within its token's limit (1 to 10000)
+    /// [default: 10, or as the campaign was last sent]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rate: Option<u32>,
+    /// Sends per second per phone number (1 to 100) [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub number_rate: Option<u32>,
+    /// Attempts before a transiently failing message is failed (1 to 100) [default: 5]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub max_attempts: Option<i64>,
+    /// Requests in flight at once (1 to 1024) [default: 16]
+    #[arg(long, value_name = "N", value_parser = in_flight)]
+    pub in_flight: Option<usize>,
+    /// How long after an ambiguous attempt ended an empty conversation proves it was not
+    /// sent; must be longer than --request-timeout [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub reconcile_after: Option<Duration>,
+    /// When to poll GetMessageDetails first after a send; later polls widen (x6, x30, x180...)
+    /// [default: 10s, 1s with --sim]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_first: Option<Duration>,
+    /// Stop polling messages older than this [default: 24h]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_max_age: Option<Duration>,
+    /// GetMessageDetails calls per second (1 to 1000) [default: 5]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub poll_rate: Option<u32>,
+    /// This campaign's share of its token when other campaigns send on it at once: a campaign
+    /// of priority 3 gets three sends for every one of priority 1 (1 to 10) [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub priority: Option<u32>,
+}
+
+impl SendArgs {
+    /// The settings of a send of `command`: the flags given, else `stored`, else the defaults.
+    pub fn settings(
+        &self,
+        command: &'static str,
+        callback: Option<CallbackTarget>,
+        sim: bool,
+        stored: Option<&SendOptions>,
+    ) -> Settings {
+        // The simulator acks within a second; a real API within seconds to minutes.
+        let first_poll = Duration::from_secs(if sim { 1 } else { 10 });
+        let defaults = Settings {
+            dispatch: DispatchConfig {
+                rate: 10,
+                number_rate: 1,
+                max_attempts: 5,
+                in_flight: 16,
+                command,
+                callback,
+                first_poll,
+                defer_after: DEFER_AFTER,
+            },
+            polls: PollSchedule {
+                first: first_poll,
+                max_age: Duration::from_secs(24 * 3600),
+                rate: 5,
+            },
+            reconcile_after: Duration::from_secs(60),
+        };
+        let mut s = defaults.with_own(stored);
+        let d = &mut s.dispatch;
+        d.rate = self.rate.unwrap_or(d.rate);
+        d.number_rate = self.number_rate.unwrap_or(d.number_rate);
+        d.max_attempts = self.max_attempts.unwrap_or(d.max_attempts);
+        d.in_flight = self.in_flight.unwrap_or(d.in_flight);
+        s.reconcile_after = self.reconcile_after.unwrap_or(s.reconcile_after);
+        s.polls.first = self.poll_first.unwrap_or(s.polls.first);
+        s.polls.max_age = self.poll_max_age.unwrap_or(s.polls.max_age);
+        s.polls.rate = self.poll_rate.unwrap_or(s.polls.rate);
+        s.dispatch.first_poll = s.polls.first;
+        s
+    }
+}
