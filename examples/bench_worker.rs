@@ -78,7 +78,10 @@ async fn queue(store: &Store, dir: &Path, c: usize, n: usize) -> anyhow::Result<
             id,
             &fingerprint,
             1,
-            campaign::queue::SendOptions { max_attempts: 5 },
+            campaign::queue::SendOptions {
+                max_attempts: Some(5),
+                ..Default::default()
+            },
             "bench",
         )
         .await?;
