@@ -512,6 +512,10 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
         format!("campaign_reader_{id}"),
         format!("campaign_writer_{id}"),
     );
+    let (sneaky, program) = (
+        format!("campaign_sneaky_{id}"),
+        format!("campaign_prog_{id}"),
+    );
     pg_execute(
         &url,
         &[
@@ -519,6 +523,9 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
             format!("DROP SEQUENCE IF EXISTS {table}_seq"),
             format!("DROP ROLE IF EXISTS {reader}"),
             format!("DROP ROLE IF EXISTS {writer}"),
+            format!("DROP ROLE IF EXISTS {sneaky}"),
+            format!("DROP ROLE IF EXISTS {program}"),
+            "CREATE EXTENSION IF NOT EXISTS dblink".to_string(),
             format!("CREATE TABLE {table} (id integer, mobile text, first text, due date)"),
             format!("CREATE SEQUENCE {table}_seq"),
             format!(
@@ -528,6 +535,14 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
             format!("GRANT SELECT ON {table} TO {reader}"),
             format!("CREATE ROLE {writer} LOGIN"),
             format!("GRANT SELECT, INSERT ON {table} TO {writer}"),
+            // Reads only (inheriting nothing), but may become a superuser with SET ROLE.
+            format!("CREATE ROLE {sneaky} LOGIN NOINHERIT"),
+            format!("GRANT SELECT ON {table} TO {sneaky}"),
+            format!("GRANT postgres TO {sneaky}"),
+            // Reads only, but may run programs on the server (COPY TO PROGRAM).
+            format!("CREATE ROLE {program} LOGIN"),
+            format!("GRANT SELECT ON {table} TO {program}"),
+            format!("GRANT pg_execute_server_program TO {program}"),
         ],
     )
     .await;
@@ -551,10 +566,18 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
     );
     assert_eq!(summary["rejects"][0]["line"], 3);
 
-    // A superuser, or a role that may change a table, is refused without the explicit flag.
+    // A superuser, a role that may change a table, run programs or become a superuser, is
+    // refused without the explicit flag.
+    let become_super = format!("{sneaky} can become postgres, which is a superuser");
     for (file, role, why) in [
         ("super.toml", as_role(&url, "postgres"), "superuser"),
         ("writer.toml", as_role(&url, &writer), "may change tables"),
+        ("sneaky.toml", as_role(&url, &sneaky), become_super.as_str()),
+        (
+            "program.toml",
+            as_role(&url, &program),
+            "may write server files or run programs",
+        ),
     ] {
         campaign(file, &role, "", "");
         let out = validate(file);
@@ -589,6 +612,37 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("read-only transaction"), "{stderr}");
+
+    // The read-only role cannot write through a connection of its own (dblink), nor turn the
+    // transaction read-write, nor run a second statement.
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let escapes = [
+        format!("dblink_exec('dbname={db}', 'INSERT INTO {table} VALUES (9)') AS x, "),
+        "set_config('transaction_read_only', 'off', true) AS x, ".to_string(),
+    ];
+    for (i, select) in escapes.iter().enumerate() {
+        let file = format!("escape{i}.toml");
+        campaign(&file, &as_role(&url, &reader), select, "");
+        let out = validate(&file);
+        assert!(!out.status.success(), "{select} ran");
+    }
+    campaign("two.toml", &as_role(&url, &reader), "", "");
+    let two = std::fs::read_to_string(dir.path().join("two.toml"))
+        .unwrap()
+        .replace("ORDER BY id;", &format!("ORDER BY id; DELETE FROM {table}"));
+    std::fs::write(dir.path().join("two.toml"), two).unwrap();
+    let out = validate("two.toml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("more than one statement"), "{stderr}");
+    let rows: i64 = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows, 3, "nothing was written");
     pg_execute(
         &url,
         &[
@@ -596,6 +650,8 @@ async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
             format!("DROP SEQUENCE {table}_seq"),
             format!("DROP ROLE {reader}"),
             format!("DROP ROLE {writer}"),
+            format!("DROP ROLE {sneaky}"),
+            format!("DROP ROLE {program}"),
         ],
     )
     .await;
@@ -623,6 +679,10 @@ fn a_sqlite_source_cannot_write_not_even_with_vacuum_into() {
         let out = campaign_cmd(dir.path(), &["validate", "w.toml"]);
         assert!(!out.status.success(), "{query}");
         assert!(!copy.exists(), "{query} wrote a file");
+        if query.contains(';') {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("more than one statement"), "{stderr}");
+        }
     }
 }
 
