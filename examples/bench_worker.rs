@@ -136,6 +136,7 @@ async fn rate(campaigns: usize, total: usize, runs: usize) -> anyhow::Result<()>
             reconcile_after: Duration::from_secs(60),
             defer_after: Duration::from_secs(60),
             tick: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(30),
         };
         let stop = CancellationToken::new();
         let worker = {

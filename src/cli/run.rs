@@ -187,12 +187,12 @@ async fn send(
         }
         None => None,
     };
-    let stored = store.send_options(id).await?;
+    let chosen = args.send.chosen(store.send_options(id).await?);
     let settings = args.send.settings(
         target.channel.send_command(),
         receiver.as_ref().map(|(_, target)| target.clone()),
         args.campaign.sim,
-        stored.as_ref(),
+        &chosen,
     );
     check_reconcile_after(settings.reconcile_after, global.request_timeout);
     let priority = match args.send.priority {
@@ -207,6 +207,7 @@ async fn send(
         priority,
         detach: args.detach,
         receiving: receiver.is_some(),
+        chosen,
         notice: engine::Notice::new(|line| eprintln!("{line}")),
         ..RunOptions::default()
     };

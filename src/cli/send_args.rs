@@ -54,13 +54,28 @@ pub struct SendArgs {
 }
 
 impl SendArgs {
-    /// The settings of a send of `command`: the flags given, else `stored`, else the defaults.
+    /// What the operator chose: the flags given now over those stored with the campaign.
+    pub fn chosen(&self, stored: Option<SendOptions>) -> SendOptions {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let mut c = stored.unwrap_or_default();
+        c.rate = self.rate.or(c.rate);
+        c.number_rate = self.number_rate.or(c.number_rate);
+        c.max_attempts = self.max_attempts.or(c.max_attempts);
+        c.in_flight = self.in_flight.or(c.in_flight);
+        c.reconcile_after_ms = self.reconcile_after.map(ms).or(c.reconcile_after_ms);
+        c.poll_first_ms = self.poll_first.map(ms).or(c.poll_first_ms);
+        c.poll_max_age_ms = self.poll_max_age.map(ms).or(c.poll_max_age_ms);
+        c.poll_rate = self.poll_rate.or(c.poll_rate);
+        c
+    }
+
+    /// The settings of a send of `command`: what was `chosen`, else the defaults.
     pub fn settings(
         &self,
         command: &'static str,
         callback: Option<CallbackTarget>,
         sim: bool,
-        stored: Option<&SendOptions>,
+        chosen: &SendOptions,
     ) -> Settings {
         // The simulator acks within a second; a real API within seconds to minutes.
         let first_poll = Duration::from_secs(if sim { 1 } else { 10 });
@@ -82,16 +97,7 @@ impl SendArgs {
             },
             reconcile_after: Duration::from_secs(60),
         };
-        let mut s = defaults.with_own(stored);
-        let d = &mut s.dispatch;
-        d.rate = self.rate.unwrap_or(d.rate);
-        d.number_rate = self.number_rate.unwrap_or(d.number_rate);
-        d.max_attempts = self.max_attempts.unwrap_or(d.max_attempts);
-        d.in_flight = self.in_flight.unwrap_or(d.in_flight);
-        s.reconcile_after = self.reconcile_after.unwrap_or(s.reconcile_after);
-        s.polls.first = self.poll_first.unwrap_or(s.polls.first);
-        s.polls.max_age = self.poll_max_age.unwrap_or(s.polls.max_age);
-        s.polls.rate = self.poll_rate.unwrap_or(s.polls.rate);
+        let mut s = defaults.with_own(Some(chosen));
         s.dispatch.first_poll = s.polls.first;
         s
     }

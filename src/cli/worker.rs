@@ -173,6 +173,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         reconcile_after: args.reconcile_after,
         defer_after: DEFER_AFTER,
         tick: Duration::from_secs(1),
+        request_timeout: global.request_timeout,
     };
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone()));

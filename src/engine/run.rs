@@ -11,13 +11,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::follow::follow;
-use super::send::{OnToken, SendEnd, Settings, send_campaign, state_after};
+use super::send::{OnToken, SendEnd, send_campaign, state_after};
 use super::token::{HeldToken, Renewing, TokenLimits};
 use crate::clock::now_ms;
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Reconciled, Stop};
 use crate::queue::{
-    CampaignId, Lease, LeaseHeld, Role, Store, StoreError, TokenHeld, this_process,
+    CampaignId, Lease, LeaseHeld, Role, SendOptions, Store, StoreError, TokenHeld, this_process,
 };
 use crate::tracking::{PollSchedule, Polling, await_delivery};
 
@@ -66,6 +66,9 @@ pub struct RunOptions {
     /// The run receives callbacks itself (`--listen`): a worker it hands the campaign to
     /// receives them instead, which the run says.
     pub receiving: bool,
+    /// What the operator chose of how the campaign is sent (flags given now, or stored by an
+    /// earlier run): stored with it for whoever sends it. What is not chosen is the sender's.
+    pub chosen: SendOptions,
     pub notice: Notice,
 }
 
@@ -79,6 +82,7 @@ impl Default for RunOptions {
             priority: 1,
             detach: false,
             receiving: false,
+            chosen: SendOptions::default(),
             notice: Notice::default(),
         }
     }
@@ -160,9 +164,7 @@ pub async fn run_campaign(
     // Whoever sends the campaign (this run, a worker it is handed to, another after a
     // takeover) sends it with this run's choices.
     store.set_priority(campaign, opts.priority).await?;
-    store
-        .set_send_options(campaign, &settings(config, opts).options())
-        .await?;
+    store.set_send_options(campaign, &opts.chosen).await?;
     let limits = TokenLimits {
         rate: config.rate,
         number_rate: config.number_rate,
@@ -182,7 +184,7 @@ pub async fn run_campaign(
         }
         if opts.detach {
             let sender = store.token_holder(&fingerprint).await?;
-            hand_over(store, campaign, &fingerprint, config, opts, sender.as_ref()).await?;
+            hand_over(store, campaign, &fingerprint, opts, sender.as_ref()).await?;
             return Ok(RunReport::ended(RunEnd::Queued { sender }));
         }
         let taken = HeldToken::take(
@@ -202,7 +204,7 @@ pub async fn run_campaign(
         };
         match held.role {
             Role::Worker => {
-                hand_over(store, campaign, &fingerprint, config, opts, Some(&held)).await?;
+                hand_over(store, campaign, &fingerprint, opts, Some(&held)).await?;
                 if let Some(report) = follow(store, campaign, &held, opts, cancel).await? {
                     return Ok(report);
                 }
@@ -224,7 +226,7 @@ pub async fn run_campaign(
                 if told.as_deref() != Some(held.owner.as_str()) {
                     // Queued meanwhile: `list` shows it waiting, and a worker that takes the
                     // token first sends it (this run then follows).
-                    hand_over(store, campaign, &fingerprint, config, opts, Some(&held)).await?;
+                    hand_over(store, campaign, &fingerprint, opts, Some(&held)).await?;
                     opts.notice.say(&format!(
                         "waiting: {held}; campaign {campaign} starts sending once that run has sent (Ctrl-C to give up)"
                     ));
@@ -244,7 +246,6 @@ async fn hand_over(
     store: &Store,
     campaign: CampaignId,
     fingerprint: &str,
-    config: &DispatchConfig,
     opts: &RunOptions,
     sender: Option<&TokenHeld>,
 ) -> Result<(), StoreError> {
@@ -253,19 +254,9 @@ async fn hand_over(
         Some(h) => format!("waiting: {h}"),
         None => format!("queued for a worker holding token {fingerprint}"),
     };
-    let options = settings(config, opts).options();
     store
-        .queue_for_sender(campaign, fingerprint, opts.priority, options, &reason)
+        .queue_for_sender(campaign, fingerprint, opts.priority, opts.chosen, &reason)
         .await
-}
-
-/// The run's choices, as a sender of the campaign applies them.
-fn settings(config: &DispatchConfig, opts: &RunOptions) -> Settings {
-    Settings {
-        dispatch: config.clone(),
-        polls: opts.polls.clone(),
-        reconcile_after: opts.reconcile_after,
-    }
 }
 
 /// The run on its token: take the campaign lease under it, send, give the token up, wait.

@@ -28,9 +28,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// These settings with the campaign's own options in their place where it has them. The
-    /// safe delay is never made shorter than these settings' own: it must outlast the sender's
-    /// request timeout, and a longer one only waits longer before deciding.
+    /// These settings with the campaign's own options in their place where it has them.
     pub fn with_own(mut self, own: Option<&SendOptions>) -> Self {
         let Some(own) = own else { return self };
         let ms = Duration::from_millis;
@@ -43,25 +41,8 @@ impl Settings {
         p.first = own.poll_first_ms.map_or(p.first, ms);
         p.max_age = own.poll_max_age_ms.map_or(p.max_age, ms);
         p.rate = own.poll_rate.unwrap_or(p.rate);
-        if let Some(own) = own.reconcile_after_ms.map(ms) {
-            self.reconcile_after = self.reconcile_after.max(own);
-        }
+        self.reconcile_after = own.reconcile_after_ms.map_or(self.reconcile_after, ms);
         self
-    }
-
-    /// As stored with the campaign, for whoever sends it next.
-    pub fn options(&self) -> SendOptions {
-        let ms = |d: Duration| Some(d.as_millis() as u64);
-        SendOptions {
-            max_attempts: Some(self.dispatch.max_attempts),
-            rate: Some(self.dispatch.rate),
-            number_rate: Some(self.dispatch.number_rate),
-            in_flight: Some(self.dispatch.in_flight),
-            poll_first_ms: ms(self.polls.first),
-            poll_max_age_ms: ms(self.polls.max_age),
-            poll_rate: Some(self.polls.rate),
-            reconcile_after_ms: ms(self.reconcile_after),
-        }
     }
 }
 

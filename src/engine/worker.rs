@@ -40,13 +40,15 @@ pub struct WorkerConfig {
     pub defer_after: Duration,
     /// How often the worker looks for campaigns to send and tokens to take.
     pub tick: Duration,
+    /// How long its clients wait for an answer: a campaign's safe delay must be longer.
+    pub request_timeout: Duration,
 }
 
 impl WorkerConfig {
     /// What a campaign of `channel` is sent with: its own stored options where it has them,
     /// else this worker's. Its rate is its own pace within the token's (the gate keeps that).
     fn settings(&self, channel: &str, own: Option<&SendOptions>) -> Settings {
-        Settings {
+        let mut settings = Settings {
             dispatch: DispatchConfig {
                 rate: self.limits.rate,
                 number_rate: self.limits.number_rate,
@@ -60,7 +62,13 @@ impl WorkerConfig {
             polls: self.polls.clone(),
             reconcile_after: self.reconcile_after,
         }
-        .with_own(own)
+        .with_own(own);
+        // An answer this worker's client gives up on may be processed until its timeout: a
+        // safe delay chosen for another process's shorter timeout would decide too soon.
+        if settings.reconcile_after <= self.request_timeout {
+            settings.reconcile_after = self.reconcile_after;
+        }
+        settings
     }
 }
 
