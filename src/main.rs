@@ -21,9 +21,9 @@ fn main() -> ExitCode {
             let code = campaign::cli::EXIT_FAILURE;
             if json {
                 let error = serde_json::json!({ "error": format!("{e:#}"), "code": code });
-                eprintln!("{error}");
+                eprintln!("{}", campaign::terminal::json(&error));
             } else {
-                eprintln!("error: {e:#}");
+                campaign::tell!("error: {e:#}");
             }
             ExitCode::from(code)
         }

@@ -24,6 +24,45 @@ pub fn safe_lines(text: &str) -> Cow<'_, str> {
     escaped(text, |c| matches!(c, '\n' | '\t'))
 }
 
+/// `value` as one line of JSON for a program to read: serde_json escapes C0 controls; C1
+/// controls, DEL and bidi overrides, which JSON allows raw, are escaped (`\u009b`) too.
+pub fn json(value: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_else(|e| {
+        serde_json::json!({ "error": format!("cannot write JSON: {e}") }).to_string()
+    });
+    if !text.chars().any(is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if is_control(c) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `println!` for what a person reads: control characters that came in with values (a name,
+/// a phone, a file name, an API's text) are shown escaped.
+#[macro_export]
+macro_rules! show {
+    () => { println!() };
+    ($($arg:tt)*) => { println!("{}", $crate::terminal::safe_lines(&format!($($arg)*))) };
+}
+
+/// `eprintln!` likewise.
+#[macro_export]
+macro_rules! tell {
+    () => { eprintln!() };
+    ($($arg:tt)*) => { eprintln!("{}", $crate::terminal::safe_lines(&format!($($arg)*))) };
+}
+
 fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     if !text.chars().any(|c| is_control(c) && !keep(c)) {
         return Cow::Borrowed(text);
@@ -61,6 +100,15 @@ mod tests {
         assert_eq!(safe("\u{9b}31m"), "\\x9b31m");
         assert_eq!(safe("a\nb"), "a\\nb");
         assert_eq!(safe_lines("a\nb\x1b[2J"), "a\nb\\x1b[2J");
+    }
+
+    #[test]
+    fn json_for_programs_escapes_what_json_allows_raw_and_stays_json() {
+        let value = serde_json::json!({ "name": "Ann\u{9b}31m\u{202e}x\u{1b}[2J" });
+        let text = json(&value);
+        assert!(!text.chars().any(is_control), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
     }
 
     #[test]

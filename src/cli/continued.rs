@@ -27,9 +27,10 @@ pub async fn campaign(store: &Store, args: &CampaignArgs) -> anyhow::Result<Opti
     }
     let (name, channel) = store.name_and_channel(id).await?;
     let counts = store.counts(id).await?;
-    eprintln!(
+    crate::tell!(
         "campaign {id} ({name}): going on as it is stored, with {} message(s) queued and {} uncertain",
-        counts.queued, counts.uncertain
+        counts.queued,
+        counts.uncertain
     );
     Ok(Some(Target {
         id,

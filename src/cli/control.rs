@@ -34,7 +34,7 @@ pub async fn run(
     match action {
         Action::Pause => {
             store.pause(id).await?;
-            println!(
+            crate::show!(
                 "campaign {id} paused: nothing more of it is sent; `campaign resume {id}` to go on"
             );
         }
@@ -48,18 +48,18 @@ pub async fn run(
                 None => None,
             };
             match worker.filter(|h| h.role == crate::queue::Role::Worker) {
-                Some(h) => println!(
+                Some(h) => crate::show!(
                     "campaign {id} resumed: the worker {} goes on where it stopped",
                     h.owner
                 ),
-                None => println!(
+                None => crate::show!(
                     "campaign {id} resumed: run it again to go on where it stopped (a worker on its token would send it)"
                 ),
             }
         }
         Action::Cancel => {
             let n = store.cancel(id).await?;
-            println!(
+            crate::show!(
                 "campaign {id} cancelled: {n} message(s) not sent yet are cancelled; those sent already are left as they are"
             );
         }

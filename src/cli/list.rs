@@ -20,15 +20,15 @@ pub struct ListArgs {
 pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let Some(store) = global.existing_store().await? else {
         if args.json {
-            println!("[]");
+            crate::show!("[]");
         } else {
-            println!("{}", global.no_database());
+            crate::show!("{}", global.no_database());
         }
         return Ok(ExitCode::SUCCESS);
     };
     if args.json {
         let campaigns = store.list_campaigns(now_ms()).await?;
-        println!("{}", serde_json::to_string(&campaigns)?);
+        println!("{}", crate::terminal::json(&campaigns));
         return Ok(ExitCode::SUCCESS);
     }
     print_table(&store).await?;
@@ -39,16 +39,22 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
 pub async fn print_table(store: &crate::queue::Store) -> anyhow::Result<()> {
     let campaigns = store.list_campaigns(now_ms()).await?;
     if campaigns.is_empty() {
-        println!("no campaigns yet");
+        crate::show!("no campaigns yet");
         return Ok(());
     }
-    println!(
+    crate::show!(
         "{:>4}  {:<24} {:<12} {:<11} {:<17} {:<17} {:>15}  sending now",
-        "id", "name", "state", "token", "created", "last activity", "sent/total"
+        "id",
+        "name",
+        "state",
+        "token",
+        "created",
+        "last activity",
+        "sent/total"
     );
     let short = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
     for c in &campaigns {
-        println!(
+        crate::show!(
             "{:>4}  {:<24} {:<12} {:<11} {:<17} {:<17} {:>15}  {}",
             c.id,
             c.name,

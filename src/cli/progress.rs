@@ -51,7 +51,7 @@ pub fn show(store: Store, campaign: CampaignId) -> Shown {
                         bar.set_position(done_count(&c) as u64);
                         bar.set_message(line(&c));
                     }
-                    None => eprintln!("progress: {}/{} {}", done_count(&c), c.total, line(&c)),
+                    None => crate::tell!("progress: {}/{} {}", done_count(&c), c.total, line(&c)),
                 }
             }
             if finished {

@@ -38,18 +38,18 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitC
         let rows = report::write_csv(&store, id, path).await?;
         written["csv"] = serde_json::json!({ "path": path, "rows": rows });
         if !args.json {
-            println!("{rows} recipients written to {}", path.display());
+            crate::show!("{rows} recipients written to {}", path.display());
         }
     }
     if let Some(path) = &args.html {
         report::write_html(&store, id, path).await?;
         written["html"] = serde_json::json!({ "path": path });
         if !args.json {
-            println!("report written to {}", path.display());
+            crate::show!("report written to {}", path.display());
         }
     }
     if args.json {
-        println!("{written}");
+        crate::show!("{written}");
     }
     Ok(ExitCode::SUCCESS)
 }

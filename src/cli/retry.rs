@@ -37,22 +37,22 @@ pub async fn run(global: &GlobalArgs, args: &RetryArgs) -> anyhow::Result<ExitCo
         let n = store.retry_uncertain(id).await?;
         queued["uncertain"] = n.into();
         if !args.json {
-            println!("{n} uncertain message(s) queued again");
+            crate::show!("{n} uncertain message(s) queued again");
         }
     }
     if args.failed {
         let n = store.retry_failed(id).await?;
         queued["failed"] = n.into();
         if !args.json {
-            println!(
+            crate::show!(
                 "{n} failed message(s) queued again (suppressed numbers and invalid messages stay failed)"
             );
         }
     }
     if args.json {
-        println!("{queued}");
+        crate::show!("{queued}");
     } else {
-        println!(
+        crate::show!(
             "`campaign run {id}` sends them (or a worker on its token, after `campaign run {id} --detach`)"
         );
     }

@@ -144,7 +144,7 @@ async fn load(
     }
     let id = loaded.campaign.context("a real run has a campaign")?;
     if !args.json {
-        eprintln!("campaign {id} ({})", def.name);
+        crate::tell!("campaign {id} ({})", def.name);
         validate::print_summary(&loaded.summary, false)?;
     }
     Ok(Some(Target {
@@ -178,7 +178,7 @@ async fn send(
                 .unwrap_or_else(|| format!("http://{}/callback", running.addr));
             if !args.json {
                 let shown = crate::redact::url(&url);
-                eprintln!(
+                crate::tell!(
                     "receiving callbacks on {} (posted to {shown})",
                     running.addr
                 );
@@ -208,7 +208,7 @@ async fn send(
         detach: args.detach,
         receiving: receiver.is_some(),
         chosen,
-        notice: engine::Notice::new(|line| eprintln!("{line}")),
+        notice: engine::Notice::new(|line| crate::tell!("{line}")),
         ..RunOptions::default()
     };
     let cancel = CancellationToken::new();
@@ -222,29 +222,31 @@ async fn send(
     let report = match report {
         Ok(report) => report,
         Err(RunError::Busy(held)) => {
-            eprintln!("error: {held}");
+            crate::tell!("error: {held}");
             return Ok(ExitCode::from(EXIT_BUSY));
         }
         Err(lost @ RunError::LeaseLost(_)) => {
-            eprintln!("error: {lost}");
+            crate::tell!("error: {lost}");
             return Ok(ExitCode::from(EXIT_BUSY));
         }
         Err(RunError::Store(e)) => return Err(e.into()),
     };
     if report.left_uncertain_by_earlier_run > 0 {
-        eprintln!(
+        crate::tell!(
             "{} message(s) were being sent when an earlier run stopped: marked uncertain, then reconciled",
             report.left_uncertain_by_earlier_run
         );
     }
     let r = &report.reconciled;
     if r.sent + r.requeued + r.undecided > 0 {
-        eprintln!(
+        crate::tell!(
             "reconciled uncertain messages: {} proven sent, {} proven unsent and sent again, {} still uncertain",
-            r.sent, r.requeued, r.undecided
+            r.sent,
+            r.requeued,
+            r.undecided
         );
         if r.undecided > 0 {
-            eprintln!(
+            crate::tell!(
                 "`campaign retry {id} --uncertain` sends the uncertain ones again, if you decide so"
             );
         }
@@ -252,7 +254,7 @@ async fn send(
     let code = match &report.end {
         RunEnd::Finished { unsettled } => {
             if *unsettled > 0 {
-                eprintln!(
+                crate::tell!(
                     "{unsettled} message(s) not yet delivered after {:?}; `campaign status {id}` shows them later",
                     args.wait
                 );
@@ -261,30 +263,30 @@ async fn send(
         }
         RunEnd::Sent => ExitCode::SUCCESS,
         RunEnd::Stopped(stop) => {
-            eprintln!("{stop}");
+            crate::tell!("{stop}");
             ExitCode::from(EXIT_STOPPED)
         }
         RunEnd::Interrupted => {
             match &report.worker {
-                Some(worker) => eprintln!(
+                Some(worker) => crate::tell!(
                     "stopped following campaign {id}: the worker {worker} goes on sending it (`campaign pause {id}` stops it)"
                 ),
-                None => eprintln!("interrupted: run the same command again to resume"),
+                None => crate::tell!("interrupted: run the same command again to resume"),
             }
             ExitCode::from(EXIT_INTERRUPTED)
         }
         RunEnd::Queued { sender } => {
             match sender {
                 Some(h) if h.role == Role::Worker => {
-                    eprintln!(
+                    crate::tell!(
                         "campaign {id} is queued for the worker {}: it sends it now (`campaign list` shows its progress)",
                         h.owner
                     )
                 }
-                Some(h) => eprintln!(
+                Some(h) => crate::tell!(
                     "campaign {id} is queued for a worker; {h} now, and no worker does: start `campaign worker` to send it"
                 ),
-                None => eprintln!(
+                None => crate::tell!(
                     "campaign {id} is queued for a worker, but none holds its token now: start `campaign worker` to send it"
                 ),
             }
@@ -294,10 +296,10 @@ async fn send(
     if let Some(worker) = &report.worker
         && !args.json
     {
-        eprintln!("campaign {id} was sent by the worker {worker}");
+        crate::tell!("campaign {id} was sent by the worker {worker}");
     }
     if !report.deferred.is_empty() {
-        eprintln!(
+        crate::tell!(
             "{}; run the same command again then to send them (`campaign status {id}` lists them)",
             engine::deferred_summary(&report.deferred)
         );
@@ -314,7 +316,7 @@ async fn send(
                 "suppressed": s.suppressed,
             });
         }
-        println!("{value}");
+        println!("{}", crate::terminal::json(&value));
     } else {
         status::print_campaign(store, id, false).await?;
     }
@@ -326,12 +328,12 @@ async fn stop_on_signals(cancel: CancellationToken) {
     if signal().await.is_err() {
         return;
     }
-    eprintln!(
+    crate::tell!(
         "stopping: no new sends; waiting for requests in flight (press Ctrl-C again to quit at once)"
     );
     cancel.cancel();
     if signal().await.is_ok() {
-        eprintln!(
+        crate::tell!(
             "quitting now: messages in flight become uncertain and are reconciled on the next run"
         );
         std::process::exit(i32::from(EXIT_INTERRUPTED));

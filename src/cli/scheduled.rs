@@ -29,7 +29,7 @@ pub async fn fire_for_run(
     let (id, mut firing) = fire(now_ms()).await?;
     // A rehearsal (its own database) shows what the next run will do: it fires it now.
     if let (true, Firing::NotDue { next }) = (args.campaign.sim, &firing) {
-        eprintln!(
+        crate::tell!(
             "rehearsal: the next run ({}) fires now",
             schedule.local(*next)
         );
@@ -43,12 +43,12 @@ pub async fn fire_for_run(
             skipped,
         } => {
             if let Some(m) = skipped {
-                eprintln!(
+                crate::tell!(
                     "{}",
                     crate::engine::skip_reason(&schedule, &m, spec.grace_ms)
                 );
             }
-            eprintln!(
+            crate::tell!(
                 "campaign {id} ({}): the run of {} fires as batch {batch}",
                 def.name,
                 when(slot)
@@ -60,13 +60,13 @@ pub async fn fire_for_run(
                 && state == "loading"
             {
                 // Its firer stopped while loading: finish the load, then send.
-                eprintln!(
+                crate::tell!(
                     "campaign {id}: the run of {} (batch {batch}) was not fully loaded; loading it",
                     when(slot)
                 );
                 return Ok((id, Some(batch)));
             }
-            eprintln!(
+            crate::tell!(
                 "campaign {id} ({}): the run of {} already fired as batch {batch}; sending what it has queued, if anything is due",
                 def.name,
                 when(slot)
@@ -74,7 +74,7 @@ pub async fn fire_for_run(
             Ok((id, None))
         }
         Firing::NotDue { next } => {
-            eprintln!(
+            crate::tell!(
                 "campaign {id} ({}) runs on schedule \"{}\" ({}): no run is due now; the next is {} (`campaign worker` fires it, or run this again then). Sending what it has queued, if anything is due",
                 def.name,
                 spec.cron,
@@ -84,7 +84,7 @@ pub async fn fire_for_run(
             Ok((id, None))
         }
         Firing::Skipped { missed, next } => {
-            eprintln!(
+            crate::tell!(
                 "{}; the next is {}",
                 crate::engine::skip_reason(&schedule, &missed, spec.grace_ms),
                 when(next)
@@ -135,7 +135,7 @@ pub async fn schedule(
     match &args.action {
         ScheduleAction::List { next, json } => {
             let Some(store) = global.existing_store().await? else {
-                println!(
+                crate::show!(
                     "{}",
                     if *json {
                         "[]".into()
@@ -164,21 +164,25 @@ pub async fn schedule(
             let next = store
                 .register_schedule(id, &path, &spec, &fingerprint, first)
                 .await?;
-            println!(
+            crate::show!(
                 "campaign {id} ({}) runs on \"{}\" ({}), fired by the `campaign worker` holding token {fingerprint}; next runs:",
-                def.name, spec.cron, spec.timezone
+                def.name,
+                spec.cron,
+                spec.timezone
             );
             for at in std::iter::once(next).chain(schedule.upcoming(next, 2)) {
-                println!("  {} ({})", schedule.local(at), rfc3339_secs(at));
+                crate::show!("  {} ({})", schedule.local(at), rfc3339_secs(at));
             }
         }
         ScheduleAction::Remove { campaign } => {
             let store = global.store_to_read().await?;
             let id = super::control::resolve(&store, campaign).await?;
             if store.remove_schedule(id).await? {
-                println!("campaign {id}: its schedule is removed; its batches and messages stay");
+                crate::show!(
+                    "campaign {id}: its schedule is removed; its batches and messages stay"
+                );
             } else {
-                println!("campaign {id} has no schedule");
+                crate::show!("campaign {id} has no schedule");
             }
         }
     }
@@ -210,22 +214,27 @@ async fn list(store: &Store, next: usize, json: bool) -> anyhow::Result<()> {
             }));
             continue;
         }
-        println!(
+        crate::show!(
             "campaign {} ({}): \"{}\" in {}, token {}, file {}",
-            row.campaign, row.name, row.cron, row.timezone, row.token, row.file
+            row.campaign,
+            row.name,
+            row.cron,
+            row.timezone,
+            row.token,
+            row.file
         );
         let schedule = match schedule {
             Ok(schedule) if !runs.is_empty() => schedule,
             cannot => {
                 let why = cannot.err().unwrap_or_else(|| "it has no next run".into());
-                println!(
+                crate::show!(
                     "  next: never: {why} (`campaign schedule remove {}`, then add it again)",
                     row.campaign
                 );
                 continue;
             }
         };
-        println!(
+        crate::show!(
             "  next: {}",
             runs.iter()
                 .map(|ms| schedule.local(*ms))
@@ -234,8 +243,8 @@ async fn list(store: &Store, next: usize, json: bool) -> anyhow::Result<()> {
         );
         for b in batches.iter().take(5) {
             match b.state.as_str() {
-                "skipped" => println!("  skipped: {}", b.reason.as_deref().unwrap_or("")),
-                state => println!(
+                "skipped" => crate::show!("  skipped: {}", b.reason.as_deref().unwrap_or("")),
+                state => crate::show!(
                     "  batch {} for {}: {state}, {} messages",
                     b.id,
                     schedule.local(b.slot),
@@ -245,9 +254,9 @@ async fn list(store: &Store, next: usize, json: bool) -> anyhow::Result<()> {
         }
     }
     if json {
-        println!("{}", serde_json::Value::Array(out));
+        println!("{}", crate::terminal::json(&serde_json::Value::Array(out)));
     } else if store.schedules(None).await?.is_empty() {
-        println!(
+        crate::show!(
             "no scheduled campaigns: give a campaign file schedule = \"0 9 * * MON-FRI\", then `campaign schedule add FILE` (or run it from cron)"
         );
     }

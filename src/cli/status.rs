@@ -27,9 +27,9 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
             anyhow::bail!("{}", global.no_database());
         }
         if args.json {
-            println!("[]");
+            crate::show!("[]");
         } else {
-            println!("{}", global.no_database());
+            crate::show!("{}", global.no_database());
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -44,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
                 let counts = store.counts(id).await?;
                 list.push(json!({"id": id, "name": name, "state": state, "reason": reason, "counts": counts}));
             }
-            println!("{}", serde_json::Value::Array(list));
+            println!("{}", crate::terminal::json(&serde_json::Value::Array(list)));
         }
         // The same table as `campaign list`: dates, progress, who sends it.
         None => super::list::print_table(&store).await?,
@@ -65,7 +65,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         anyhow::bail!("no campaign {id}: `campaign status` lists them");
     };
     if as_json {
-        println!("{}", serde_json::to_string(&o)?);
+        println!("{}", crate::terminal::json(&o));
         return Ok(());
     }
     let reason = o
@@ -73,13 +73,17 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         .as_deref()
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
-    println!("campaign {id} \"{}\": {}{reason}", o.name, o.state);
+    crate::show!("campaign {id} \"{}\": {}{reason}", o.name, o.state);
     let (c, f) = (&o.counts, &o.funnel);
-    println!(
+    crate::show!(
         "funnel: queued {} -> sent {} -> delivered {} -> read {} -> replied {}",
-        f.queued, f.sent, f.delivered, f.read, f.replied
+        f.queued,
+        f.sent,
+        f.delivered,
+        f.read,
+        f.replied
     );
-    println!(
+    crate::show!(
         "now: queued {}, sending {}, sent {}, delivered {}, read {}, replied {}, failed {}, uncertain {}, cancelled {}, expired {} (total {})",
         c.queued,
         c.sending,
@@ -94,28 +98,29 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         c.total
     );
     if o.delivery.by_callback.is_some() || o.delivery.by_polling.is_some() {
-        println!(
+        crate::show!(
             "median time to delivered: {}",
             crate::report::delivery_times(&o.delivery)
         );
     }
     if o.usage.accepted > 0 {
-        println!("used: {}", o.usage.describe());
+        crate::show!("used: {}", o.usage.describe());
     }
     for b in o.batches.iter().take(10) {
         let at = crate::clock::rfc3339_secs(b.slot);
         match b.state.as_str() {
-            "skipped" => println!("skipped     {}", b.reason.as_deref().unwrap_or(&at)),
-            state => println!(
+            "skipped" => crate::show!("skipped     {}", b.reason.as_deref().unwrap_or(&at)),
+            state => crate::show!(
                 "batch {:>5}  run of {at}: {state}, {} messages",
-                b.id, b.messages
+                b.id,
+                b.messages
             ),
         }
     }
     if let Some(token) = store.campaign_token(id).await?
         && let Some((cap, used)) = store.daily_use(&token, crate::clock::now_ms()).await?
     {
-        println!(
+        crate::show!(
             "daily limit of token {token}: {used} of {cap} recipients started in the last 24 hours{}",
             if used >= cap {
                 "; the rest wait for a place"
@@ -125,7 +130,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         );
     }
     for failure in &o.failures {
-        println!("failed {:>6}  {}", failure.count, failure.reason);
+        crate::show!("failed {:>6}  {}", failure.count, failure.reason);
     }
     for d in &o.deferred {
         let at = crate::clock::rfc3339_secs;
@@ -134,10 +139,10 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         } else {
             format!("{} to {}", at(d.first_at), at(d.last_at))
         };
-        println!("deferred {:>4}  next attempt {when}: {}", d.count, d.reason);
+        crate::show!("deferred {:>4}  next attempt {when}: {}", d.count, d.reason);
     }
     if c.uncertain > 0 {
-        println!(
+        crate::show!(
             "{} uncertain: `campaign retry {id} --uncertain` sends them again if you decide so",
             c.uncertain
         );

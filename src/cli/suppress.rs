@@ -77,7 +77,7 @@ pub async fn run(global: &GlobalArgs, args: &SuppressArgs) -> anyhow::Result<Exi
         } => {
             let phone = parse(phone, region.as_deref())?;
             let new = store.suppress(phone.as_str(), reason, "operator").await?;
-            println!(
+            crate::show!(
                 "{phone} {}",
                 if new {
                     "suppressed"
@@ -92,17 +92,17 @@ pub async fn run(global: &GlobalArgs, args: &SuppressArgs) -> anyhow::Result<Exi
                 store.unsuppress(phone.as_str()).await?,
                 "{phone} is not on the suppression list"
             );
-            println!("{phone} removed from the suppression list");
+            crate::show!("{phone} removed from the suppression list");
         }
         SuppressAction::List { json } => {
             let list = store.suppressions().await?;
             if *json {
-                println!("{}", serde_json::to_string(&list)?);
+                println!("{}", crate::terminal::json(&list));
             } else {
                 for s in &list {
-                    println!("{}\t{}\t{}\t{}", s.phone, s.reason, s.source, s.created_at);
+                    crate::show!("{}\t{}\t{}\t{}", s.phone, s.reason, s.source, s.created_at);
                 }
-                println!("{} suppressed", list.len());
+                crate::show!("{} suppressed", list.len());
             }
         }
         SuppressAction::Import {
@@ -140,11 +140,11 @@ pub async fn run(global: &GlobalArgs, args: &SuppressArgs) -> anyhow::Result<Exi
                     }
                     Err(e) => {
                         bad += 1;
-                        eprintln!("{}, line {line}, field {phone_column}: {e}", file.display());
+                        crate::tell!("{}, line {line}, field {phone_column}: {e}", file.display());
                     }
                 }
             }
-            println!("{added} numbers suppressed, {bad} rows rejected");
+            crate::show!("{added} numbers suppressed, {bad} rows rejected");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -18,9 +18,9 @@ pub async fn clear(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let store = global.store(Purpose::Any).await?;
     let fingerprint = crate::convrs::client::token_fingerprint(&global.token()?);
     if store.clear_token_stop(&fingerprint).await? {
-        println!("the token ({fingerprint}) may send again");
+        crate::show!("the token ({fingerprint}) may send again");
     } else {
-        println!("the token ({fingerprint}) was not stopped");
+        crate::show!("the token ({fingerprint}) was not stopped");
     }
     Ok(ExitCode::SUCCESS)
 }

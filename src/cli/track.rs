@@ -81,9 +81,11 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         };
         let r = dispatch::reconcile(&store, client, *id, &config, args.reconcile_after).await?;
         if r.sent + r.requeued + r.undecided > 0 {
-            eprintln!(
+            crate::tell!(
                 "campaign {id}: uncertain messages: {} proven sent, {} proven unsent (run the campaign again to send them), {} still uncertain",
-                r.sent, r.requeued, r.undecided
+                r.sent,
+                r.requeued,
+                r.undecided
             );
         }
     }
@@ -101,7 +103,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         super::status::print_campaign(&store, *id, false).await?;
     }
     if awaiting > 0 {
-        eprintln!("{awaiting} message(s) still await an ack: run `campaign track` again later");
+        crate::tell!("{awaiting} message(s) still await an ack: run `campaign track` again later");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,11 +53,13 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<Exi
 /// The summary as JSON or as text for a person.
 pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(summary)?);
+        println!("{}", crate::terminal::json(summary));
         return Ok(());
     }
     if summary.unchanged {
-        println!("the source is unchanged since it was loaded; its rows were not checked again");
+        crate::show!(
+            "the source is unchanged since it was loaded; its rows were not checked again"
+        );
     }
     let mut already = summary
         .already_queued
@@ -73,23 +75,29 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
             " ({n} not queued: an earlier batch has them, by the dedupe key)"
         ));
     }
-    println!(
+    crate::show!(
         "rows {}: valid {}{already}, rejected {}, duplicates {}, suppressed {}",
-        summary.rows, summary.valid, summary.rejected, summary.duplicates, summary.suppressed
+        summary.rows,
+        summary.valid,
+        summary.rejected,
+        summary.duplicates,
+        summary.suppressed
     );
     if let Some(n) = summary.outside_window {
-        println!(
+        crate::show!(
             "{n} of the valid recipients are outside their send window now: they wait in the queue until it opens in their time"
         );
     }
     if let Some(sms) = &summary.sms {
-        println!(
+        crate::show!(
             "SMS: {} segments; {} GSM-7, {} UCS-2 messages",
-            sms.segments, sms.gsm7, sms.ucs2
+            sms.segments,
+            sms.gsm7,
+            sms.ucs2
         );
     }
     for p in &summary.previews {
-        println!("preview (line {}) to {}: {}", p.line, p.phone, p.text);
+        crate::show!("preview (line {}) to {}: {}", p.line, p.phone, p.text);
     }
     for r in &summary.rejects {
         let field = if r.field.is_empty() {
@@ -97,7 +105,7 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
         } else {
             format!(", field {}", r.field)
         };
-        println!("rejected line {}{field}: {}", r.line, r.reason);
+        crate::show!("rejected line {}{field}: {}", r.line, r.reason);
     }
     Ok(())
 }

@@ -147,7 +147,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
     let admin_app = engine::health_router(health);
     let admin_server = tokio::spawn(serve::serve(admin, admin_app, limits, serving.clone()));
     let fingerprints: Vec<String> = clients.iter().map(|c| c.token_fingerprint()).collect();
-    eprintln!(
+    crate::tell!(
         "worker {} sending on {}; callbacks (posted to {}) on http://{addr}; /healthz and /metrics on http://{admin_addr}",
         this_process(),
         fingerprints.join(", "),
@@ -181,7 +181,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
     serving.cancel();
     let _ = server.await;
     let _ = admin_server.await;
-    eprintln!("worker stopped: what was in flight is recorded; the tokens are free");
+    crate::tell!("worker stopped: what was in flight is recorded; the tokens are free");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -190,12 +190,12 @@ async fn stop_on_signals(stop: CancellationToken) {
     if signal().await.is_err() {
         return;
     }
-    eprintln!(
+    crate::tell!(
         "stopping: no new sends; waiting for requests in flight (signal again to quit at once)"
     );
     stop.cancel();
     if signal().await.is_ok() {
-        eprintln!("quitting now: messages in flight become uncertain and are reconciled later");
+        crate::tell!("quitting now: messages in flight become uncertain and are reconciled later");
         std::process::exit(i32::from(EXIT_INTERRUPTED));
     }
 }

@@ -310,3 +310,54 @@ fn a_variable_that_is_set_is_not_shown_in_usage_as_a_flag_given() {
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_control_characters_in_values_are_shown_escaped_and_json_stays_json() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A name that would clear the screen and retitle the window, a phone that would move the
+    // cursor, a bidi override: from the file, into previews, rejects and status.
+    let csv = "phone,name\n+447911000001,\"Ann\u{1b}]0;pwned\u{7}\u{1b}[2J\"\n\u{1b}[1A+4479,Bob\u{202e}\n";
+    std::fs::write(d.join("c.csv"), csv).unwrap();
+    let hostile = |out: &[u8]| {
+        let text = String::from_utf8_lossy(out);
+        text.contains('\u{1b}') || text.contains('\u{7}') || text.contains('\u{202e}')
+    };
+    let validate = campaign_cmd(d, &[&["validate", "c.csv"][..], &SMS_FLAGS].concat());
+    let said = String::from_utf8_lossy(&validate.stdout);
+    assert!(validate.status.success());
+    assert!(!hostile(&validate.stdout), "{said:?}");
+    assert!(said.contains("Hi Ann\\x1b]0;pwned\\x07\\x1b[2J"), "{said}");
+    assert!(said.contains("\\x1b[1A+4479"), "{said}");
+    let json = campaign_cmd(
+        d,
+        &[&["validate", "c.csv", "--json"][..], &SMS_FLAGS].concat(),
+    );
+    assert!(!hostile(&json.stdout));
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(parsed["rejected"], 1, "{parsed}");
+    // A file name is a value too.
+    let missing = campaign_cmd(
+        d,
+        &[&["validate", "gone\u{1b}[31m.csv"][..], &SMS_FLAGS].concat(),
+    );
+    assert!(!missing.status.success());
+    assert!(
+        !hostile(&missing.stderr),
+        "{:?}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    // Sent, then shown by status and list.
+    let run = [&["run", "c.csv", "--no-wait"][..], &SMS_FLAGS].concat();
+    crate::helpers::campaign_ok(d, &sim, &run);
+    for args in [
+        &["status", "c"][..],
+        &["list"],
+        &["report", "c", "--csv", "r.csv"],
+    ] {
+        let out = campaign_cmd(d, args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(!hostile(&out.stdout) && !hostile(&out.stderr), "{args:?}");
+    }
+}
