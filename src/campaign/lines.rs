@@ -2,11 +2,15 @@
 //! and numbers lines its own way, which is one too low for CRLF files (what Excel writes) and
 //! wrong for mixed endings. `LineCounter` sees every byte the CSV reader reads and notes where
 //! each line starts; `Lines::at` turns a record's byte offset into its line number. A line ends at
-//! LF, CRLF or a lone CR; a quoted field spanning lines counts them all.
+//! LF, CRLF or a lone CR; a quoted field spanning lines counts them all. It also follows the
+//! quoting (`quotes`), so a quoted field never closed, or a row that never ends, stops the
+//! read at once with the line where it began, instead of the rest of the file in one field.
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
+
+use super::quotes::{Broken, Quotes};
 
 #[derive(Debug, Default)]
 struct Breaks {
@@ -23,6 +27,8 @@ struct Breaks {
     /// line), while the record itself starts at `to`.
     runs: VecDeque<(u64, u64)>,
     run_from: Option<u64>,
+    /// What broke the file, and the line where it began.
+    broken: Option<(u64, String)>,
 }
 
 /// Line numbers of byte offsets, as noted by a `LineCounter`.
@@ -30,6 +36,13 @@ struct Breaks {
 pub struct Lines(Arc<Mutex<Breaks>>);
 
 impl Lines {
+    /// What broke the file (a quote never closed, a row that never ends): the line where it
+    /// began, and what to say.
+    pub fn broken(&self) -> Option<(u64, String)> {
+        let b = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        b.broken.clone()
+    }
+
     /// The line holding byte `offset`. Offsets must be asked about in increasing order (as
     /// records come); lines before them are forgotten.
     pub fn at(&self, offset: u64) -> u64 {
@@ -53,10 +66,12 @@ impl Lines {
 pub struct LineCounter<R> {
     inner: R,
     lines: Lines,
+    quotes: Quotes,
 }
 
 impl<R: Read> LineCounter<R> {
-    pub fn new(inner: R) -> (Self, Lines) {
+    /// Counts the lines of a CSV whose fields are separated by `delimiter`.
+    pub fn new(inner: R, delimiter: u8) -> (Self, Lines) {
         let lines = Lines(Arc::new(Mutex::new(Breaks {
             passed: 1,
             ..Default::default()
@@ -65,9 +80,24 @@ impl<R: Read> LineCounter<R> {
             LineCounter {
                 inner,
                 lines: lines.clone(),
+                quotes: Quotes::new(delimiter),
             },
             lines,
         )
+    }
+}
+
+impl Breaks {
+    /// The line holding byte `offset`, not yet asked about (it is after every record read).
+    fn line_of(&self, offset: u64) -> u64 {
+        self.passed + self.starts.partition_point(|start| *start <= offset) as u64
+    }
+
+    /// Records what broke the file, as the error the reader returns.
+    fn break_off(&mut self, broken: Broken) -> std::io::Error {
+        let line = self.line_of(broken.at());
+        self.broken = Some((line, broken.message()));
+        std::io::Error::new(std::io::ErrorKind::InvalidData, broken.message())
     }
 }
 
@@ -106,6 +136,12 @@ impl<R: Read> Read for LineCounter<R> {
         let n = self.inner.read(buf)?;
         let chunk = &buf[..n];
         let mut b = self.lines.0.lock().unwrap_or_else(|p| p.into_inner());
+        if n == 0 {
+            return match self.quotes.end() {
+                Err(broken) => Err(b.break_off(broken)),
+                Ok(()) => Ok(0),
+            };
+        }
         let base = b.read;
         // Only line endings and the byte after them matter: jump from one to the next.
         let mut i = 0;
@@ -121,7 +157,10 @@ impl<R: Read> Read for LineCounter<R> {
             }
         }
         b.read = base + n as u64;
-        Ok(n)
+        match self.quotes.scan(chunk, base) {
+            Err(broken) => Err(b.break_off(broken)),
+            Ok(()) => Ok(n),
+        }
     }
 }
 
@@ -131,7 +170,7 @@ mod tests {
 
     /// The line of each offset in `offsets`, reading `text` in chunks of `chunk` bytes.
     fn lines_of(text: &[u8], chunk: usize, offsets: &[u64]) -> Vec<u64> {
-        let (mut counter, lines) = LineCounter::new(text);
+        let (mut counter, lines) = LineCounter::new(text, b',');
         let mut buf = vec![0; chunk];
         while counter.read(&mut buf).unwrap() > 0 {}
         offsets.iter().map(|o| lines.at(*o)).collect()

@@ -6,6 +6,7 @@ pub mod identity;
 pub mod lines;
 pub mod load;
 pub mod price;
+pub mod quotes;
 pub mod render;
 pub mod sms;
 pub mod source;

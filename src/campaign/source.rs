@@ -20,7 +20,9 @@ pub enum SourceError {
     },
     #[error("{path} is empty: expected a header line naming the columns (e.g. phone,name)")]
     Empty { path: PathBuf },
-    #[error("{path}, line 1: the header is not valid UTF-8")]
+    #[error(
+        "{path}, line 1: the header is not UTF-8 text (is the file UTF-16?): save it as UTF-8 (CSV UTF-8 in Excel)"
+    )]
     HeaderNotUtf8 { path: PathBuf },
     #[error("{path}, line {line}: {message}")]
     Csv {
@@ -64,8 +66,10 @@ impl CsvSource {
             None => sniff_delimiter(open()?),
         };
         let file = open()?;
-        let (counted, lines) =
-            LineCounter::new(std::io::BufReader::with_capacity(256 * 1024, file));
+        let (counted, lines) = LineCounter::new(
+            std::io::BufReader::with_capacity(256 * 1024, file),
+            delimiter,
+        );
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
@@ -73,7 +77,14 @@ impl CsvSource {
             .from_reader(Box::new(counted) as Box<dyn Read + Send>);
         let header = reader
             .byte_headers()
-            .map_err(|e| csv_error(path, 1, e))?
+            .map_err(|e| match lines.broken() {
+                Some((line, message)) => SourceError::Csv {
+                    path: path.into(),
+                    line,
+                    message,
+                },
+                None => csv_error(path, 1, e),
+            })?
             .clone();
         if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
             return Err(SourceError::Empty { path: path.into() });
@@ -86,7 +97,9 @@ impl CsvSource {
                 cell
             };
             let name = std::str::from_utf8(cell)
-                .map_err(|_| SourceError::HeaderNotUtf8 { path: path.into() })?;
+                .ok()
+                .filter(|name| !name.contains('\0'))
+                .ok_or_else(|| SourceError::HeaderNotUtf8 { path: path.into() })?;
             columns.push(name.trim().to_string());
         }
         Ok(CsvSource {
@@ -139,10 +152,17 @@ impl CsvSource {
                     }
                 }))
             }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| self.lines.at(p.byte()));
-                Err(csv_error(&self.path, line, e))
-            }
+            Err(e) => match self.lines.broken() {
+                Some((line, message)) => Err(SourceError::Csv {
+                    path: self.path.clone(),
+                    line,
+                    message,
+                }),
+                None => {
+                    let line = e.position().map_or(0, |p| self.lines.at(p.byte()));
+                    Err(csv_error(&self.path, line, e))
+                }
+            },
         }
     }
 }

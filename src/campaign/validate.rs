@@ -147,6 +147,15 @@ impl RowChecker {
                 ),
             ));
         }
+        // No database takes a NUL in text (PostgreSQL refuses it): a reject, never a failed load.
+        if let Some(i) = record.values.iter().position(|v| v.contains('\0')) {
+            return Err(reject(
+                &self.columns[i],
+                "the field holds a NUL byte: is the file UTF-16 or not text? Save it as UTF-8 \
+                 (CSV UTF-8 in Excel)"
+                    .into(),
+            ));
+        }
         if let Some(i) = record.values.iter().position(|v| v.len() > MAX_FIELD_BYTES) {
             return Err(reject(
                 &self.columns[i],

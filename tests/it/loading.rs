@@ -728,3 +728,60 @@ async fn reject_lines_are_the_files_own_lines_with_lf_crlf_and_mixed_endings() {
         assert_eq!(queued, [2, 3, 4, 5], "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_byte_in_a_csv_rejects_its_row_on_both_engines() {
+    // PostgreSQL refuses a NUL in text: the row used to abort the load, the campaign left
+    // `loading`.
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("nul.csv"),
+        "phone,name\n+447911000001,Ann\n+447911000002,B\0b\n\0447911000003,Cy\n",
+    )
+    .unwrap();
+    let pg = crate::contract::fresh_pg_database().await;
+    let sqlite = d.join("c.db").to_str().unwrap().to_string();
+    for db in [&sqlite, &pg] {
+        let args = [
+            &["run", "nul.csv", "--no-wait", "--json", "--db", db][..],
+            &crate::helpers::SMS_FLAGS,
+        ]
+        .concat();
+        let out = crate::helpers::spawn_campaign(d, &sim, &args)
+            .wait_with_output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(status["state"], "sent", "{db}: {status}");
+        assert_eq!(status["load"]["rejected"], 2, "{db}: {status}");
+        assert_eq!(status["counts"]["total"], 1, "{db}: {status}");
+    }
+    crate::contract::drop_pg_database(&pg).await;
+}
+
+#[test]
+fn an_unterminated_quote_in_a_huge_csv_fails_at_once_naming_the_line_where_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    // Quoted fields across lines and with quotes inside are fine; line 6's is never closed.
+    let mut csv =
+        String::from("phone,name\r\n+447911000001,Ann\r\n+447911000002,\"Bob\r\nthe second\"\r\n");
+    csv.push_str("+447911000003,\"Cy, \"\"the third\"\"\"\r\n+447911000004,\"never closed\r\n");
+    // 20 MB of rows after it, every one swallowed by that field before.
+    let row = "+447911000005,Dee\r\n";
+    csv.push_str(&row.repeat(20_000_000 / row.len()));
+    std::fs::write(dir.path().join("big.csv"), csv).unwrap();
+    let args = [&["validate", "big.csv"][..], &crate::helpers::SMS_FLAGS].concat();
+    let out = campaign_cmd(dir.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("big.csv, line 6: a quoted field starts on this line and is never closed"),
+        "{stderr}"
+    );
+}
