@@ -361,3 +361,22 @@ async fn terminal_control_characters_in_values_are_shown_escaped_and_json_stays_
         assert!(!hostile(&out.stdout) && !hostile(&out.stderr), "{args:?}");
     }
 }
+
+#[test]
+fn the_help_and_the_systemd_unit_say_what_is_true_and_keep_the_password_out() {
+    let help = campaign_cmd(std::path::Path::new("."), &["status", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("postgres://"), "{help}");
+    assert!(!help.contains("not supported"), "{help}");
+    let unit = std::fs::read_to_string("deploy/campaign-worker.service").unwrap();
+    let settings: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        settings.contains(&"EnvironmentFile=/etc/campaign/worker.env"),
+        "{unit}"
+    );
+    assert!(
+        !settings.iter().any(|l| l.starts_with("Environment=")),
+        "a unit is readable by every user: settings go in the 0600 EnvironmentFile"
+    );
+    assert!(unit.contains("install -m 0600 -o root /dev/null /etc/campaign/worker.env"));
+}

@@ -279,3 +279,29 @@ async fn sigterm_drains_what_is_in_flight_and_a_new_worker_sends_the_rest() {
     .await;
     assert!(sends_per_phone(&sim).values().all(|n| *n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_of_the_token_in_the_first_minute_warns_of_another_sender() {
+    // Two databases sending with one token share its 10/s without knowing: the API answers
+    // 2008. A worker that meets it in its first minute says so.
+    let sim = spawn_sim(|c| c.token_rate = 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recipients_csv(d, "c.csv", &(1..=8).map(uk_mobile).collect::<Vec<_>>());
+    detach(d, &sim, &[&["run", "c.csv"][..], &SMS_FLAGS].concat());
+    let worker = TestWorker::spawn(d, &sim, &[]).await;
+    wait_for("the warning", || async {
+        worker
+            .log()
+            .contains("another process is probably sending with the same token")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        worker.log().matches("another process is probably").count(),
+        1,
+        "said once: {}",
+        worker.log()
+    );
+    assert!(worker.stop().success());
+}
