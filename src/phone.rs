@@ -170,16 +170,47 @@ fn parse_valid(text: &str, region: Option<LibRegion>) -> Option<rlibphonenumber:
 
 fn into_mobile(number: rlibphonenumber::PhoneNumber) -> Result<PhoneNumber, PhoneError> {
     match number.get_type() {
-        PhoneNumberType::Mobile | PhoneNumberType::FixedLineOrMobile => {
-            Ok(PhoneNumber(number.to_string()))
-        }
-        other => Err(PhoneError::NotMobile(format!("{other:?}"))),
+        PhoneNumberType::Mobile | PhoneNumberType::FixedLineOrMobile => {}
+        other => return Err(PhoneError::NotMobile(format!("{other:?}"))),
+    }
+    // What we keep is what we send and what the next parse must give back: libphonenumber may
+    // drop a trunk `0` typed after the country code (`+27 0...`), leaving a number too short
+    // for the API, which does not parse as valid by itself (found by fuzzing).
+    let e164 = number.to_string();
+    let digits = e164.len() - 1;
+    if !(8..=15).contains(&digits) {
+        return Err(PhoneError::BadLength(digits));
+    }
+    match parse_valid(&e164, None) {
+        Some(again) if again.to_string() == e164 => Ok(PhoneNumber(e164)),
+        _ => Err(PhoneError::Unallocated),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_that_normalises_too_short_is_refused_and_what_parses_parses_again_to_itself() {
+        // `0027082347`: +27 then a trunk 0 libphonenumber drops, leaving 7 digits.
+        assert!(PhoneNumber::parse("0027082347", None).is_err());
+        for raw in [
+            "+447922029419",
+            "07922 029419",
+            "+1 415 555 2671",
+            "0033612345678",
+        ] {
+            let region = Region::parse("GB").ok();
+            if let Ok(phone) = PhoneNumber::parse(raw, region) {
+                assert_eq!(
+                    PhoneNumber::parse(phone.as_str(), None),
+                    Ok(phone.clone()),
+                    "{raw}"
+                );
+            }
+        }
+    }
 
     fn gb() -> Option<Region> {
         Some(Region::parse("GB").unwrap())

@@ -4,6 +4,7 @@ mod campaign_args;
 mod continued;
 mod control;
 mod flags;
+pub use flags::parse_duration;
 mod global;
 mod list;
 mod progress;

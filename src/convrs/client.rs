@@ -408,6 +408,12 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, CallErr
     Ok(body)
 }
 
+/// An answer of HTTP `status` with `body`, as the client reads it: the answer if `ok` is 1,
+/// else the error it makes, with none of `secrets` in either (for fuzzing the answer reader).
+pub fn read_answer(status: u16, body: &[u8], secrets: &[&str]) -> Result<Answer, CallError> {
+    interpret(status, body, &Scrubber::new(secrets.iter().copied()))
+}
+
 /// Turns a status and body into an answer or an error that says what came back, without the
 /// secrets `scrub` knows: from the raw text, and from every string its JSON decodes to.
 fn interpret(status: u16, body: &[u8], scrub: &Scrubber) -> Result<Answer, CallError> {

@@ -1,6 +1,7 @@
-//! Delivery tracking: the webhook receiver (callbacks and Convrs events) and the poller, both
-//! feeding the store's forward-only ack state machine.
+//! Delivery tracking: the webhook receiver (callbacks and Convrs events, read by `heard`) and
+//! the poller, both feeding the store's forward-only ack state machine.
 
+pub mod heard;
 pub mod poller;
 pub mod serve;
 pub mod webhook;

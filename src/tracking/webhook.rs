@@ -29,13 +29,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-use crate::convrs::Ack;
-use crate::convrs::wire::Callback;
-use crate::phone::PhoneNumber;
 use crate::queue::{AckApplied, HeardAck, Store, StoreError};
+use crate::tracking::heard::{EventNews, read_callback, read_event};
 use crate::tracking::serve::{ReceiverLimits, serve};
 
 pub use crate::convrs::callback::{CallbackTarget, SECRET_HEADER};
+pub use crate::tracking::heard::phone_of_uid;
 const SECRET_SETTING: &str = "webhook_secret";
 
 /// The per-installation secret, created on first use and kept in the database.
@@ -153,34 +152,11 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
         Ok(body) => body,
         Err(refused) => return refused,
     };
-    let Ok(cb) = serde_json::from_slice::<Callback>(&body) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "not a callback: expected JSON with mid and ack",
-        );
-    };
-    // The document's callbacks say `ok: 1`; anything else is not a delivery status.
-    if cb.ok != 1 {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "not a delivery callback: ok is not 1",
-        );
-    }
-    let Some(ack) = Ack::from_code(cb.ack) else {
-        return reply(StatusCode::BAD_REQUEST, "unknown ack code");
-    };
-    let at = match callback_time(&cb.timestamp) {
-        Ok(at) => at,
+    let news = match read_callback(&body) {
+        Ok(news) => news,
         Err(refused) => return reply(StatusCode::BAD_REQUEST, refused),
     };
-    let ours = |key: &str| {
-        cb.webhook_payload
-            .as_ref()
-            .and_then(|p| p.get(key))
-            .and_then(Value::as_i64)
-    };
-    let (message, attempt) = (ours("message"), ours("attempt"));
-    let id = match r.store.message_for_callback(message, &cb.mid).await {
+    let id = match r.store.message_for_callback(news.message, &news.mid).await {
         // The document gives callbacks to WhatsApp template sends only: one about an SMS is
         // not the API's.
         Ok(Some((_, channel))) if channel == "sms" => {
@@ -195,11 +171,11 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
     };
     let heard = HeardAck {
         message_id: id,
-        ack,
+        ack: news.ack,
         source: "callback",
-        at_ms: at,
-        mid: Some(&cb.mid),
-        attempt,
+        at_ms: news.at_ms,
+        mid: Some(&news.mid),
+        attempt: news.attempt,
     };
     match r.store.record_ack(&heard).await {
         Ok(AckApplied::Moved) => reply(StatusCode::OK, "applied"),
@@ -215,25 +191,6 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
         Err(e) => store_failed(e),
     }
 }
-
-/// When a callback says its ack happened (unix ms): the document's `2024-11-14T14:28:08` (UTC
-/// assumed: the document names no zone) or RFC 3339; now when it gives none or none we read.
-/// A time before 2000 is refused: no such send exists, and the report's times would be wrong.
-fn callback_time(timestamp: &str) -> Result<i64, &'static str> {
-    let parsed = chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|t| t.and_utc().timestamp_millis())
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(timestamp).map(|t| t.timestamp_millis()));
-    match parsed {
-        Ok(at) if at < EARLIEST_CALLBACK_MS => {
-            Err("the timestamp is before 2000: not a callback about one of our sends")
-        }
-        Ok(at) => Ok(at),
-        Err(_) => Ok(now_ms()),
-    }
-}
-
-/// 2000-01-01T00:00:00Z.
-const EARLIEST_CALLBACK_MS: i64 = 946_684_800_000;
 
 fn store_failed(e: StoreError) -> Reply {
     tracing::error!(error = %e, "cannot record a callback");
@@ -263,40 +220,20 @@ async fn event(
         Ok(body) => body,
         Err(refused) => return refused,
     };
-    let Ok(Value::Object(event)) = serde_json::from_slice::<Value>(&body) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "not a Convrs event: expected a JSON object",
-        );
-    };
-    let cmd = event.get("cmd").and_then(Value::as_str).unwrap_or_default();
-    let reason = match cmd {
-        "onUserDisable" => "user disabled (onUserDisable)",
-        "onUserDelete" => "user deleted (onUserDelete)",
-        _ => return reply(StatusCode::OK, "ignored"),
-    };
-    let Some(uid) = event.get("uid").and_then(Value::as_str) else {
-        return reply(StatusCode::BAD_REQUEST, "the event has no uid");
-    };
-    let Some(phone) = phone_of_uid(uid) else {
-        return reply(
+    match read_event(&body) {
+        Ok(EventNews::Suppress { phone, reason }) => {
+            match r.store.suppress(phone.as_str(), reason, "event").await {
+                Ok(_) => reply(StatusCode::OK, "suppressed"),
+                Err(e) => store_failed(e),
+            }
+        }
+        Ok(EventNews::NoNumber) => reply(
             StatusCode::OK,
             "not a WhatsApp or SMS user: nothing to suppress",
-        );
-    };
-    match r.store.suppress(phone.as_str(), reason, "event").await {
-        Ok(_) => reply(StatusCode::OK, "suppressed"),
-        Err(e) => store_failed(e),
+        ),
+        Ok(EventNews::Ignored) => reply(StatusCode::OK, "ignored"),
+        Err(refused) => reply(StatusCode::BAD_REQUEST, refused),
     }
-}
-
-/// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
-pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
-    let mut parts = uid.splitn(3, '-');
-    let (_bot, tag, digits) = (parts.next()?, parts.next()?, parts.next()?);
-    matches!(tag, "wa3" | "cms")
-        .then(|| PhoneNumber::parse(&format!("+{digits}"), None).ok())
-        .flatten()
 }
 
 #[cfg(test)]
@@ -308,19 +245,5 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
-
-    #[test]
-    fn whatsapp_and_sms_uids_give_the_number() {
-        assert_eq!(
-            phone_of_uid("3941-wa3-447911123456").unwrap().as_str(),
-            "+447911123456"
-        );
-        assert_eq!(
-            phone_of_uid("3941-cms-447911123456").unwrap().as_str(),
-            "+447911123456"
-        );
-        assert!(phone_of_uid("73-tel-615940546").is_none());
-        assert!(phone_of_uid("garbage").is_none());
     }
 }
