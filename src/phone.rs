@@ -102,7 +102,7 @@ impl PhoneNumber {
                     if !(8..=15).contains(&dialled) {
                         return Err(PhoneError::BadLength(dialled));
                     }
-                    into_mobile(number)
+                    into_mobile(number, None)
                 }
                 None => as_international(),
             },
@@ -159,7 +159,7 @@ fn check_international(digits: &str, invalid: PhoneError) -> Result<PhoneNumber,
         return Err(PhoneError::BadLength(digits.len()));
     }
     let number = parse_valid(&format!("+{digits}"), None).ok_or(invalid)?;
-    into_mobile(number)
+    into_mobile(number, Some(digits))
 }
 
 fn parse_valid(text: &str, region: Option<LibRegion>) -> Option<rlibphonenumber::PhoneNumber> {
@@ -168,22 +168,30 @@ fn parse_valid(text: &str, region: Option<LibRegion>) -> Option<rlibphonenumber:
         .filter(|n| n.is_valid())
 }
 
-fn into_mobile(number: rlibphonenumber::PhoneNumber) -> Result<PhoneNumber, PhoneError> {
+/// `number` as we keep it, if it is a mobile. `typed` are the digits typed after `+` when the
+/// number was read as international: what we keep is what we send and what the next parse
+/// must give back, and libphonenumber may drop a trunk `0` typed after the country code
+/// (`+27 0...`), leaving a number too short for the API that is not valid by itself (found by
+/// fuzzing). Such a number, changed from what was typed, must parse again to itself.
+fn into_mobile(
+    number: rlibphonenumber::PhoneNumber,
+    typed: Option<&str>,
+) -> Result<PhoneNumber, PhoneError> {
     match number.get_type() {
         PhoneNumberType::Mobile | PhoneNumberType::FixedLineOrMobile => {}
         other => return Err(PhoneError::NotMobile(format!("{other:?}"))),
     }
-    // What we keep is what we send and what the next parse must give back: libphonenumber may
-    // drop a trunk `0` typed after the country code (`+27 0...`), leaving a number too short
-    // for the API, which does not parse as valid by itself (found by fuzzing).
     let e164 = number.to_string();
     let digits = e164.len() - 1;
     if !(8..=15).contains(&digits) {
         return Err(PhoneError::BadLength(digits));
     }
-    match parse_valid(&e164, None) {
-        Some(again) if again.to_string() == e164 => Ok(PhoneNumber(e164)),
-        _ => Err(PhoneError::Unallocated),
+    match typed {
+        Some(typed) if typed != &e164[1..] => match parse_valid(&e164, None) {
+            Some(again) if again.to_string() == e164 => Ok(PhoneNumber(e164)),
+            _ => Err(PhoneError::Unallocated),
+        },
+        _ => Ok(PhoneNumber(e164)),
     }
 }
 
