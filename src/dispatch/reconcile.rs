@@ -239,11 +239,16 @@ fn judge(
             }
             match since.iter().find(|m| !known.contains(&m.mid)) {
                 Some(m) => Finding::Ambiguous(format!(
-                    "not decided: after this attempt began the conversation shows a message                      (mid {}) that no other send of ours accounts for, in a form other than our                      rendering; it may be this one as the API shows it, so it is not sent again                      automatically: `campaign retry CAMPAIGN --uncertain` sends it again if you                      decide so",
+                    "not decided: after this attempt began the conversation shows a message \
+                     (mid {}) that no other send of ours accounts for, in a form other than our \
+                     rendering; it may be this one as the API shows it, so it is not sent again \
+                     automatically: `campaign retry CAMPAIGN --uncertain` sends it again if you \
+                     decide so",
                     crate::terminal::safe(&m.mid)
                 )),
                 None => nothing_seen(
-                    "reconciled: nothing reached the user after the attempt began (or only other                      sends of ours), so it was not sent",
+                    "reconciled: nothing reached the user after the attempt began (or only other \
+                     sends of ours), so it was not sent",
                 ),
             }
         }
@@ -365,10 +370,16 @@ mod tests {
             Finding::Wait(started + chrono::TimeDelta::seconds(60))
         );
         let later = started + chrono::TimeDelta::seconds(61);
-        assert!(matches!(
-            judge(&expected(), instant(started), answer(), &ours, later, DELAY),
-            Finding::NotSent(_)
-        ));
+        match judge(&expected(), instant(started), answer(), &ours, later, DELAY) {
+            Finding::NotSent(why) => assert_reads_as_one_line(why),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A reason is shown to the operator in `status` and the report: one line, no gap left by a
+    /// string broken across source lines.
+    fn assert_reads_as_one_line(why: &str) {
+        assert!(!why.contains("  ") && !why.contains('\n'), "{why:?}");
     }
 
     #[test]
@@ -400,7 +411,8 @@ mod tests {
             );
             match finding {
                 Finding::Ambiguous(why) => {
-                    assert!(why.contains("mid theirs") && why.contains("retry"), "{why}")
+                    assert!(why.contains("mid theirs") && why.contains("retry"), "{why}");
+                    assert_reads_as_one_line(&why);
                 }
                 other => panic!("{shown:?} decided {other:?}: it must stay uncertain"),
             }
