@@ -1,8 +1,9 @@
 //! The Convrs API as the document describes it: wire types (`wire`), error and ack codes
-//! (`codes`), the HTTP client (`client`), what a send carries for its callbacks (`callback`)
+//! (`codes`), the HTTP client (`client`) and what comes back to it (`answer`), what a send carries for its callbacks (`callback`)
 //! and the decision each answer leads to (`verdict`, which uses the client, never the reverse);
 //! `scrub` removes what the client sent in secret from whatever comes back.
 
+mod answer;
 pub mod callback;
 pub mod client;
 pub mod codes;

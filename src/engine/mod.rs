@@ -3,9 +3,11 @@
 //! A run of a campaign (`run`) takes its token, or hands the campaign to the worker that holds
 //! it and follows it (`follow`); a worker (`worker`) sends every campaign on its tokens. Both
 //! send a campaign the same way (`send`): the dispatcher, reconciliation and the ack poller
-//! (`tracking`), which do not know each other. Scheduled campaigns fire their runs as batches
+//! (`tracking`), which do not know each other; a worker polls each token's acks (`acks`) and
+//! says where its tokens stand (`status`). Scheduled campaigns fire their runs as batches
 //! (`scheduled`), from the worker or from a cron `run`.
 
+mod acks;
 mod follow;
 mod health;
 mod metrics;
@@ -13,6 +15,7 @@ mod run;
 mod scheduled;
 mod send;
 mod spread;
+mod status;
 mod token;
 mod worker;
 

@@ -6,23 +6,24 @@
 //! nothing new is claimed, requests in flight finish and are recorded, and the tokens are given
 //! up. Workers sharing a database spread the tokens between them (`spread`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::acks::track_token;
 use super::send::{OnToken, SendEnd, Settings, send_campaign, state_after};
 use super::spread::Spread;
+pub use super::status::{TokenState, WorkerStatus};
 use super::token::{HeldToken, TokenLimits};
 use crate::campaign::definition::Channel;
 use crate::clock::now_ms;
 use crate::convrs::{CallbackTarget, Client};
-use crate::dispatch::{DispatchConfig, GateStats};
-use crate::queue::{CampaignId, Role, SendOptions, Sendable, Store, StoreError, TokenHeld};
+use crate::dispatch::DispatchConfig;
+use crate::queue::{CampaignId, Role, SendOptions, Sendable, Store, StoreError};
 use crate::tracking::PollSchedule;
-use crate::tracking::poller::poll_due;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -69,53 +70,6 @@ impl WorkerConfig {
             settings.reconcile_after = self.reconcile_after;
         }
         settings
-    }
-}
-
-/// Where each token stands in this worker: what `/healthz` and `/metrics` show.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum TokenState {
-    /// Not yet tried.
-    Starting,
-    /// This worker sends on it.
-    Held { campaigns: Vec<CampaignId> },
-    /// Another process holds it; campaigns on it wait.
-    Waiting { holder: TokenHeld },
-    /// Left to the other workers: this one holds its share of the tokens.
-    LeftToOthers { share: usize },
-    /// The API stopped the token (`campaign clear-token-stop` lifts it).
-    Stopped { reason: String },
-}
-
-/// What the worker holds, shared with its health and metrics endpoints.
-#[derive(Debug, Default)]
-pub struct WorkerStatus {
-    tokens: std::sync::Mutex<BTreeMap<String, TokenState>>,
-    stats: std::sync::Mutex<BTreeMap<String, Arc<GateStats>>>,
-}
-
-impl WorkerStatus {
-    pub fn tokens(&self) -> BTreeMap<String, TokenState> {
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// What went through each token's gate.
-    pub fn gate_stats(&self) -> BTreeMap<String, Arc<GateStats>> {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn set(&self, token: &str, state: TokenState) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.insert(token.to_string(), state);
-    }
-
-    fn stats_for(&self, token: &str) -> Arc<GateStats> {
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.entry(token.to_string()).or_default().clone()
     }
 }
 
@@ -406,57 +360,4 @@ async fn record_end(store: &Store, id: CampaignId, end: &SendEnd) -> Result<(), 
             .await?;
     }
     Ok(())
-}
-
-/// The worker's poll schedule with a campaign's own first poll, age and rate where it has them.
-fn own_polls(polls: &PollSchedule, own: Option<&SendOptions>) -> PollSchedule {
-    let ms = Duration::from_millis;
-    let Some(own) = own else {
-        return polls.clone();
-    };
-    PollSchedule {
-        first: own.poll_first_ms.map_or(polls.first, ms),
-        max_age: own.poll_max_age_ms.map_or(polls.max_age, ms),
-        rate: own.poll_rate.unwrap_or(polls.rate),
-    }
-}
-
-/// Polls acks for every campaign on the token, on each message's schedule, however long ago
-/// it was sent (up to the schedule's max age), until stop.
-async fn track_token(
-    store: Store,
-    client: Client,
-    polls: PollSchedule,
-    tick: Duration,
-    stop: CancellationToken,
-) {
-    let limiter = polls.limiter();
-    // Campaigns queued with a poll rate of their own below the token's: their own budget too.
-    let mut own_limiters: HashMap<CampaignId, (u32, governor::DefaultDirectRateLimiter)> =
-        HashMap::new();
-    let fingerprint = client.token_fingerprint();
-    while !stop.is_cancelled() {
-        match store.campaigns_to_track_on(&fingerprint).await {
-            Ok(campaigns) => {
-                for (id, own) in campaigns {
-                    let schedule = own_polls(&polls, own.as_ref());
-                    let own_limiter = (schedule.rate < polls.rate).then(|| {
-                        let (rate, limiter) = own_limiters
-                            .entry(id)
-                            .or_insert_with(|| (schedule.rate, schedule.limiter()));
-                        if *rate != schedule.rate {
-                            (*rate, *limiter) = (schedule.rate, schedule.limiter());
-                        }
-                        &*limiter
-                    });
-                    let budget: Vec<&_> = std::iter::once(&limiter).chain(own_limiter).collect();
-                    if let Err(e) = poll_due(&store, &client, id, &schedule, &budget, &stop).await {
-                        tracing::warn!(campaign = %id, error = %e, "cannot poll acks now; will try again");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot list campaigns to track; will try again"),
-        }
-        self::tick(tick, &stop).await;
-    }
 }
