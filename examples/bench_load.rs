@@ -3,6 +3,10 @@
 //! SQLite. Each mode runs in its own process so peak memory (VmHWM) is measured per mode; each
 //! runs `RUNS` times and the median is reported, with the ratio (b)/(a).
 //!
+//! With `BENCH_PG` set to a PostgreSQL server URL (`postgres://postgres@127.0.0.1:5432/postgres`)
+//! the load goes into PostgreSQL instead: a database of its own, made again for each run with
+//! `psql` and dropped at the end.
+//!
 //! `cargo run --release --example bench_load -- [ROWS] [RUNS]`
 
 use std::path::Path;
@@ -17,7 +21,7 @@ use campaign::queue::Store;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--mode") {
-        return child(&args[2], Path::new(&args[3]));
+        return child(&args[2], Path::new(&args[3]), &args[4]);
     }
     let rows: usize = args
         .get(1)
@@ -38,8 +42,9 @@ fn main() -> anyhow::Result<()> {
         let mut peaks = vec![];
         for _ in 0..runs {
             let _ = std::fs::remove_file(dir.path().join("bench.db"));
+            let db = fresh_database(&dir.path().join("bench.db"))?;
             let out = Command::new(std::env::current_exe()?)
-                .args(["--mode", mode, csv.to_str().unwrap()])
+                .args(["--mode", mode, csv.to_str().unwrap(), &db])
                 .output()?;
             anyhow::ensure!(
                 out.status.success(),
@@ -59,6 +64,40 @@ fn main() -> anyhow::Result<()> {
         results.push(s);
     }
     println!("ratio load/parse: {:.2}", results[1] / results[0]);
+    if let Some(server) = std::env::var_os("BENCH_PG") {
+        psql(&server, &format!("DROP DATABASE IF EXISTS {}", pg_name()))?;
+    }
+    Ok(())
+}
+
+/// The database a load run writes to: the SQLite file, or (with `BENCH_PG`) a PostgreSQL
+/// database made empty.
+fn fresh_database(sqlite: &Path) -> anyhow::Result<String> {
+    let Some(server) = std::env::var_os("BENCH_PG") else {
+        return Ok(sqlite.to_str().unwrap().to_string());
+    };
+    let name = pg_name();
+    psql(&server, &format!("DROP DATABASE IF EXISTS {name}"))?;
+    psql(&server, &format!("CREATE DATABASE {name}"))?;
+    let server = server.to_str().unwrap();
+    Ok(format!("{}/{name}", &server[..server.rfind('/').unwrap()]))
+}
+
+fn pg_name() -> String {
+    format!("bench_load_{}", std::process::id())
+}
+
+fn psql(server: &std::ffi::OsStr, statement: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .arg(server)
+        .args(["-qc", statement])
+        .env("PGOPTIONS", "-c client_min_messages=warning")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 
@@ -101,7 +140,7 @@ fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
     out.flush()
 }
 
-fn child(mode: &str, csv: &Path) -> anyhow::Result<()> {
+fn child(mode: &str, csv: &Path, db: &str) -> anyhow::Result<()> {
     let start = Instant::now();
     match mode {
         "parse" => {
@@ -117,8 +156,7 @@ fn child(mode: &str, csv: &Path) -> anyhow::Result<()> {
         _ => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let db = csv.with_file_name("bench.db");
-                let store = Store::open(db.to_str().unwrap()).await?;
+                let store = Store::open(db).await?;
                 let def = CampaignFile {
                     bot_id: Some(3941),
                     channel: Some(Channel::Sms),

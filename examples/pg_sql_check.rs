@@ -193,7 +193,9 @@ async fn main() -> anyhow::Result<()> {
         url.rsplit_once('/').map_or(url.as_str(), |p| p.0)
     );
     let mut conn = sqlx::PgConnection::connect(&own).await?;
-    sqlx::migrate!("migrations/postgres").run(&mut conn).await?;
+    campaign::queue::migrator(campaign::queue::Backend::Postgres)
+        .run(&mut conn)
+        .await?;
     let mut failed = vec![];
     for sql in &statements {
         if let Err(e) = conn

@@ -5,6 +5,7 @@
 # over after its worker is killed with SIGKILL.
 #
 #   scripts/bench_workers.sh [MESSAGES_PER_TOKEN] [RUNS]
+# THROUGHPUT_RUNS and TAKEOVER_RUNS (default RUNS) run either part more or less often.
 # PostgreSQL: PG_URL (default postgres://postgres@127.0.0.1:5432), a server where it may
 # create and drop databases.
 set -euo pipefail
@@ -30,7 +31,7 @@ PY
 done
 tokens=$(printf 'bench-token-%s,' 0 1 2); tokens=${tokens%,}
 sms=(--channel sms --bot 3941 --message "Hi {name}, your parcel is on its way.")
-workers_args=(--listen 127.0.0.1:0 --rate 10000 --number-rate 100 --in-flight 64)
+workers_args=(--listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --rate 10000 --number-rate 100 --in-flight 64)
 for t in 0 1 2; do workers_args+=(--token-file "$work/token$t"); done
 port=18290
 
@@ -85,7 +86,7 @@ done
 port=$((port + 1))
 "$bin" sim --listen "127.0.0.1:$port" --tokens "$tokens" >/dev/null 2>&1 &
 export CONVRS_API_URL="http://127.0.0.1:$port"
-for run in $(seq "$runs"); do
+for run in $(seq "${TAKEOVER_RUNS:-$runs}"); do
   db=$(fresh_pg "takeover$run")
   : >"$work/a.log"; : >"$work/b.log"
   "$bin" worker "${workers_args[@]}" --db "$db" >"$work/a.log" 2>&1 &

@@ -2,9 +2,10 @@
 //! runs. Per token it holds the token lease (waiting while another process holds it), sends
 //! each campaign meant to be sent on it through the token's one gate (fairly, by priority),
 //! retries deferred messages when they come due, reconciles what a dead sender left uncertain,
-//! and polls acks for every campaign on the token however late they come. On stop (SIGTERM)
-//! nothing new is claimed, requests in flight finish and are recorded, and the tokens are given
-//! up. Workers sharing a database spread the tokens between them (`spread`).
+//! and, while it holds the token, polls acks for every campaign on it however late they come.
+//! On stop (SIGTERM) nothing new is claimed, requests in flight finish and are recorded, and
+//! the tokens are given up. Workers sharing a database spread the tokens between them
+//! (`spread`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -131,13 +132,6 @@ async fn serve_token(
 ) {
     let fingerprint = client.token_fingerprint();
     let stats = status.stats_for(&fingerprint);
-    let tracking = tokio::spawn(track_token(
-        store.clone(),
-        client.clone(),
-        config.polls.clone(),
-        config.tick,
-        stop.clone(),
-    ));
     while !stop.is_cancelled() {
         if !spread.may_take() {
             status.set(
@@ -162,6 +156,16 @@ async fn serve_token(
         let given_back = match taken {
             Ok(Ok(token)) => {
                 tracing::info!(token = %fingerprint, "holding the token: sending its campaigns");
+                // Only the token's holder polls its acks: workers that were given the token
+                // but do not hold it would ask about each message again, on its budget.
+                let polling = stop.child_token();
+                let tracking = tokio::spawn(track_token(
+                    store.clone(),
+                    client.clone(),
+                    config.polls.clone(),
+                    config.tick,
+                    polling.clone(),
+                ));
                 let left = match send_on(store, client, &token, config, status, stop, spread).await
                 {
                     Ok(left) => left,
@@ -170,6 +174,8 @@ async fn serve_token(
                         false
                     }
                 };
+                polling.cancel();
+                let _ = tracking.await;
                 if let Err(e) = token.release(store).await {
                     tracing::warn!(token = %fingerprint, error = %e, "cannot give the token up; its lease expires");
                 }
@@ -193,7 +199,6 @@ async fn serve_token(
         }
         tick(config.tick, stop).await;
     }
-    let _ = tracking.await;
 }
 
 /// While the token is held: start a sending for each campaign due on it, until stop, loss, or

@@ -99,10 +99,13 @@ impl Store {
         let ack = heard.ack;
         let at_ms = heard.at_ms.min(chrono::Utc::now().timestamp_millis());
         let mut tx = self.begin(Lock::Beside).await?;
-        let Some(row) = q(format!(
-            "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = ?{}",
-            self.for_update()
-        ))
+        let Some(row) = q(
+            self.backend,
+            format!(
+                "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = ?{}",
+                self.for_update()
+            ),
+        )
         .bind(heard.message_id)
         .fetch_optional(&mut *tx)
         .await?
@@ -120,6 +123,7 @@ impl Store {
         // A replay (the same ack of the same mid from the same source) is heard once: it adds
         // no event and changes nothing.
         let replayed: Option<i64> = q_scalar(
+            self.backend,
             "SELECT 1 FROM events WHERE message_id = ? AND source = ? AND kind = ? AND ack = ?
                AND detail IS NOT DISTINCT FROM ? LIMIT 1",
         )
@@ -134,7 +138,7 @@ impl Store {
             tx.commit().await?;
             return Ok(AckApplied::Replayed);
         }
-        q("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        q(self.backend, "INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(heard.message_id)
             .bind(now())
             .bind(at_ms)
@@ -162,7 +166,7 @@ impl Store {
             } else {
                 state_for(ack)
             };
-            q(
+            q(self.backend,
                 "UPDATE messages SET ack = ?, state = ?, mid = COALESCE(mid, ?), last_ack_at = ?,
                      delivered_at = CASE WHEN ? >= 2 AND delivered_at IS NULL THEN ? ELSE delivered_at END,
                      error = CASE WHEN ? < 0 THEN ? ELSE error END,
@@ -183,7 +187,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         } else {
-            q(
+            q(self.backend,
                 "UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > ? THEN last_ack_at ELSE ? END WHERE id = ?",
             )
             .bind(at_ms)
@@ -195,7 +199,7 @@ impl Store {
         // Only the ack that moves the message suppresses: a late or repeated -2 does not put
         // back a number the operator took off the list.
         if moves && ack == Ack::NotOnWhatsApp {
-            q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
+            q(self.backend, "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
                 .bind(heard.source)
@@ -218,7 +222,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<DuePoll>, StoreError> {
-        let rows = q(
+        let rows = q(self.backend,
             "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms', m.ack,
                     EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback')
              FROM messages m JOIN campaigns c ON c.id = m.campaign_id
@@ -252,12 +256,15 @@ impl Store {
         polls: i64,
         next_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        q("UPDATE messages SET polls = ?, next_poll_at = ? WHERE id = ?")
-            .bind(polls)
-            .bind(next_at)
-            .bind(message_id)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE messages SET polls = ?, next_poll_at = ? WHERE id = ?",
+        )
+        .bind(polls)
+        .bind(next_at)
+        .bind(message_id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -270,6 +277,7 @@ impl Store {
     ) -> Result<Option<(i64, String)>, StoreError> {
         let row: Option<(i64, String)> = match message_id {
             Some(id) => q_as(
+                self.backend,
                 "SELECT m.id, c.channel FROM messages m JOIN campaigns c ON c.id = m.campaign_id
                       WHERE m.id = ?",
             )
@@ -277,6 +285,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await?,
             None => q_as(
+                self.backend,
                 "SELECT m.id, c.channel FROM messages m JOIN campaigns c ON c.id = m.campaign_id
                       WHERE m.mid = ?",
             )
@@ -291,17 +300,19 @@ impl Store {
 
     /// When the campaign's next poll is due, if any.
     pub async fn next_poll(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
-        Ok(
-            q_scalar("SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = ?")
-                .bind(campaign)
-                .fetch_one(self.pool())
-                .await?,
+        Ok(q_scalar(
+            self.backend,
+            "SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = ?",
         )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// How many messages still await an ack: sent, without a final one, not yet too old to poll.
     pub async fn awaiting_acks(&self, campaign: CampaignId) -> Result<i64, StoreError> {
         Ok(q_scalar(
+            self.backend,
             "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND next_poll_at IS NOT NULL",
         )
         .bind(campaign)
@@ -311,7 +322,7 @@ impl Store {
 
     /// Campaigns with messages awaiting an ack or uncertain, and their channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        let rows: Vec<(i64, String)> = q_as(
+        let rows: Vec<(i64, String)> = q_as(self.backend,
             "SELECT c.id, c.channel FROM campaigns c WHERE EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND (m.next_poll_at IS NOT NULL OR m.state = 'uncertain'))
              ORDER BY c.id",
@@ -330,7 +341,7 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, Option<super::SendOptions>)>, StoreError> {
-        let rows: Vec<(i64, Option<String>)> = q_as(
+        let rows: Vec<(i64, Option<String>)> = q_as(self.backend,
             "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = ? AND EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
              ORDER BY c.id",
@@ -351,28 +362,34 @@ impl Store {
 
     /// How many sent messages have no delivery ack (or failure) yet.
     pub async fn undelivered(&self, campaign: CampaignId) -> Result<i64, StoreError> {
+        Ok(q_scalar(
+            self.backend,
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state = 'sent'",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state = 'sent'")
-                .bind(campaign)
-                .fetch_one(self.pool())
+            q_scalar(self.backend, "SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(self.pool())
                 .await?,
         )
     }
 
-    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(q_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await?)
-    }
-
     /// Sets `key` unless it is set already; returns the value in force.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        q("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
         Ok(self
             .setting(key)
             .await?

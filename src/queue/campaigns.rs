@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 
-use super::Lock;
 use super::sql::{built, built_scalar, q, q_as, q_scalar};
+use super::{Backend, Lock};
 use super::{
     BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now,
 };
@@ -15,11 +15,13 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(CampaignId, String)>, StoreError> {
-        let row: Option<(i64, String)> =
-            q_as("SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1")
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<(i64, String)> = q_as(
+            self.backend,
+            "SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|(id, settings)| (CampaignId(id), settings)))
     }
 
@@ -31,7 +33,7 @@ impl Store {
         skip_reached: bool,
     ) -> Result<CampaignId, StoreError> {
         let now = now();
-        let id: i64 = q_scalar(
+        let id: i64 = q_scalar(self.backend,
             "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -55,7 +57,7 @@ impl Store {
         fingerprint: &str,
         settings: &str,
     ) -> Result<(), StoreError> {
-        q(
+        q(self.backend,
             "UPDATE campaigns SET fingerprint = ?, definition = ?, source_stamp = NULL, updated_at = ? WHERE id = ?",
         )
         .bind(fingerprint)
@@ -81,6 +83,7 @@ impl Store {
         let now_ms = crate::clock::now_ms();
         let mut tx = self.begin(Lock::Alone).await?;
         let (skip_reached, timing): (i64, Option<String>) = q_as(
+            self.backend,
             "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = ?",
         )
         .bind(campaign)
@@ -95,7 +98,7 @@ impl Store {
         for chunk in batch.chunks(400) {
             let earlier = match into {
                 Some(into) if into.across => {
-                    earlier_batches(&mut tx, campaign, chunk, into, now_ms).await?
+                    earlier_batches(&mut tx, self.backend, campaign, chunk, into, now_ms).await?
                 }
                 _ => Default::default(),
             };
@@ -129,9 +132,13 @@ impl Store {
                     .push_bind(&now);
             });
             query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
-            done.inserted += built(&mut query).execute(&mut *tx).await?.rows_affected();
+            done.inserted += built(self.backend, &mut query)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if skip_reached == 1 {
-                done.skipped += skip_reached_keys(&mut tx, campaign, &chunk, &now).await?;
+                done.skipped +=
+                    skip_reached_keys(&mut tx, self.backend, campaign, &chunk, &now).await?;
             }
         }
         tx.commit().await?;
@@ -157,7 +164,7 @@ impl Store {
             query.push(
                 " ON CONFLICT (campaign_id, line) DO UPDATE SET field = excluded.field, reason = excluded.reason",
             );
-            built(&mut query).execute(&mut *tx).await?;
+            built(self.backend, &mut query).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -168,10 +175,13 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = q("SELECT source_stamp, load_summary FROM campaigns WHERE id = ?")
-            .bind(campaign)
-            .fetch_one(self.pool())
-            .await?;
+        let row = q(
+            self.backend,
+            "SELECT source_stamp, load_summary FROM campaigns WHERE id = ?",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
         let (stamp, summary): (Option<String>, Option<String>) = (row.get(0), row.get(1));
         Ok(stamp.zip(summary))
     }
@@ -183,18 +193,21 @@ impl Store {
         stamp: Option<&str>,
         summary: &str,
     ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?")
-            .bind(stamp)
-            .bind(summary)
-            .bind(campaign)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?",
+        )
+        .bind(stamp)
+        .bind(summary)
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     /// The timing from the campaign file (JSON), as of the last load.
     pub async fn set_timing(&self, campaign: CampaignId, timing: &str) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET timing = ? WHERE id = ?")
+        q(self.backend, "UPDATE campaigns SET timing = ? WHERE id = ?")
             .bind(timing)
             .bind(campaign)
             .execute(self.pool())
@@ -208,7 +221,7 @@ impl Store {
         campaign: CampaignId,
         price: Option<&str>,
     ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET price = ? WHERE id = ?")
+        q(self.backend, "UPDATE campaigns SET price = ? WHERE id = ?")
             .bind(price)
             .bind(campaign)
             .execute(self.pool())
@@ -218,10 +231,13 @@ impl Store {
 
     /// The rejected rows recorded for a campaign, by line.
     pub async fn rejects(&self, campaign: CampaignId) -> Result<Vec<Reject>, StoreError> {
-        let rows = q("SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line")
-            .bind(campaign)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = q(
+            self.backend,
+            "SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| Reject {
@@ -238,21 +254,27 @@ impl Store {
         state: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?")
-            .bind(state)
-            .bind(reason)
-            .bind(now())
-            .bind(campaign)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(reason)
+        .bind(now())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     pub async fn message_count(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let n: i64 = q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = ?")
-            .bind(campaign)
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = q_scalar(
+            self.backend,
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = ?",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
         Ok(n as u64)
     }
 
@@ -263,12 +285,15 @@ impl Store {
         name: &str,
         language: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = q("SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?")
-            .bind(bot_id)
-            .bind(name)
-            .bind(language)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = q(
+            self.backend,
+            "SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?",
+        )
+        .bind(bot_id)
+        .bind(name)
+        .bind(language)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| r.get("body")))
     }
 
@@ -279,7 +304,7 @@ impl Store {
         language: &str,
         body: &str,
     ) -> Result<(), StoreError> {
-        q("INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)
+        q(self.backend, "INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (bot_id, name, language) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at")
             .bind(bot_id)
             .bind(name)
@@ -299,6 +324,7 @@ impl Store {
 /// (not failed, cancelled or expired), queued within the window.
 async fn earlier_batches(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     campaign: CampaignId,
     chunk: &[NewMessage],
     into: &BatchInto,
@@ -320,12 +346,15 @@ async fn earlier_batches(
         keys.push_bind(&m.dedupe_key);
     }
     query.push(")");
-    let rows: Vec<String> = built_scalar(&mut query).fetch_all(&mut *tx).await?;
+    let rows: Vec<String> = built_scalar(backend, &mut query)
+        .fetch_all(&mut *tx)
+        .await?;
     Ok(rows.into_iter().collect())
 }
 
 async fn skip_reached_keys(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     campaign: CampaignId,
     chunk: &[&NewMessage],
     now: &str,
@@ -349,7 +378,10 @@ async fn skip_reached_keys(
         keys.push_bind(&m.dedupe_key);
     }
     update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
-    Ok(built(&mut update).execute(&mut *tx).await?.rows_affected())
+    Ok(built(backend, &mut update)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected())
 }
 
 /// One line of `campaign list`.
@@ -380,17 +412,20 @@ impl Store {
         campaign: CampaignId,
         fingerprint: &str,
     ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET token_fingerprint = ? WHERE id = ?")
-            .bind(fingerprint)
-            .bind(campaign)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE campaigns SET token_fingerprint = ? WHERE id = ?",
+        )
+        .bind(fingerprint)
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     /// Every campaign, newest first, with its progress and who sends it now.
     pub async fn list_campaigns(&self, now_ms: i64) -> Result<Vec<Listed>, StoreError> {
-        let rows = q(
+        let rows = q(self.backend,
             "SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id
                        AND (m.state IN ('sent', 'delivered', 'read', 'replied') OR (m.state = 'failed' AND m.ack IS NOT NULL))),

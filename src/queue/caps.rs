@@ -4,7 +4,7 @@
 //! and one over the cap stays queued until the oldest place frees.
 
 use super::sql::{built_as, q, q_scalar};
-use super::{CampaignId, Store, StoreError, now};
+use super::{Backend, CampaignId, Store, StoreError, now};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -14,7 +14,7 @@ pub const CAPPED: &str = "daily limit of the token";
 impl Store {
     /// Sets the token's cap (a campaign file's `daily_limit`, the worker's `--daily-limit`).
     pub async fn set_daily_limit(&self, token: &str, limit: u32) -> Result<(), StoreError> {
-        q(
+        q(self.backend,
             "INSERT INTO token_caps (token, daily_limit, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (token) DO UPDATE SET daily_limit = excluded.daily_limit, updated_at = excluded.updated_at",
         )
@@ -31,11 +31,12 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<u32>, StoreError> {
-        let timing: Option<String> = q_scalar("SELECT timing FROM campaigns WHERE id = ?")
-            .bind(campaign)
-            .fetch_optional(self.pool())
-            .await?
-            .flatten();
+        let timing: Option<String> =
+            q_scalar(self.backend, "SELECT timing FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten();
         Ok(timing
             .and_then(|t| serde_json::from_str::<crate::campaign::timing::Timing>(&t).ok())
             .and_then(|t| t.daily_limit))
@@ -47,17 +48,22 @@ impl Store {
         token: &str,
         now_ms: i64,
     ) -> Result<Option<(i64, i64)>, StoreError> {
-        let cap: Option<i64> = q_scalar("SELECT daily_limit FROM token_caps WHERE token = ?")
-            .bind(token)
-            .fetch_optional(self.pool())
-            .await?;
+        let cap: Option<i64> = q_scalar(
+            self.backend,
+            "SELECT daily_limit FROM token_caps WHERE token = ?",
+        )
+        .bind(token)
+        .fetch_optional(self.pool())
+        .await?;
         let Some(cap) = cap else { return Ok(None) };
-        let used: i64 =
-            q_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?")
-                .bind(token)
-                .bind(now_ms - DAY_MS)
-                .fetch_one(self.pool())
-                .await?;
+        let used: i64 = q_scalar(
+            self.backend,
+            "SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?",
+        )
+        .bind(token)
+        .bind(now_ms - DAY_MS)
+        .fetch_one(self.pool())
+        .await?;
         Ok(Some((cap, used)))
     }
 }
@@ -66,18 +72,21 @@ impl Store {
 /// wait until a place frees.
 pub async fn hold_over_cap(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     token: &str,
     cap: i64,
     ids: Vec<i64>,
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
     let since = now_ms - DAY_MS;
-    let used: i64 =
-        q_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?")
-            .bind(token)
-            .bind(since)
-            .fetch_one(&mut *tx)
-            .await?;
+    let used: i64 = q_scalar(
+        backend,
+        "SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?",
+    )
+    .bind(token)
+    .bind(since)
+    .fetch_one(&mut *tx)
+    .await?;
     let mut query = sqlx::QueryBuilder::new(
         "SELECT m.id, m.phone, CASE WHEN EXISTS (SELECT 1 FROM token_contacts t WHERE t.token = ",
     );
@@ -91,7 +100,7 @@ pub async fn hold_over_cap(
         list.push_bind(*id);
     }
     query.push(") AND m.state = 'queued' ORDER BY m.id");
-    let rows: Vec<(i64, String, i64)> = built_as(&mut query).fetch_all(&mut *tx).await?;
+    let rows: Vec<(i64, String, i64)> = built_as(backend, &mut query).fetch_all(&mut *tx).await?;
     let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::HashSet::new());
     let mut free = (cap - used).max(0);
     for (id, phone, known) in rows {
@@ -107,6 +116,7 @@ pub async fn hold_over_cap(
     }
     for phone in &started {
         q(
+            backend,
             "INSERT INTO token_contacts (token, phone, first_ms) VALUES (?, ?, ?)
              ON CONFLICT (token, phone) DO UPDATE SET first_ms = excluded.first_ms",
         )
@@ -117,18 +127,20 @@ pub async fn hold_over_cap(
         .await?;
     }
     if !held.is_empty() {
-        let oldest: Option<i64> =
-            q_scalar("SELECT MIN(first_ms) FROM token_contacts WHERE token = ? AND first_ms > ?")
-                .bind(token)
-                .bind(since)
-                .fetch_one(&mut *tx)
-                .await?;
+        let oldest: Option<i64> = q_scalar(
+            backend,
+            "SELECT MIN(first_ms) FROM token_contacts WHERE token = ? AND first_ms > ?",
+        )
+        .bind(token)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
         let at = oldest.map_or(now_ms, |o| o + DAY_MS);
         let note = format!(
             "{CAPPED} reached ({cap} recipients per 24 hours): waits until {}",
             crate::clock::rfc3339_secs(at)
         );
-        super::windows::put_off(&mut *tx, &held, at, &note).await?;
+        super::windows::put_off(&mut *tx, backend, &held, at, &note).await?;
     }
     Ok(claim)
 }

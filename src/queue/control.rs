@@ -44,16 +44,19 @@ impl Store {
     pub async fn find_campaign(&self, id_or_name: &str) -> Result<Found, StoreError> {
         let ids: Vec<i64> = match id_or_name.trim().parse::<i64>() {
             Ok(id) => {
-                q_scalar("SELECT id FROM campaigns WHERE id = ?")
+                q_scalar(self.backend, "SELECT id FROM campaigns WHERE id = ?")
                     .bind(id)
                     .fetch_all(self.pool())
                     .await?
             }
             Err(_) => {
-                q_scalar("SELECT id FROM campaigns WHERE name = ? ORDER BY id DESC")
-                    .bind(id_or_name.trim())
-                    .fetch_all(self.pool())
-                    .await?
+                q_scalar(
+                    self.backend,
+                    "SELECT id FROM campaigns WHERE name = ? ORDER BY id DESC",
+                )
+                .bind(id_or_name.trim())
+                .fetch_all(self.pool())
+                .await?
             }
         };
         Ok(match ids.as_slice() {
@@ -65,19 +68,23 @@ impl Store {
 
     /// What the operator said about the campaign, if anything.
     pub async fn control(&self, campaign: CampaignId) -> Result<Option<Control>, StoreError> {
-        let control: Option<String> = q_scalar("SELECT control FROM campaigns WHERE id = ?")
-            .bind(campaign)
-            .fetch_optional(self.pool())
-            .await?
-            .flatten();
+        let control: Option<String> =
+            q_scalar(self.backend, "SELECT control FROM campaigns WHERE id = ?")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten();
         Ok(control.as_deref().and_then(Control::parse))
     }
 
     /// Pauses the campaign: nothing more is claimed or sent until `resume`.
     pub async fn pause(&self, campaign: CampaignId) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET control = 'paused', state = 'paused',
+        q(
+            self.backend,
+            "UPDATE campaigns SET control = 'paused', state = 'paused',
                  state_reason = 'paused by the operator: `campaign resume` to go on', updated_at = ?
-             WHERE id = ? AND COALESCE(control, '') <> 'cancelled'")
+             WHERE id = ? AND COALESCE(control, '') <> 'cancelled'",
+        )
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -88,9 +95,12 @@ impl Store {
     /// Lifts a pause: the campaign is queued again, for the worker holding its token (or the
     /// next run of it). A cancelled campaign stays so.
     pub async fn resume(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let done = q("UPDATE campaigns SET control = NULL, state = 'queued',
+        let done = q(
+            self.backend,
+            "UPDATE campaigns SET control = NULL, state = 'queued',
                  state_reason = 'resumed by the operator', updated_at = ?
-             WHERE id = ? AND control = 'paused'")
+             WHERE id = ? AND control = 'paused'",
+        )
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -104,6 +114,7 @@ impl Store {
         let stamp = now();
         let mut tx = self.begin(Lock::Alone).await?;
         q(
+            self.backend,
             "UPDATE campaigns SET control = 'cancelled', state = 'cancelled',
                  state_reason = 'cancelled by the operator', updated_at = ? WHERE id = ?",
         )
@@ -111,7 +122,7 @@ impl Store {
         .bind(campaign)
         .execute(&mut *tx)
         .await?;
-        let done = q(
+        let done = q(self.backend,
             "UPDATE messages SET state = 'cancelled', error = 'cancelled by the operator', updated_at = ?
              WHERE campaign_id = ? AND state = 'queued'",
         )

@@ -152,10 +152,13 @@ impl Store {
         until_ms: i64,
     ) -> Result<Result<(), LeaseHeld>, StoreError> {
         let mut tx = self.begin(Lock::Alone).await?;
-        let row = q("SELECT lease_owner, lease_until FROM campaigns WHERE id = ?")
-            .bind(campaign)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = q(
+            self.backend,
+            "SELECT lease_owner, lease_until FROM campaigns WHERE id = ?",
+        )
+        .bind(campaign)
+        .fetch_one(&mut *tx)
+        .await?;
         let (held_by, held_until): (Option<String>, Option<i64>) = (row.get(0), row.get(1));
         if let (Some(other), Some(until)) = (held_by, held_until)
             && other != owner
@@ -171,18 +174,21 @@ impl Store {
                 until,
             }));
         }
-        q("UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?")
-            .bind(owner)
-            .bind(until_ms)
-            .bind(campaign)
-            .execute(&mut *tx)
-            .await?;
+        q(
+            self.backend,
+            "UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?",
+        )
+        .bind(owner)
+        .bind(until_ms)
+        .bind(campaign)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
 
     pub async fn release_lease(&self, campaign: CampaignId, owner: &str) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
+        q(self.backend, "UPDATE campaigns SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
             .bind(campaign)
             .bind(owner)
             .execute(self.pool())

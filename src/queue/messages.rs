@@ -160,7 +160,7 @@ impl Store {
         let mut tx = self.begin(Lock::Alone).await?;
         // The attempt ended no earlier than now, as far as we can know: its request may have
         // been in flight until the process died. The safe delay of reconciliation counts from here.
-        q(
+        q(self.backend,
             "UPDATE attempts SET finished_at = ?, outcome = 'uncertain', detail = 'interrupted while sending'
              WHERE finished_at IS NULL AND id IN
                  (SELECT attempt_id FROM messages WHERE campaign_id = ? AND state = 'sending')",
@@ -170,7 +170,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // An ack heard meanwhile proves the send: it decides the state instead.
-        let done = q(format!(
+        let done = q(self.backend, format!(
             "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
                  error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = ?
              WHERE campaign_id = ? AND state = 'sending'",
@@ -191,7 +191,7 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = q(
+        let rows = q(self.backend,
             "SELECT id, phone FROM messages WHERE campaign_id = ? AND state = 'queued' AND next_attempt_at <= ?
              ORDER BY next_attempt_at, id LIMIT ?",
         )
@@ -206,6 +206,7 @@ impl Store {
     /// When the next queued message is due (unix ms), if any is queued.
     pub async fn next_due(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
         Ok(q_scalar(
+            self.backend,
             "SELECT MIN(next_attempt_at) FROM messages WHERE campaign_id = ? AND state = 'queued'",
         )
         .bind(campaign)
@@ -230,7 +231,7 @@ impl Store {
             Option<String>,
             Option<i64>,
         );
-        let row: Option<Row> = q_as(
+        let row: Option<Row> = q_as(self.backend,
             "SELECT CASE WHEN c.lease_owner = ? AND c.lease_until > ? THEN 1 ELSE 0 END, c.control, c.timing, c.token_fingerprint,
                     (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
              FROM campaigns c WHERE c.id = ?",
@@ -241,7 +242,8 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (held, control, timing, token, cap) = row.unwrap_or_default();
-        if held != Some(1) || !super::token_lease::holds_token(&mut tx, lease).await? {
+        if held != Some(1) || !super::token_lease::holds_token(&mut tx, self.backend, lease).await?
+        {
             lease.lose();
             return Err(StoreError::LeaseLost(lease.campaign));
         }
@@ -264,7 +266,9 @@ impl Store {
                 list.push_bind(*id);
             }
             lock.push(")").push(self.skip_locked());
-            locked = built_scalar::<i64>(&mut lock).fetch_all(&mut *tx).await?;
+            locked = built_scalar::<i64>(self.backend, &mut lock)
+                .fetch_all(&mut *tx)
+                .await?;
             locked.as_slice()
         } else {
             ids
@@ -273,8 +277,14 @@ impl Store {
         let timing: crate::campaign::timing::Timing = timing
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        let kept =
-            super::windows::hold_outside(&mut tx, &timing, ids, crate::clock::now_ms()).await?;
+        let kept = super::windows::hold_outside(
+            &mut tx,
+            self.backend,
+            &timing,
+            ids,
+            crate::clock::now_ms(),
+        )
+        .await?;
         let ids = kept.as_slice();
         if ids.is_empty() {
             tx.commit().await?;
@@ -296,7 +306,7 @@ impl Store {
             list.push_bind(*id);
         }
         cancel.push(")");
-        built(&mut cancel).execute(&mut *tx).await?;
+        built(self.backend, &mut cancel).execute(&mut *tx).await?;
         // A message past its expiry (max_age, expires_at) is never sent late.
         let mut expire = expiring(lease.campaign, crate::clock::now_ms());
         expire.push(" AND id IN (");
@@ -305,12 +315,13 @@ impl Store {
             list.push_bind(*id);
         }
         expire.push(")");
-        built(&mut expire).execute(&mut *tx).await?;
+        built(self.backend, &mut expire).execute(&mut *tx).await?;
         // The token's daily cap: what is over it waits for a place.
         let kept = match (token, cap) {
             (Some(token), Some(cap)) => {
                 let now = crate::clock::now_ms();
-                super::caps::hold_over_cap(&mut tx, &token, cap, ids.to_vec(), now).await?
+                super::caps::hold_over_cap(&mut tx, self.backend, &token, cap, ids.to_vec(), now)
+                    .await?
             }
             _ => ids.to_vec(),
         };
@@ -333,7 +344,9 @@ impl Store {
             list.push_bind(*id);
         }
         insert.push(") RETURNING id, message_id");
-        let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut *tx).await?;
+        let made: Vec<(i64, i64)> = built_as(self.backend, &mut insert)
+            .fetch_all(&mut *tx)
+            .await?;
         if made.is_empty() {
             tx.commit().await?;
             return Ok(vec![]);
@@ -351,7 +364,7 @@ impl Store {
             .push_bind(&stamp)
             .push(" FROM a WHERE a.message_id = messages.id")
             .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts, messages.campaign_id");
-        let rows = built(&mut update).fetch_all(&mut *tx).await?;
+        let rows = built(self.backend, &mut update).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
@@ -370,11 +383,14 @@ impl Store {
 
     /// Puts a queued message off until `at_ms` (e.g. its number must wait).
     pub async fn defer(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
-        q("UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'")
-            .bind(at_ms)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'",
+        )
+        .bind(at_ms)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -445,7 +461,7 @@ impl Store {
                 )
                 .push_bind(&stamp)
                 .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
-            changed += built(&mut messages)
+            changed += built(self.backend, &mut messages)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -459,7 +475,7 @@ impl Store {
                 .push(") UPDATE attempts SET finished_at = ")
                 .push_bind(&stamp)
                 .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
-            built(&mut attempts).execute(&mut *tx).await?;
+            built(self.backend, &mut attempts).execute(&mut *tx).await?;
         }
         for (claim, outcome) in ended {
             if let Outcome::Failed {
@@ -468,7 +484,7 @@ impl Store {
                 ..
             } = outcome
             {
-                q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?) ON CONFLICT (phone) DO NOTHING")
+                q(self.backend, "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?) ON CONFLICT (phone) DO NOTHING")
                     .bind(&claim.phone)
                     .bind(reason)
                     .bind(&stamp)
@@ -497,17 +513,20 @@ impl Store {
                 q
             }
         };
-        Ok(built(&mut expire)
+        Ok(built(self.backend, &mut expire)
             .execute(self.pool())
             .await?
             .rows_affected())
     }
 
     pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
-        let rows = q("SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state")
-            .bind(campaign)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = q(
+            self.backend,
+            "SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?;
         let mut c = Counts::default();
         for r in rows {
             let n: i64 = r.get(1);
@@ -522,7 +541,13 @@ impl Store {
                 "failed" => c.failed = n,
                 "uncertain" => c.uncertain = n,
                 "expired" => c.expired = n,
-                _ => c.cancelled += n,
+                "cancelled" => c.cancelled = n,
+                other => {
+                    return Err(StoreError::Unknown {
+                        what: "message state",
+                        value: other.to_string(),
+                    });
+                }
             }
         }
         Ok(c)
@@ -532,9 +557,12 @@ impl Store {
     pub async fn campaigns(
         &self,
     ) -> Result<Vec<(CampaignId, String, String, Option<String>)>, StoreError> {
-        let rows = q("SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = q(
+            self.backend,
+            "SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))

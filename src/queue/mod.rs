@@ -2,9 +2,10 @@
 //! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
 //! read-then-write transaction) or PostgreSQL, shared by several workers.
 //!
-//! Both run the same statements (`sql.rs`) through sqlx's `Any` driver; what differs between
-//! them is in `Backend`: the migrations, how a transaction takes its lock, and the row locks of
-//! the claim. Nothing outside this module sees a connection.
+//! Both run the same statements (`sql.rs`) through sqlx's `Any` driver, with `?` placeholders
+//! as SQLite takes them and numbered for PostgreSQL; what differs between them is in
+//! `Backend`: the migrations (embedded, `migrations.rs`), how a transaction takes its lock,
+//! and the row locks of the claim. Nothing outside this module sees a connection.
 
 mod acks;
 mod campaigns;
@@ -13,6 +14,7 @@ mod control;
 mod gauges;
 mod lease;
 mod messages;
+mod migrations;
 mod open;
 mod report;
 mod schedules;
@@ -35,6 +37,7 @@ pub use control::{Control, Found};
 pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::{Claim, Counts, Outcome};
+pub use migrations::migrator;
 pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
@@ -44,11 +47,44 @@ pub use token_lease::{Role, TokenHeld, TokenLease};
 pub use uncertain::Uncertain;
 
 /// A campaign's id.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, serde::Serialize,
-)]
-#[sqlx(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct CampaignId(pub i64);
+
+// Stored as the integer it is, on any engine (what `#[derive(sqlx::Type)]` would write
+// without sqlx's proc-macro crate).
+impl<DB: sqlx::Database> sqlx::Type<DB> for CampaignId
+where
+    i64: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for CampaignId
+where
+    i64: sqlx::Encode<'q, DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut DB::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        self.0.encode_by_ref(buf)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for CampaignId
+where
+    i64: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        i64::decode(value).map(CampaignId)
+    }
+}
 
 impl std::fmt::Display for CampaignId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,6 +124,12 @@ pub enum StoreError {
         MIN_POSTGRES
     )]
     OldPostgres { db: String, found: String },
+    /// A value this version does not know, read back from the database: never taken for
+    /// another one.
+    #[error(
+        "the database holds a {what} this version of campaign does not know: '{value}'. Was it written by a newer version? Use that one"
+    )]
+    Unknown { what: &'static str, value: String },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -201,7 +243,10 @@ impl Store {
                     Lock::Alone => "SELECT pg_advisory_xact_lock(?)",
                     Lock::Beside => "SELECT pg_advisory_xact_lock_shared(?)",
                 };
-                sql::q(take).bind(PG_LOCK).execute(&mut *tx).await?;
+                sql::q(self.backend, take)
+                    .bind(PG_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
                 Ok(tx)
             }
         }

@@ -13,8 +13,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use super::{Backend, Store, StoreError};
 use crate::redact::url as shown;
 
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+use super::migrations::migrator;
 
 /// Connections a process keeps to PostgreSQL: the sender, the tracker, the receiver and the
 /// health checks each hold one at times.
@@ -49,10 +48,7 @@ async fn open_and_migrate(
     db: &str,
 ) -> Result<Pool<sqlx::Any>, StoreError> {
     const TRIES: u64 = 20;
-    let migrator = match backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
+    let migrator = migrator(backend);
     let mut tries = 0;
     loop {
         tries += 1;

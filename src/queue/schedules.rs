@@ -60,7 +60,7 @@ impl Store {
         token: &str,
         first_run: i64,
     ) -> Result<i64, StoreError> {
-        let next: i64 = q_scalar(
+        let next: i64 = q_scalar(self.backend,
             "INSERT INTO schedules (campaign_id, file, cron, timezone, grace_ms, token, next_run_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (campaign_id) DO UPDATE SET
@@ -84,7 +84,7 @@ impl Store {
     }
 
     pub async fn remove_schedule(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let done = q("DELETE FROM schedules WHERE campaign_id = ?")
+        let done = q(self.backend, "DELETE FROM schedules WHERE campaign_id = ?")
             .bind(campaign)
             .execute(self.pool())
             .await?;
@@ -108,7 +108,9 @@ impl Store {
                 .push_bind(by);
         }
         query.push(" ORDER BY s.next_run_at, s.campaign_id");
-        let rows = built(&mut query).fetch_all(self.pool()).await?;
+        let rows = built(self.backend, &mut query)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| ScheduleRow {
@@ -138,6 +140,7 @@ impl Store {
         let mut tx = self.begin(Lock::Alone).await?;
         if let Some(slot) = slot
             && let Some(id) = q_scalar::<i64>(
+                self.backend,
                 "SELECT id FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
             )
             .bind(campaign)
@@ -147,18 +150,20 @@ impl Store {
         {
             return Ok(Claimed::AlreadyFired(id));
         }
-        let moved =
-            q("UPDATE schedules SET next_run_at = ? WHERE campaign_id = ? AND next_run_at = ?")
-                .bind(next)
-                .bind(campaign)
-                .bind(expected)
-                .execute(&mut *tx)
-                .await?;
+        let moved = q(
+            self.backend,
+            "UPDATE schedules SET next_run_at = ? WHERE campaign_id = ? AND next_run_at = ?",
+        )
+        .bind(next)
+        .bind(campaign)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
         if moved.rows_affected() == 0 {
             return Ok(Claimed::Raced);
         }
         if let Some((missed, reason)) = skipped {
-            q(
+            q(self.backend,
                 "INSERT INTO batches (campaign_id, slot, state, reason, fired_at) VALUES (?, ?, 'skipped', ?, ?)
                  ON CONFLICT (campaign_id, slot) DO NOTHING",
             )
@@ -171,7 +176,7 @@ impl Store {
         }
         let claimed = match slot {
             Some(slot) => Claimed::Batch(
-                q_scalar(
+                q_scalar(self.backend,
                     // A run recorded as skipped before (a schedule changed back) fires now.
                     "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES (?, ?, 'loading', ?)
                      ON CONFLICT (campaign_id, slot) DO UPDATE SET state = 'loading', reason = NULL, fired_at = excluded.fired_at
@@ -195,7 +200,7 @@ impl Store {
         campaign: CampaignId,
         slot: i64,
     ) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(q_as(
+        Ok(q_as(self.backend,
             "SELECT id, state FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
         )
         .bind(campaign)
@@ -210,7 +215,7 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, i64, String)>, StoreError> {
-        let rows: Vec<(i64, i64, String)> = q_as(
+        let rows: Vec<(i64, i64, String)> = q_as(self.backend,
             "SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
              WHERE b.state = 'loading' AND s.token = ? ORDER BY b.id",
         )
@@ -225,19 +230,25 @@ impl Store {
 
     /// The batch is loaded; `summary` is its load's counts (JSON).
     pub async fn finish_batch(&self, batch: i64, summary: &str) -> Result<(), StoreError> {
-        q("UPDATE batches SET state = 'loaded', load_summary = ? WHERE id = ?")
-            .bind(summary)
-            .bind(batch)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE batches SET state = 'loaded', load_summary = ? WHERE id = ?",
+        )
+        .bind(summary)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     /// The campaign's batches, newest first.
     pub async fn batches(&self, campaign: CampaignId) -> Result<Vec<BatchRow>, StoreError> {
-        let rows = q("SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
+        let rows = q(
+            self.backend,
+            "SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.batch_id = b.id)
-             FROM batches b WHERE b.campaign_id = ? ORDER BY b.slot DESC, b.id DESC")
+             FROM batches b WHERE b.campaign_id = ? ORDER BY b.slot DESC, b.id DESC",
+        )
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
@@ -267,11 +278,12 @@ impl Store {
 
     /// The next run of the campaign's schedule, if it has one.
     pub async fn next_run(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
-        Ok(
-            q_scalar("SELECT next_run_at FROM schedules WHERE campaign_id = ?")
-                .bind(campaign)
-                .fetch_optional(self.pool())
-                .await?,
+        Ok(q_scalar(
+            self.backend,
+            "SELECT next_run_at FROM schedules WHERE campaign_id = ?",
         )
+        .bind(campaign)
+        .fetch_optional(self.pool())
+        .await?)
     }
 }

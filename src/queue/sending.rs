@@ -59,7 +59,7 @@ impl Store {
         token: &str,
         due_before_ms: i64,
     ) -> Result<Vec<Sendable>, StoreError> {
-        let rows = q(format!(
+        let rows = q(self.backend, format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
              WHERE c.token_fingerprint = ? AND c.state IN {TO_SEND} AND c.control IS NULL
                AND (EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
@@ -105,11 +105,14 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<SendOptions>, StoreError> {
-        let stored: Option<String> = q_scalar("SELECT send_options FROM campaigns WHERE id = ?")
-            .bind(campaign)
-            .fetch_optional(self.pool())
-            .await?
-            .flatten();
+        let stored: Option<String> = q_scalar(
+            self.backend,
+            "SELECT send_options FROM campaigns WHERE id = ?",
+        )
+        .bind(campaign)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten();
         Ok(stored.and_then(|o| serde_json::from_str(&o).ok()))
     }
 
@@ -120,11 +123,14 @@ impl Store {
         campaign: CampaignId,
         options: &SendOptions,
     ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET send_options = ? WHERE id = ?")
-            .bind(serde_json::to_string(options).unwrap_or_default())
-            .bind(campaign)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE campaigns SET send_options = ? WHERE id = ?",
+        )
+        .bind(serde_json::to_string(options).unwrap_or_default())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -137,7 +143,7 @@ impl Store {
         with: Option<(u32, SendOptions)>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        q(
+        q(self.backend,
             "UPDATE campaigns SET
                state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
                state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
@@ -159,13 +165,14 @@ impl Store {
 
     /// The fingerprint of the token the campaign is sent with, if it was ever sent or queued.
     pub async fn campaign_token(&self, campaign: CampaignId) -> Result<Option<String>, StoreError> {
-        Ok(
-            q_scalar("SELECT token_fingerprint FROM campaigns WHERE id = ?")
-                .bind(campaign)
-                .fetch_optional(self.pool())
-                .await?
-                .flatten(),
+        Ok(q_scalar(
+            self.backend,
+            "SELECT token_fingerprint FROM campaigns WHERE id = ?",
         )
+        .bind(campaign)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
     }
 
     /// The campaign's name and channel (`whatsapp` or `sms`).
@@ -173,15 +180,18 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<(String, String), StoreError> {
-        Ok(q_as("SELECT name, channel FROM campaigns WHERE id = ?")
-            .bind(campaign)
-            .fetch_one(self.pool())
-            .await?)
+        Ok(q_as(
+            self.backend,
+            "SELECT name, channel FROM campaigns WHERE id = ?",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// The campaign's share of its token (1 to 10), as last chosen.
     pub async fn priority(&self, campaign: CampaignId) -> Result<u32, StoreError> {
-        let priority: i64 = q_scalar("SELECT priority FROM campaigns WHERE id = ?")
+        let priority: i64 = q_scalar(self.backend, "SELECT priority FROM campaigns WHERE id = ?")
             .bind(campaign)
             .fetch_one(self.pool())
             .await?;
@@ -194,11 +204,14 @@ impl Store {
         campaign: CampaignId,
         priority: u32,
     ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET priority = ? WHERE id = ?")
-            .bind(i64::from(priority.clamp(1, 10)))
-            .bind(campaign)
-            .execute(self.pool())
-            .await?;
+        q(
+            self.backend,
+            "UPDATE campaigns SET priority = ? WHERE id = ?",
+        )
+        .bind(i64::from(priority.clamp(1, 10)))
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -206,6 +219,7 @@ impl Store {
     pub async fn has_work(&self, campaign: CampaignId) -> Result<bool, StoreError> {
         // EXISTS, not a subquery in FROM: PostgreSQL before 16 wants such a subquery named.
         let n: i64 = q_scalar(
+            self.backend,
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM messages WHERE campaign_id = ?
                AND state IN ('queued', 'sending', 'uncertain')) THEN 1 ELSE 0 END",
         )
@@ -217,9 +231,12 @@ impl Store {
 
     /// Where the campaign stands now.
     pub async fn standing(&self, campaign: CampaignId) -> Result<Standing, StoreError> {
-        let r = q("SELECT state, state_reason, control,
+        let r = q(
+            self.backend,
+            "SELECT state, state_reason, control,
                     CASE WHEN lease_until > ? THEN lease_owner END
-             FROM campaigns WHERE id = ?")
+             FROM campaigns WHERE id = ?",
+        )
         .bind(crate::clock::now_ms())
         .bind(campaign)
         .fetch_one(self.pool())

@@ -17,7 +17,7 @@ use sqlx::Row;
 use super::Lock;
 use super::lease::owner_is_gone;
 use super::sql::{q, q_scalar};
-use super::{CampaignId, Store, StoreError};
+use super::{Backend, CampaignId, Store, StoreError};
 use crate::clock::{now_ms, rfc3339_secs};
 
 /// How long after the previous holder's end a new holder starts sending (a sliding second,
@@ -135,7 +135,7 @@ impl Store {
         let now = now_ms();
         let until = now + length.as_millis() as i64;
         let mut tx = self.begin(Lock::Alone).await?;
-        let current = holder(&mut tx, fingerprint).await?;
+        let current = holder(&mut tx, self.backend, fingerprint).await?;
         if let Some((held, _, until_ms)) = &current
             && held.owner != owner
             && *until_ms > now
@@ -147,7 +147,7 @@ impl Store {
             .as_ref()
             .map_or(0, |(_, _, until_ms)| (*until_ms).min(now) + QUIET_MS);
         let fence = current.map_or(1, |(_, fence, _)| fence + 1);
-        q(
+        q(self.backend,
             "INSERT INTO token_leases (fingerprint, owner, role, campaign_id, until_ms, fence)
              VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (fingerprint) DO UPDATE SET owner = excluded.owner, role = excluded.role,
@@ -178,7 +178,7 @@ impl Store {
     /// Renews a token lease; one taken over meanwhile (another owner or fence) is marked lost.
     pub async fn renew_token_lease(&self, lease: &TokenLease) -> Result<bool, StoreError> {
         let until = now_ms() + lease.length.as_millis() as i64;
-        let renewed = q(
+        let renewed = q(self.backend,
             "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?",
         )
         .bind(until)
@@ -201,7 +201,7 @@ impl Store {
     pub async fn release_token_lease(&self, lease: &TokenLease) -> Result<(), StoreError> {
         lease.lose();
         // The row stays, expired now: the next holder starts sending a second later.
-        q("UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?")
+        q(self.backend, "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?")
             .bind(now_ms())
             .bind(&lease.fingerprint)
             .bind(&lease.owner)
@@ -223,6 +223,7 @@ impl Store {
     /// Every token held now by a live process.
     pub async fn token_holders(&self) -> Result<Vec<TokenHeld>, StoreError> {
         let rows = q(
+            self.backend,
             "SELECT fingerprint, owner, role, campaign_id, until_ms FROM token_leases
              WHERE until_ms > ? ORDER BY fingerprint",
         )
@@ -250,9 +251,11 @@ fn held_from(r: &sqlx::any::AnyRow) -> TokenHeld {
 /// The token's row: who held it last, with its fence and expiry.
 async fn holder(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     fingerprint: &str,
 ) -> Result<Option<(TokenHeld, i64, i64)>, StoreError> {
     let row = q(
+        backend,
         "SELECT fingerprint, owner, role, campaign_id, until_ms, fence FROM token_leases
          WHERE fingerprint = ?",
     )
@@ -265,12 +268,13 @@ async fn holder(
 /// Whether the token lease the campaign lease is under (if any) is still this holder's.
 pub(super) async fn holds_token(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     lease: &super::Lease,
 ) -> Result<bool, StoreError> {
     let Some(token) = &lease.token else {
         return Ok(true);
     };
-    let held: Option<i64> = q_scalar(
+    let held: Option<i64> = q_scalar(backend,
         "SELECT 1 FROM token_leases WHERE fingerprint = ? AND owner = ? AND fence = ? AND until_ms > ?",
     )
     .bind(&token.fingerprint)

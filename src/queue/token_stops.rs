@@ -8,7 +8,7 @@ use super::{Store, StoreError, now};
 impl Store {
     /// Records a stop; an earlier stop of the same token keeps its reason.
     pub async fn stop_token(&self, fingerprint: &str, reason: &str) -> Result<(), StoreError> {
-        q("INSERT INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING")
+        q(self.backend, "INSERT INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING")
             .bind(fingerprint)
             .bind(reason)
             .bind(now())
@@ -22,19 +22,25 @@ impl Store {
         &self,
         fingerprint: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = q("SELECT reason, at FROM token_stops WHERE fingerprint = ?")
-            .bind(fingerprint)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = q(
+            self.backend,
+            "SELECT reason, at FROM token_stops WHERE fingerprint = ?",
+        )
+        .bind(fingerprint)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// Clears a stop; false if the token was not stopped.
     pub async fn clear_token_stop(&self, fingerprint: &str) -> Result<bool, StoreError> {
-        let done = q("DELETE FROM token_stops WHERE fingerprint = ?")
-            .bind(fingerprint)
-            .execute(self.pool())
-            .await?;
+        let done = q(
+            self.backend,
+            "DELETE FROM token_stops WHERE fingerprint = ?",
+        )
+        .bind(fingerprint)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 }

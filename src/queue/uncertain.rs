@@ -29,6 +29,7 @@ const CLEAN: &str = "mid = NULL, uid = NULL, ack = NULL, error_code = NULL, poll
 impl Store {
     pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
         let rows = q(
+            self.backend,
             "SELECT m.id, m.attempt_id, m.payload, m.attempts, a.started_at,
                     COALESCE(a.finished_at, a.started_at)
              FROM messages m LEFT JOIN attempts a ON a.id = m.attempt_id
@@ -63,7 +64,7 @@ impl Store {
             Some((mid, poll_at)) => ("sent", Some(mid), Some(poll_at)),
             None => ("queued", None, None),
         };
-        let done = q(
+        let done = q(self.backend,
             "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
                  sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
              WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ? AND (? = 'sent' OR ack IS NULL)",
@@ -101,7 +102,7 @@ impl Store {
             list.push_bind(mid.to_string());
         }
         query.push(")");
-        let found: Vec<String> = super::sql::built_scalar(&mut query)
+        let found: Vec<String> = super::sql::built_scalar(self.backend, &mut query)
             .fetch_all(self.pool())
             .await?;
         Ok(found.into_iter().collect())
@@ -109,8 +110,11 @@ impl Store {
 
     /// Leaves an uncertain message to the operator, saying why (fenced like `settle_uncertain`).
     pub async fn leave_uncertain(&self, u: &Uncertain, why: &str) -> Result<bool, StoreError> {
-        let done = q("UPDATE messages SET error = ?, updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ?")
+        let done = q(
+            self.backend,
+            "UPDATE messages SET error = ?, updated_at = ?
+             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ?",
+        )
         .bind(why)
         .bind(now())
         .bind(u.message_id)
@@ -124,11 +128,14 @@ impl Store {
     /// message, with the same payload). Returns how many.
     pub async fn retry_uncertain(&self, campaign: CampaignId) -> Result<u64, StoreError> {
         // `CLEAN` is a constant of this file: nothing from outside is in the statement.
-        let done = q(format!(
-            "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
+        let done = q(
+            self.backend,
+            format!(
+                "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
                  error = 'resent by operator after uncertain', updated_at = ?
              WHERE campaign_id = ? AND state = 'uncertain'"
-        ))
+            ),
+        )
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -160,7 +167,7 @@ impl Store {
             codes.push_bind(code);
         }
         query.push(")");
-        Ok(built(&mut query)
+        Ok(built(self.backend, &mut query)
             .execute(self.pool())
             .await?
             .rows_affected())

@@ -2,8 +2,8 @@
 //! stays queued with the window's opening as its next attempt, so those whose window is open
 //! go on, and the sender takes it up when it opens.
 
-use super::StoreError;
 use super::sql::{built, built_as};
+use super::{Backend, StoreError};
 use crate::campaign::timing::Timing;
 
 /// The note a held message carries until it is sent.
@@ -13,6 +13,7 @@ pub const HELD: &str = "outside its send window";
 /// window opens.
 pub async fn hold_outside(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     timing: &Timing,
     ids: &[i64],
     now_ms: i64,
@@ -26,7 +27,8 @@ pub async fn hold_outside(
         list.push_bind(*id);
     }
     query.push(")");
-    let rows: Vec<(i64, Option<String>)> = built_as(&mut query).fetch_all(&mut *tx).await?;
+    let rows: Vec<(i64, Option<String>)> =
+        built_as(backend, &mut query).fetch_all(&mut *tx).await?;
     let mut opens: std::collections::HashMap<Option<String>, Option<i64>> = Default::default();
     let (mut claim, mut held) = (vec![], std::collections::BTreeMap::<i64, Vec<i64>>::new());
     for (id, tz) in rows {
@@ -48,7 +50,7 @@ pub async fn hold_outside(
             window.describe(),
             crate::clock::rfc3339_secs(at)
         );
-        put_off(&mut *tx, &ids, at, &note).await?;
+        put_off(&mut *tx, backend, &ids, at, &note).await?;
     }
     Ok(claim)
 }
@@ -56,6 +58,7 @@ pub async fn hold_outside(
 /// Queued messages `ids` wait until `at_ms`, with `note` saying why.
 pub(super) async fn put_off(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     ids: &[i64],
     at_ms: i64,
     note: &str,
@@ -71,6 +74,6 @@ pub(super) async fn put_off(
         list.push_bind(*id);
     }
     update.push(")");
-    built(&mut update).execute(&mut *tx).await?;
+    built(backend, &mut update).execute(&mut *tx).await?;
     Ok(())
 }

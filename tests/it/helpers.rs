@@ -283,6 +283,43 @@ pub fn test_database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// The PostgreSQL server's URL when it answers. When it does not, a test that needs it is
+/// skipped with a loud message on a developer's machine, and fails in CI (`CI=true`).
+pub fn postgres() -> Option<String> {
+    let url = test_database_url();
+    let address = url::Url::parse(&url).ok().and_then(|u| {
+        let host = u.host_str()?.to_string();
+        Some((host, u.port().unwrap_or(5432)))
+    });
+    let reachable = address.is_some_and(|(host, port)| {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .into_iter()
+            .flatten()
+            .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+    });
+    reachable.then_some(url.clone()).or_else(|| {
+        missing(&format!(
+            "PostgreSQL does not answer at {url} (TEST_DATABASE_URL). Start it: \
+             pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or run .ci/run"
+        ))
+    })
+}
+
+/// What a test does when a part it needs (PostgreSQL, Chromium) is missing: in CI it fails;
+/// elsewhere it says loudly that it skips.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what}");
+    }
+    // Straight to the terminal: the test harness keeps what `eprintln!` says from a test
+    // that passes.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\n*** SKIPPED: {what}\n*** (with CI=true this is a failure)\n\n").as_bytes(),
+    );
+    None
+}
+
 /// The campaign lease that a dispatch needs, taken as a run would (for an hour).
 pub async fn lease(
     store: &campaign::queue::Store,

@@ -130,3 +130,147 @@ async fn campaign_track_collects_the_acks_that_come_after_a_run_ended() {
         "{status}"
     );
 }
+
+/// Counts the GetMessageDetails calls a client makes.
+#[derive(Debug, Default)]
+struct Polls(std::sync::atomic::AtomicUsize);
+
+impl campaign::convrs::Observe for Polls {
+    fn call(
+        &self,
+        cmd: &str,
+        _took: Duration,
+        _result: &Result<campaign::convrs::wire::Answer, campaign::convrs::CallError>,
+    ) {
+        if cmd == "GetMessageDetails" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_holder_of_a_token_polls_its_acks() {
+    // A worker polled every token it was given, held or not: with three workers sharing the
+    // tokens, each message was asked about up to three times, on the token's budget.
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use campaign::engine::{TokenLimits, TokenState, WorkerConfig, WorkerStatus};
+    use campaign::queue::Role;
+
+    let sim = spawn_sim(|c| {
+        c.ack_delay = Duration::from_millis(10);
+        c.tokens.push("second-token".into());
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path()).await;
+    let phones = |from: u32| (from..from + 3).map(uk_mobile).collect::<Vec<_>>();
+    // A campaign on the first token, sent: its acks are there to be polled.
+    let csv = recipients_csv(dir.path(), "a.csv", &phones(1));
+    let held_elsewhere = queue(&store, &sim, &sms_def(csv)).await.campaign.unwrap();
+    let sent = RunOptions {
+        wait: None,
+        ..Default::default()
+    };
+    let config = sms_dispatch(10, 10, 5, Duration::from_millis(50));
+    engine::run_campaign(
+        &store,
+        &sim.client(),
+        held_elsewhere,
+        &config,
+        &sent,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.counts(held_elsewhere).await.unwrap().sent, 3);
+    // ... whose token another process holds now.
+    let first = sim.client();
+    let fingerprint = first.token_fingerprint();
+    store
+        .take_token_lease(
+            &fingerprint,
+            &crate::helpers::another_process(),
+            Role::Run,
+            None,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // A campaign on the second token, handed to the worker, which will hold that token.
+    let second = campaign::convrs::Client::new(
+        &campaign::convrs::ClientConfig::new(sim.url()),
+        secrecy::SecretString::from("second-token"),
+    )
+    .unwrap();
+    let csv = recipients_csv(dir.path(), "b.csv", &phones(11));
+    let options = campaign::campaign::LoadOptions::default();
+    let held_here = campaign::campaign::load(&sms_def(csv), &store, Some(&second), &options)
+        .await
+        .unwrap()
+        .campaign
+        .unwrap();
+    let detached = RunOptions {
+        detach: true,
+        ..Default::default()
+    };
+    engine::run_campaign(
+        &store,
+        &second,
+        held_here,
+        &config,
+        &detached,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+
+    let (polls_first, polls_second) = (Arc::new(Polls::default()), Arc::new(Polls::default()));
+    let clients = [
+        first.observed(polls_first.clone()),
+        second.observed(polls_second.clone()),
+    ];
+    let worker_config = WorkerConfig {
+        limits: TokenLimits {
+            rate: 10,
+            number_rate: 1,
+            lease: Duration::from_secs(30),
+        },
+        in_flight: 4,
+        max_attempts: 5,
+        callback: None,
+        polls: PollSchedule {
+            first: Duration::from_millis(50),
+            ..PollSchedule::default()
+        },
+        reconcile_after: Duration::from_secs(60),
+        defer_after: Duration::from_secs(60),
+        tick: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(30),
+    };
+    let status = Arc::new(WorkerStatus::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (store, status, stop) = (store.clone(), status.clone(), stop.clone());
+        tokio::spawn(async move {
+            engine::run_worker(&store, &clients, &worker_config, &status, &stop).await
+        })
+    };
+    // The worker sends and polls the campaign of the token it holds to the end...
+    crate::helpers::wait_for("the held token's campaign delivered, by polls", || async {
+        (store.counts(held_here).await.unwrap().delivered == 3).then_some(())
+    })
+    .await;
+    assert!(matches!(
+        status.tokens().get(&fingerprint),
+        Some(TokenState::Waiting { .. })
+    ));
+    stop.cancel();
+    worker.await.unwrap();
+    // ... and leaves the other token's to its holder.
+    assert!(polls_second.0.load(Ordering::SeqCst) >= 3);
+    assert_eq!(polls_first.0.load(Ordering::SeqCst), 0);
+    assert_eq!(store.counts(held_elsewhere).await.unwrap().sent, 3);
+}

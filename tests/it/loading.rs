@@ -505,7 +505,9 @@ fn as_role(url: &str, user: &str) -> String {
 
 #[tokio::test]
 async fn a_sql_source_is_read_from_postgresql_by_a_read_only_role_only() {
-    let url = crate::helpers::test_database_url();
+    let Some(url) = crate::helpers::postgres() else {
+        return;
+    };
     let id = std::process::id();
     let (table, reader, writer) = (
         format!("customers_{id}"),
@@ -741,7 +743,9 @@ async fn a_nul_byte_in_a_csv_rejects_its_row_on_both_engines() {
         "phone,name\n+447911000001,Ann\n+447911000002,B\0b\n\u{0}447911000003,Cy\n",
     )
     .unwrap();
-    let pg = crate::contract::fresh_pg_database().await;
+    let Some(pg) = crate::contract::fresh_pg_database().await else {
+        return;
+    };
     let sqlite = d.join("c.db").to_str().unwrap().to_string();
     for db in [&sqlite, &pg] {
         let args = [

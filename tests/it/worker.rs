@@ -136,7 +136,9 @@ async fn a_run_on_postgresql_hands_its_campaign_to_the_worker_and_follows_it_to_
     let sim = spawn_sim(|c| c.token_rate = 10).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let db = crate::contract::fresh_pg_database().await;
+    let Some(db) = crate::contract::fresh_pg_database().await else {
+        return;
+    };
     let worker = TestWorker::spawn(d, &sim, &["--db", &db]).await;
     wait_for("the worker to hold its token", || async {
         let (_, health) = worker.get("/healthz").await;
