@@ -24,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod convrs;
 pub mod dispatch;
+pub mod duration;
 pub mod engine;
 pub mod files;
 pub mod fingerprint;

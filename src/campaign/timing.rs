@@ -167,26 +167,14 @@ impl TimingFile {
     }
 }
 
-/// `90s`, `30m`, `6h`, `7d`, `2w`: a positive span of time, in milliseconds.
+/// `90s`, `30m`, `6h`, `7d`, `2w` (`crate::duration`'s grammar): a positive span of time of
+/// at most ten years, in milliseconds.
 pub fn parse_span(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("'{s}' is not a span like 90s, 30m, 6h, 7d or 2w"))?;
-    let unit_ms = match unit.trim() {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => return Err(format!("'{s}': give a unit: s, m, h, d or w")),
-    };
-    match n.checked_mul(unit_ms) {
-        Some(ms) if ms > 0 && ms <= 3650 * 86_400_000 => Ok(ms),
-        Some(0) => Err(format!("'{s}' is no time at all")),
-        _ => Err(format!("'{s}' is longer than ten years")),
+    const TEN_YEARS_MS: u128 = 3650 * 86_400_000;
+    match crate::duration::parse(s)?.as_millis() {
+        0 => Err(format!("'{}' is no time at all", s.trim())),
+        ms if ms <= TEN_YEARS_MS => Ok(ms as i64),
+        _ => Err(format!("'{}' is longer than ten years", s.trim())),
     }
 }
 
@@ -198,7 +186,7 @@ mod tests {
     fn spans_take_a_unit() {
         assert_eq!(parse_span("6h"), Ok(6 * 3_600_000));
         assert_eq!(parse_span("7d"), Ok(7 * 86_400_000));
-        assert!(parse_span("6").unwrap_err().contains("give a unit"));
+        assert!(parse_span("6").unwrap_err().contains("no unit"));
         assert!(parse_span("0h").unwrap_err().contains("no time"));
     }
 

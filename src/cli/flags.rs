@@ -6,24 +6,11 @@ use std::time::Duration;
 /// The longest duration any flag takes.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// `30s`, `10m`, `1h`, `250ms` (a bare number is seconds), at most 30 days.
+/// `250ms`, `30s`, `10m`, `1h`, `7d` (`crate::duration`'s grammar), at most 30 days.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 30s, 10m or 1h"))?;
-    let millis = match unit {
-        "ms" => Some(n),
-        "" | "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        _ => return Err(format!("'{s}': use ms, s, m or h")),
-    };
-    match millis.map(Duration::from_millis) {
-        Some(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(format!("'{s}' is too long: at most 30 days (720h)")),
+    match crate::duration::parse(s)? {
+        d if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("'{}' is too long: at most 30 days (30d)", s.trim())),
     }
 }
 
@@ -48,5 +35,26 @@ pub fn check_reconcile_after(reconcile_after: Duration, request_timeout: Duratio
                 ),
             )
             .exit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_take_the_same_durations_as_campaign_files() {
+        // `--poll-max-age 7d` was refused while `dedupe_window = "7d"` was accepted.
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(
+            crate::campaign::timing::parse_span("7d"),
+            Ok(7 * 86_400_000)
+        );
+        assert!(
+            parse_duration("31d")
+                .unwrap_err()
+                .contains("at most 30 days")
+        );
+        assert!(parse_duration("30").unwrap_err().contains("30s"));
     }
 }

@@ -349,15 +349,9 @@ impl Store {
         .bind(token)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, o)| {
-                (
-                    CampaignId(id),
-                    o.and_then(|o| serde_json::from_str(&o).ok()),
-                )
-            })
-            .collect())
+        rows.into_iter()
+            .map(|(id, o)| Ok((CampaignId(id), super::stored("send options", o)?)))
+            .collect()
     }
 
     /// How many sent messages have no delivery ack (or failure) yet.

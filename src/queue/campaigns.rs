@@ -89,9 +89,8 @@ impl Store {
         .bind(campaign)
         .fetch_one(&mut *tx)
         .await?;
-        let timing: crate::campaign::timing::Timing = timing
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let timing: crate::campaign::timing::Timing =
+            super::stored("timing", timing)?.unwrap_or_default();
         let expires_ms = timing.expires_for(now_ms);
         let mut done = Inserted::default();
         // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.

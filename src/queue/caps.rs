@@ -37,9 +37,8 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?
                 .flatten();
-        Ok(timing
-            .and_then(|t| serde_json::from_str::<crate::campaign::timing::Timing>(&t).ok())
-            .and_then(|t| t.daily_limit))
+        let timing: Option<crate::campaign::timing::Timing> = super::stored("timing", timing)?;
+        Ok(timing.and_then(|t| t.daily_limit))
     }
 
     /// The token's cap and how many recipients it started in the last 24 hours.

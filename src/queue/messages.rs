@@ -274,9 +274,8 @@ impl Store {
             ids
         };
         // A recipient whose send window is closed now waits for it to open.
-        let timing: crate::campaign::timing::Timing = timing
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let timing: crate::campaign::timing::Timing =
+            super::stored("timing", timing)?.unwrap_or_default();
         let kept = super::windows::hold_outside(
             &mut tx,
             self.backend,

@@ -124,6 +124,12 @@ pub enum StoreError {
         MIN_POSTGRES
     )]
     OldPostgres { db: String, found: String },
+    /// A setting stored with a campaign that this version cannot read: never taken for "no
+    /// setting".
+    #[error(
+        "the database holds a campaign's {what} this version of campaign cannot read ({error}). Was it written by a newer version? Use that one"
+    )]
+    Unreadable { what: &'static str, error: String },
     /// A value this version does not know, read back from the database: never taken for
     /// another one.
     #[error(
@@ -268,6 +274,20 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// A JSON setting stored with a campaign (`what` names it): `None` when there is none, an
+/// error when it does not parse.
+fn stored<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| StoreError::Unreadable {
+            what,
+            error: e.to_string(),
+        })
 }
 
 pub(crate) fn now() -> String {

@@ -73,17 +73,16 @@ impl Store {
         .bind(due_before_ms)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Sendable {
-                id: CampaignId(r.get(0)),
-                channel: r.get(1),
-                priority: r.get::<i64, _>(2).clamp(1, 10) as u32,
-                options: r
-                    .get::<Option<String>, _>(3)
-                    .and_then(|o| serde_json::from_str(&o).ok()),
+        rows.into_iter()
+            .map(|r| {
+                Ok(Sendable {
+                    id: CampaignId(r.get(0)),
+                    channel: r.get(1),
+                    priority: r.get::<i64, _>(2).clamp(1, 10) as u32,
+                    options: super::stored("send options", r.get(3))?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Queues the campaign for a sender of `token` (a worker) with the run's options; one
@@ -113,7 +112,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .flatten();
-        Ok(stored.and_then(|o| serde_json::from_str(&o).ok()))
+        super::stored("send options", stored)
     }
 
     /// Records the options the campaign is sent with (a run sending it itself), for whoever

@@ -496,3 +496,33 @@ async fn unknown_state(scene: Scene) {
     );
     assert!(err.to_string().contains("message state"), "{err}");
 }
+
+contract!(
+    a_stored_setting_that_does_not_parse_is_an_error_never_no_setting,
+    unreadable_settings
+);
+async fn unreadable_settings(scene: Scene) {
+    // A timing that did not parse was read as "no window, no expiry, no cap" and the claim
+    // went ahead; send options that did not parse as "none" (the sender's own).
+    let id = queued(&scene, 2).await;
+    execute(
+        &scene,
+        "UPDATE campaigns SET timing = '{\"send_window\": 7'",
+    )
+    .await;
+    let lease = lease(&scene.store, id).await;
+    let ids = due_ids(&scene.store, id).await;
+    let err = scene.store.claim(&lease, &ids).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unreadable { what: "timing", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        scene.store.counts(id).await.unwrap().queued,
+        2,
+        "nothing claimed"
+    );
+    execute(&scene, "UPDATE campaigns SET send_options = 'rate=3'").await;
+    let err = scene.store.send_options(id).await.unwrap_err();
+    assert!(err.to_string().contains("send options"), "{err}");
+}
