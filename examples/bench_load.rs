@@ -42,7 +42,11 @@ fn main() -> anyhow::Result<()> {
         let mut peaks = vec![];
         for _ in 0..runs {
             let _ = std::fs::remove_file(dir.path().join("bench.db"));
-            let db = fresh_database(&dir.path().join("bench.db"))?;
+            let sqlite = dir.path().join("bench.db");
+            let db = match mode {
+                "load" => fresh_database(&sqlite)?,
+                _ => sqlite.to_str().unwrap().to_string(),
+            };
             let out = Command::new(std::env::current_exe()?)
                 .args(["--mode", mode, csv.to_str().unwrap(), &db])
                 .output()?;

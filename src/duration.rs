@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-/// The units, longest name first where one is a prefix of another.
+/// The units a duration may take, and each one in milliseconds.
 const UNITS: [(&str, u64); 6] = [
     ("ms", 1),
     ("s", 1_000),

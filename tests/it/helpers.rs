@@ -297,12 +297,13 @@ pub fn postgres() -> Option<String> {
             .flatten()
             .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
     });
-    reachable.then_some(url.clone()).or_else(|| {
-        missing(&format!(
-            "PostgreSQL does not answer at {url} (TEST_DATABASE_URL). Start it: \
-             pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or run .ci/run"
-        ))
-    })
+    if reachable {
+        return Some(url);
+    }
+    missing(&format!(
+        "PostgreSQL does not answer at {url} (TEST_DATABASE_URL). Start it: \
+         pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or run .ci/run"
+    ))
 }
 
 /// What a test does when a part it needs (PostgreSQL, Chromium) is missing: in CI it fails;
