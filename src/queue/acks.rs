@@ -1,8 +1,6 @@
 //! Acks, from callbacks and polls, feeding one forward-only state machine; the poll schedule;
 //! per-installation settings.
 
-use sqlx::Row;
-
 use super::Lock;
 use super::sql::{flag, q, q_as, q_scalar};
 use super::{CampaignId, Store, StoreError, now};
@@ -99,15 +97,12 @@ impl Store {
         let ack = heard.ack;
         let at_ms = heard.at_ms.min(chrono::Utc::now().timestamp_millis());
         let mut tx = self.begin(Lock::Beside).await?;
-        let Some(row) = q(
-            self.backend,
-            format!(
-                "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = ?{}",
-                self.for_update()
-            ),
-        )
+        let Some(row) = q(format!(
+            "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = $1{}",
+            self.for_update()
+        ))
         .bind(heard.message_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?
         else {
             return Ok(AckApplied::Unknown);
@@ -122,23 +117,22 @@ impl Store {
         };
         // A replay (the same ack of the same mid from the same source) is heard once: it adds
         // no event and changes nothing.
-        let replayed: Option<i64> = q_scalar(
-            self.backend,
-            "SELECT 1 FROM events WHERE message_id = ? AND source = ? AND kind = ? AND ack = ?
-               AND detail IS NOT DISTINCT FROM ? LIMIT 1",
+        let replayed: Option<i32> = q_scalar(
+            "SELECT 1 FROM events WHERE message_id = $1 AND source = $2 AND kind = $3 AND ack = $4
+               AND detail IS NOT DISTINCT FROM $5 LIMIT 1",
         )
         .bind(heard.message_id)
         .bind(heard.source)
         .bind(kind)
         .bind(ack.code())
         .bind(heard.mid)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         if replayed.is_some() {
             tx.commit().await?;
             return Ok(AckApplied::Replayed);
         }
-        q(self.backend, "INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        q("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(heard.message_id)
             .bind(now())
             .bind(at_ms)
@@ -146,7 +140,7 @@ impl Store {
             .bind(kind)
             .bind(ack.code())
             .bind(heard.mid)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if !current_attempt {
             tx.commit().await?;
@@ -166,12 +160,11 @@ impl Store {
             } else {
                 state_for(ack)
             };
-            q(self.backend,
-                "UPDATE messages SET ack = ?, state = ?, mid = COALESCE(mid, ?), last_ack_at = ?,
-                     delivered_at = CASE WHEN ? >= 2 AND delivered_at IS NULL THEN ? ELSE delivered_at END,
-                     error = CASE WHEN ? < 0 THEN ? ELSE error END,
-                     next_poll_at = CASE WHEN ? THEN NULL ELSE next_poll_at END, updated_at = ?
-                 WHERE id = ?",
+            q("UPDATE messages SET ack = $1, state = $2, mid = COALESCE(mid, $3), last_ack_at = $4,
+                     delivered_at = CASE WHEN $5 >= 2 AND delivered_at IS NULL THEN $6 ELSE delivered_at END,
+                     error = CASE WHEN $7 < 0 THEN $8 ELSE error END,
+                     next_poll_at = CASE WHEN $9 THEN NULL ELSE next_poll_at END, updated_at = $10
+                 WHERE id = $11",
             )
             .bind(ack.code())
             .bind(new_state)
@@ -184,27 +177,26 @@ impl Store {
             .bind(ack.is_final())
             .bind(now())
             .bind(heard.message_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         } else {
-            q(self.backend,
-                "UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > ? THEN last_ack_at ELSE ? END WHERE id = ?",
+            q("UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > $1 THEN last_ack_at ELSE $2 END WHERE id = $3",
             )
             .bind(at_ms)
             .bind(at_ms)
             .bind(heard.message_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         // Only the ack that moves the message suppresses: a late or repeated -2 does not put
         // back a number the operator took off the list.
         if moves && ack == Ack::NotOnWhatsApp {
-            q(self.backend, "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING")
+            q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (phone) DO NOTHING")
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
                 .bind(heard.source)
                 .bind(now())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
@@ -222,12 +214,11 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<DuePoll>, StoreError> {
-        let rows = q(self.backend,
-            "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms', m.ack,
+        let rows = q("SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms', m.ack,
                     EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback')
              FROM messages m JOIN campaigns c ON c.id = m.campaign_id
-             WHERE m.campaign_id = ? AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= ? AND m.mid IS NOT NULL
-             ORDER BY m.next_poll_at LIMIT ?",
+             WHERE m.campaign_id = $1 AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= $2 AND m.mid IS NOT NULL
+             ORDER BY m.next_poll_at LIMIT $3",
         )
         .bind(campaign)
         .bind(now_ms)
@@ -256,15 +247,12 @@ impl Store {
         polls: i64,
         next_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE messages SET polls = ?, next_poll_at = ? WHERE id = ?",
-        )
-        .bind(polls)
-        .bind(next_at)
-        .bind(message_id)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE messages SET polls = $1, next_poll_at = $2 WHERE id = $3")
+            .bind(polls)
+            .bind(next_at)
+            .bind(message_id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -277,17 +265,15 @@ impl Store {
     ) -> Result<Option<(i64, String)>, StoreError> {
         let row: Option<(i64, String)> = match message_id {
             Some(id) => q_as(
-                self.backend,
                 "SELECT m.id, c.channel FROM messages m JOIN campaigns c ON c.id = m.campaign_id
-                      WHERE m.id = ?",
+                      WHERE m.id = $1",
             )
             .bind(id)
             .fetch_optional(self.pool())
             .await?,
             None => q_as(
-                self.backend,
                 "SELECT m.id, c.channel FROM messages m JOIN campaigns c ON c.id = m.campaign_id
-                      WHERE m.mid = ?",
+                      WHERE m.mid = $1",
             )
             .bind(mid)
             .fetch_optional(self.pool())
@@ -300,20 +286,18 @@ impl Store {
 
     /// When the campaign's next poll is due, if any.
     pub async fn next_poll(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
-        Ok(q_scalar(
-            self.backend,
-            "SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = ?",
+        Ok(
+            q_scalar("SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = $1")
+                .bind(campaign)
+                .fetch_one(self.pool())
+                .await?,
         )
-        .bind(campaign)
-        .fetch_one(self.pool())
-        .await?)
     }
 
     /// How many messages still await an ack: sent, without a final one, not yet too old to poll.
     pub async fn awaiting_acks(&self, campaign: CampaignId) -> Result<i64, StoreError> {
         Ok(q_scalar(
-            self.backend,
-            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND next_poll_at IS NOT NULL",
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND next_poll_at IS NOT NULL",
         )
         .bind(campaign)
         .fetch_one(self.pool())
@@ -322,8 +306,7 @@ impl Store {
 
     /// Campaigns with messages awaiting an ack or uncertain, and their channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        let rows: Vec<(i64, String)> = q_as(self.backend,
-            "SELECT c.id, c.channel FROM campaigns c WHERE EXISTS (SELECT 1 FROM messages m
+        let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c WHERE EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND (m.next_poll_at IS NOT NULL OR m.state = 'uncertain'))
              ORDER BY c.id",
         )
@@ -341,8 +324,7 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, Option<super::SendOptions>)>, StoreError> {
-        let rows: Vec<(i64, Option<String>)> = q_as(self.backend,
-            "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = ? AND EXISTS (SELECT 1 FROM messages m
+        let rows: Vec<(i64, Option<String>)> = q_as("SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1 AND EXISTS (SELECT 1 FROM messages m
                  WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
              ORDER BY c.id",
         )
@@ -356,34 +338,28 @@ impl Store {
 
     /// How many sent messages have no delivery ack (or failure) yet.
     pub async fn undelivered(&self, campaign: CampaignId) -> Result<i64, StoreError> {
-        Ok(q_scalar(
-            self.backend,
-            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state = 'sent'",
-        )
-        .bind(campaign)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            q_scalar(self.backend, "SELECT value FROM settings WHERE key = ?")
-                .bind(key)
-                .fetch_optional(self.pool())
+            q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND state = 'sent'")
+                .bind(campaign)
+                .fetch_one(self.pool())
                 .await?,
         )
     }
 
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(q_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// Sets `key` unless it is set already; returns the value in force.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        q(
-            self.backend,
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(self.pool())
-        .await?;
+        q("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(self.pool())
+            .await?;
         Ok(self
             .setting(key)
             .await?

@@ -1,9 +1,7 @@
 //! Campaigns in the store: finding one by name, creating one, its settings, its load record and
 //! rejects, its state, queuing its messages, and the template cache.
 
-use sqlx::Row;
-
-use super::sql::{built, built_scalar, q, q_as, q_scalar};
+use super::sql::{Arg, Builder, Stmt, built, built_scalar, q, q_as, q_scalar};
 use super::{Backend, Lock};
 use super::{
     BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now,
@@ -15,13 +13,11 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(CampaignId, String)>, StoreError> {
-        let row: Option<(i64, String)> = q_as(
-            self.backend,
-            "SELECT id, definition FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<(i64, String)> =
+            q_as("SELECT id, definition FROM campaigns WHERE name = $1 ORDER BY id DESC LIMIT 1")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|(id, settings)| (CampaignId(id), settings)))
     }
 
@@ -33,9 +29,8 @@ impl Store {
         skip_reached: bool,
     ) -> Result<CampaignId, StoreError> {
         let now = now();
-        let id: i64 = q_scalar(self.backend,
-            "INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        let id: i64 = q_scalar("INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(key.name)
         .bind(key.fingerprint)
@@ -57,8 +52,7 @@ impl Store {
         fingerprint: &str,
         settings: &str,
     ) -> Result<(), StoreError> {
-        q(self.backend,
-            "UPDATE campaigns SET fingerprint = ?, definition = ?, source_stamp = NULL, updated_at = ? WHERE id = ?",
+        q("UPDATE campaigns SET fingerprint = $1, definition = $2, source_stamp = NULL, updated_at = $3 WHERE id = $4",
         )
         .bind(fingerprint)
         .bind(settings)
@@ -81,13 +75,12 @@ impl Store {
     ) -> Result<Inserted, StoreError> {
         let now = now();
         let now_ms = crate::clock::now_ms();
-        let mut tx = self.begin(Lock::Alone).await?;
-        let (skip_reached, timing): (i64, Option<String>) = q_as(
-            self.backend,
-            "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = ?",
+        let mut tx = self.begin(Lock::Load(campaign)).await?;
+        let (skip_reached, timing): (i32, Option<String>) = q_as(
+            "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = $1",
         )
         .bind(campaign)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         let timing: crate::campaign::timing::Timing =
             super::stored("timing", timing)?.unwrap_or_default();
@@ -113,28 +106,18 @@ impl Store {
                 Some(into) => format!("b{}:{}", into.id, m.dedupe_key),
                 None => m.dedupe_key.clone(),
             };
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at) ",
-            );
-            query.push_values(&chunk, |mut row, m| {
-                row.push_bind(campaign)
-                    .push_bind(m.line as i64)
-                    .push_bind(&m.phone)
-                    .push_bind(key(m))
-                    .push_bind(&m.dedupe_key)
-                    .push_bind(into.map(|i| i.id))
-                    .push_bind(now_ms)
-                    .push_bind(expires_ms)
-                    .push_bind(&m.tz)
-                    .push_bind(&m.payload)
-                    .push_bind(&now)
-                    .push_bind(&now);
-            });
-            query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
-            done.inserted += built(self.backend, &mut query)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let row = Queued {
+                campaign,
+                batch: into.map(|i| i.id),
+                now_ms,
+                expires_ms,
+                now: &now,
+            };
+            let insert = match self.backend {
+                Backend::Sqlite => row.sqlite(&chunk, key),
+                Backend::Postgres => row.postgres(&chunk, key),
+            };
+            done.inserted += insert.execute(&mut tx).await?.rows_affected();
             if skip_reached == 1 {
                 done.skipped +=
                     skip_reached_keys(&mut tx, self.backend, campaign, &chunk, &now).await?;
@@ -150,10 +133,12 @@ impl Store {
         campaign: CampaignId,
         rejects: &[Reject],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin(Lock::Alone).await?;
+        let mut tx = self.begin(Lock::Load(campaign)).await?;
         for chunk in rejects.chunks(1000) {
-            let mut query =
-                sqlx::QueryBuilder::new("INSERT INTO rejects (campaign_id, line, field, reason) ");
+            let mut query = Builder::new(
+                self.backend,
+                "INSERT INTO rejects (campaign_id, line, field, reason) ",
+            );
             query.push_values(chunk, |mut row, r| {
                 row.push_bind(campaign)
                     .push_bind(r.line as i64)
@@ -163,7 +148,7 @@ impl Store {
             query.push(
                 " ON CONFLICT (campaign_id, line) DO UPDATE SET field = excluded.field, reason = excluded.reason",
             );
-            built(self.backend, &mut query).execute(&mut *tx).await?;
+            built(&mut query).execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -174,13 +159,10 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = q(
-            self.backend,
-            "SELECT source_stamp, load_summary FROM campaigns WHERE id = ?",
-        )
-        .bind(campaign)
-        .fetch_one(self.pool())
-        .await?;
+        let row = q("SELECT source_stamp, load_summary FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_one(self.pool())
+            .await?;
         let (stamp, summary): (Option<String>, Option<String>) = (row.get(0), row.get(1));
         Ok(stamp.zip(summary))
     }
@@ -192,21 +174,18 @@ impl Store {
         stamp: Option<&str>,
         summary: &str,
     ) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE campaigns SET source_stamp = ?, load_summary = ? WHERE id = ?",
-        )
-        .bind(stamp)
-        .bind(summary)
-        .bind(campaign)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE campaigns SET source_stamp = $1, load_summary = $2 WHERE id = $3")
+            .bind(stamp)
+            .bind(summary)
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     /// The timing from the campaign file (JSON), as of the last load.
     pub async fn set_timing(&self, campaign: CampaignId, timing: &str) -> Result<(), StoreError> {
-        q(self.backend, "UPDATE campaigns SET timing = ? WHERE id = ?")
+        q("UPDATE campaigns SET timing = $1 WHERE id = $2")
             .bind(timing)
             .bind(campaign)
             .execute(self.pool())
@@ -220,7 +199,7 @@ impl Store {
         campaign: CampaignId,
         price: Option<&str>,
     ) -> Result<(), StoreError> {
-        q(self.backend, "UPDATE campaigns SET price = ? WHERE id = ?")
+        q("UPDATE campaigns SET price = $1 WHERE id = $2")
             .bind(price)
             .bind(campaign)
             .execute(self.pool())
@@ -230,13 +209,11 @@ impl Store {
 
     /// The rejected rows recorded for a campaign, by line.
     pub async fn rejects(&self, campaign: CampaignId) -> Result<Vec<Reject>, StoreError> {
-        let rows = q(
-            self.backend,
-            "SELECT line, field, reason FROM rejects WHERE campaign_id = ? ORDER BY line",
-        )
-        .bind(campaign)
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            q("SELECT line, field, reason FROM rejects WHERE campaign_id = $1 ORDER BY line")
+                .bind(campaign)
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows
             .into_iter()
             .map(|r| Reject {
@@ -253,27 +230,21 @@ impl Store {
         state: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE campaigns SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(state)
-        .bind(reason)
-        .bind(now())
-        .bind(campaign)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE campaigns SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4")
+            .bind(state)
+            .bind(reason)
+            .bind(now())
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     pub async fn message_count(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let n: i64 = q_scalar(
-            self.backend,
-            "SELECT COUNT(*) FROM messages WHERE campaign_id = ?",
-        )
-        .bind(campaign)
-        .fetch_one(self.pool())
-        .await?;
+        let n: i64 = q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = $1")
+            .bind(campaign)
+            .fetch_one(self.pool())
+            .await?;
         Ok(n as u64)
     }
 
@@ -284,15 +255,12 @@ impl Store {
         name: &str,
         language: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = q(
-            self.backend,
-            "SELECT body FROM templates WHERE bot_id = ? AND name = ? AND language = ?",
-        )
-        .bind(bot_id)
-        .bind(name)
-        .bind(language)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = q("SELECT body FROM templates WHERE bot_id = $1 AND name = $2 AND language = $3")
+            .bind(bot_id)
+            .bind(name)
+            .bind(language)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.map(|r| r.get("body")))
     }
 
@@ -303,7 +271,7 @@ impl Store {
         language: &str,
         body: &str,
     ) -> Result<(), StoreError> {
-        q(self.backend, "INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES (?, ?, ?, ?, ?)
+        q("INSERT INTO templates (bot_id, name, language, body, fetched_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (bot_id, name, language) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at")
             .bind(bot_id)
             .bind(name)
@@ -316,21 +284,81 @@ impl Store {
     }
 }
 
+/// What the messages of one insert share.
+struct Queued<'a> {
+    campaign: CampaignId,
+    batch: Option<i64>,
+    now_ms: i64,
+    expires_ms: Option<i64>,
+    now: &'a str,
+}
+
+const INSERT_MESSAGES: &str = "INSERT INTO messages (campaign_id, line, phone, dedupe_key, \
+     recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at) ";
+
+impl Queued<'_> {
+    /// SQLite: one multi-row VALUES with `?` placeholders (SQLite has no arrays).
+    fn sqlite(&self, chunk: &[&NewMessage], key: impl Fn(&NewMessage) -> String) -> Stmt {
+        let mut query = Builder::new(Backend::Sqlite, INSERT_MESSAGES);
+        query.push_values(chunk, |mut row, m| {
+            row.push_bind(self.campaign)
+                .push_bind(m.line as i64)
+                .push_bind(&m.phone)
+                .push_bind(key(m))
+                .push_bind(&m.dedupe_key)
+                .push_bind(self.batch)
+                .push_bind(self.now_ms)
+                .push_bind(self.expires_ms)
+                .push_bind(&m.tz)
+                .push_bind(&m.payload)
+                .push_bind(self.now)
+                .push_bind(self.now);
+        });
+        query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
+        built(&mut query)
+    }
+
+    /// PostgreSQL: one array per column, so the statement's text is the same for every
+    /// chunk (prepared once) and its size does not grow with the rows.
+    fn postgres(&self, chunk: &[&NewMessage], key: impl Fn(&NewMessage) -> String) -> Stmt {
+        let column = |f: fn(&NewMessage) -> String| chunk.iter().map(|m| f(m)).collect::<Vec<_>>();
+        q(format!(
+            "{INSERT_MESSAGES} SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, \
+             t.payload, $5, $5 FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], \
+             $10::text[], $11::text[]) WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, n) \
+             ORDER BY t.n ON CONFLICT (campaign_id, dedupe_key) DO NOTHING"
+        ))
+        .bind(self.campaign)
+        .bind(self.batch)
+        .bind(self.now_ms)
+        .bind(self.expires_ms)
+        .bind(self.now)
+        .bind(chunk.iter().map(|m| m.line as i64).collect::<Vec<_>>())
+        .bind(column(|m| m.phone.clone()))
+        .bind(chunk.iter().map(|m| key(m)).collect::<Vec<_>>())
+        .bind(column(|m| m.dedupe_key.clone()))
+        .bind(Arg::MaybeTexts(chunk.iter().map(|m| m.tz.clone()).collect()))
+        .bind(column(|m| m.payload.clone()))
+    }
+}
+
 /// A campaign started with --new does not send to whom an earlier one of its name reached
 /// (sent, delivered, read, replied, or perhaps: uncertain), matched by dedupe key. Done in the
 /// insert's transaction, so a crash cannot leave them queued.
 /// The recipients of `chunk` that an earlier batch of the campaign has, sent or on its way
 /// (not failed, cancelled or expired), queued within the window.
 async fn earlier_batches(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut super::Tx,
     backend: Backend,
     campaign: CampaignId,
     chunk: &[NewMessage],
     into: &BatchInto,
     now_ms: i64,
 ) -> Result<std::collections::HashSet<String>, StoreError> {
-    let mut query =
-        sqlx::QueryBuilder::new("SELECT DISTINCT recipient_key FROM messages WHERE campaign_id = ");
+    let mut query = Builder::new(
+        backend,
+        "SELECT DISTINCT recipient_key FROM messages WHERE campaign_id = ",
+    );
     query
         .push_bind(campaign)
         .push(" AND batch_id IS NOT NULL AND batch_id <> ")
@@ -345,14 +373,12 @@ async fn earlier_batches(
         keys.push_bind(&m.dedupe_key);
     }
     query.push(")");
-    let rows: Vec<String> = built_scalar(backend, &mut query)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows: Vec<String> = built_scalar(&mut query).fetch_all(&mut *tx).await?;
     Ok(rows.into_iter().collect())
 }
 
 async fn skip_reached_keys(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut super::Tx,
     backend: Backend,
     campaign: CampaignId,
     chunk: &[&NewMessage],
@@ -362,8 +388,10 @@ async fn skip_reached_keys(
          JOIN campaigns c ON c.id = messages.campaign_id \
          WHERE e.name = c.name AND e.id < c.id AND o.dedupe_key = messages.dedupe_key \
          AND o.state IN ('sent', 'delivered', 'read', 'replied', 'uncertain')";
-    let mut update =
-        sqlx::QueryBuilder::new("UPDATE messages SET state = 'cancelled', updated_at = ");
+    let mut update = Builder::new(
+        backend,
+        "UPDATE messages SET state = 'cancelled', updated_at = ",
+    );
     update
         .push_bind(now)
         .push(format!(
@@ -377,10 +405,7 @@ async fn skip_reached_keys(
         keys.push_bind(&m.dedupe_key);
     }
     update.push(format!(") AND EXISTS (SELECT 1 {EARLIER})"));
-    Ok(built(backend, &mut update)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected())
+    Ok(built(&mut update).execute(&mut *tx).await?.rows_affected())
 }
 
 /// One line of `campaign list`.
@@ -411,29 +436,25 @@ impl Store {
         campaign: CampaignId,
         fingerprint: &str,
     ) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE campaigns SET token_fingerprint = ? WHERE id = ?",
-        )
-        .bind(fingerprint)
-        .bind(campaign)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE campaigns SET token_fingerprint = $1 WHERE id = $2")
+            .bind(fingerprint)
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     /// Every campaign, newest first, with its progress and who sends it now.
     pub async fn list_campaigns(&self, now_ms: i64) -> Result<Vec<Listed>, StoreError> {
-        let rows = q(self.backend,
-            "SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
+        let rows = q("SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id
                        AND (m.state IN ('sent', 'delivered', 'read', 'replied') OR (m.state = 'failed' AND m.ack IS NOT NULL))),
                     (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id),
-                    CASE WHEN c.lease_until > ? THEN c.lease_owner END,
+                    CASE WHEN c.lease_until > $1 THEN c.lease_owner END,
                     (SELECT t.role || ' ' || t.owner FROM token_leases t
-                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > ?),
+                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > $2),
                     (SELECT t.role FROM token_leases t
-                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > ?)
+                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > $3)
              FROM campaigns c ORDER BY c.id DESC",
         )
         .bind(now_ms)

@@ -3,7 +3,7 @@
 //! recipient the token already started within the 24 hours is free, a new one takes a place,
 //! and one over the cap stays queued until the oldest place frees.
 
-use super::sql::{built_as, q, q_scalar};
+use super::sql::{Builder, built_as, q, q_scalar};
 use super::{Backend, CampaignId, Store, StoreError, now};
 
 const DAY_MS: i64 = 86_400_000;
@@ -14,8 +14,7 @@ pub const CAPPED: &str = "daily limit of the token";
 impl Store {
     /// Sets the token's cap (a campaign file's `daily_limit`, the worker's `--daily-limit`).
     pub async fn set_daily_limit(&self, token: &str, limit: u32) -> Result<(), StoreError> {
-        q(self.backend,
-            "INSERT INTO token_caps (token, daily_limit, updated_at) VALUES (?, ?, ?)
+        q("INSERT INTO token_caps (token, daily_limit, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (token) DO UPDATE SET daily_limit = excluded.daily_limit, updated_at = excluded.updated_at",
         )
         .bind(token)
@@ -31,12 +30,11 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<u32>, StoreError> {
-        let timing: Option<String> =
-            q_scalar(self.backend, "SELECT timing FROM campaigns WHERE id = ?")
-                .bind(campaign)
-                .fetch_optional(self.pool())
-                .await?
-                .flatten();
+        let timing: Option<String> = q_scalar("SELECT timing FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten();
         let timing: Option<crate::campaign::timing::Timing> = super::stored("timing", timing)?;
         Ok(timing.and_then(|t| t.daily_limit))
     }
@@ -47,22 +45,17 @@ impl Store {
         token: &str,
         now_ms: i64,
     ) -> Result<Option<(i64, i64)>, StoreError> {
-        let cap: Option<i64> = q_scalar(
-            self.backend,
-            "SELECT daily_limit FROM token_caps WHERE token = ?",
-        )
-        .bind(token)
-        .fetch_optional(self.pool())
-        .await?;
+        let cap: Option<i64> = q_scalar("SELECT daily_limit FROM token_caps WHERE token = $1")
+            .bind(token)
+            .fetch_optional(self.pool())
+            .await?;
         let Some(cap) = cap else { return Ok(None) };
-        let used: i64 = q_scalar(
-            self.backend,
-            "SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?",
-        )
-        .bind(token)
-        .bind(now_ms - DAY_MS)
-        .fetch_one(self.pool())
-        .await?;
+        let used: i64 =
+            q_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = $1 AND first_ms > $2")
+                .bind(token)
+                .bind(now_ms - DAY_MS)
+                .fetch_one(self.pool())
+                .await?;
         Ok(Some((cap, used)))
     }
 }
@@ -70,7 +63,7 @@ impl Store {
 /// Of `ids`, those the token's cap lets start at `now_ms` (recorded as started); the others
 /// wait until a place frees.
 pub async fn hold_over_cap(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut super::Tx,
     backend: Backend,
     token: &str,
     cap: i64,
@@ -78,15 +71,14 @@ pub async fn hold_over_cap(
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
     let since = now_ms - DAY_MS;
-    let used: i64 = q_scalar(
+    let used: i64 =
+        q_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = $1 AND first_ms > $2")
+            .bind(token)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut query = Builder::new(
         backend,
-        "SELECT COUNT(*) FROM token_contacts WHERE token = ? AND first_ms > ?",
-    )
-    .bind(token)
-    .bind(since)
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut query = sqlx::QueryBuilder::new(
         "SELECT m.id, m.phone, CASE WHEN EXISTS (SELECT 1 FROM token_contacts t WHERE t.token = ",
     );
     query
@@ -99,7 +91,7 @@ pub async fn hold_over_cap(
         list.push_bind(*id);
     }
     query.push(") AND m.state = 'queued' ORDER BY m.id");
-    let rows: Vec<(i64, String, i64)> = built_as(backend, &mut query).fetch_all(&mut *tx).await?;
+    let rows: Vec<(i64, String, i32)> = built_as(&mut query).fetch_all(&mut *tx).await?;
     let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::HashSet::new());
     let mut free = (cap - used).max(0);
     for (id, phone, known) in rows {
@@ -115,8 +107,7 @@ pub async fn hold_over_cap(
     }
     for phone in &started {
         q(
-            backend,
-            "INSERT INTO token_contacts (token, phone, first_ms) VALUES (?, ?, ?)
+            "INSERT INTO token_contacts (token, phone, first_ms) VALUES ($1, $2, $3)
              ON CONFLICT (token, phone) DO UPDATE SET first_ms = excluded.first_ms",
         )
         .bind(token)
@@ -126,14 +117,12 @@ pub async fn hold_over_cap(
         .await?;
     }
     if !held.is_empty() {
-        let oldest: Option<i64> = q_scalar(
-            backend,
-            "SELECT MIN(first_ms) FROM token_contacts WHERE token = ? AND first_ms > ?",
-        )
-        .bind(token)
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await?;
+        let oldest: Option<i64> =
+            q_scalar("SELECT MIN(first_ms) FROM token_contacts WHERE token = $1 AND first_ms > $2")
+                .bind(token)
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await?;
         let at = oldest.map_or(now_ms, |o| o + DAY_MS);
         let note = format!(
             "{CAPPED} reached ({cap} recipients per 24 hours): waits until {}",

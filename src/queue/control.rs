@@ -44,19 +44,16 @@ impl Store {
     pub async fn find_campaign(&self, id_or_name: &str) -> Result<Found, StoreError> {
         let ids: Vec<i64> = match id_or_name.trim().parse::<i64>() {
             Ok(id) => {
-                q_scalar(self.backend, "SELECT id FROM campaigns WHERE id = ?")
+                q_scalar("SELECT id FROM campaigns WHERE id = $1")
                     .bind(id)
                     .fetch_all(self.pool())
                     .await?
             }
             Err(_) => {
-                q_scalar(
-                    self.backend,
-                    "SELECT id FROM campaigns WHERE name = ? ORDER BY id DESC",
-                )
-                .bind(id_or_name.trim())
-                .fetch_all(self.pool())
-                .await?
+                q_scalar("SELECT id FROM campaigns WHERE name = $1 ORDER BY id DESC")
+                    .bind(id_or_name.trim())
+                    .fetch_all(self.pool())
+                    .await?
             }
         };
         Ok(match ids.as_slice() {
@@ -68,22 +65,19 @@ impl Store {
 
     /// What the operator said about the campaign, if anything.
     pub async fn control(&self, campaign: CampaignId) -> Result<Option<Control>, StoreError> {
-        let control: Option<String> =
-            q_scalar(self.backend, "SELECT control FROM campaigns WHERE id = ?")
-                .bind(campaign)
-                .fetch_optional(self.pool())
-                .await?
-                .flatten();
+        let control: Option<String> = q_scalar("SELECT control FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten();
         Ok(control.as_deref().and_then(Control::parse))
     }
 
     /// Pauses the campaign: nothing more is claimed or sent until `resume`.
     pub async fn pause(&self, campaign: CampaignId) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE campaigns SET control = 'paused', state = 'paused',
-                 state_reason = 'paused by the operator: `campaign resume` to go on', updated_at = ?
-             WHERE id = ? AND COALESCE(control, '') <> 'cancelled'",
+        q("UPDATE campaigns SET control = 'paused', state = 'paused',
+                 state_reason = 'paused by the operator: `campaign resume` to go on', updated_at = $1
+             WHERE id = $2 AND COALESCE(control, '') <> 'cancelled'",
         )
         .bind(now())
         .bind(campaign)
@@ -95,12 +89,9 @@ impl Store {
     /// Lifts a pause: the campaign is queued again, for the worker holding its token (or the
     /// next run of it). A cancelled campaign stays so.
     pub async fn resume(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let done = q(
-            self.backend,
-            "UPDATE campaigns SET control = NULL, state = 'queued',
-                 state_reason = 'resumed by the operator', updated_at = ?
-             WHERE id = ? AND control = 'paused'",
-        )
+        let done = q("UPDATE campaigns SET control = NULL, state = 'queued',
+                 state_reason = 'resumed by the operator', updated_at = $1
+             WHERE id = $2 AND control = 'paused'")
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -112,23 +103,21 @@ impl Store {
     /// (or in flight, or uncertain) is left as it is. Returns how many were cancelled.
     pub async fn cancel(&self, campaign: CampaignId) -> Result<u64, StoreError> {
         let stamp = now();
-        let mut tx = self.begin(Lock::Alone).await?;
+        let mut tx = self.begin(Lock::Campaign(campaign)).await?;
         q(
-            self.backend,
             "UPDATE campaigns SET control = 'cancelled', state = 'cancelled',
-                 state_reason = 'cancelled by the operator', updated_at = ? WHERE id = ?",
+                 state_reason = 'cancelled by the operator', updated_at = $1 WHERE id = $2",
         )
         .bind(&stamp)
         .bind(campaign)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        let done = q(self.backend,
-            "UPDATE messages SET state = 'cancelled', error = 'cancelled by the operator', updated_at = ?
-             WHERE campaign_id = ? AND state = 'queued'",
+        let done = q("UPDATE messages SET state = 'cancelled', error = 'cancelled by the operator', updated_at = $1
+             WHERE campaign_id = $2 AND state = 'queued'",
         )
         .bind(&stamp)
         .bind(campaign)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected())

@@ -20,9 +20,8 @@ impl Store {
     /// One pass over the messages: by state and ack, and those queued for after `defer_ms`.
     pub async fn queue_gauges(&self, defer_ms: i64) -> Result<QueueGauges, StoreError> {
         let rows: Vec<(String, Option<i64>, i64, i64)> = q_as(
-            self.backend,
             "SELECT state, ack, COUNT(*),
-                    SUM(CASE WHEN state = 'queued' AND next_attempt_at > ? THEN 1 ELSE 0 END)
+                    SUM(CASE WHEN state = 'queued' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
              FROM messages GROUP BY state, ack",
         )
         .bind(defer_ms)
@@ -42,18 +41,15 @@ impl Store {
             }
             g.deferred += deferred;
         }
-        g.stopped_tokens = q_scalar(
-            self.backend,
-            "SELECT fingerprint FROM token_stops ORDER BY 1",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        g.stopped_tokens = q_scalar("SELECT fingerprint FROM token_stops ORDER BY 1")
+            .fetch_all(self.pool())
+            .await?;
         Ok(g)
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        q(self.backend, "SELECT 1").execute(self.pool()).await?;
+        q("SELECT 1").execute(self.pool()).await?;
         Ok(())
     }
 }

@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::Lock;
 use super::sql::q;
 use super::{CampaignId, Store, StoreError, TokenLease};
@@ -151,14 +149,11 @@ impl Store {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Result<(), LeaseHeld>, StoreError> {
-        let mut tx = self.begin(Lock::Alone).await?;
-        let row = q(
-            self.backend,
-            "SELECT lease_owner, lease_until FROM campaigns WHERE id = ?",
-        )
-        .bind(campaign)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut tx = self.begin(Lock::Campaign(campaign)).await?;
+        let row = q("SELECT lease_owner, lease_until FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_one(&mut tx)
+            .await?;
         let (held_by, held_until): (Option<String>, Option<i64>) = (row.get(0), row.get(1));
         if let (Some(other), Some(until)) = (held_by, held_until)
             && other != owner
@@ -174,21 +169,18 @@ impl Store {
                 until,
             }));
         }
-        q(
-            self.backend,
-            "UPDATE campaigns SET lease_owner = ?, lease_until = ? WHERE id = ?",
-        )
-        .bind(owner)
-        .bind(until_ms)
-        .bind(campaign)
-        .execute(&mut *tx)
-        .await?;
+        q("UPDATE campaigns SET lease_owner = $1, lease_until = $2 WHERE id = $3")
+            .bind(owner)
+            .bind(until_ms)
+            .bind(campaign)
+            .execute(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
 
     pub async fn release_lease(&self, campaign: CampaignId, owner: &str) -> Result<(), StoreError> {
-        q(self.backend, "UPDATE campaigns SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
+        q("UPDATE campaigns SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
             .bind(campaign)
             .bind(owner)
             .execute(self.pool())

@@ -1,12 +1,11 @@
 //! The message state machine in the store. Every transition after the claim is fenced by the
-//! attempt id: `UPDATE ... WHERE id = ? AND attempt_id = ? AND state = 'sending'`; a row that
+//! attempt id: `UPDATE ... WHERE id = $1 AND attempt_id = $2 AND state = 'sending'`; a row that
 //! did not change belongs to someone else.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::acks::state_for_sql;
-use super::sql::{built, built_as, built_scalar, q, q_as, q_scalar};
+use super::sql::{Builder, built, built_as, built_scalar, q, q_as, q_scalar};
 use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError, now};
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
@@ -157,28 +156,27 @@ impl Store {
         campaign: CampaignId,
     ) -> Result<u64, StoreError> {
         let stamp = now();
-        let mut tx = self.begin(Lock::Alone).await?;
+        let mut tx = self.begin(Lock::Campaign(campaign)).await?;
         // The attempt ended no earlier than now, as far as we can know: its request may have
         // been in flight until the process died. The safe delay of reconciliation counts from here.
-        q(self.backend,
-            "UPDATE attempts SET finished_at = ?, outcome = 'uncertain', detail = 'interrupted while sending'
+        q("UPDATE attempts SET finished_at = $1, outcome = 'uncertain', detail = 'interrupted while sending'
              WHERE finished_at IS NULL AND id IN
-                 (SELECT attempt_id FROM messages WHERE campaign_id = ? AND state = 'sending')",
+                 (SELECT attempt_id FROM messages WHERE campaign_id = $2 AND state = 'sending')",
         )
         .bind(&stamp)
         .bind(campaign)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         // An ack heard meanwhile proves the send: it decides the state instead.
-        let done = q(self.backend, format!(
+        let done = q(format!(
             "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
-                 error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = ?
-             WHERE campaign_id = ? AND state = 'sending'",
+                 error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = $1
+             WHERE campaign_id = $2 AND state = 'sending'",
             state_for_sql("ack")
         ))
         .bind(&stamp)
         .bind(campaign)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
@@ -191,9 +189,8 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = q(self.backend,
-            "SELECT id, phone FROM messages WHERE campaign_id = ? AND state = 'queued' AND next_attempt_at <= ?
-             ORDER BY next_attempt_at, id LIMIT ?",
+        let rows = q("SELECT id, phone FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
+             ORDER BY next_attempt_at, id LIMIT $3",
         )
         .bind(campaign)
         .bind(now_ms)
@@ -206,8 +203,7 @@ impl Store {
     /// When the next queued message is due (unix ms), if any is queued.
     pub async fn next_due(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
         Ok(q_scalar(
-            self.backend,
-            "SELECT MIN(next_attempt_at) FROM messages WHERE campaign_id = ? AND state = 'queued'",
+            "SELECT MIN(next_attempt_at) FROM messages WHERE campaign_id = $1 AND state = 'queued'",
         )
         .bind(campaign)
         .fetch_one(self.pool())
@@ -222,28 +218,26 @@ impl Store {
             return Ok(vec![]);
         }
         let stamp = now();
-        let mut tx = self.begin(Lock::Beside).await?;
+        let mut tx = self.begin(Lock::Claim(lease.campaign)).await?;
         // One read of the campaign: its lease, control, timing, and its token's daily cap.
         type Row = (
-            Option<i64>,
+            Option<i32>,
             Option<String>,
             Option<String>,
             Option<String>,
             Option<i64>,
         );
-        let row: Option<Row> = q_as(self.backend,
-            "SELECT CASE WHEN c.lease_owner = ? AND c.lease_until > ? THEN 1 ELSE 0 END, c.control, c.timing, c.token_fingerprint,
+        let row: Option<Row> = q_as("SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END, c.control, c.timing, c.token_fingerprint,
                     (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
-             FROM campaigns c WHERE c.id = ?",
+             FROM campaigns c WHERE c.id = $3",
         )
         .bind(&lease.owner)
         .bind(chrono::Utc::now().timestamp_millis())
         .bind(lease.campaign)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let (held, control, timing, token, cap) = row.unwrap_or_default();
-        if held != Some(1) || !super::token_lease::holds_token(&mut tx, self.backend, lease).await?
-        {
+        if held != Some(1) || !super::token_lease::holds_token(&mut tx, lease).await? {
             lease.lose();
             return Err(StoreError::LeaseLost(lease.campaign));
         }
@@ -257,7 +251,8 @@ impl Store {
         // skipped, not waited for (SQLite's transaction has the database to itself).
         let locked;
         let ids = if self.backend == Backend::Postgres {
-            let mut lock = sqlx::QueryBuilder::new(
+            let mut lock = Builder::new(
+                self.backend,
                 "SELECT id FROM messages WHERE state = 'queued' AND campaign_id = ",
             );
             lock.push_bind(lease.campaign).push(" AND id IN (");
@@ -266,9 +261,7 @@ impl Store {
                 list.push_bind(*id);
             }
             lock.push(")").push(self.skip_locked());
-            locked = built_scalar::<i64>(self.backend, &mut lock)
-                .fetch_all(&mut *tx)
-                .await?;
+            locked = built_scalar::<i64>(&mut lock).fetch_all(&mut tx).await?;
             locked.as_slice()
         } else {
             ids
@@ -290,7 +283,8 @@ impl Store {
             return Ok(vec![]);
         }
         // A number suppressed after it was queued (an opt-out, an event) is never sent.
-        let mut cancel = sqlx::QueryBuilder::new(
+        let mut cancel = Builder::new(
+            self.backend,
             "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
              (SELECT reason FROM suppressions s WHERE s.phone = messages.phone), updated_at = ",
         );
@@ -305,16 +299,16 @@ impl Store {
             list.push_bind(*id);
         }
         cancel.push(")");
-        built(self.backend, &mut cancel).execute(&mut *tx).await?;
+        built(&mut cancel).execute(&mut tx).await?;
         // A message past its expiry (max_age, expires_at) is never sent late.
-        let mut expire = expiring(lease.campaign, crate::clock::now_ms());
+        let mut expire = expiring(self.backend, lease.campaign, crate::clock::now_ms());
         expire.push(" AND id IN (");
         let mut list = expire.separated(", ");
         for id in ids {
             list.push_bind(*id);
         }
         expire.push(")");
-        built(self.backend, &mut expire).execute(&mut *tx).await?;
+        built(&mut expire).execute(&mut tx).await?;
         // The token's daily cap: what is over it waits for a place.
         let kept = match (token, cap) {
             (Some(token), Some(cap)) => {
@@ -331,8 +325,10 @@ impl Store {
         }
         // Set-based: two statements for the whole batch, whatever its size. The attempts made
         // say which messages they are for (no `MAX(id)` read before them).
-        let mut insert =
-            sqlx::QueryBuilder::new("INSERT INTO attempts (message_id, started_at) SELECT id, ");
+        let mut insert = Builder::new(
+            self.backend,
+            "INSERT INTO attempts (message_id, started_at) SELECT id, ",
+        );
         insert
             .push_bind(&stamp)
             .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
@@ -343,14 +339,12 @@ impl Store {
             list.push_bind(*id);
         }
         insert.push(") RETURNING id, message_id");
-        let made: Vec<(i64, i64)> = built_as(self.backend, &mut insert)
-            .fetch_all(&mut *tx)
-            .await?;
+        let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut tx).await?;
         if made.is_empty() {
             tx.commit().await?;
             return Ok(vec![]);
         }
-        let mut update = sqlx::QueryBuilder::new("WITH a(id, message_id) AS (");
+        let mut update = Builder::new(self.backend, "WITH a(id, message_id) AS (");
         update.push_values(&made, |mut row, (attempt, message)| {
             row.push_bind(*attempt).push_bind(*message);
         });
@@ -363,7 +357,7 @@ impl Store {
             .push_bind(&stamp)
             .push(" FROM a WHERE a.message_id = messages.id")
             .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts, messages.campaign_id");
-        let rows = built(self.backend, &mut update).fetch_all(&mut *tx).await?;
+        let rows = built(&mut update).fetch_all(&mut tx).await?;
         tx.commit().await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
@@ -382,14 +376,11 @@ impl Store {
 
     /// Puts a queued message off until `at_ms` (e.g. its number must wait).
     pub async fn defer(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'",
-        )
-        .bind(at_ms)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE messages SET next_attempt_at = $1 WHERE id = $2 AND state = 'queued'")
+            .bind(at_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -411,7 +402,8 @@ impl Store {
         // Set-based: two statements per 100 outcomes.
         for chunk in ended.chunks(100) {
             let rows: Vec<Finished> = chunk.iter().map(|(c, o)| Finished::of(c, o)).collect();
-            let mut messages = sqlx::QueryBuilder::new(
+            let mut messages = Builder::new(
+                self.backend,
                 "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
             );
             messages.push_values(&rows, |mut b, f| {
@@ -460,11 +452,8 @@ impl Store {
                 )
                 .push_bind(&stamp)
                 .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
-            changed += built(self.backend, &mut messages)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let mut attempts = sqlx::QueryBuilder::new("WITH v(id, outcome, detail) AS (");
+            changed += built(&mut messages).execute(&mut tx).await?.rows_affected();
+            let mut attempts = Builder::new(self.backend, "WITH v(id, outcome, detail) AS (");
             attempts.push_values(&rows, |mut b, f| {
                 b.push_bind(f.attempt_id)
                     .push_bind(f.state)
@@ -474,7 +463,7 @@ impl Store {
                 .push(") UPDATE attempts SET finished_at = ")
                 .push_bind(&stamp)
                 .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
-            built(self.backend, &mut attempts).execute(&mut *tx).await?;
+            built(&mut attempts).execute(&mut tx).await?;
         }
         for (claim, outcome) in ended {
             if let Outcome::Failed {
@@ -483,11 +472,11 @@ impl Store {
                 ..
             } = outcome
             {
-                q(self.backend, "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, 'api', ?) ON CONFLICT (phone) DO NOTHING")
+                q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, 'api', $3) ON CONFLICT (phone) DO NOTHING")
                     .bind(&claim.phone)
                     .bind(reason)
                     .bind(&stamp)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
             }
         }
@@ -503,29 +492,26 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut expire = match campaign {
-            Some(id) => expiring(id, now_ms),
+            Some(id) => expiring(self.backend, id, now_ms),
             None => {
-                let mut q = sqlx::QueryBuilder::new(EXPIRE);
+                let mut q = Builder::new(self.backend, EXPIRE);
                 q.push_bind(now())
                     .push(" WHERE state = 'queued' AND expires_ms <= ")
                     .push_bind(now_ms);
                 q
             }
         };
-        Ok(built(self.backend, &mut expire)
+        Ok(built(&mut expire)
             .execute(self.pool())
             .await?
             .rows_affected())
     }
 
     pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
-        let rows = q(
-            self.backend,
-            "SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state",
-        )
-        .bind(campaign)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q("SELECT state, COUNT(*) FROM messages WHERE campaign_id = $1 GROUP BY state")
+            .bind(campaign)
+            .fetch_all(self.pool())
+            .await?;
         let mut c = Counts::default();
         for r in rows {
             let n: i64 = r.get(1);
@@ -556,12 +542,9 @@ impl Store {
     pub async fn campaigns(
         &self,
     ) -> Result<Vec<(CampaignId, String, String, Option<String>)>, StoreError> {
-        let rows = q(
-            self.backend,
-            "SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q("SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC")
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))
@@ -573,8 +556,8 @@ const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
      error = 'expired: not sent before its max_age or expires_at', updated_at = ";
 
 /// The update that expires the campaign's queued messages past their expiry at `now_ms`.
-fn expiring(campaign: CampaignId, now_ms: i64) -> sqlx::QueryBuilder<sqlx::Any> {
-    let mut q = sqlx::QueryBuilder::new(EXPIRE);
+fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> Builder {
+    let mut q = Builder::new(backend, EXPIRE);
     q.push_bind(now())
         .push(" WHERE campaign_id = ")
         .push_bind(campaign)

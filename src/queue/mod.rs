@@ -2,10 +2,11 @@
 //! in SQLite (WAL, `synchronous=FULL`, one writer connection, `BEGIN IMMEDIATE` for every
 //! read-then-write transaction) or PostgreSQL, shared by several workers.
 //!
-//! Both run the same statements (`sql.rs`) through sqlx's `Any` driver, with `?` placeholders
-//! as SQLite takes them and numbered for PostgreSQL; what differs between them is in
-//! `Backend`: the migrations (embedded, `migrations.rs`), how a transaction takes its lock,
-//! and the row locks of the claim. Nothing outside this module sees a connection.
+//! Each engine runs on its own sqlx driver (`sql.rs`): most statements are written once, in
+//! SQL both take; the hot ones that gain from an engine's own forms are written for each.
+//! What else differs between them is in `Backend`: the migrations (embedded,
+//! `migrations.rs`), how a transaction takes its lock, and the row locks of the claim. Nothing
+//! outside this module sees a connection.
 
 mod acks;
 mod campaigns;
@@ -28,8 +29,8 @@ mod windows;
 mod workers;
 
 use chrono::Utc;
-use sqlx::Pool;
-use sqlx::any::Any;
+
+use sql::{Db, Tx};
 
 pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
 pub use campaigns::Listed;
@@ -200,31 +201,45 @@ pub enum Backend {
     Postgres,
 }
 
-/// How a transaction keeps others out while it reads and then writes.
+/// How a transaction keeps others out while it reads and then writes (on PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` has the database to itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lock {
-    /// Alone: leases, schedules, campaigns and their controls change one at a time, as every
-    /// SQLite write does.
+    /// Alone: token leases and schedules change one at a time, with no claim beside them.
     Alone,
     /// Beside other claims and outcomes, never beside an `Alone` one: the rows it changes are
     /// its own (locked with `FOR UPDATE`, claims skipping what another holds).
     Beside,
+    /// A claim of the campaign: `Beside`, and beside other claims of it, never beside a
+    /// change of its lease or control (`Campaign`). Other campaigns' changes do not stop it.
+    Claim(CampaignId),
+    /// A change of the campaign's lease or control: alone among its claims, beside every
+    /// other campaign's.
+    Campaign(CampaignId),
+    /// A load into the campaign: one at a time per campaign, beside every claim (new queued
+    /// rows are only seen by the claims that start after it commits).
+    Load(CampaignId),
 }
 
 /// The advisory lock PostgreSQL's transactions take (`Lock`): any number `Beside`, or one
 /// `Alone`.
 const PG_LOCK: i64 = 0x63_616d_7061_6967; // "campaig"
 
+/// The classes of PostgreSQL's per-campaign advisory locks (`pg_advisory_xact_lock(class,
+/// campaign)`, a key space apart from `PG_LOCK`'s).
+const PG_CAMPAIGN_LOCK: i32 = 1;
+const PG_LOAD_LOCK: i32 = 2;
+
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: Pool<Any>,
+    pool: Db,
     backend: Backend,
     /// The database as given (a URL's credentials left out).
     db: std::sync::Arc<str>,
 }
 
 impl Store {
-    fn pool(&self) -> &Pool<Any> {
+    fn pool(&self) -> &Db {
         &self.pool
     }
 
@@ -240,19 +255,30 @@ impl Store {
 
     /// Begins a transaction that reads and then writes: `BEGIN IMMEDIATE` on SQLite, which
     /// has one writer; on PostgreSQL, `BEGIN` and the advisory lock `lock` asks for.
-    async fn begin(&self, lock: Lock) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                let take = match lock {
-                    Lock::Alone => "SELECT pg_advisory_xact_lock(?)",
-                    Lock::Beside => "SELECT pg_advisory_xact_lock_shared(?)",
+    async fn begin(&self, lock: Lock) -> Result<Tx, StoreError> {
+        match &self.pool {
+            Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
+            Db::Postgres(pool) => {
+                let mut tx = Tx::Postgres(pool.begin().await?);
+                let global = match lock {
+                    Lock::Alone => "SELECT pg_advisory_xact_lock($1)",
+                    _ => "SELECT pg_advisory_xact_lock_shared($1)",
                 };
-                sql::q(self.backend, take)
-                    .bind(PG_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
+                sql::q(global).bind(PG_LOCK).execute(&mut tx).await?;
+                let (take, class, campaign) = match lock {
+                    Lock::Alone | Lock::Beside => return Ok(tx),
+                    Lock::Claim(c) => ("pg_advisory_xact_lock_shared", PG_CAMPAIGN_LOCK, c),
+                    Lock::Campaign(c) => ("pg_advisory_xact_lock", PG_CAMPAIGN_LOCK, c),
+                    Lock::Load(c) => ("pg_advisory_xact_lock", PG_LOAD_LOCK, c),
+                };
+                // The two-key form takes 32-bit keys: a campaign id past that shares its lock
+                // with another campaign, which only makes them wait for each other.
+                sql::q(format!(
+                    "SELECT {take}({class}, CAST($1 % 2147483647 AS INTEGER))"
+                ))
+                .bind(campaign.0)
+                .execute(&mut tx)
+                .await?;
                 Ok(tx)
             }
         }

@@ -5,10 +5,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::pool::Pool;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
+
+use super::sql::Db;
 
 use super::{Backend, Store, StoreError};
 use crate::redact::url as shown;
@@ -42,21 +43,19 @@ fn sqlite_pragmas(busy_timeout: Duration) -> String {
 /// transaction: a lost race leaves nothing half done). PostgreSQL's migrations take an
 /// advisory lock, so workers starting together apply them once.
 async fn open_and_migrate(
-    connect: AnyConnectOptions,
-    backend: Backend,
+    connect: Connect,
     busy_timeout: Duration,
     db: &str,
-) -> Result<Pool<sqlx::Any>, StoreError> {
+) -> Result<Db, StoreError> {
     const TRIES: u64 = 20;
-    let migrator = migrator(backend);
     let mut tries = 0;
     loop {
         tries += 1;
         let last = tries == TRIES;
-        let pool = match backend {
-            Backend::Sqlite => {
+        let pool = match &connect {
+            Connect::Sqlite(connect) => {
                 let pragmas = sqlite_pragmas(busy_timeout);
-                AnyPoolOptions::new()
+                PoolOptions::new()
                     .max_connections(1)
                     .after_connect(move |conn, _| {
                         let pragmas = pragmas.clone();
@@ -67,28 +66,30 @@ async fn open_and_migrate(
                     })
                     .connect_with(connect.clone())
                     .await
+                    .map(Db::Sqlite)
             }
-            Backend::Postgres => {
+            Connect::Postgres(connect) => {
                 // A pool only says it timed out; one connection first says why it cannot
                 // connect (refused, no such role or database).
-                match <sqlx::AnyConnection as sqlx::Connection>::connect_with(&connect).await {
+                match <sqlx::PgConnection as sqlx::Connection>::connect_with(connect).await {
                     Ok(first) => {
                         let _ = sqlx::Connection::close(first).await;
-                        AnyPoolOptions::new()
+                        PoolOptions::new()
                             .max_connections(PG_CONNECTIONS)
                             .acquire_timeout(busy_timeout)
                             .connect_with(connect.clone())
                             .await
+                            .map(Db::Postgres)
                     }
                     Err(e) => Err(e),
                 }
             }
         };
-        if let (Ok(pool), Backend::Postgres) = (&pool, backend) {
+        if let Ok(Db::Postgres(pool)) = &pool {
             check_postgres_version(pool, db).await?;
         }
         match pool {
-            Ok(pool) => match migrator.run(&pool).await {
+            Ok(pool) => match migrate(&pool).await {
                 Ok(()) => return Ok(pool),
                 Err(error) if last => {
                     return Err(StoreError::Migrate {
@@ -110,8 +111,21 @@ async fn open_and_migrate(
     }
 }
 
+/// How to connect, on each engine.
+enum Connect {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+async fn migrate(pool: &Db) -> Result<(), sqlx::migrate::MigrateError> {
+    match pool {
+        Db::Sqlite(p) => migrator(Backend::Sqlite).run(p).await,
+        Db::Postgres(p) => migrator(Backend::Postgres).run(p).await,
+    }
+}
+
 /// Refuses a PostgreSQL server older than `MIN_POSTGRES`, before anything is migrated.
-async fn check_postgres_version(pool: &Pool<sqlx::Any>, db: &str) -> Result<(), StoreError> {
+async fn check_postgres_version(pool: &sqlx::PgPool, db: &str) -> Result<(), StoreError> {
     let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
         .fetch_one(pool)
         .await?;
@@ -203,13 +217,13 @@ impl Store {
     /// file is created readable by its owner only (it holds phone numbers and the webhook
     /// secret); SQLite gives its -wal and -shm files the same permissions.
     pub async fn open_with(db: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let open_err = |error| StoreError::Open {
             db: shown(db),
             error,
         };
         let (backend, connect) = if is_postgres(db) {
-            (Backend::Postgres, AnyConnectOptions::from_str(db))
+            let connect = PgConnectOptions::from_str(db).map_err(open_err)?;
+            (Backend::Postgres, Connect::Postgres(connect))
         } else {
             let connect = if db.starts_with("sqlite:") {
                 SqliteConnectOptions::from_str(db).map_err(open_err)?
@@ -220,11 +234,10 @@ impl Store {
             if path.as_os_str() != ":memory:" {
                 private_database(&path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
             }
-            let url = connect.create_if_missing(true).to_url_lossy();
-            (Backend::Sqlite, AnyConnectOptions::from_url(&url))
+            let connect = connect.create_if_missing(true);
+            (Backend::Sqlite, Connect::Sqlite(connect))
         };
-        let connect = connect.map_err(open_err)?;
-        let pool = open_and_migrate(connect, backend, options.busy_timeout, db).await?;
+        let pool = open_and_migrate(connect, options.busy_timeout, db).await?;
         let store = Store {
             pool,
             backend,

@@ -1,7 +1,6 @@
 //! Read-only queries for `status` and reports.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::sql::{q, q_as, q_scalar};
 use super::{CampaignId, Store, StoreError};
@@ -74,13 +73,12 @@ pub struct RecipientRow {
 
 impl Store {
     pub async fn funnel(&self, campaign: CampaignId) -> Result<Funnel, StoreError> {
-        let r = q(self.backend,
-            "SELECT COUNT(*),
+        let r = q("SELECT COUNT(*),
                     COUNT(sent_at),
                     SUM(CASE WHEN delivered_at IS NOT NULL OR state IN ('delivered', 'read', 'replied') THEN 1 ELSE 0 END),
                     SUM(CASE WHEN state IN ('read', 'replied') THEN 1 ELSE 0 END),
                     SUM(CASE WHEN state = 'replied' THEN 1 ELSE 0 END)
-             FROM messages WHERE campaign_id = ?",
+             FROM messages WHERE campaign_id = $1",
         )
         .bind(campaign)
         .fetch_one(self.pool())
@@ -101,9 +99,8 @@ impl Store {
         campaign: CampaignId,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = q(
-            self.backend,
             "SELECT COALESCE(error, 'unknown'), COUNT(*) AS n FROM messages
-             WHERE campaign_id = ? AND state = 'failed' GROUP BY 1 ORDER BY n DESC, 1",
+             WHERE campaign_id = $1 AND state = 'failed' GROUP BY 1 ORDER BY n DESC, 1",
         )
         .bind(campaign)
         .fetch_all(self.pool())
@@ -116,13 +113,12 @@ impl Store {
     /// others were found delivered by polling, which tells when we asked, not when it happened.
     pub async fn delivery_times(&self, campaign: CampaignId) -> Result<DeliveryTimes, StoreError> {
         let rows: Vec<(i64, Option<i64>, Option<i64>)> = q_as(
-            self.backend,
             "SELECT m.sent_at,
                     MIN(CASE WHEN e.source = 'callback' THEN e.at_ms END),
                     COALESCE(m.delivered_at, MIN(e.at_ms))
              FROM messages m LEFT JOIN events e
                ON e.message_id = m.id AND e.kind = 'ack' AND e.ack >= 2
-             WHERE m.campaign_id = ? AND m.sent_at IS NOT NULL
+             WHERE m.campaign_id = $1 AND m.sent_at IS NOT NULL
                AND (m.delivered_at IS NOT NULL OR e.id IS NOT NULL)
              GROUP BY m.id",
         )
@@ -150,16 +146,13 @@ impl Store {
         campaign: CampaignId,
         mut each: impl FnMut(&str),
     ) -> Result<(), StoreError> {
-        use futures_util::TryStreamExt;
-        let mut rows = q_scalar::<String>(
-            self.backend,
-            "SELECT payload FROM messages WHERE campaign_id = ? AND sent_at IS NOT NULL",
-        )
-        .bind(campaign)
-        .fetch(self.pool());
-        while let Some(payload) = rows.try_next().await? {
-            each(&payload);
-        }
+        q("SELECT payload FROM messages WHERE campaign_id = $1 AND sent_at IS NOT NULL")
+            .bind(campaign)
+            .for_each_row(self.pool(), |row| {
+                each(row.try_get::<&str, _>(0)?);
+                Ok(())
+            })
+            .await?;
         Ok(())
     }
 
@@ -170,16 +163,13 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Vec<[Option<i64>; 4]>, StoreError> {
-        let rows = q(
-            self.backend,
-            "SELECT m.sent_at,
+        let rows = q("SELECT m.sent_at,
                     COALESCE(m.delivered_at, MIN(CASE WHEN e.ack >= 2 THEN e.at_ms END)),
                     MIN(CASE WHEN e.ack >= 3 THEN e.at_ms END),
                     MIN(CASE WHEN e.ack = 10 THEN e.at_ms END),
                     m.state
              FROM messages m LEFT JOIN events e ON e.message_id = m.id AND e.kind = 'ack'
-             WHERE m.campaign_id = ? AND m.sent_at IS NOT NULL GROUP BY m.id",
-        )
+             WHERE m.campaign_id = $1 AND m.sent_at IS NOT NULL GROUP BY m.id")
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
@@ -215,12 +205,11 @@ impl Store {
     /// What the report's header shows: channel, settings (as stored), token, when it was
     /// created, its first and last send, and the last load's summary (JSON).
     pub async fn report_header(&self, campaign: CampaignId) -> Result<HeaderRow, StoreError> {
-        let r = q(self.backend,
-            "SELECT c.channel, c.definition, c.token_fingerprint, c.created_at, c.load_summary, c.bot_id,
+        let r = q("SELECT c.channel, c.definition, c.token_fingerprint, c.created_at, c.load_summary, c.bot_id,
                     (SELECT MIN(sent_at) FROM messages WHERE campaign_id = c.id),
                     (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id),
                     c.price
-             FROM campaigns c WHERE c.id = ?",
+             FROM campaigns c WHERE c.id = $1",
         )
         .bind(campaign)
         .fetch_one(self.pool())
@@ -246,16 +235,14 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<(i64, String, String, String)>, i64), StoreError> {
         let rows: Vec<(i64, String, String, Option<String>)> = q_as(
-            self.backend,
             "SELECT line, phone, state, error FROM messages
-             WHERE campaign_id = ? AND state IN ('failed', 'uncertain') ORDER BY line LIMIT ?",
+             WHERE campaign_id = $1 AND state IN ('failed', 'uncertain') ORDER BY line LIMIT $2",
         )
         .bind(campaign)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let all: i64 = q_scalar(self.backend,
-            "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state IN ('failed', 'uncertain')",
+        let all: i64 = q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND state IN ('failed', 'uncertain')",
         )
         .bind(campaign)
         .fetch_one(self.pool())
@@ -268,9 +255,8 @@ impl Store {
     }
 
     pub async fn recipients(&self, campaign: CampaignId) -> Result<Vec<RecipientRow>, StoreError> {
-        let rows = q(self.backend,
-            "SELECT line, phone, state, ack, mid, attempts, error_code, error, created_at, sent_at, delivered_at
-             FROM messages WHERE campaign_id = ? ORDER BY line, id",
+        let rows = q("SELECT line, phone, state, ack, mid, attempts, error_code, error, created_at, sent_at, delivered_at
+             FROM messages WHERE campaign_id = $1 ORDER BY line, id",
         )
         .bind(campaign)
         .fetch_all(self.pool())
@@ -311,9 +297,8 @@ impl Store {
         campaign: CampaignId,
         after_ms: i64,
     ) -> Result<Vec<DeferredGroup>, StoreError> {
-        let rows = q(self.backend,
-            "SELECT COUNT(*), MIN(next_attempt_at), MAX(next_attempt_at), COALESCE(error, 'waiting to be sent')
-             FROM messages WHERE campaign_id = ? AND state = 'queued' AND next_attempt_at > ?
+        let rows = q("SELECT COUNT(*), MIN(next_attempt_at), MAX(next_attempt_at), COALESCE(error, 'waiting to be sent')
+             FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at > $2
              GROUP BY 4 ORDER BY 2",
         )
         .bind(campaign)

@@ -3,10 +3,8 @@
 //! loses nor repeats a run, and two firers of one run (a worker and a cron `run`) make one
 //! batch between them.
 
-use sqlx::Row;
-
 use super::Lock;
-use super::sql::{built, q, q_as, q_scalar};
+use super::sql::{Builder, built, q, q_as, q_scalar};
 use super::{CampaignId, Store, StoreError, now};
 use crate::campaign::timing::ScheduleSpec;
 use crate::schedule::Missed;
@@ -60,9 +58,8 @@ impl Store {
         token: &str,
         first_run: i64,
     ) -> Result<i64, StoreError> {
-        let next: i64 = q_scalar(self.backend,
-            "INSERT INTO schedules (campaign_id, file, cron, timezone, grace_ms, token, next_run_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        let next: i64 = q_scalar("INSERT INTO schedules (campaign_id, file, cron, timezone, grace_ms, token, next_run_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (campaign_id) DO UPDATE SET
                file = excluded.file, grace_ms = excluded.grace_ms, token = excluded.token,
                next_run_at = CASE WHEN schedules.cron = excluded.cron AND schedules.timezone = excluded.timezone
@@ -84,7 +81,7 @@ impl Store {
     }
 
     pub async fn remove_schedule(&self, campaign: CampaignId) -> Result<bool, StoreError> {
-        let done = q(self.backend, "DELETE FROM schedules WHERE campaign_id = ?")
+        let done = q("DELETE FROM schedules WHERE campaign_id = $1")
             .bind(campaign)
             .execute(self.pool())
             .await?;
@@ -96,7 +93,7 @@ impl Store {
         &self,
         due: Option<(&str, i64)>,
     ) -> Result<Vec<ScheduleRow>, StoreError> {
-        let mut query = sqlx::QueryBuilder::new(
+        let mut query = Builder::new(self.backend,
             "SELECT s.campaign_id, c.name, s.file, s.cron, s.timezone, s.grace_ms, s.token, s.next_run_at
              FROM schedules s JOIN campaigns c ON c.id = s.campaign_id",
         );
@@ -108,9 +105,7 @@ impl Store {
                 .push_bind(by);
         }
         query.push(" ORDER BY s.next_run_at, s.campaign_id");
-        let rows = built(self.backend, &mut query)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = built(&mut query).fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()
             .map(|r| ScheduleRow {
@@ -139,53 +134,47 @@ impl Store {
         let at = crate::clock::now_ms();
         let mut tx = self.begin(Lock::Alone).await?;
         if let Some(slot) = slot
-            && let Some(id) = q_scalar::<i64>(
-                self.backend,
-                "SELECT id FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
+            && let Some(id) = q_scalar::<i64>("SELECT id FROM batches WHERE campaign_id = $1 AND slot = $2 AND state <> 'skipped'",
             )
             .bind(campaign)
             .bind(slot)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
         {
             return Ok(Claimed::AlreadyFired(id));
         }
-        let moved = q(
-            self.backend,
-            "UPDATE schedules SET next_run_at = ? WHERE campaign_id = ? AND next_run_at = ?",
-        )
-        .bind(next)
-        .bind(campaign)
-        .bind(expected)
-        .execute(&mut *tx)
-        .await?;
+        let moved =
+            q("UPDATE schedules SET next_run_at = $1 WHERE campaign_id = $2 AND next_run_at = $3")
+                .bind(next)
+                .bind(campaign)
+                .bind(expected)
+                .execute(&mut tx)
+                .await?;
         if moved.rows_affected() == 0 {
             return Ok(Claimed::Raced);
         }
         if let Some((missed, reason)) = skipped {
-            q(self.backend,
-                "INSERT INTO batches (campaign_id, slot, state, reason, fired_at) VALUES (?, ?, 'skipped', ?, ?)
+            q("INSERT INTO batches (campaign_id, slot, state, reason, fired_at) VALUES ($1, $2, 'skipped', $3, $4)
                  ON CONFLICT (campaign_id, slot) DO NOTHING",
             )
             .bind(campaign)
             .bind(missed.first)
             .bind(reason)
             .bind(at)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         let claimed = match slot {
             Some(slot) => Claimed::Batch(
-                q_scalar(self.backend,
-                    // A run recorded as skipped before (a schedule changed back) fires now.
-                    "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES (?, ?, 'loading', ?)
+                q_scalar(// A run recorded as skipped before (a schedule changed back) fires now.
+                    "INSERT INTO batches (campaign_id, slot, state, fired_at) VALUES ($1, $2, 'loading', $3)
                      ON CONFLICT (campaign_id, slot) DO UPDATE SET state = 'loading', reason = NULL, fired_at = excluded.fired_at
                      RETURNING id",
                 )
                 .bind(campaign)
                 .bind(slot)
                 .bind(at)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?,
             ),
             None => Claimed::Skipped,
@@ -200,8 +189,7 @@ impl Store {
         campaign: CampaignId,
         slot: i64,
     ) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(q_as(self.backend,
-            "SELECT id, state FROM batches WHERE campaign_id = ? AND slot = ? AND state <> 'skipped'",
+        Ok(q_as("SELECT id, state FROM batches WHERE campaign_id = $1 AND slot = $2 AND state <> 'skipped'",
         )
         .bind(campaign)
         .bind(slot)
@@ -215,9 +203,8 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, i64, String)>, StoreError> {
-        let rows: Vec<(i64, i64, String)> = q_as(self.backend,
-            "SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
-             WHERE b.state = 'loading' AND s.token = ? ORDER BY b.id",
+        let rows: Vec<(i64, i64, String)> = q_as("SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
+             WHERE b.state = 'loading' AND s.token = $1 ORDER BY b.id",
         )
         .bind(token)
         .fetch_all(self.pool())
@@ -230,25 +217,19 @@ impl Store {
 
     /// The batch is loaded; `summary` is its load's counts (JSON).
     pub async fn finish_batch(&self, batch: i64, summary: &str) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE batches SET state = 'loaded', load_summary = ? WHERE id = ?",
-        )
-        .bind(summary)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE batches SET state = 'loaded', load_summary = $1 WHERE id = $2")
+            .bind(summary)
+            .bind(batch)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     /// The campaign's batches, newest first.
     pub async fn batches(&self, campaign: CampaignId) -> Result<Vec<BatchRow>, StoreError> {
-        let rows = q(
-            self.backend,
-            "SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
+        let rows = q("SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.batch_id = b.id)
-             FROM batches b WHERE b.campaign_id = ? ORDER BY b.slot DESC, b.id DESC",
-        )
+             FROM batches b WHERE b.campaign_id = $1 ORDER BY b.slot DESC, b.id DESC")
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
@@ -278,12 +259,11 @@ impl Store {
 
     /// The next run of the campaign's schedule, if it has one.
     pub async fn next_run(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
-        Ok(q_scalar(
-            self.backend,
-            "SELECT next_run_at FROM schedules WHERE campaign_id = ?",
+        Ok(
+            q_scalar("SELECT next_run_at FROM schedules WHERE campaign_id = $1")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?,
         )
-        .bind(campaign)
-        .fetch_optional(self.pool())
-        .await?)
     }
 }

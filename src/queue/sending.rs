@@ -2,8 +2,6 @@
 //! handing its campaign over to the worker that holds the token, and where a campaign stands
 //! for whoever follows it.
 
-use sqlx::Row;
-
 use super::sql::{q, q_as, q_scalar};
 use super::{CampaignId, Control, Store, StoreError, now};
 
@@ -59,11 +57,11 @@ impl Store {
         token: &str,
         due_before_ms: i64,
     ) -> Result<Vec<Sendable>, StoreError> {
-        let rows = q(self.backend, format!(
+        let rows = q(format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
-             WHERE c.token_fingerprint = ? AND c.state IN {TO_SEND} AND c.control IS NULL
+             WHERE c.token_fingerprint = $1 AND c.state IN {TO_SEND} AND c.control IS NULL
                AND (EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
-                      AND m.state = 'queued' AND m.next_attempt_at <= ?)
+                      AND m.state = 'queued' AND m.next_attempt_at <= $2)
                  OR (c.state <> 'deferred' AND (
                    EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending')
                    OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain'))))
@@ -104,14 +102,11 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<SendOptions>, StoreError> {
-        let stored: Option<String> = q_scalar(
-            self.backend,
-            "SELECT send_options FROM campaigns WHERE id = ?",
-        )
-        .bind(campaign)
-        .fetch_optional(self.pool())
-        .await?
-        .flatten();
+        let stored: Option<String> = q_scalar("SELECT send_options FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten();
         super::stored("send options", stored)
     }
 
@@ -122,14 +117,11 @@ impl Store {
         campaign: CampaignId,
         options: &SendOptions,
     ) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE campaigns SET send_options = ? WHERE id = ?",
-        )
-        .bind(serde_json::to_string(options).unwrap_or_default())
-        .bind(campaign)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE campaigns SET send_options = $1 WHERE id = $2")
+            .bind(serde_json::to_string(options).unwrap_or_default())
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -142,13 +134,12 @@ impl Store {
         with: Option<(u32, SendOptions)>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        q(self.backend,
-            "UPDATE campaigns SET
-               state = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state ELSE 'queued' END,
-               state_reason = CASE WHEN lease_until > ?1 OR control IS NOT NULL THEN state_reason ELSE ?2 END,
-               token_fingerprint = ?3, priority = COALESCE(?4, priority),
-               send_options = COALESCE(?5, send_options), updated_at = ?6
-             WHERE id = ?7",
+        q("UPDATE campaigns SET
+               state = CASE WHEN lease_until > $1 OR control IS NOT NULL THEN state ELSE 'queued' END,
+               state_reason = CASE WHEN lease_until > $1 OR control IS NOT NULL THEN state_reason ELSE $2 END,
+               token_fingerprint = $3, priority = COALESCE($4, priority),
+               send_options = COALESCE($5, send_options), updated_at = $6
+             WHERE id = $7",
         )
         .bind(crate::clock::now_ms())
         .bind(reason)
@@ -164,14 +155,13 @@ impl Store {
 
     /// The fingerprint of the token the campaign is sent with, if it was ever sent or queued.
     pub async fn campaign_token(&self, campaign: CampaignId) -> Result<Option<String>, StoreError> {
-        Ok(q_scalar(
-            self.backend,
-            "SELECT token_fingerprint FROM campaigns WHERE id = ?",
+        Ok(
+            q_scalar("SELECT token_fingerprint FROM campaigns WHERE id = $1")
+                .bind(campaign)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten(),
         )
-        .bind(campaign)
-        .fetch_optional(self.pool())
-        .await?
-        .flatten())
     }
 
     /// The campaign's name and channel (`whatsapp` or `sms`).
@@ -179,18 +169,15 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<(String, String), StoreError> {
-        Ok(q_as(
-            self.backend,
-            "SELECT name, channel FROM campaigns WHERE id = ?",
-        )
-        .bind(campaign)
-        .fetch_one(self.pool())
-        .await?)
+        Ok(q_as("SELECT name, channel FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// The campaign's share of its token (1 to 10), as last chosen.
     pub async fn priority(&self, campaign: CampaignId) -> Result<u32, StoreError> {
-        let priority: i64 = q_scalar(self.backend, "SELECT priority FROM campaigns WHERE id = ?")
+        let priority: i64 = q_scalar("SELECT priority FROM campaigns WHERE id = $1")
             .bind(campaign)
             .fetch_one(self.pool())
             .await?;
@@ -203,23 +190,19 @@ impl Store {
         campaign: CampaignId,
         priority: u32,
     ) -> Result<(), StoreError> {
-        q(
-            self.backend,
-            "UPDATE campaigns SET priority = ? WHERE id = ?",
-        )
-        .bind(i64::from(priority.clamp(1, 10)))
-        .bind(campaign)
-        .execute(self.pool())
-        .await?;
+        q("UPDATE campaigns SET priority = $1 WHERE id = $2")
+            .bind(i64::from(priority.clamp(1, 10)))
+            .bind(campaign)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     /// Whether the campaign has anything to send or decide: queued, sending or uncertain.
     pub async fn has_work(&self, campaign: CampaignId) -> Result<bool, StoreError> {
         // EXISTS, not a subquery in FROM: PostgreSQL before 16 wants such a subquery named.
-        let n: i64 = q_scalar(
-            self.backend,
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM messages WHERE campaign_id = ?
+        let n: i32 = q_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1
                AND state IN ('queued', 'sending', 'uncertain')) THEN 1 ELSE 0 END",
         )
         .bind(campaign)
@@ -230,12 +213,9 @@ impl Store {
 
     /// Where the campaign stands now.
     pub async fn standing(&self, campaign: CampaignId) -> Result<Standing, StoreError> {
-        let r = q(
-            self.backend,
-            "SELECT state, state_reason, control,
-                    CASE WHEN lease_until > ? THEN lease_owner END
-             FROM campaigns WHERE id = ?",
-        )
+        let r = q("SELECT state, state_reason, control,
+                    CASE WHEN lease_until > $1 THEN lease_owner END
+             FROM campaigns WHERE id = $2")
         .bind(crate::clock::now_ms())
         .bind(campaign)
         .fetch_one(self.pool())

@@ -1,144 +1,526 @@
-//! The store's SQL runs on SQLite and PostgreSQL through sqlx's `Any` driver. The statements
-//! are written with `?` placeholders, which SQLite takes as they are; for PostgreSQL `numbered`
-//! turns them into `$1, $2, ...`. SQLite must not be given numbered ones: sqlx's SQLite driver
-//! finds each argument of a named or numbered placeholder by asking SQLite its name, which
-//! SQLite looks up by a linear scan, so a 4,800-argument load insert costs 4,800^2 steps.
+//! The store's statements, run on each engine's own sqlx driver (no `Any` driver, nothing
+//! rewritten): a statement is its text and its arguments, and runs on whichever pool or
+//! transaction it is given.
+//!
+//! A statement both engines take is written once, with numbered placeholders (`$1`), which
+//! PostgreSQL and SQLite both read. A statement built at run time (`Builder`) gets each
+//! engine's own placeholders as it is built: `?` on SQLite, whose driver finds a numbered
+//! argument by asking SQLite its name (a linear scan, so a 4,800-argument insert cost
+//! 4,800^2 steps), `$N` on PostgreSQL. The hot statements that differ between the engines
+//! (the load's insert: PostgreSQL's arrays, SQLite's multi-row VALUES) are written once for
+//! each.
 
-use sqlx::any::{Any, AnyArguments};
+use std::marker::PhantomData;
 
-use super::Backend;
-use sqlx::query::{Query, QueryAs, QueryScalar};
-use sqlx::{AssertSqlSafe, Execute, QueryBuilder};
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Sqlite, SqlitePool};
 
-/// `sql` with its `?` placeholders numbered `$1, $2, ...`; a `?` inside a quoted string or
-/// identifier is left alone.
-pub(crate) fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    let mut quote: Option<char> = None;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                out.push(c);
-            }
-            (Some(q), _) if c == q => {
-                quote = None;
-                out.push(c);
-            }
-            // `?N` is already numbered.
-            (None, '?') if chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
-            (None, '?') => {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            }
-            _ => out.push(c),
+use super::{Backend, CampaignId};
+
+/// The store's pool, of its engine.
+#[derive(Clone, Debug)]
+pub(super) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    pub(super) async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
         }
     }
-    out
 }
 
-/// `sql` as `backend` takes it: placeholders numbered for PostgreSQL, left as `?` for SQLite.
-fn text(backend: Backend, sql: &str) -> String {
-    match backend {
-        Backend::Sqlite => sql.to_owned(),
-        Backend::Postgres => numbered(sql),
+/// A transaction of the store's engine.
+pub(super) enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
     }
 }
 
-/// A statement of the store, as `backend` takes it.
-pub(super) fn q(backend: Backend, sql: impl AsRef<str>) -> Query<'static, Any, AnyArguments> {
-    sqlx::query(AssertSqlSafe(text(backend, sql.as_ref())))
+/// Where a statement runs: the pool (a connection of its own) or a transaction.
+pub(super) enum On<'a> {
+    Db(&'a Db),
+    Tx(&'a mut Tx),
 }
 
-pub(super) fn q_as<T>(
-    backend: Backend,
-    sql: impl AsRef<str>,
-) -> QueryAs<'static, Any, T, AnyArguments>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
-{
-    sqlx::query_as(AssertSqlSafe(text(backend, sql.as_ref())))
+impl<'a> From<&'a Db> for On<'a> {
+    fn from(db: &'a Db) -> Self {
+        On::Db(db)
+    }
 }
 
-pub(super) fn q_scalar<T>(
-    backend: Backend,
-    sql: impl AsRef<str>,
-) -> QueryScalar<'static, Any, T, AnyArguments>
-where
-    (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+impl<'a> From<&'a mut Tx> for On<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        On::Tx(tx)
+    }
+}
+
+/// An argument of a statement, owned. A list binds as an array on PostgreSQL and as a JSON
+/// array on SQLite (read there with `json_each`).
+#[derive(Debug, Clone)]
+pub(super) enum Arg {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+    Bool(bool),
+    Ints(Vec<i64>),
+    Texts(Vec<String>),
+    MaybeTexts(Vec<Option<String>>),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $e:expr;)*) => {
+        $(impl From<$t> for Arg {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        })*
+    };
+}
+
+arg_from! {
+    i64 => |v| Arg::Int(Some(v));
+    Option<i64> => |v| Arg::Int(v);
+    &i64 => |v| Arg::Int(Some(*v));
+    CampaignId => |v| Arg::Int(Some(v.0));
+    f64 => |v| Arg::Real(Some(v));
+    Option<f64> => |v| Arg::Real(v);
+    bool => |v| Arg::Bool(v);
+    String => |v| Arg::Text(Some(v));
+    &String => |v| Arg::Text(Some(v.clone()));
+    &str => |v| Arg::Text(Some(v.to_owned()));
+    Option<String> => |v| Arg::Text(v);
+    Option<&String> => |v| Arg::Text(v.cloned());
+    Option<&str> => |v| Arg::Text(v.map(str::to_owned));
+    &Option<String> => |v| Arg::Text(v.clone());
+    Option<CampaignId> => |v| Arg::Int(v.map(|c| c.0));
+    Vec<i64> => |v| Arg::Ints(v);
+    &[i64] => |v| Arg::Ints(v.to_vec());
+    Vec<String> => |v| Arg::Texts(v);
+}
+
+fn json_list<T: serde::Serialize>(list: &[T]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+fn bind_sqlite(
+    q: Query<'static, Sqlite, SqliteArguments>,
+    arg: Arg,
+) -> Query<'static, Sqlite, SqliteArguments> {
+    match arg {
+        Arg::Int(v) => q.bind(v),
+        Arg::Real(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+        Arg::Bool(v) => q.bind(v),
+        Arg::Ints(v) => q.bind(json_list(&v)),
+        Arg::Texts(v) => q.bind(json_list(&v)),
+        Arg::MaybeTexts(v) => q.bind(json_list(&v)),
+    }
+}
+
+fn bind_pg(
+    q: Query<'static, Postgres, PgArguments>,
+    arg: Arg,
+) -> Query<'static, Postgres, PgArguments> {
+    match arg {
+        Arg::Int(v) => q.bind(v),
+        Arg::Real(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+        Arg::Bool(v) => q.bind(v),
+        Arg::Ints(v) => q.bind(v),
+        Arg::Texts(v) => q.bind(v),
+        Arg::MaybeTexts(v) => q.bind(v),
+    }
+}
+
+/// A row of either engine, read by name or position.
+pub(super) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+/// A value both engines can decode (borrowing from the row for `'r`).
+pub(super) trait Value<'r>:
+    sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>
 {
-    sqlx::query_scalar(AssertSqlSafe(text(backend, sql.as_ref())))
+}
+
+impl<'r, T> Value<'r> for T where
+    T: sqlx::Decode<'r, Sqlite>
+        + sqlx::Type<Sqlite>
+        + sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+{
+}
+
+/// A value both engines can decode, owning its data.
+pub(super) trait Owned: for<'r> Value<'r> + Send + Unpin {}
+impl<T> Owned for T where T: for<'r> Value<'r> + Send + Unpin {}
+
+/// A column of a row: its position or its name.
+pub(super) trait Column: sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow> {}
+impl<I> Column for I where I: sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow> {}
+
+impl Row {
+    pub(super) fn try_get<'r, T: Value<'r>, I: Column>(
+        &'r self,
+        column: I,
+    ) -> Result<T, sqlx::Error> {
+        use sqlx::Row as _;
+        match self {
+            Row::Sqlite(r) => r.try_get(column),
+            Row::Postgres(r) => r.try_get(column),
+        }
+    }
+
+    /// The value at `column`; a column missing or of another type is a bug of the store's
+    /// own statement, so it panics as sqlx's `Row::get` does.
+    pub(super) fn get<'r, T: Value<'r>, I: Column>(&'r self, column: I) -> T {
+        self.try_get(column)
+            .unwrap_or_else(|e| panic!("a statement of the store read a column wrongly: {e}"))
+    }
+
+    fn decode<T: Decode>(&self) -> Result<T, sqlx::Error> {
+        match self {
+            Row::Sqlite(r) => T::from_row(r),
+            Row::Postgres(r) => T::from_row(r),
+        }
+    }
+}
+
+/// A row type both engines can decode (tuples of `Value`s).
+pub(super) trait Decode:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> Decode for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
 }
 
 /// A condition's value: PostgreSQL gives a boolean, SQLite a number.
-pub(super) fn flag(row: &sqlx::any::AnyRow, column: usize) -> bool {
-    use sqlx::Row;
+pub(super) fn flag(row: &Row, column: usize) -> bool {
     row.try_get::<bool, _>(column)
         .or_else(|_| row.try_get::<i64, _>(column).map(|n| n != 0))
         .unwrap_or(false)
 }
 
-/// The SQL and arguments a builder made, as `backend` takes them.
-fn parts(backend: Backend, builder: &mut QueryBuilder<Any>) -> (String, AnyArguments) {
-    let mut query = builder.build();
-    let arguments = query.take_arguments().ok().flatten().unwrap_or_default();
-    (text(backend, query.sql().as_str()), arguments)
+/// What a statement that writes did.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Done(u64);
+
+impl Done {
+    pub(super) fn rows_affected(self) -> u64 {
+        self.0
+    }
 }
 
-pub(super) fn built(
-    backend: Backend,
-    builder: &mut QueryBuilder<Any>,
-) -> Query<'static, Any, AnyArguments> {
-    let (sql, arguments) = parts(backend, builder);
-    sqlx::query_with(AssertSqlSafe(sql), arguments)
+/// Rows as they are.
+pub(super) struct Rows;
+/// Rows decoded as `T`.
+pub(super) struct As<T>(PhantomData<T>);
+/// The first column of each row, as `T`.
+pub(super) struct Scalar<T>(PhantomData<T>);
+
+/// A statement with its arguments; `O` says what a row is read as.
+pub(super) struct Stmt<O = Rows> {
+    sql: String,
+    args: Vec<Arg>,
+    out: PhantomData<fn() -> O>,
 }
 
-pub(super) fn built_as<T>(
-    backend: Backend,
-    builder: &mut QueryBuilder<Any>,
-) -> QueryAs<'static, Any, T, AnyArguments>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
-{
-    let (sql, arguments) = parts(backend, builder);
-    sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+/// A statement both engines take as written (placeholders `$1`, `$2`, ...).
+pub(super) fn q(sql: impl Into<String>) -> Stmt<Rows> {
+    Stmt {
+        sql: sql.into(),
+        args: Vec::new(),
+        out: PhantomData,
+    }
 }
 
-pub(super) fn built_scalar<T>(
+pub(super) fn q_as<T: Decode>(sql: impl Into<String>) -> Stmt<As<T>> {
+    q(sql).read()
+}
+
+pub(super) fn q_scalar<T: Owned>(sql: impl Into<String>) -> Stmt<Scalar<T>> {
+    q(sql).read()
+}
+
+impl<O> Stmt<O> {
+    pub(super) fn bind(mut self, value: impl Into<Arg>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+
+    /// The same statement, its rows read as `P`.
+    pub(super) fn read<P>(self) -> Stmt<P> {
+        Stmt {
+            sql: self.sql,
+            args: self.args,
+            out: PhantomData,
+        }
+    }
+
+    fn sqlite(self) -> Query<'static, Sqlite, SqliteArguments> {
+        let q = sqlx::query(AssertSqlSafe(self.sql));
+        self.args.into_iter().fold(q, bind_sqlite)
+    }
+
+    fn pg(self) -> Query<'static, Postgres, PgArguments> {
+        let q = sqlx::query(AssertSqlSafe(self.sql));
+        self.args.into_iter().fold(q, bind_pg)
+    }
+
+    pub(super) async fn execute<'a>(self, on: impl Into<On<'a>>) -> Result<Done, sqlx::Error> {
+        let n = match on.into() {
+            On::Db(Db::Sqlite(p)) => self.sqlite().execute(p).await?.rows_affected(),
+            On::Db(Db::Postgres(p)) => self.pg().execute(p).await?.rows_affected(),
+            On::Tx(Tx::Sqlite(t)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
+            On::Tx(Tx::Postgres(t)) => self.pg().execute(&mut **t).await?.rows_affected(),
+        };
+        Ok(Done(n))
+    }
+
+    async fn rows<'a>(self, on: impl Into<On<'a>>) -> Result<Vec<Row>, sqlx::Error> {
+        Ok(match on.into() {
+            On::Db(Db::Sqlite(p)) => wrap(self.sqlite().fetch_all(p).await?, Row::Sqlite),
+            On::Db(Db::Postgres(p)) => wrap(self.pg().fetch_all(p).await?, Row::Postgres),
+            On::Tx(Tx::Sqlite(t)) => wrap(self.sqlite().fetch_all(&mut **t).await?, Row::Sqlite),
+            On::Tx(Tx::Postgres(t)) => wrap(self.pg().fetch_all(&mut **t).await?, Row::Postgres),
+        })
+    }
+
+    async fn row<'a>(self, on: impl Into<On<'a>>) -> Result<Option<Row>, sqlx::Error> {
+        Ok(match on.into() {
+            On::Db(Db::Sqlite(p)) => self.sqlite().fetch_optional(p).await?.map(Row::Sqlite),
+            On::Db(Db::Postgres(p)) => self.pg().fetch_optional(p).await?.map(Row::Postgres),
+            On::Tx(Tx::Sqlite(t)) => self
+                .sqlite()
+                .fetch_optional(&mut **t)
+                .await?
+                .map(Row::Sqlite),
+            On::Tx(Tx::Postgres(t)) => self.pg().fetch_optional(&mut **t).await?.map(Row::Postgres),
+        })
+    }
+
+    /// Calls `each` with every row, one at a time, without holding them all.
+    pub(super) async fn for_each_row(
+        self,
+        db: &Db,
+        mut each: impl FnMut(Row) -> Result<(), sqlx::Error>,
+    ) -> Result<(), sqlx::Error> {
+        match db {
+            Db::Sqlite(p) => {
+                let mut rows = self.sqlite().fetch(p);
+                while let Some(r) = rows.try_next().await? {
+                    each(Row::Sqlite(r))?;
+                }
+            }
+            Db::Postgres(p) => {
+                let mut rows = self.pg().fetch(p);
+                while let Some(r) = rows.try_next().await? {
+                    each(Row::Postgres(r))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn wrap<R>(rows: Vec<R>, each: fn(R) -> Row) -> Vec<Row> {
+    rows.into_iter().map(each).collect()
+}
+
+impl Stmt<Rows> {
+    pub(super) async fn fetch_all<'a>(
+        self,
+        on: impl Into<On<'a>>,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        self.rows(on).await
+    }
+
+    pub(super) async fn fetch_optional<'a>(
+        self,
+        on: impl Into<On<'a>>,
+    ) -> Result<Option<Row>, sqlx::Error> {
+        self.row(on).await
+    }
+
+    pub(super) async fn fetch_one<'a>(self, on: impl Into<On<'a>>) -> Result<Row, sqlx::Error> {
+        self.row(on).await?.ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+impl<T: Decode> Stmt<As<T>> {
+    pub(super) async fn fetch_all<'a>(self, on: impl Into<On<'a>>) -> Result<Vec<T>, sqlx::Error> {
+        self.rows(on).await?.iter().map(Row::decode).collect()
+    }
+
+    pub(super) async fn fetch_optional<'a>(
+        self,
+        on: impl Into<On<'a>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        self.row(on).await?.as_ref().map(Row::decode).transpose()
+    }
+
+    pub(super) async fn fetch_one<'a>(self, on: impl Into<On<'a>>) -> Result<T, sqlx::Error> {
+        self.fetch_optional(on)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+impl<T: Owned> Stmt<Scalar<T>> {
+    pub(super) async fn fetch_all<'a>(self, on: impl Into<On<'a>>) -> Result<Vec<T>, sqlx::Error> {
+        self.rows(on).await?.iter().map(|r| r.try_get(0)).collect()
+    }
+
+    pub(super) async fn fetch_optional<'a>(
+        self,
+        on: impl Into<On<'a>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        self.row(on).await?.map(|r| r.try_get(0)).transpose()
+    }
+
+    pub(super) async fn fetch_one<'a>(self, on: impl Into<On<'a>>) -> Result<T, sqlx::Error> {
+        self.fetch_optional(on)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+/// A statement made at run time, with each engine's own placeholders.
+pub(super) struct Builder {
     backend: Backend,
-    builder: &mut QueryBuilder<Any>,
-) -> QueryScalar<'static, Any, T, AnyArguments>
-where
-    (T,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
-{
-    let (sql, arguments) = parts(backend, builder);
-    sqlx::query_scalar_with(AssertSqlSafe(sql), arguments)
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Builder {
+    pub(super) fn new(backend: Backend, sql: impl Into<String>) -> Self {
+        Builder {
+            backend,
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, sql: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write;
+        let _ = write!(self.sql, "{sql}");
+        self
+    }
+
+    pub(super) fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Self {
+        self.args.push(value.into());
+        match self.backend {
+            Backend::Sqlite => self.sql.push('?'),
+            Backend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.args.len().to_string());
+            }
+        }
+        self
+    }
+
+    /// Binds pushed one after another, `separator` between them.
+    pub(super) fn separated(&mut self, separator: &'static str) -> Separated<'_> {
+        Separated {
+            builder: self,
+            separator,
+            first: true,
+        }
+    }
+
+    /// `VALUES (...), (...)`: `each` pushes one item's values.
+    pub(super) fn push_values<I>(
+        &mut self,
+        items: impl IntoIterator<Item = I>,
+        mut each: impl FnMut(Separated<'_>, I),
+    ) -> &mut Self {
+        self.push("VALUES ");
+        for (i, item) in items.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            each(self.separated(", "), item);
+            self.push(")");
+        }
+        self
+    }
+
+    fn take(&mut self) -> Stmt<Rows> {
+        Stmt {
+            sql: std::mem::take(&mut self.sql),
+            args: std::mem::take(&mut self.args),
+            out: PhantomData,
+        }
+    }
+}
+
+/// Binds with a separator between them (`Builder::separated`).
+pub(super) struct Separated<'b> {
+    builder: &'b mut Builder,
+    separator: &'static str,
+    first: bool,
+}
+
+impl Separated<'_> {
+    pub(super) fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Self {
+        if !self.first {
+            self.builder.push(self.separator);
+        }
+        self.first = false;
+        self.builder.push_bind(value);
+        self
+    }
+}
+
+pub(super) fn built(builder: &mut Builder) -> Stmt<Rows> {
+    builder.take()
+}
+
+pub(super) fn built_as<T: Decode>(builder: &mut Builder) -> Stmt<As<T>> {
+    builder.take().read()
+}
+
+pub(super) fn built_scalar<T: Owned>(builder: &mut Builder) -> Stmt<Scalar<T>> {
+    builder.take().read()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, numbered, text};
+    use super::{Backend, Builder};
 
     #[test]
-    fn placeholders_are_numbered_outside_quotes() {
-        assert_eq!(
-            numbered("SELECT '?' || ? FROM t WHERE a = ? AND \"b?\" = ?"),
-            "SELECT '?' || $1 FROM t WHERE a = $2 AND \"b?\" = $3"
-        );
-        assert_eq!(numbered("a = ?2 OR b = ?1"), "a = $2 OR b = $1");
-    }
-
-    #[test]
-    fn sqlite_statements_keep_their_positional_placeholders() {
+    fn built_statements_take_each_engines_own_placeholders() {
         // Numbered ones made sqlx's SQLite driver look every argument up by name, a linear
         // scan in SQLite: loading 200k rows took 14 s instead of about 1.
-        let insert = "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)";
-        assert_eq!(text(Backend::Sqlite, insert), insert);
+        let build = |backend| {
+            let mut b = Builder::new(backend, "INSERT INTO t (a, b) ");
+            b.push_values([(1_i64, "x"), (2, "y")], |mut row, (a, t)| {
+                row.push_bind(a).push_bind(t);
+            });
+            b.take().sql
+        };
         assert_eq!(
-            text(Backend::Postgres, insert),
+            build(Backend::Sqlite),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(
+            build(Backend::Postgres),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
         );
     }

@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use sqlx::Row;
-
 use super::sql::{q, q_scalar};
 use super::{Store, StoreError, now};
 
@@ -23,14 +21,12 @@ impl Store {
         reason: &str,
         source: &str,
     ) -> Result<bool, StoreError> {
-        let existed: Option<i64> =
-            q_scalar(self.backend, "SELECT 1 FROM suppressions WHERE phone = ?")
-                .bind(phone)
-                .fetch_optional(self.pool())
-                .await?;
+        let existed: Option<i32> = q_scalar("SELECT 1 FROM suppressions WHERE phone = $1")
+            .bind(phone)
+            .fetch_optional(self.pool())
+            .await?;
         q(
-            self.backend,
-            "INSERT INTO suppressions (phone, reason, source, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (phone) DO UPDATE SET reason = excluded.reason, source = excluded.source",
         )
         .bind(phone)
@@ -44,7 +40,7 @@ impl Store {
 
     /// Removes a number; false if it was not on the list.
     pub async fn unsuppress(&self, phone: &str) -> Result<bool, StoreError> {
-        let done = q(self.backend, "DELETE FROM suppressions WHERE phone = ?")
+        let done = q("DELETE FROM suppressions WHERE phone = $1")
             .bind(phone)
             .execute(self.pool())
             .await?;
@@ -52,12 +48,9 @@ impl Store {
     }
 
     pub async fn suppressions(&self) -> Result<Vec<Suppression>, StoreError> {
-        let rows = q(
-            self.backend,
-            "SELECT phone, reason, source, created_at FROM suppressions ORDER BY phone",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q("SELECT phone, reason, source, created_at FROM suppressions ORDER BY phone")
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| Suppression {
@@ -71,7 +64,7 @@ impl Store {
 
     /// Every suppressed number, for checking a load against.
     pub async fn suppressed_set(&self) -> Result<HashSet<String>, StoreError> {
-        let phones: Vec<String> = q_scalar(self.backend, "SELECT phone FROM suppressions")
+        let phones: Vec<String> = q_scalar("SELECT phone FROM suppressions")
             .fetch_all(self.pool())
             .await?;
         Ok(phones.into_iter().collect())

@@ -12,12 +12,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::Lock;
 use super::lease::owner_is_gone;
 use super::sql::{q, q_scalar};
-use super::{Backend, CampaignId, Store, StoreError};
+use super::{CampaignId, Store, StoreError};
 use crate::clock::{now_ms, rfc3339_secs};
 
 /// How long after the previous holder's end a new holder starts sending (a sliding second,
@@ -135,7 +133,7 @@ impl Store {
         let now = now_ms();
         let until = now + length.as_millis() as i64;
         let mut tx = self.begin(Lock::Alone).await?;
-        let current = holder(&mut tx, self.backend, fingerprint).await?;
+        let current = holder(&mut tx, fingerprint).await?;
         if let Some((held, _, until_ms)) = &current
             && held.owner != owner
             && *until_ms > now
@@ -147,9 +145,8 @@ impl Store {
             .as_ref()
             .map_or(0, |(_, _, until_ms)| (*until_ms).min(now) + QUIET_MS);
         let fence = current.map_or(1, |(_, fence, _)| fence + 1);
-        q(self.backend,
-            "INSERT INTO token_leases (fingerprint, owner, role, campaign_id, until_ms, fence)
-             VALUES (?, ?, ?, ?, ?, ?)
+        q("INSERT INTO token_leases (fingerprint, owner, role, campaign_id, until_ms, fence)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (fingerprint) DO UPDATE SET owner = excluded.owner, role = excluded.role,
                campaign_id = excluded.campaign_id, until_ms = excluded.until_ms, fence = excluded.fence",
         )
@@ -159,7 +156,7 @@ impl Store {
         .bind(campaign)
         .bind(until)
         .bind(fence)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         let lease = TokenLease {
@@ -178,8 +175,7 @@ impl Store {
     /// Renews a token lease; one taken over meanwhile (another owner or fence) is marked lost.
     pub async fn renew_token_lease(&self, lease: &TokenLease) -> Result<bool, StoreError> {
         let until = now_ms() + lease.length.as_millis() as i64;
-        let renewed = q(self.backend,
-            "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?",
+        let renewed = q("UPDATE token_leases SET until_ms = $1 WHERE fingerprint = $2 AND owner = $3 AND fence = $4",
         )
         .bind(until)
         .bind(&lease.fingerprint)
@@ -201,7 +197,7 @@ impl Store {
     pub async fn release_token_lease(&self, lease: &TokenLease) -> Result<(), StoreError> {
         lease.lose();
         // The row stays, expired now: the next holder starts sending a second later.
-        q(self.backend, "UPDATE token_leases SET until_ms = ? WHERE fingerprint = ? AND owner = ? AND fence = ?")
+        q("UPDATE token_leases SET until_ms = $1 WHERE fingerprint = $2 AND owner = $3 AND fence = $4")
             .bind(now_ms())
             .bind(&lease.fingerprint)
             .bind(&lease.owner)
@@ -223,9 +219,8 @@ impl Store {
     /// Every token held now by a live process.
     pub async fn token_holders(&self) -> Result<Vec<TokenHeld>, StoreError> {
         let rows = q(
-            self.backend,
             "SELECT fingerprint, owner, role, campaign_id, until_ms FROM token_leases
-             WHERE until_ms > ? ORDER BY fingerprint",
+             WHERE until_ms > $1 ORDER BY fingerprint",
         )
         .bind(now_ms())
         .fetch_all(self.pool())
@@ -238,7 +233,7 @@ impl Store {
     }
 }
 
-fn held_from(r: &sqlx::any::AnyRow) -> TokenHeld {
+fn held_from(r: &super::sql::Row) -> TokenHeld {
     TokenHeld {
         fingerprint: r.get(0),
         owner: r.get(1),
@@ -250,14 +245,12 @@ fn held_from(r: &sqlx::any::AnyRow) -> TokenHeld {
 
 /// The token's row: who held it last, with its fence and expiry.
 async fn holder(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
+    tx: &mut super::Tx,
     fingerprint: &str,
 ) -> Result<Option<(TokenHeld, i64, i64)>, StoreError> {
     let row = q(
-        backend,
         "SELECT fingerprint, owner, role, campaign_id, until_ms, fence FROM token_leases
-         WHERE fingerprint = ?",
+         WHERE fingerprint = $1",
     )
     .bind(fingerprint)
     .fetch_optional(&mut *tx)
@@ -267,15 +260,13 @@ async fn holder(
 
 /// Whether the token lease the campaign lease is under (if any) is still this holder's.
 pub(super) async fn holds_token(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
+    tx: &mut super::Tx,
     lease: &super::Lease,
 ) -> Result<bool, StoreError> {
     let Some(token) = &lease.token else {
         return Ok(true);
     };
-    let held: Option<i64> = q_scalar(backend,
-        "SELECT 1 FROM token_leases WHERE fingerprint = ? AND owner = ? AND fence = ? AND until_ms > ?",
+    let held: Option<i32> = q_scalar("SELECT 1 FROM token_leases WHERE fingerprint = $1 AND owner = $2 AND fence = $3 AND until_ms > $4",
     )
     .bind(&token.fingerprint)
     .bind(&token.owner)

@@ -1,14 +1,12 @@
 //! Stopped tokens: a stop-token verdict stops every campaign that sends with that token.
 
-use sqlx::Row;
-
 use super::sql::q;
 use super::{Store, StoreError, now};
 
 impl Store {
     /// Records a stop; an earlier stop of the same token keeps its reason.
     pub async fn stop_token(&self, fingerprint: &str, reason: &str) -> Result<(), StoreError> {
-        q(self.backend, "INSERT INTO token_stops (fingerprint, reason, at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING")
+        q("INSERT INTO token_stops (fingerprint, reason, at) VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING")
             .bind(fingerprint)
             .bind(reason)
             .bind(now())
@@ -22,25 +20,19 @@ impl Store {
         &self,
         fingerprint: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        let row = q(
-            self.backend,
-            "SELECT reason, at FROM token_stops WHERE fingerprint = ?",
-        )
-        .bind(fingerprint)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = q("SELECT reason, at FROM token_stops WHERE fingerprint = $1")
+            .bind(fingerprint)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// Clears a stop; false if the token was not stopped.
     pub async fn clear_token_stop(&self, fingerprint: &str) -> Result<bool, StoreError> {
-        let done = q(
-            self.backend,
-            "DELETE FROM token_stops WHERE fingerprint = ?",
-        )
-        .bind(fingerprint)
-        .execute(self.pool())
-        .await?;
+        let done = q("DELETE FROM token_stops WHERE fingerprint = $1")
+            .bind(fingerprint)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -2,9 +2,7 @@
 //! decisions to send again: `retry --uncertain` and `retry --failed`. A message sent again
 //! starts clean: the mid, acks, polls and times of the earlier attempt no longer speak for it.
 
-use sqlx::Row;
-
-use super::sql::{built, q};
+use super::sql::{Builder, built, q};
 use super::{CampaignId, Store, StoreError, now};
 
 /// An `uncertain` message and the attempt that may or may not have reached the API.
@@ -29,11 +27,10 @@ const CLEAN: &str = "mid = NULL, uid = NULL, ack = NULL, error_code = NULL, poll
 impl Store {
     pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
         let rows = q(
-            self.backend,
             "SELECT m.id, m.attempt_id, m.payload, m.attempts, a.started_at,
                     COALESCE(a.finished_at, a.started_at)
              FROM messages m LEFT JOIN attempts a ON a.id = m.attempt_id
-             WHERE m.campaign_id = ? AND m.state = 'uncertain' ORDER BY m.id",
+             WHERE m.campaign_id = $1 AND m.state = 'uncertain' ORDER BY m.id",
         )
         .bind(campaign)
         .fetch_all(self.pool())
@@ -64,10 +61,9 @@ impl Store {
             Some((mid, poll_at)) => ("sent", Some(mid), Some(poll_at)),
             None => ("queued", None, None),
         };
-        let done = q(self.backend,
-            "UPDATE messages SET state = ?, mid = COALESCE(?, mid), error = ?, next_attempt_at = 0,
-                 sent_at = CASE WHEN ? IS NULL THEN sent_at ELSE ? END, next_poll_at = COALESCE(?, next_poll_at), updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ? AND (? = 'sent' OR ack IS NULL)",
+        let done = q("UPDATE messages SET state = $1, mid = COALESCE($2, mid), error = $3, next_attempt_at = 0,
+                 sent_at = CASE WHEN $4 IS NULL THEN sent_at ELSE $5 END, next_poll_at = COALESCE($6, next_poll_at), updated_at = $7
+             WHERE id = $8 AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM $9 AND ($10 = 'sent' OR ack IS NULL)",
         )
         .bind(state)
         .bind(mid)
@@ -96,13 +92,13 @@ impl Store {
         // A message keeps the mid of its current attempt (indexed). An earlier attempt's mid
         // is not looked for: that send came before the attempt being decided, and a message
         // it cannot account for leaves the attempt uncertain, which is the safe side.
-        let mut query = sqlx::QueryBuilder::new("SELECT mid FROM messages WHERE mid IN (");
+        let mut query = Builder::new(self.backend, "SELECT mid FROM messages WHERE mid IN (");
         let mut list = query.separated(", ");
         for mid in mids {
             list.push_bind(mid.to_string());
         }
         query.push(")");
-        let found: Vec<String> = super::sql::built_scalar(self.backend, &mut query)
+        let found: Vec<String> = super::sql::built_scalar(&mut query)
             .fetch_all(self.pool())
             .await?;
         Ok(found.into_iter().collect())
@@ -110,11 +106,8 @@ impl Store {
 
     /// Leaves an uncertain message to the operator, saying why (fenced like `settle_uncertain`).
     pub async fn leave_uncertain(&self, u: &Uncertain, why: &str) -> Result<bool, StoreError> {
-        let done = q(
-            self.backend,
-            "UPDATE messages SET error = ?, updated_at = ?
-             WHERE id = ? AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM ?",
-        )
+        let done = q("UPDATE messages SET error = $1, updated_at = $2
+             WHERE id = $3 AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM $4")
         .bind(why)
         .bind(now())
         .bind(u.message_id)
@@ -128,14 +121,11 @@ impl Store {
     /// message, with the same payload). Returns how many.
     pub async fn retry_uncertain(&self, campaign: CampaignId) -> Result<u64, StoreError> {
         // `CLEAN` is a constant of this file: nothing from outside is in the statement.
-        let done = q(
-            self.backend,
-            format!(
-                "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
-                 error = 'resent by operator after uncertain', updated_at = ?
-             WHERE campaign_id = ? AND state = 'uncertain'"
-            ),
-        )
+        let done = q(format!(
+            "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
+                 error = 'resent by operator after uncertain', updated_at = $1
+             WHERE campaign_id = $2 AND state = 'uncertain'"
+        ))
         .bind(now())
         .bind(campaign)
         .execute(self.pool())
@@ -153,7 +143,7 @@ impl Store {
     /// permanently invalid messages), as new attempts of the same message that start clean.
     /// Returns how many.
     pub async fn retry_failed(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let mut query = sqlx::QueryBuilder::new(format!(
+        let mut query = Builder::new(self.backend, format!(
             "UPDATE messages SET state = 'queued', next_attempt_at = 0, attempts = 0, {CLEAN},
                  error = 'queued again by operator after: ' || COALESCE(error, 'failure'), updated_at = "
         ));
@@ -167,7 +157,7 @@ impl Store {
             codes.push_bind(code);
         }
         query.push(")");
-        Ok(built(self.backend, &mut query)
+        Ok(built(&mut query)
             .execute(self.pool())
             .await?
             .rows_affected())

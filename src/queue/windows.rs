@@ -2,7 +2,7 @@
 //! stays queued with the window's opening as its next attempt, so those whose window is open
 //! go on, and the sender takes it up when it opens.
 
-use super::sql::{built, built_as};
+use super::sql::{Builder, built, built_as};
 use super::{Backend, StoreError};
 use crate::campaign::timing::Timing;
 
@@ -12,7 +12,7 @@ pub const HELD: &str = "outside its send window";
 /// Of `ids`, those that may be claimed at `now_ms`; the others are put off until their
 /// window opens.
 pub async fn hold_outside(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut super::Tx,
     backend: Backend,
     timing: &Timing,
     ids: &[i64],
@@ -21,14 +21,13 @@ pub async fn hold_outside(
     let Some(window) = &timing.send_window else {
         return Ok(ids.to_vec());
     };
-    let mut query = sqlx::QueryBuilder::new("SELECT id, tz FROM messages WHERE id IN (");
+    let mut query = Builder::new(backend, "SELECT id, tz FROM messages WHERE id IN (");
     let mut list = query.separated(", ");
     for id in ids {
         list.push_bind(*id);
     }
     query.push(")");
-    let rows: Vec<(i64, Option<String>)> =
-        built_as(backend, &mut query).fetch_all(&mut *tx).await?;
+    let rows: Vec<(i64, Option<String>)> = built_as(&mut query).fetch_all(&mut *tx).await?;
     let mut opens: std::collections::HashMap<Option<String>, Option<i64>> = Default::default();
     let (mut claim, mut held) = (vec![], std::collections::BTreeMap::<i64, Vec<i64>>::new());
     for (id, tz) in rows {
@@ -57,13 +56,13 @@ pub async fn hold_outside(
 
 /// Queued messages `ids` wait until `at_ms`, with `note` saying why.
 pub(super) async fn put_off(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut super::Tx,
     backend: Backend,
     ids: &[i64],
     at_ms: i64,
     note: &str,
 ) -> Result<(), StoreError> {
-    let mut update = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
+    let mut update = Builder::new(backend, "UPDATE messages SET next_attempt_at = ");
     update
         .push_bind(at_ms)
         .push(", error = ")
@@ -74,6 +73,6 @@ pub(super) async fn put_off(
         list.push_bind(*id);
     }
     update.push(")");
-    built(backend, &mut update).execute(&mut *tx).await?;
+    built(&mut update).execute(&mut *tx).await?;
     Ok(())
 }

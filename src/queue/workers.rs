@@ -13,27 +13,21 @@ impl Store {
         now_ms: i64,
         since_ms: i64,
     ) -> Result<i64, StoreError> {
-        q(
-            self.backend,
-            "INSERT INTO workers (owner, seen_ms) VALUES (?, ?)
-           ON CONFLICT (owner) DO UPDATE SET seen_ms = excluded.seen_ms",
-        )
+        q("INSERT INTO workers (owner, seen_ms) VALUES ($1, $2)
+           ON CONFLICT (owner) DO UPDATE SET seen_ms = excluded.seen_ms")
         .bind(owner)
         .bind(now_ms)
         .execute(self.pool())
         .await?;
-        Ok(q_scalar(
-            self.backend,
-            "SELECT COUNT(*) FROM workers WHERE seen_ms > ?",
-        )
-        .bind(since_ms)
-        .fetch_one(self.pool())
-        .await?)
+        Ok(q_scalar("SELECT COUNT(*) FROM workers WHERE seen_ms > $1")
+            .bind(since_ms)
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// A worker that stops leaves the count at once.
     pub async fn worker_gone(&self, owner: &str) -> Result<(), StoreError> {
-        q(self.backend, "DELETE FROM workers WHERE owner = ?")
+        q("DELETE FROM workers WHERE owner = $1")
             .bind(owner)
             .execute(self.pool())
             .await?;

@@ -526,3 +526,57 @@ async fn unreadable_settings(scene: Scene) {
     let err = scene.store.send_options(id).await.unwrap_err();
     assert!(err.to_string().contains("send options"), "{err}");
 }
+
+contract!(
+    a_big_load_into_one_campaign_never_stops_another_from_sending,
+    load_beside_sends
+);
+/// Loads hold a lock of their campaign only: a 200,000-row load into one campaign and the
+/// claims and outcomes of another run at once, and each ends with all of its rows, once.
+async fn load_beside_sends(scene: Scene) {
+    const BIG: u32 = 200_000;
+    let sending = queued(&scene, 300).await;
+    let phones: Vec<String> = (0..BIG).map(|i| format!("+4479{i:08}")).collect();
+    let csv = recipients_csv(scene.dir.path(), "big.csv", &phones);
+    let big = campaign::campaign::definition::CampaignFile {
+        name: Some("big".into()),
+        bot_id: Some(3941),
+        channel: Some(campaign::campaign::definition::Channel::Sms),
+        message: Some("Hi {name}".into()),
+        csv: Some(csv),
+        ..Default::default()
+    }
+    .with(Default::default())
+    .unwrap();
+    let store = &scene.store;
+    let load = queue(store, &scene.sim, &big);
+    let send = async {
+        let lease = lease(store, sending).await;
+        let mut sent_ids = 0;
+        loop {
+            let ids: Vec<i64> = store
+                .due(sending, i64::MAX, 25)
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.0)
+                .collect();
+            if ids.is_empty() {
+                break sent_ids;
+            }
+            for claim in store.claim(&lease, &ids).await.unwrap() {
+                let mid = format!("m{}", claim.message_id);
+                assert!(store.finish(&claim, &sent(&mid)).await.unwrap());
+                sent_ids += 1;
+            }
+        }
+    };
+    let (loaded, sent_ids) = tokio::join!(load, send);
+    assert_eq!(sent_ids, 300, "every message of the sending campaign, once");
+    let big_counts = store.counts(loaded.campaign.unwrap()).await.unwrap();
+    assert_eq!(
+        (big_counts.total, big_counts.queued),
+        (BIG as i64, BIG as i64)
+    );
+    assert_eq!(store.counts(sending).await.unwrap().sent, 300);
+}
