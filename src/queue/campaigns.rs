@@ -1,7 +1,7 @@
 //! Campaigns in the store: finding one by name, creating one, its settings, its load record and
 //! rejects, its state, queuing its messages, and the template cache.
 
-use super::sql::{Arg, Builder, Stmt, built, built_scalar, q, q_as, q_scalar};
+use super::sql::{Builder, Stmt, built, built_scalar, q, q_as, q_scalar};
 use super::{Backend, Lock};
 use super::{
     BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now,
@@ -113,10 +113,7 @@ impl Store {
                 expires_ms,
                 now: &now,
             };
-            let insert = match self.backend {
-                Backend::Sqlite => row.sqlite(&chunk, key),
-                Backend::Postgres => row.postgres(&chunk, key),
-            };
+            let insert = row.values(self.backend, &chunk, key);
             done.inserted += insert.execute(&mut tx).await?.rows_affected();
             if skip_reached == 1 {
                 done.skipped +=
@@ -297,9 +294,16 @@ const INSERT_MESSAGES: &str = "INSERT INTO messages (campaign_id, line, phone, d
      recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at) ";
 
 impl Queued<'_> {
-    /// SQLite: one multi-row VALUES with `?` placeholders (SQLite has no arrays).
-    fn sqlite(&self, chunk: &[&NewMessage], key: impl Fn(&NewMessage) -> String) -> Stmt {
-        let mut query = Builder::new(Backend::Sqlite, INSERT_MESSAGES);
+    /// One multi-row VALUES with the engine's placeholders. (PostgreSQL's form with one
+    /// array per column through `unnest` loaded 200,000 rows in 24 s against 10 s: measured,
+    /// left for now.)
+    fn values(
+        &self,
+        backend: Backend,
+        chunk: &[&NewMessage],
+        key: impl Fn(&NewMessage) -> String,
+    ) -> Stmt {
+        let mut query = Builder::new(backend, INSERT_MESSAGES);
         query.push_values(chunk, |mut row, m| {
             row.push_bind(self.campaign)
                 .push_bind(m.line as i64)
@@ -316,29 +320,6 @@ impl Queued<'_> {
         });
         query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
         built(&mut query)
-    }
-
-    /// PostgreSQL: one array per column, so the statement's text is the same for every
-    /// chunk (prepared once) and its size does not grow with the rows.
-    fn postgres(&self, chunk: &[&NewMessage], key: impl Fn(&NewMessage) -> String) -> Stmt {
-        let column = |f: fn(&NewMessage) -> String| chunk.iter().map(|m| f(m)).collect::<Vec<_>>();
-        q(format!(
-            "{INSERT_MESSAGES} SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, \
-             t.payload, $5, $5 FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], \
-             $10::text[], $11::text[]) WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, n) \
-             ORDER BY t.n ON CONFLICT (campaign_id, dedupe_key) DO NOTHING"
-        ))
-        .bind(self.campaign)
-        .bind(self.batch)
-        .bind(self.now_ms)
-        .bind(self.expires_ms)
-        .bind(self.now)
-        .bind(chunk.iter().map(|m| m.line as i64).collect::<Vec<_>>())
-        .bind(column(|m| m.phone.clone()))
-        .bind(chunk.iter().map(|m| key(m)).collect::<Vec<_>>())
-        .bind(column(|m| m.dedupe_key.clone()))
-        .bind(Arg::MaybeTexts(chunk.iter().map(|m| m.tz.clone()).collect()))
-        .bind(column(|m| m.payload.clone()))
     }
 }
 

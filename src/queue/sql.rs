@@ -6,9 +6,7 @@
 //! PostgreSQL and SQLite both read. A statement built at run time (`Builder`) gets each
 //! engine's own placeholders as it is built: `?` on SQLite, whose driver finds a numbered
 //! argument by asking SQLite its name (a linear scan, so a 4,800-argument insert cost
-//! 4,800^2 steps), `$N` on PostgreSQL. The hot statements that differ between the engines
-//! (the load's insert: PostgreSQL's arrays, SQLite's multi-row VALUES) are written once for
-//! each.
+//! 4,800^2 steps), `$N` on PostgreSQL.
 
 use std::marker::PhantomData;
 
@@ -79,7 +77,6 @@ pub(super) enum Arg {
     Bool(bool),
     Ints(Vec<i64>),
     Texts(Vec<String>),
-    MaybeTexts(Vec<Option<String>>),
 }
 
 macro_rules! arg_from {
@@ -128,7 +125,6 @@ fn bind_sqlite(
         Arg::Bool(v) => q.bind(v),
         Arg::Ints(v) => q.bind(json_list(&v)),
         Arg::Texts(v) => q.bind(json_list(&v)),
-        Arg::MaybeTexts(v) => q.bind(json_list(&v)),
     }
 }
 
@@ -143,7 +139,6 @@ fn bind_pg(
         Arg::Bool(v) => q.bind(v),
         Arg::Ints(v) => q.bind(v),
         Arg::Texts(v) => q.bind(v),
-        Arg::MaybeTexts(v) => q.bind(v),
     }
 }
 
