@@ -3,7 +3,7 @@
 
 use super::Lock;
 use super::sql::{flag, q, q_as, q_scalar};
-use super::{CampaignId, Store, StoreError, now};
+use super::{Backend, CampaignId, Store, StoreError, now};
 use crate::convrs::Ack;
 
 /// What an incoming ack did.
@@ -60,6 +60,26 @@ pub fn state_for_sql(column: &str) -> String {
     sql.push_str(" ELSE 'sent' END");
     sql
 }
+
+/// How long a message claimed for a poll is held from other pollers (`Store::due_polls`):
+/// longer than a batch of polls takes at the slowest poll rate (1/s).
+pub const POLL_HOLD_MS: i64 = 10 * 60_000;
+
+/// The messages of a campaign whose poll is due (`$1` campaign, `$2` now, `$3` at most).
+macro_rules! due_polls {
+    () => {
+        "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0) AS sent_at, m.last_ack_at,
+            c.channel = 'sms' AS sms, m.ack,
+            EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback') AS callbacks
+         FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+         WHERE m.campaign_id = $1 AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= $2
+             AND m.mid IS NOT NULL
+         ORDER BY m.next_poll_at LIMIT $3"
+    };
+}
+const DUE_POLLS: &str = due_polls!();
+/// Another worker's claim of a due poll is skipped, not waited for.
+const DUE_POLLS_PG: &str = concat!(due_polls!(), " FOR UPDATE OF m SKIP LOCKED");
 
 /// A message due for GetMessageDetails.
 #[derive(Debug, Clone)]
@@ -207,37 +227,55 @@ impl Store {
         })
     }
 
-    /// Messages whose next poll is due.
+    /// Claims the messages whose next poll is due: each is held for `POLL_HOLD_MS` (its next
+    /// poll put that far off), so that another process asking at the same time gets others,
+    /// never the same message in the same interval. The poller sets the real next poll once it
+    /// has asked (`schedule_poll`); a process that dies holding some leaves them due again
+    /// when the hold ends.
     pub async fn due_polls(
         &self,
         campaign: CampaignId,
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<DuePoll>, StoreError> {
-        let rows = q("SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0), m.last_ack_at, c.channel = 'sms', m.ack,
-                    EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback')
-             FROM messages m JOIN campaigns c ON c.id = m.campaign_id
-             WHERE m.campaign_id = $1 AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= $2 AND m.mid IS NOT NULL
-             ORDER BY m.next_poll_at LIMIT $3",
-        )
-        .bind(campaign)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows
+        let mut tx = self.begin(Lock::Beside).await?;
+        let due = match self.backend {
+            Backend::Sqlite => DUE_POLLS,
+            Backend::Postgres => DUE_POLLS_PG,
+        };
+        let rows = q(due)
+            .bind(campaign)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&mut tx)
+            .await?;
+        let due: Vec<DuePoll> = rows
             .into_iter()
             .map(|r| DuePoll {
-                message_id: r.get(0),
-                mid: r.get(1),
-                polls: r.get(2),
-                sent_at: r.get(3),
-                last_ack_at: r.get(4),
-                sms: flag(&r, 5),
-                ack: r.get(6),
-                callbacks: flag(&r, 7),
+                message_id: r.get("id"),
+                mid: r.get("mid"),
+                polls: r.get("polls"),
+                sent_at: r.get("sent_at"),
+                last_ack_at: r.get("last_ack_at"),
+                sms: flag(&r, "sms"),
+                ack: r.get("ack"),
+                callbacks: flag(&r, "callbacks"),
             })
-            .collect())
+            .collect();
+        let hold = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE messages SET next_poll_at = $1 WHERE id IN (SELECT value FROM json_each($2))"
+            }
+            Backend::Postgres => "UPDATE messages SET next_poll_at = $1 WHERE id = ANY($2)",
+        };
+        let ids: Vec<i64> = due.iter().map(|d| d.message_id).collect();
+        q(hold)
+            .bind(now_ms.saturating_add(POLL_HOLD_MS))
+            .bind(ids)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(due)
     }
 
     /// Schedules the next poll (`None`: stop polling this message).

@@ -120,6 +120,7 @@ impl Store {
                     skip_reached_keys(&mut tx, self.backend, campaign, &chunk, &now).await?;
             }
         }
+        super::counts::add_queued(&mut tx, self.backend, campaign, done.inserted).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -425,45 +426,53 @@ impl Store {
         Ok(())
     }
 
-    /// Every campaign, newest first, with its progress and who sends it now.
+    /// Every campaign, newest first, with its progress (from the kept counts) and who sends
+    /// it now.
     pub async fn list_campaigns(&self, now_ms: i64) -> Result<Vec<Listed>, StoreError> {
-        let rows = q("SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
-                    (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id
-                       AND (m.state IN ('sent', 'delivered', 'read', 'replied') OR (m.state = 'failed' AND m.ack IS NOT NULL))),
-                    (SELECT COUNT(*) FROM messages m WHERE m.campaign_id = c.id),
-                    CASE WHEN c.lease_until > $1 THEN c.lease_owner END,
+        let rows = q(
+            "SELECT c.id, c.name, c.state, c.token_fingerprint, c.created_at, c.updated_at,
+                    CASE WHEN c.lease_until > $1 THEN c.lease_owner END AS sending_now,
                     (SELECT t.role || ' ' || t.owner FROM token_leases t
-                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > $2),
+                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > $1) AS holder,
                     (SELECT t.role FROM token_leases t
-                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > $3)
+                      WHERE t.fingerprint = c.token_fingerprint AND t.until_ms > $1) AS holder_role
              FROM campaigns c ORDER BY c.id DESC",
         )
         .bind(now_ms)
-        .bind(now_ms)
-        .bind(now_ms)
         .fetch_all(self.pool())
         .await?;
+        // (reached, total) by campaign.
+        let mut progress = std::collections::HashMap::<CampaignId, (i64, i64)>::new();
+        for (campaign, state, ack, n) in self.counted(None).await? {
+            let p = progress.entry(campaign).or_default();
+            p.1 += n;
+            if super::counts::reached(&state, ack) {
+                p.0 += n;
+            }
+        }
         Ok(rows
             .into_iter()
             .map(|r| {
-                let state: String = r.get(2);
-                let sending_now: Option<String> = r.get(8);
-                let holder_role: Option<String> = r.get(10);
+                let id = CampaignId(r.get("id"));
+                let state: String = r.get("state");
+                let sending_now: Option<String> = r.get("sending_now");
+                let holder_role: Option<String> = r.get("holder_role");
                 let to_send = matches!(state.as_str(), "queued" | "running" | "deferred");
+                let (sent, total) = progress.get(&id).copied().unwrap_or_default();
                 Listed {
-                    id: CampaignId(r.get(0)),
-                    name: r.get(1),
+                    id,
+                    name: r.get("name"),
                     waiting_for_token: to_send
                         && sending_now.is_none()
                         && holder_role.as_deref() != Some("worker"),
                     state,
-                    token: r.get(3),
-                    created_at: r.get(4),
-                    updated_at: r.get(5),
-                    sent: r.get(6),
-                    total: r.get(7),
+                    token: r.get("token_fingerprint"),
+                    created_at: r.get("created_at"),
+                    updated_at: r.get("updated_at"),
+                    sent,
+                    total,
                     sending_now,
-                    token_holder: r.get(9),
+                    token_holder: r.get("holder"),
                 }
             })
             .collect())

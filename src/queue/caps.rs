@@ -3,7 +3,7 @@
 //! recipient the token already started within the 24 hours is free, a new one takes a place,
 //! and one over the cap stays queued until the oldest place frees.
 
-use super::sql::{Builder, built_as, q, q_scalar};
+use super::sql::{Builder, built, built_as, q, q_scalar};
 use super::{Backend, CampaignId, Store, StoreError, now};
 
 const DAY_MS: i64 = 86_400_000;
@@ -62,14 +62,28 @@ impl Store {
 
 /// Of `ids`, those the token's cap lets start at `now_ms` (recorded as started); the others
 /// wait until a place frees.
+///
+/// The cap row is read `FOR UPDATE` on PostgreSQL: claims of several campaigns on one token run
+/// side by side, and each must count the places the others took (read committed: the count
+/// after the lock sees what the claim before it committed). SQLite's transaction already has
+/// the database to itself.
 pub async fn hold_over_cap(
     tx: &mut super::Tx,
     backend: Backend,
     token: &str,
-    cap: i64,
     ids: Vec<i64>,
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
+    let read_cap = match backend {
+        Backend::Sqlite => "SELECT daily_limit FROM token_caps WHERE token = $1",
+        Backend::Postgres => "SELECT daily_limit FROM token_caps WHERE token = $1 FOR UPDATE",
+    };
+    let cap: Option<i64> = q_scalar(read_cap)
+        .bind(token)
+        .fetch_optional(&mut *tx)
+        .await?;
+    // The cap was lifted since the claim read it.
+    let Some(cap) = cap else { return Ok(ids) };
     let since = now_ms - DAY_MS;
     let used: i64 =
         q_scalar("SELECT COUNT(*) FROM token_contacts WHERE token = $1 AND first_ms > $2")
@@ -92,7 +106,7 @@ pub async fn hold_over_cap(
     }
     query.push(") AND m.state = 'queued' ORDER BY m.id");
     let rows: Vec<(i64, String, i32)> = built_as(&mut query).fetch_all(&mut *tx).await?;
-    let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::HashSet::new());
+    let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::BTreeSet::new());
     let mut free = (cap - used).max(0);
     for (id, phone, known) in rows {
         if known == 1 || started.contains(&phone) {
@@ -105,16 +119,20 @@ pub async fn hold_over_cap(
             held.push(id);
         }
     }
-    for phone in &started {
-        q(
-            "INSERT INTO token_contacts (token, phone, first_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (token, phone) DO UPDATE SET first_ms = excluded.first_ms",
-        )
-        .bind(token)
-        .bind(phone)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+    // Set-based: one statement per 500 new recipients.
+    let started: Vec<String> = started.into_iter().collect();
+    for chunk in started.chunks(500) {
+        let mut insert = Builder::new(
+            backend,
+            "INSERT INTO token_contacts (token, phone, first_ms) ",
+        );
+        insert.push_values(chunk, |mut row, phone| {
+            row.push_bind(token)
+                .push_bind(phone.as_str())
+                .push_bind(now_ms);
+        });
+        insert.push(" ON CONFLICT (token, phone) DO UPDATE SET first_ms = excluded.first_ms");
+        built(&mut insert).execute(&mut *tx).await?;
     }
     if !held.is_empty() {
         let oldest: Option<i64> =

@@ -1,7 +1,7 @@
-//! What `/metrics` reads from the store at each scrape: messages by state and by ack, those
-//! deferred, and the tokens stopped.
+//! What `/metrics` reads from the store at each scrape: messages by state and by ack (kept
+//! counts, never a scan), those deferred, and the tokens stopped.
 
-use super::sql::{q, q_as, q_scalar};
+use super::sql::{q, q_scalar};
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,18 +17,15 @@ pub struct QueueGauges {
 }
 
 impl Store {
-    /// One pass over the messages: by state and ack, and those queued for after `defer_ms`.
+    /// Messages by state and ack (from the kept counts), and those queued for after
+    /// `defer_ms` (by index, per campaign with messages queued).
     pub async fn queue_gauges(&self, defer_ms: i64) -> Result<QueueGauges, StoreError> {
-        let rows: Vec<(String, Option<i64>, i64, i64)> = q_as(
-            "SELECT state, ack, COUNT(*),
-                    SUM(CASE WHEN state = 'queued' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
-             FROM messages GROUP BY state, ack",
-        )
-        .bind(defer_ms)
-        .fetch_all(self.pool())
-        .await?;
         let mut g = QueueGauges::default();
-        for (state, ack, count, deferred) in rows {
+        let mut queued_in = vec![];
+        for (campaign, state, ack, count) in self.counted(None).await? {
+            if state == "queued" {
+                queued_in.push(campaign);
+            }
             match g.by_state.iter_mut().find(|(s, _)| *s == state) {
                 Some((_, n)) => *n += count,
                 None => g.by_state.push((state, count)),
@@ -39,8 +36,21 @@ impl Store {
                     None => g.by_ack.push((ack, count)),
                 }
             }
+        }
+        queued_in.dedup();
+        for campaign in queued_in {
+            let deferred: i64 = q_scalar(
+                "SELECT COUNT(*) FROM messages
+                 WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at > $2",
+            )
+            .bind(campaign)
+            .bind(defer_ms)
+            .fetch_one(self.pool())
+            .await?;
             g.deferred += deferred;
         }
+        g.by_state.sort();
+        g.by_ack.sort();
         g.stopped_tokens = q_scalar("SELECT fingerprint FROM token_stops ORDER BY 1")
             .fetch_all(self.pool())
             .await?;

@@ -2,8 +2,6 @@
 //! attempt id: `UPDATE ... WHERE id = $1 AND attempt_id = $2 AND state = 'sending'`; a row that
 //! did not change belongs to someone else.
 
-use serde::Serialize;
-
 use super::acks::state_for_sql;
 use super::sql::{Builder, built, built_as, built_scalar, q, q_as, q_scalar};
 use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError, now};
@@ -129,23 +127,6 @@ impl<'a> Finished<'a> {
             },
         }
     }
-}
-
-/// Every message is in exactly one state.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    pub total: i64,
-    pub queued: i64,
-    pub sending: i64,
-    pub sent: i64,
-    pub delivered: i64,
-    pub read: i64,
-    pub replied: i64,
-    pub failed: i64,
-    pub uncertain: i64,
-    pub cancelled: i64,
-    /// Not sent in time (max_age, expires_at): final, never sent.
-    pub expired: i64,
 }
 
 impl Store {
@@ -311,10 +292,9 @@ impl Store {
         built(&mut expire).execute(&mut tx).await?;
         // The token's daily cap: what is over it waits for a place.
         let kept = match (token, cap) {
-            (Some(token), Some(cap)) => {
+            (Some(token), Some(_)) => {
                 let now = crate::clock::now_ms();
-                super::caps::hold_over_cap(&mut tx, self.backend, &token, cap, ids.to_vec(), now)
-                    .await?
+                super::caps::hold_over_cap(&mut tx, self.backend, &token, ids.to_vec(), now).await?
             }
             _ => ids.to_vec(),
         };
@@ -505,37 +485,6 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected())
-    }
-
-    pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
-        let rows = q("SELECT state, COUNT(*) FROM messages WHERE campaign_id = $1 GROUP BY state")
-            .bind(campaign)
-            .fetch_all(self.pool())
-            .await?;
-        let mut c = Counts::default();
-        for r in rows {
-            let n: i64 = r.get(1);
-            c.total += n;
-            match r.get::<String, _>(0).as_str() {
-                "queued" => c.queued = n,
-                "sending" => c.sending = n,
-                "sent" => c.sent = n,
-                "delivered" => c.delivered = n,
-                "read" => c.read = n,
-                "replied" => c.replied = n,
-                "failed" => c.failed = n,
-                "uncertain" => c.uncertain = n,
-                "expired" => c.expired = n,
-                "cancelled" => c.cancelled = n,
-                other => {
-                    return Err(StoreError::Unknown {
-                        what: "message state",
-                        value: other.to_string(),
-                    });
-                }
-            }
-        }
-        Ok(c)
     }
 
     /// (id, name, state, reason) of every campaign, newest first.

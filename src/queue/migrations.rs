@@ -37,6 +37,7 @@ embedded!(
     "0010_price.sql",
     "0011_schedules.sql",
     "0012_workers.sql",
+    "0013_counts.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -12,6 +12,7 @@ mod acks;
 mod campaigns;
 mod caps;
 mod control;
+mod counts;
 mod gauges;
 mod lease;
 mod messages;
@@ -32,12 +33,13 @@ use chrono::Utc;
 
 use sql::{Db, Tx};
 
-pub use acks::{AckApplied, DuePoll, HeardAck, state_for, state_for_sql};
+pub use acks::{AckApplied, DuePoll, HeardAck, POLL_HOLD_MS, state_for, state_for_sql};
 pub use campaigns::Listed;
 pub use control::{Control, Found};
+pub use counts::Counts;
 pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
-pub use messages::{Claim, Counts, Outcome};
+pub use messages::{Claim, Outcome};
 pub use migrations::migrator;
 pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};

@@ -208,7 +208,7 @@ impl<T> Decode for T where
 }
 
 /// A condition's value: PostgreSQL gives a boolean, SQLite a number.
-pub(super) fn flag(row: &Row, column: usize) -> bool {
+pub(super) fn flag<I: Column + Copy>(row: &Row, column: I) -> bool {
     row.try_get::<bool, _>(column)
         .or_else(|_| row.try_get::<i64, _>(column).map(|n| n != 0))
         .unwrap_or(false)

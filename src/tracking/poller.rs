@@ -85,11 +85,20 @@ pub async fn poll_due(
 ) -> Result<usize, StoreError> {
     let now = now_ms();
     let mut asked = 0;
-    for due in store.due_polls(campaign, now, 500).await? {
+    // Claimed (held from other pollers) a hundred at a time: one batch takes at most 100 s at
+    // the slowest poll rate, well within the hold.
+    let claimed = store.due_polls(campaign, now, 100).await?;
+    for (i, due) in claimed.iter().enumerate() {
         if cancel.is_cancelled() {
+            // What this poller claimed and did not ask about is due again, for the next one.
+            for left in &claimed[i..] {
+                store
+                    .schedule_poll(left.message_id, left.polls, Some(now))
+                    .await?;
+            }
             break;
         }
-        match plan(&due, schedule, now) {
+        match plan(due, schedule, now) {
             Plan::Retire => store.schedule_poll(due.message_id, due.polls, None).await?,
             Plan::Later(at) => {
                 store

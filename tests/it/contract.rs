@@ -56,15 +56,42 @@ where
     assert_eq!(store.backend(), backend);
     let sim = spawn_sim(|_| {}).await;
     scenario(Scene {
-        store,
+        store: store.clone(),
         db: db.clone(),
         sim,
-        dir,
+        dir: tempfile::tempdir().unwrap(),
     })
     .await;
+    counts_match_messages(&store, &db).await;
+    drop(dir);
     if backend == Backend::Postgres {
         drop_pg_database(&db).await;
     }
+}
+
+/// The counts the store keeps are what a scan of the messages finds, for every campaign,
+/// state and ack.
+async fn counts_match_messages(store: &Store, db: &str) {
+    const SCAN: &str = "SELECT campaign_id, state, COALESCE(ack, -100) AS ack_key, COUNT(*) AS n
+         FROM messages GROUP BY campaign_id, state, COALESCE(ack, -100)
+         ORDER BY campaign_id, state, ack_key";
+    const KEPT: &str = "SELECT campaign_id, state, ack_key, CAST(SUM(n) AS BIGINT) AS n
+         FROM message_counts GROUP BY campaign_id, state, ack_key HAVING SUM(n) <> 0
+         ORDER BY campaign_id, state, ack_key";
+    type Key = (i64, String, i64, i64);
+    let (scan, kept): (Vec<Key>, Vec<Key>) = match store.backend() {
+        Backend::Sqlite => {
+            let pool = crate::helpers::raw(store).await;
+            let scan = sqlx::query_as(SCAN).fetch_all(&pool).await.unwrap();
+            (scan, sqlx::query_as(KEPT).fetch_all(&pool).await.unwrap())
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(db).await.unwrap();
+            let scan = sqlx::query_as(SCAN).fetch_all(&pool).await.unwrap();
+            (scan, sqlx::query_as(KEPT).fetch_all(&pool).await.unwrap())
+        }
+    };
+    assert_eq!(kept, scan, "kept counts against a scan of the messages");
 }
 
 /// Drops a database `fresh_pg_database` made (a failed test leaves it, for a look).
@@ -412,6 +439,77 @@ async fn daily_cap(scene: Scene) {
     assert_eq!(store.counts(id).await.unwrap().queued, 1);
 }
 
+contract!(
+    concurrent_capped_claims_never_start_more_recipients_than_the_cap,
+    concurrent_capped_claims
+);
+/// Four campaigns on one capped token claim at once: together they start exactly the cap's
+/// recipients (PostgreSQL runs the claims side by side; the cap row serialises them).
+async fn concurrent_capped_claims(scene: Scene) {
+    const CAP: u32 = 50;
+    let store = &scene.store;
+    let token = "fp:shared";
+    store.set_daily_limit(token, CAP).await.unwrap();
+    let mut leased = vec![];
+    for k in 0..4 {
+        let phones: Vec<String> = (0..40).map(|i| uk_mobile(k * 1000 + i)).collect();
+        let csv = recipients_csv(scene.dir.path(), &format!("c{k}.csv"), &phones);
+        let id = queue(store, &scene.sim, &sms_def(csv))
+            .await
+            .campaign
+            .unwrap();
+        store.set_campaign_token(id, token).await.unwrap();
+        leased.push((lease(store, id).await, due_ids(store, id).await));
+    }
+    let claim = |k: usize| store.claim(&leased[k].0, &leased[k].1);
+    let claims = tokio::join!(claim(0), claim(1), claim(2), claim(3));
+    let claims = [claims.0, claims.1, claims.2, claims.3];
+    let started: usize = claims.into_iter().map(|c| c.unwrap().len()).sum();
+    assert_eq!(started, CAP as usize, "the cap's recipients, no more");
+    let now = campaign::dispatch::now_ms();
+    assert_eq!(
+        store.daily_use(token, now).await.unwrap(),
+        Some((i64::from(CAP), i64::from(CAP)))
+    );
+}
+
+contract!(a_due_poll_goes_to_one_poller_per_interval, poll_claims);
+/// Two pollers asking at once get different messages; nobody gets them again until the hold
+/// ends (the poller that took them died without asking).
+async fn poll_claims(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 4).await;
+    let (_lease, claims) = claim_due(store, id).await;
+    for claim in &claims {
+        let outcome = Outcome::Sent {
+            mid: format!("m{}", claim.message_id),
+            uid: None,
+            poll_at: 0,
+        };
+        store.finish(claim, &outcome).await.unwrap();
+    }
+    let now = campaign::dispatch::now_ms();
+    let (a, b) = tokio::join!(store.due_polls(id, now, 3), store.due_polls(id, now, 3));
+    let mut polled: Vec<i64> = [a.unwrap(), b.unwrap()]
+        .concat()
+        .iter()
+        .map(|d| d.message_id)
+        .collect();
+    polled.sort();
+    let mut sent: Vec<i64> = claims.iter().map(|c| c.message_id).collect();
+    sent.sort();
+    assert_eq!(polled, sent, "each due message to one poller, once");
+    assert!(
+        store
+            .due_polls(id, now + 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after_hold = now + campaign::queue::POLL_HOLD_MS + 1;
+    assert_eq!(store.due_polls(id, after_hold, 10).await.unwrap().len(), 4);
+}
+
 contract!(acks_reports_and_gauges_read_the_same, acks_and_reports);
 async fn acks_and_reports(scene: Scene) {
     use campaign::convrs::Ack;
@@ -538,16 +636,7 @@ async fn load_beside_sends(scene: Scene) {
     let sending = queued(&scene, 300).await;
     let phones: Vec<String> = (0..BIG).map(|i| format!("+4479{i:08}")).collect();
     let csv = recipients_csv(scene.dir.path(), "big.csv", &phones);
-    let big = campaign::campaign::definition::CampaignFile {
-        name: Some("big".into()),
-        bot_id: Some(3941),
-        channel: Some(campaign::campaign::definition::Channel::Sms),
-        message: Some("Hi {name}".into()),
-        csv: Some(csv),
-        ..Default::default()
-    }
-    .with(Default::default())
-    .unwrap();
+    let big = sms_def(csv);
     let store = &scene.store;
     let load = queue(store, &scene.sim, &big);
     let send = async {
@@ -579,4 +668,39 @@ async fn load_beside_sends(scene: Scene) {
         (BIG as i64, BIG as i64)
     );
     assert_eq!(store.counts(sending).await.unwrap().sent, 300);
+}
+
+contract!(
+    a_database_from_before_kept_counts_gets_them_from_its_messages,
+    counts_migrated
+);
+/// Migration 0013 counts the messages a database already has: the counts' table and triggers
+/// are taken away, as before it, and the store opened again.
+async fn counts_migrated(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let (_lease, claims) = claim_due(store, id).await;
+    store.finish(&claims[0], &sent("m0")).await.unwrap();
+    let before = store.counts(id).await.unwrap();
+    let undo: &[&'static str] = match store.backend() {
+        Backend::Sqlite => &[
+            "DROP TRIGGER message_counts_update",
+            "DROP TRIGGER message_counts_delete",
+        ],
+        Backend::Postgres => &[
+            "DROP TRIGGER message_counts_update ON messages",
+            "DROP TRIGGER message_counts_delete ON messages",
+            "DROP FUNCTION message_counts_update()",
+            "DROP FUNCTION message_counts_delete()",
+        ],
+    };
+    for sql in undo.iter().chain(&[
+        "DROP TABLE message_counts",
+        "DELETE FROM _sqlx_migrations WHERE version = 13",
+    ]) {
+        execute(&scene, sql).await;
+    }
+    let reopened = Store::open(&scene.db).await.unwrap();
+    assert_eq!(reopened.counts(id).await.unwrap(), before);
+    assert_eq!((before.sending, before.sent), (2, 1));
 }

@@ -1,0 +1,159 @@
+//! Messages counted by campaign, state and ack, kept as they change (the `message_counts`
+//! table of migration 0013: triggers count every change of state or ack, a load adds its
+//! queued rows itself), so that `status`, `list` and `/metrics` never scan `messages`.
+//!
+//! On SQLite each key has one row, updated in place (one writer). On PostgreSQL each statement
+//! appends its deltas, so that workers changing one campaign never wait for each other's
+//! count; readers fold the deltas into one row per key first (`fold`).
+
+use serde::Serialize;
+
+use super::sql::{On, q};
+use super::{Backend, CampaignId, Store, StoreError};
+
+/// The `ack_key` of a message with no ack.
+pub(super) const NO_ACK: i64 = -100;
+
+/// Every message is in exactly one state.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub total: i64,
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub replied: i64,
+    pub failed: i64,
+    pub uncertain: i64,
+    pub cancelled: i64,
+    /// Not sent in time (max_age, expires_at): final, never sent.
+    pub expired: i64,
+}
+
+impl Counts {
+    /// Adds `n` messages in `state`; an unknown state is an error naming it.
+    fn add(&mut self, state: &str, n: i64) -> Result<(), StoreError> {
+        let count = match state {
+            "queued" => &mut self.queued,
+            "sending" => &mut self.sending,
+            "sent" => &mut self.sent,
+            "delivered" => &mut self.delivered,
+            "read" => &mut self.read,
+            "replied" => &mut self.replied,
+            "failed" => &mut self.failed,
+            "uncertain" => &mut self.uncertain,
+            "expired" => &mut self.expired,
+            "cancelled" => &mut self.cancelled,
+            other => {
+                return Err(StoreError::Unknown {
+                    what: "message state",
+                    value: other.to_string(),
+                });
+            }
+        };
+        *count += n;
+        self.total += n;
+        Ok(())
+    }
+}
+
+/// Whether messages in `state` with `ack` reached their recipient: sent or beyond, or failed
+/// after an ack said the API took them (the figure `list` shows as sent).
+pub(super) fn reached(state: &str, ack: Option<i64>) -> bool {
+    matches!(state, "sent" | "delivered" | "read" | "replied")
+        || (state == "failed" && ack.is_some())
+}
+
+/// One key's count: campaign, state, ack (`None`: none yet), messages.
+pub(super) type Counted = (CampaignId, String, Option<i64>, i64);
+
+impl Store {
+    /// The campaign's messages by state.
+    pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
+        let mut counts = Counts::default();
+        for (_, state, _, n) in self.counted(Some(campaign)).await? {
+            counts.add(&state, n)?;
+        }
+        Ok(counts)
+    }
+
+    /// The counts of `campaign`'s messages (every campaign's: `None`) by state and ack; keys
+    /// with none left out.
+    pub(super) async fn counted(
+        &self,
+        campaign: Option<CampaignId>,
+    ) -> Result<Vec<Counted>, StoreError> {
+        if self.backend == Backend::Postgres {
+            self.fold(campaign).await?;
+        }
+        let rows = q(
+            "SELECT campaign_id, state, ack_key, CAST(SUM(n) AS BIGINT) AS n FROM message_counts
+             WHERE campaign_id = $1 OR $2
+             GROUP BY campaign_id, state, ack_key HAVING SUM(n) <> 0
+             ORDER BY campaign_id, state, ack_key",
+        )
+        .bind(campaign.map_or(0, |c| c.0))
+        .bind(campaign.is_none())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let ack: i64 = r.get("ack_key");
+                (
+                    CampaignId(r.get("campaign_id")),
+                    r.get("state"),
+                    (ack != NO_ACK).then_some(ack),
+                    r.get("n"),
+                )
+            })
+            .collect())
+    }
+
+    /// Folds PostgreSQL's appended deltas into one row per key. Rows another fold deleted
+    /// first are skipped by this one's DELETE (and so not summed twice); deltas committed
+    /// meanwhile stay for the next fold.
+    async fn fold(&self, campaign: Option<CampaignId>) -> Result<(), StoreError> {
+        q("WITH folded AS (
+               DELETE FROM message_counts WHERE campaign_id = $1 OR $2
+               RETURNING campaign_id, state, ack_key, n)
+           INSERT INTO message_counts (campaign_id, state, ack_key, n)
+           SELECT campaign_id, state, ack_key, SUM(n) FROM folded
+           GROUP BY campaign_id, state, ack_key HAVING SUM(n) <> 0")
+        .bind(campaign.map_or(0, |c| c.0))
+        .bind(campaign.is_none())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// Counts `n` messages newly queued into `campaign` (in the load's transaction: inserted rows
+/// are counted by the load, changes by the triggers).
+pub(super) async fn add_queued(
+    on: impl Into<On<'_>>,
+    backend: Backend,
+    campaign: CampaignId,
+    n: u64,
+) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let add = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO message_counts (campaign_id, state, ack_key, n) VALUES ($1, 'queued', $2, $3)
+             ON CONFLICT (campaign_id, state, ack_key) DO UPDATE SET n = n + excluded.n"
+        }
+        Backend::Postgres => {
+            "INSERT INTO message_counts (campaign_id, state, ack_key, n) VALUES ($1, 'queued', $2, $3)"
+        }
+    };
+    q(add)
+        .bind(campaign)
+        .bind(NO_ACK)
+        .bind(n as i64)
+        .execute(on)
+        .await?;
+    Ok(())
+}
