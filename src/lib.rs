@@ -13,6 +13,8 @@
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
+//! - `timing`: when a campaign may send (schedule, send window, expiry, daily cap): rules that
+//!   `campaign` checks and `queue` applies at claim.
 //! - `clock`: the one wall clock (unix milliseconds).
 //! - `files`: owner-only files for anything holding phone numbers or secrets.
 //! - `redact`: URLs as they may be shown or stored (no credentials, no secret parameters).
@@ -35,4 +37,5 @@ pub mod report;
 pub mod schedule;
 pub mod sim;
 pub mod terminal;
+pub mod timing;
 pub mod tracking;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::price::Price;
-use super::timing::{Timing, TimingFile};
 use crate::phone::Region;
+use crate::timing::{Timing, TimingFile};
 
 /// Why a definition could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +147,7 @@ pub struct CampaignFile {
     pub dedupe_window: Option<String>,
     pub max_age: Option<String>,
     pub expires_at: Option<String>,
-    pub send_window: Option<super::window::WindowFile>,
+    pub send_window: Option<crate::timing::window::WindowFile>,
     pub timezone_column: Option<String>,
     pub daily_limit: Option<u32>,
 }
@@ -302,7 +302,8 @@ impl CampaignFile {
             timezone_column: self.timezone_column,
             daily_limit: self.daily_limit,
         }
-        .check()?;
+        .check()
+        .map_err(DefinitionError::Invalid)?;
         if timing.dedupe_window_ms.is_some() && self.dedupe_key.is_none() {
             return Err(invalid(
                 "dedupe_window is how long a dedupe_key keeps a recipient from being sent again: add dedupe_key = \"{phone}\" (or another column)",

@@ -71,7 +71,7 @@ pub struct Loader {
     summary: Summary,
     rejects_file: Option<RejectsWriter>,
     /// The send window and the moment to count who is outside it.
-    window: Option<(super::window::SendWindow, i64)>,
+    window: Option<(crate::timing::window::SendWindow, i64)>,
 }
 
 impl Loader {
@@ -95,7 +95,11 @@ impl Loader {
     }
 
     /// Counts the valid recipients whose send window is closed at `now_ms`.
-    pub fn with_window(mut self, window: Option<super::window::SendWindow>, now_ms: i64) -> Self {
+    pub fn with_window(
+        mut self,
+        window: Option<crate::timing::window::SendWindow>,
+        now_ms: i64,
+    ) -> Self {
         self.window = window.map(|w| (w, now_ms));
         self
     }

@@ -11,9 +11,7 @@ pub mod render;
 pub mod sms;
 pub mod source;
 pub mod sql;
-pub mod timing;
 pub mod validate;
-pub mod window;
 pub mod zones;
 
 use std::path::PathBuf;
@@ -233,6 +231,9 @@ pub async fn load(
     }
     if let Some(id) = campaign {
         store.insert_rejects(id, &summary.rejects).await?;
+        if inserted > 0 {
+            store.loaded().await?;
+        }
         summary.already_queued = Some(summary.valid.saturating_sub(inserted + earlier));
         summary.already_reached = (reached > 0).then_some(reached);
         summary.earlier_batch = into.map(|_| earlier);

@@ -42,7 +42,7 @@ pub struct RowChecker {
     bot_id: i64,
     body: Body,
     dedupe: Option<Pattern>,
-    zones: Option<super::window::ZoneFinder>,
+    zones: Option<super::zones::ZoneFinder>,
 }
 
 #[derive(Debug)]
@@ -115,7 +115,7 @@ impl RowChecker {
             .as_deref()
             .map(|k| Pattern::resolve(k, &columns).map_err(|e| format!("dedupe_key: {e}")))
             .transpose()?;
-        let zones = super::window::ZoneFinder::new(&def.timing, &columns)?;
+        let zones = super::zones::ZoneFinder::new(&def.timing, &columns)?;
         Ok(RowChecker {
             zones,
             phone,

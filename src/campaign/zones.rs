@@ -1,6 +1,63 @@
-//! Which countries have one time zone: a number from one of them is in that zone.
+//! Which countries have one time zone: a number from one of them is in that zone; and the
+//! zone of each recipient of a campaign with a send window.
 
 use chrono_tz::Tz;
+
+/// Finds each recipient's zone, for a campaign with a send window.
+#[derive(Debug, Clone)]
+pub struct ZoneFinder {
+    column: Option<(usize, String)>,
+    fallback: Tz,
+}
+
+impl ZoneFinder {
+    /// `None` without a send window; an error names a `timezone_column` the source lacks.
+    pub fn new(timing: &crate::timing::Timing, columns: &[String]) -> Result<Option<Self>, String> {
+        if timing.send_window.is_none() {
+            return Ok(None);
+        }
+        let column = match &timing.timezone_column {
+            None => None,
+            Some(name) => Some((
+                columns.iter().position(|c| c == name).ok_or_else(|| {
+                    format!(
+                        "the timezone column '{name}' does not exist; the columns are: {}",
+                        columns.join(", ")
+                    )
+                })?,
+                name.clone(),
+            )),
+        };
+        Ok(Some(ZoneFinder {
+            column,
+            fallback: timing.fallback_zone(),
+        }))
+    }
+
+    /// The number's country's zone, else the row's (an empty cell passes), else the
+    /// campaign's; an error names the column of a cell that is no zone.
+    pub fn zone(
+        &self,
+        phone: &crate::phone::PhoneNumber,
+        values: &[String],
+    ) -> Result<Tz, (String, String)> {
+        if let Some(tz) = phone.region_code().as_deref().and_then(region_zone) {
+            return Ok(tz);
+        }
+        if let Some((i, name)) = &self.column {
+            let cell = values.get(*i).map(|v| v.trim()).unwrap_or("");
+            if !cell.is_empty() {
+                return cell.parse().map_err(|_| {
+                    (
+                        name.clone(),
+                        format!("'{cell}' is not a time zone: give an IANA name such as America/New_York"),
+                    )
+                });
+            }
+        }
+        Ok(self.fallback)
+    }
+}
 
 /// The zone of a number's country when it has one (tzdb's zone.tab: countries listed with a
 /// single zone, and Germany and Cyprus, whose second zones have kept the same clock since

@@ -46,10 +46,7 @@ mod tests {
     fn flags_take_the_same_durations_as_campaign_files() {
         // `--poll-max-age 7d` was refused while `dedupe_window = "7d"` was accepted.
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(
-            crate::campaign::timing::parse_span("7d"),
-            Ok(7 * 86_400_000)
-        );
+        assert_eq!(crate::timing::parse_span("7d"), Ok(7 * 86_400_000));
         assert!(
             parse_duration("31d")
                 .unwrap_err()

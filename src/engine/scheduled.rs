@@ -4,11 +4,11 @@
 //! run makes one batch whoever gets there first.
 
 use crate::campaign::definition::Definition;
-use crate::campaign::timing::ScheduleSpec;
 use crate::campaign::{self, LoadError, LoadOptions, Loaded};
 use crate::convrs::Client;
 use crate::queue::{CampaignId, Claimed, Store, StoreError};
 use crate::schedule::{Missed, Plan, Schedule};
+use crate::timing::ScheduleSpec;
 
 /// What was due when a schedule was looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]

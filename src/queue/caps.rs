@@ -35,7 +35,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .flatten();
-        let timing: Option<crate::campaign::timing::Timing> = super::stored("timing", timing)?;
+        let timing: Option<crate::timing::Timing> = super::stored("timing", timing)?;
         Ok(timing.and_then(|t| t.daily_limit))
     }
 
@@ -99,12 +99,9 @@ pub async fn hold_over_cap(
         .push_bind(token)
         .push(" AND t.phone = m.phone AND t.first_ms > ")
         .push_bind(since)
-        .push(") THEN 1 ELSE 0 END FROM messages m WHERE m.id IN (");
-    let mut list = query.separated(", ");
-    for id in &ids {
-        list.push_bind(*id);
-    }
-    query.push(") AND m.state = 'queued' ORDER BY m.id");
+        .push(") THEN 1 ELSE 0 END FROM messages m WHERE ")
+        .push_in("m.id", &ids)
+        .push(" AND m.state = 'queued' ORDER BY m.id");
     let rows: Vec<(i64, String, i32)> = built_as(&mut query).fetch_all(&mut *tx).await?;
     let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::BTreeSet::new());
     let mut free = (cap - used).max(0);

@@ -236,20 +236,17 @@ impl Store {
                 self.backend,
                 "SELECT id FROM messages WHERE state = 'queued' AND campaign_id = ",
             );
-            lock.push_bind(lease.campaign).push(" AND id IN (");
-            let mut list = lock.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            lock.push(")").push(self.skip_locked());
+            lock.push_bind(lease.campaign)
+                .push(" AND ")
+                .push_in("id", ids)
+                .push(self.skip_locked());
             locked = built_scalar::<i64>(&mut lock).fetch_all(&mut tx).await?;
             locked.as_slice()
         } else {
             ids
         };
         // A recipient whose send window is closed now waits for it to open.
-        let timing: crate::campaign::timing::Timing =
-            super::stored("timing", timing)?.unwrap_or_default();
+        let timing: crate::timing::Timing = super::stored("timing", timing)?.unwrap_or_default();
         let kept = super::windows::hold_outside(
             &mut tx,
             self.backend,
@@ -273,22 +270,12 @@ impl Store {
             " WHERE state = 'queued' AND phone IN (SELECT phone FROM suppressions) AND campaign_id = ",
         )
         .push_bind(lease.campaign)
-        .push(" AND id IN (",
-        );
-        let mut list = cancel.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        cancel.push(")");
+        .push(" AND ")
+        .push_in("id", ids);
         built(&mut cancel).execute(&mut tx).await?;
         // A message past its expiry (max_age, expires_at) is never sent late.
         let mut expire = expiring(self.backend, lease.campaign, crate::clock::now_ms());
-        expire.push(" AND id IN (");
-        let mut list = expire.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        expire.push(")");
+        expire.push(" AND ").push_in("id", ids);
         built(&mut expire).execute(&mut tx).await?;
         // The token's daily cap: what is over it waits for a place.
         let kept = match (token, cap) {
@@ -313,12 +300,9 @@ impl Store {
             .push_bind(&stamp)
             .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
             .push_bind(lease.campaign)
-            .push(" AND id IN (");
-        let mut list = insert.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        insert.push(") RETURNING id, message_id");
+            .push(" AND ")
+            .push_in("id", ids)
+            .push(" RETURNING id, message_id");
         let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut tx).await?;
         if made.is_empty() {
             tx.commit().await?;

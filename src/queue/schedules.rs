@@ -6,8 +6,8 @@
 use super::Lock;
 use super::sql::{Builder, built, q, q_as, q_scalar};
 use super::{CampaignId, Store, StoreError, now};
-use crate::campaign::timing::ScheduleSpec;
 use crate::schedule::Missed;
+use crate::timing::ScheduleSpec;
 
 /// A stored schedule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -77,6 +77,7 @@ pub(super) enum Arg {
     Bool(bool),
     Ints(Vec<i64>),
     Texts(Vec<String>),
+    MaybeTexts(Vec<Option<String>>),
 }
 
 macro_rules! arg_from {
@@ -108,6 +109,7 @@ arg_from! {
     Vec<i64> => |v| Arg::Ints(v);
     &[i64] => |v| Arg::Ints(v.to_vec());
     Vec<String> => |v| Arg::Texts(v);
+    Vec<Option<String>> => |v| Arg::MaybeTexts(v);
 }
 
 fn json_list<T: serde::Serialize>(list: &[T]) -> String {
@@ -125,6 +127,7 @@ fn bind_sqlite(
         Arg::Bool(v) => q.bind(v),
         Arg::Ints(v) => q.bind(json_list(&v)),
         Arg::Texts(v) => q.bind(json_list(&v)),
+        Arg::MaybeTexts(v) => q.bind(json_list(&v)),
     }
 }
 
@@ -139,6 +142,7 @@ fn bind_pg(
         Arg::Bool(v) => q.bind(v),
         Arg::Ints(v) => q.bind(v),
         Arg::Texts(v) => q.bind(v),
+        Arg::MaybeTexts(v) => q.bind(v),
     }
 }
 
@@ -427,6 +431,31 @@ impl Builder {
             Backend::Postgres => {
                 self.sql.push('$');
                 self.sql.push_str(&self.args.len().to_string());
+            }
+        }
+        self
+    }
+
+    /// `column IN (values)`: on PostgreSQL `column = ANY($n)`, one array argument (the text
+    /// is the same whatever the count, and the list is not rebuilt into an array for every
+    /// row the statement looks at, which a list of parameters is); on SQLite a `?` per value.
+    pub(super) fn push_in<T>(&mut self, column: &str, values: &[T]) -> &mut Self
+    where
+        T: Clone + Into<Arg>,
+        Vec<T>: Into<Arg>,
+    {
+        self.push(column);
+        match self.backend {
+            Backend::Postgres => {
+                self.push(" = ANY(").push_bind(values.to_vec()).push(")");
+            }
+            Backend::Sqlite => {
+                self.push(" IN (");
+                let mut list = self.separated(", ");
+                for v in values {
+                    list.push_bind(v.clone());
+                }
+                self.push(")");
             }
         }
         self

@@ -4,7 +4,7 @@
 
 use super::sql::{Builder, built, built_as};
 use super::{Backend, StoreError};
-use crate::campaign::timing::Timing;
+use crate::timing::Timing;
 
 /// The note a held message carries until it is sent.
 pub const HELD: &str = "outside its send window";
@@ -21,12 +21,8 @@ pub async fn hold_outside(
     let Some(window) = &timing.send_window else {
         return Ok(ids.to_vec());
     };
-    let mut query = Builder::new(backend, "SELECT id, tz FROM messages WHERE id IN (");
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    query.push(")");
+    let mut query = Builder::new(backend, "SELECT id, tz FROM messages WHERE ");
+    query.push_in("id", ids);
     let rows: Vec<(i64, Option<String>)> = built_as(&mut query).fetch_all(&mut *tx).await?;
     let mut opens: std::collections::HashMap<Option<String>, Option<i64>> = Default::default();
     let (mut claim, mut held) = (vec![], std::collections::BTreeMap::<i64, Vec<i64>>::new());
@@ -67,12 +63,8 @@ pub(super) async fn put_off(
         .push_bind(at_ms)
         .push(", error = ")
         .push_bind(note)
-        .push(" WHERE state = 'queued' AND id IN (");
-    let mut list = update.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    update.push(")");
+        .push(" WHERE state = 'queued' AND ")
+        .push_in("id", ids);
     built(&mut update).execute(&mut *tx).await?;
     Ok(())
 }

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use campaign::campaign::timing::ScheduleSpec;
 use campaign::queue::{
     Backend, CampaignId, Claimed, Control, Counts, Outcome, Role, Store, StoreError,
 };
+use campaign::timing::ScheduleSpec;
 
 use crate::helpers::{
     TestSim, lease, pg_execute, queue, recipients_csv, sms_def, spawn_sim, test_database_url,

@@ -2,12 +2,16 @@
 //! `grace` a missed run keeps), how long a recipient of one batch is not sent again
 //! (`dedupe_window`), and when a message is too old to go (`max_age`, `expires_at`). None of
 //! these decide who gets what, so none is a setting: a changed schedule is the same campaign.
+//!
+//! A leaf of the house: the campaign file's checks (`campaign`) and the claim's (`queue`) both
+//! read these rules, and this module reads neither.
+
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 
-use super::definition::DefinitionError;
-use super::window::{SendWindow, WindowFile};
 use crate::schedule::Schedule;
+use window::{SendWindow, WindowFile};
 
 /// The campaign file's keys about time, as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -85,8 +89,9 @@ impl Timing {
 pub const DEFAULT_GRACE_MS: i64 = 3_600_000;
 
 impl TimingFile {
-    pub fn check(self) -> Result<Timing, DefinitionError> {
-        let invalid = |key: &str, m: String| DefinitionError::Invalid(format!("{key}: {m}"));
+    /// The timing the keys say; an error names the key and says what to write.
+    pub fn check(self) -> Result<Timing, String> {
+        let invalid = |key: &str, m: String| format!("{key}: {m}");
         let span = |key: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|s| parse_span(s).map_err(|m| invalid(key, m)))
@@ -137,8 +142,7 @@ impl TimingFile {
             .send_window
             .as_ref()
             .map(WindowFile::check)
-            .transpose()
-            .map_err(DefinitionError::Invalid)?;
+            .transpose()?;
         if self.timezone_column.is_some() && send_window.is_none() {
             return Err(invalid(
                 "timezone_column",
