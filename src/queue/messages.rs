@@ -3,20 +3,9 @@
 //! did not change belongs to someone else.
 
 use super::acks::state_for_sql;
-use super::sql::{Builder, built, built_as, built_scalar, q, q_as, q_scalar};
-use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError, now};
-
-/// A message claimed for one attempt: its row is `sending` with this attempt id, committed
-/// before the request leaves.
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub campaign_id: i64,
-    pub message_id: i64,
-    pub attempt_id: i64,
-    pub phone: String,
-    pub payload: String,
-    pub attempts: i64,
-}
+use super::claim::Claim;
+use super::sql::{Builder, built, q, q_scalar};
+use super::{Backend, CampaignId, Lock, Store, StoreError, now};
 
 /// How an attempt ended, as stored.
 #[derive(Debug, Clone)]
@@ -191,153 +180,6 @@ impl Store {
         .await?)
     }
 
-    /// Claims the messages: for each, an attempt row and state `sending`, in one committed
-    /// transaction, which first checks that `lease` is still held (`StoreError::LeaseLost`
-    /// otherwise). A message no longer queued is skipped.
-    pub async fn claim(&self, lease: &Lease, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
-        if ids.is_empty() {
-            return Ok(vec![]);
-        }
-        let stamp = now();
-        let mut tx = self.begin(Lock::Claim(lease.campaign)).await?;
-        // One read of the campaign: its lease, control, timing, and its token's daily cap.
-        type Row = (
-            Option<i32>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-        );
-        let row: Option<Row> = q_as("SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END, c.control, c.timing, c.token_fingerprint,
-                    (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
-             FROM campaigns c WHERE c.id = $3",
-        )
-        .bind(&lease.owner)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .bind(lease.campaign)
-        .fetch_optional(&mut tx)
-        .await?;
-        let (held, control, timing, token, cap) = row.unwrap_or_default();
-        if held != Some(1) || !super::token_lease::holds_token(&mut tx, lease).await? {
-            lease.lose();
-            return Err(StoreError::LeaseLost(lease.campaign));
-        }
-        if let Some(control) = control.as_deref().and_then(Control::parse) {
-            return Err(StoreError::Controlled {
-                campaign: lease.campaign,
-                control,
-            });
-        }
-        // Several workers share a PostgreSQL queue: a message another one's claim holds is
-        // skipped, not waited for (SQLite's transaction has the database to itself).
-        let locked;
-        let ids = if self.backend == Backend::Postgres {
-            let mut lock = Builder::new(
-                self.backend,
-                "SELECT id FROM messages WHERE state = 'queued' AND campaign_id = ",
-            );
-            lock.push_bind(lease.campaign)
-                .push(" AND ")
-                .push_in("id", ids)
-                .push(self.skip_locked());
-            locked = built_scalar::<i64>(&mut lock).fetch_all(&mut tx).await?;
-            locked.as_slice()
-        } else {
-            ids
-        };
-        // A recipient whose send window is closed now waits for it to open.
-        let timing: crate::timing::Timing = super::stored("timing", timing)?.unwrap_or_default();
-        let kept = super::windows::hold_outside(
-            &mut tx,
-            self.backend,
-            &timing,
-            ids,
-            crate::clock::now_ms(),
-        )
-        .await?;
-        let ids = kept.as_slice();
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(vec![]);
-        }
-        // A number suppressed after it was queued (an opt-out, an event) is never sent.
-        let mut cancel = Builder::new(
-            self.backend,
-            "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
-             (SELECT reason FROM suppressions s WHERE s.phone = messages.phone), updated_at = ",
-        );
-        cancel.push_bind(&stamp).push(
-            " WHERE state = 'queued' AND phone IN (SELECT phone FROM suppressions) AND campaign_id = ",
-        )
-        .push_bind(lease.campaign)
-        .push(" AND ")
-        .push_in("id", ids);
-        built(&mut cancel).execute(&mut tx).await?;
-        // A message past its expiry (max_age, expires_at) is never sent late.
-        let mut expire = expiring(self.backend, lease.campaign, crate::clock::now_ms());
-        expire.push(" AND ").push_in("id", ids);
-        built(&mut expire).execute(&mut tx).await?;
-        // The token's daily cap: what is over it waits for a place.
-        let kept = match (token, cap) {
-            (Some(token), Some(_)) => {
-                let now = crate::clock::now_ms();
-                super::caps::hold_over_cap(&mut tx, self.backend, &token, ids.to_vec(), now).await?
-            }
-            _ => ids.to_vec(),
-        };
-        let ids = kept.as_slice();
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(vec![]);
-        }
-        // Set-based: two statements for the whole batch, whatever its size. The attempts made
-        // say which messages they are for (no `MAX(id)` read before them).
-        let mut insert = Builder::new(
-            self.backend,
-            "INSERT INTO attempts (message_id, started_at) SELECT id, ",
-        );
-        insert
-            .push_bind(&stamp)
-            .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
-            .push_bind(lease.campaign)
-            .push(" AND ")
-            .push_in("id", ids)
-            .push(" RETURNING id, message_id");
-        let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut tx).await?;
-        if made.is_empty() {
-            tx.commit().await?;
-            return Ok(vec![]);
-        }
-        let mut update = Builder::new(self.backend, "WITH a(id, message_id) AS (");
-        update.push_values(&made, |mut row, (attempt, message)| {
-            row.push_bind(*attempt).push_bind(*message);
-        });
-        update.push(
-            ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
-             error = CASE WHEN messages.error LIKE 'outside its send window%' \
-                 OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
-        );
-        update
-            .push_bind(&stamp)
-            .push(" FROM a WHERE a.message_id = messages.id")
-            .push(" AND messages.state = 'queued' RETURNING messages.id, messages.attempt_id, messages.phone, messages.payload, messages.attempts, messages.campaign_id");
-        let rows = built(&mut update).fetch_all(&mut tx).await?;
-        tx.commit().await?;
-        let mut claims: Vec<Claim> = rows
-            .into_iter()
-            .map(|r| Claim {
-                message_id: r.get(0),
-                attempt_id: r.get(1),
-                phone: r.get(2),
-                payload: r.get(3),
-                attempts: r.get(4),
-                campaign_id: r.get(5),
-            })
-            .collect();
-        claims.sort_by_key(|c| c.message_id);
-        Ok(claims)
-    }
-
     /// Puts a queued message off until `at_ms` (e.g. its number must wait).
     pub async fn defer(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
         q("UPDATE messages SET next_attempt_at = $1 WHERE id = $2 AND state = 'queued'")
@@ -489,7 +331,7 @@ const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
      error = 'expired: not sent before its max_age or expires_at', updated_at = ";
 
 /// The update that expires the campaign's queued messages past their expiry at `now_ms`.
-fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> Builder {
+pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> Builder {
     let mut q = Builder::new(backend, EXPIRE);
     q.push_bind(now())
         .push(" WHERE campaign_id = ")

@@ -11,6 +11,7 @@
 mod acks;
 mod campaigns;
 mod caps;
+mod claim;
 mod control;
 mod counts;
 mod gauges;
@@ -35,11 +36,12 @@ use sql::{Db, Tx};
 
 pub use acks::{AckApplied, DuePoll, HeardAck, POLL_HOLD_MS, state_for, state_for_sql};
 pub use campaigns::Listed;
+pub use claim::Claim;
 pub use control::{Control, Found};
 pub use counts::Counts;
 pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
-pub use messages::{Claim, Outcome};
+pub use messages::Outcome;
 pub use migrations::migrator;
 pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};

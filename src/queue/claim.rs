@@ -1,0 +1,209 @@
+//! The claim: queued messages become `sending`, each with an attempt row, in one committed
+//! transaction before any request leaves. On the way, what may not go now is held back: a
+//! closed send window, a number suppressed since it was queued, an expiry passed, the token's
+//! daily cap.
+
+use super::sql::{Builder, Tx, built, built_as, built_scalar, q_as};
+use super::{CampaignId, Control, Lease, Lock, Store, StoreError, now};
+use crate::timing::Timing;
+
+/// A message claimed for one attempt: its row is `sending` with this attempt id, committed
+/// before the request leaves.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub campaign_id: i64,
+    pub message_id: i64,
+    pub attempt_id: i64,
+    pub phone: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// What the claim reads of its campaign.
+struct Claimable {
+    timing: Timing,
+    /// The token, when its daily cap applies.
+    capped_token: Option<String>,
+}
+
+impl Store {
+    /// Claims the messages: for each, an attempt row and state `sending`, in one committed
+    /// transaction, which first checks that `lease` is still held (`StoreError::LeaseLost`
+    /// otherwise). A message no longer queued is skipped.
+    pub async fn claim(&self, lease: &Lease, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let stamp = now();
+        let mut tx = self.begin(Lock::Claim(lease.campaign)).await?;
+        let campaign = claimable(&mut tx, lease).await?;
+        let ids = self.lock_queued(&mut tx, lease.campaign, ids).await?;
+        let ids = self
+            .hold_back(&mut tx, lease.campaign, &campaign, ids, &stamp)
+            .await?;
+        let claims = self
+            .start_attempts(&mut tx, lease.campaign, &ids, &stamp)
+            .await?;
+        tx.commit().await?;
+        Ok(claims)
+    }
+
+    /// Of `ids`, the messages still queued, locked for this claim. Several workers share a
+    /// PostgreSQL queue: a message another one's claim holds is skipped, not waited for
+    /// (SQLite's transaction has the database to itself).
+    async fn lock_queued(
+        &self,
+        tx: &mut Tx,
+        campaign: CampaignId,
+        ids: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
+        if self.backend == super::Backend::Sqlite {
+            return Ok(ids.to_vec());
+        }
+        let mut lock = Builder::new(
+            self.backend,
+            "SELECT id FROM messages WHERE state = 'queued' AND campaign_id = ",
+        );
+        lock.push_bind(campaign)
+            .push(" AND ")
+            .push_in("id", ids)
+            .push(self.skip_locked());
+        Ok(built_scalar::<i64>(&mut lock).fetch_all(&mut *tx).await?)
+    }
+
+    /// Of `ids`, those that may go now. A recipient whose send window is closed waits for it
+    /// to open; a number suppressed after it was queued (an opt-out, an event) is cancelled; a
+    /// message past its expiry (max_age, expires_at) expires, never sent late; what is over
+    /// the token's daily cap waits for a place.
+    async fn hold_back(
+        &self,
+        tx: &mut Tx,
+        campaign: CampaignId,
+        claimable: &Claimable,
+        ids: Vec<i64>,
+        stamp: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        let now_ms = crate::clock::now_ms();
+        let ids =
+            super::windows::hold_outside(tx, self.backend, &claimable.timing, &ids, now_ms).await?;
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let mut cancel = Builder::new(
+            self.backend,
+            "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
+             (SELECT reason FROM suppressions s WHERE s.phone = messages.phone), updated_at = ",
+        );
+        cancel
+            .push_bind(stamp)
+            .push(" WHERE state = 'queued' AND phone IN (SELECT phone FROM suppressions)")
+            .push(" AND campaign_id = ")
+            .push_bind(campaign)
+            .push(" AND ")
+            .push_in("id", &ids);
+        built(&mut cancel).execute(&mut *tx).await?;
+        let mut expire = super::messages::expiring(self.backend, campaign, now_ms);
+        expire.push(" AND ").push_in("id", &ids);
+        built(&mut expire).execute(&mut *tx).await?;
+        match &claimable.capped_token {
+            Some(token) => super::caps::hold_over_cap(tx, self.backend, token, ids, now_ms).await,
+            None => Ok(ids),
+        }
+    }
+
+    /// Makes an attempt for each message of `ids` still queued and moves it to `sending`.
+    /// Set-based: two statements for the whole batch, whatever its size. The attempts made
+    /// say which messages they are for (no `MAX(id)` read before them).
+    async fn start_attempts(
+        &self,
+        tx: &mut Tx,
+        campaign: CampaignId,
+        ids: &[i64],
+        stamp: &str,
+    ) -> Result<Vec<Claim>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut insert = Builder::new(
+            self.backend,
+            "INSERT INTO attempts (message_id, started_at) SELECT id, ",
+        );
+        insert
+            .push_bind(stamp)
+            .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
+            .push_bind(campaign)
+            .push(" AND ")
+            .push_in("id", ids)
+            .push(" RETURNING id, message_id");
+        let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut *tx).await?;
+        if made.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut update = Builder::new(self.backend, "WITH a(id, message_id) AS (");
+        update.push_values(&made, |mut row, (attempt, message)| {
+            row.push_bind(*attempt).push_bind(*message);
+        });
+        update.push(
+            ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
+             error = CASE WHEN messages.error LIKE 'outside its send window%' \
+                 OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
+        );
+        update
+            .push_bind(stamp)
+            .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
+            .push(" RETURNING messages.id AS message_id, messages.attempt_id, messages.phone,")
+            .push(" messages.payload, messages.attempts, messages.campaign_id");
+        let rows = built(&mut update).fetch_all(&mut *tx).await?;
+        let mut claims: Vec<Claim> = rows
+            .into_iter()
+            .map(|r| Claim {
+                message_id: r.get("message_id"),
+                attempt_id: r.get("attempt_id"),
+                phone: r.get("phone"),
+                payload: r.get("payload"),
+                attempts: r.get("attempts"),
+                campaign_id: r.get("campaign_id"),
+            })
+            .collect();
+        claims.sort_by_key(|c| c.message_id);
+        Ok(claims)
+    }
+}
+
+/// One read of the campaign: its lease, control, timing, and its token's daily cap. A lease
+/// lost (of the campaign or its token) and a pause or cancel are errors.
+async fn claimable(tx: &mut Tx, lease: &Lease) -> Result<Claimable, StoreError> {
+    type Row = (
+        Option<i32>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Row> = q_as(
+        "SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END,
+                c.control, c.timing, c.token_fingerprint,
+                (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
+         FROM campaigns c WHERE c.id = $3",
+    )
+    .bind(&lease.owner)
+    .bind(crate::clock::now_ms())
+    .bind(lease.campaign)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (held, control, timing, token, cap) = row.unwrap_or_default();
+    if held != Some(1) || !super::token_lease::holds_token(tx, lease).await? {
+        lease.lose();
+        return Err(StoreError::LeaseLost(lease.campaign));
+    }
+    if let Some(control) = control.as_deref().and_then(Control::parse) {
+        return Err(StoreError::Controlled {
+            campaign: lease.campaign,
+            control,
+        });
+    }
+    Ok(Claimable {
+        timing: super::stored("timing", timing)?.unwrap_or_default(),
+        capped_token: token.filter(|_| cap.is_some()),
+    })
+}
