@@ -5,10 +5,15 @@
 //!   combined rate is measured from the first to the last accepted send in the simulator's
 //!   ledger; every rate-limit rejection is counted; and each campaign's share of the first
 //!   half of the sends shows the fairness.
+//! - `tokens`: one worker holding TOKENS tokens (default 100), a campaign of MESSAGES SMS on
+//!   each (default 100), the simulator enforcing 10 sends/s per token: each token's rate
+//!   (accepted sends over its span in the ledger), the aggregate, and the rejections. On
+//!   SQLite, or with `BENCH_PG` set to a server URL on a PostgreSQL database of its own.
 //! - `memory`: run it through `scripts/bench_worker_memory.sh` (a real `campaign worker`
 //!   process and its peak memory).
 //!
 //! `cargo run --release --example bench_worker -- rate [RUNS] [MESSAGES]`
+//! `cargo run --release --example bench_worker -- tokens [RUNS] [MESSAGES] [TOKENS]`
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,7 +44,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        other => anyhow::bail!("unknown benchmark {other}: use rate"),
+        "tokens" => {
+            let per: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(100);
+            let tokens: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(100);
+            many_tokens(tokens, per, runs).await
+        }
+        other => anyhow::bail!("unknown benchmark {other}: use rate or tokens"),
     }
 }
 
@@ -50,13 +60,33 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Queues `n` SMS of campaign `c` (numbers distinct across campaigns).
 async fn queue(store: &Store, dir: &Path, c: usize, n: usize) -> anyhow::Result<CampaignId> {
+    let phone = |i: usize| format!("+447912{c:01}{i:04}7");
+    queue_on(
+        store,
+        dir,
+        c,
+        n,
+        phone,
+        &client("http://127.0.0.1:1", TOKEN)?,
+    )
+    .await
+}
+
+/// Queues `n` SMS of campaign `c` to `phone(i)` for a worker holding `on`'s token.
+async fn queue_on(
+    store: &Store,
+    dir: &Path,
+    c: usize,
+    n: usize,
+    phone: impl Fn(usize) -> String,
+    on: &Client,
+) -> anyhow::Result<CampaignId> {
     use std::io::Write;
     let csv = dir.join(format!("c{c}.csv"));
     let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
     writeln!(out, "phone,name")?;
     for i in 0..n {
-        // Valid UK mobiles ending in 7 (the simulator scripts errors for other endings).
-        writeln!(out, "+447912{c:01}{i:04}7,Name{i}")?;
+        writeln!(out, "{},Name{i}", phone(i))?;
     }
     out.flush()?;
     drop(out);
@@ -72,7 +102,7 @@ async fn queue(store: &Store, dir: &Path, c: usize, n: usize) -> anyhow::Result<
     let loaded = camp::load(&def, store, None, &LoadOptions::default()).await?;
     let id = loaded.campaign.expect("a campaign");
     // Queued for a worker on the token, as `campaign run --detach` leaves it.
-    let fingerprint = client("http://127.0.0.1:1")?.token_fingerprint();
+    let fingerprint = on.token_fingerprint();
     store
         .queue_for_sender(
             id,
@@ -88,10 +118,10 @@ async fn queue(store: &Store, dir: &Path, c: usize, n: usize) -> anyhow::Result<
     Ok(id)
 }
 
-fn client(url: &str) -> anyhow::Result<Client> {
+fn client(url: &str, token: &str) -> anyhow::Result<Client> {
     Ok(Client::new(
         &ClientConfig::new(url),
-        SecretString::from(TOKEN),
+        SecretString::from(token.to_string()),
     )?)
 }
 
@@ -102,75 +132,30 @@ async fn rate(campaigns: usize, total: usize, runs: usize) -> anyhow::Result<()>
     for _ in 0..runs {
         let dir = tempfile::tempdir()?;
         let ledger_path = dir.path().join("ledger.jsonl");
-        let sim = sim::start(
-            "127.0.0.1:0".parse()?,
-            SimConfig {
-                tokens: vec![TOKEN.into()],
-                token_rate: 10,
-                number_rate: 1,
-                ledger: Some(ledger_path.clone()),
-                ack_delay: Duration::from_secs(3600),
-                ..SimConfig::default()
-            },
-        )
-        .await?;
+        let sim = simulator(vec![TOKEN.into()], &ledger_path).await?;
         let store = Store::open(dir.path().join("bench.db").to_str().unwrap()).await?;
         let mut phones_of = HashMap::new();
         for c in 0..campaigns {
             let id = queue(&store, dir.path(), c, per).await?;
             phones_of.insert(format!("+447912{c:01}"), id);
         }
-        let config = WorkerConfig {
-            limits: TokenLimits {
-                rate: 10,
-                number_rate: 1,
-                lease: Duration::from_secs(30),
-            },
-            in_flight: 16,
-            max_attempts: 5,
-            callback: None,
-            polls: PollSchedule {
-                first: Duration::from_secs(3600),
-                ..PollSchedule::default()
-            },
-            reconcile_after: Duration::from_secs(60),
-            defer_after: Duration::from_secs(60),
-            tick: Duration::from_millis(200),
-            request_timeout: Duration::from_secs(30),
-        };
+        let config = worker_config();
         let stop = CancellationToken::new();
         let worker = {
-            let (store, client, stop) = (store.clone(), client(&sim.url())?, stop.clone());
+            let (store, client, stop) = (store.clone(), client(&sim.url(), TOKEN)?, stop.clone());
             let status = Arc::new(WorkerStatus::default());
             tokio::spawn(async move {
                 engine::run_worker(&store, &[client], &config, &status, &stop).await
             })
         };
-        // Wait for every message to be accepted (the ledger is the server's view; its last
-        // line may be half written while it is read).
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let text = std::fs::read_to_string(&ledger_path).unwrap_or_default();
-            let accepted = text
-                .lines()
-                .filter(|l| l.ends_with('}') && l.contains(r#""event":"accepted""#))
-                .count();
-            if accepted >= n {
-                break;
-            }
-        }
+        wait_accepted(&ledger_path, n).await;
         stop.cancel();
         worker.await?;
         sim.stop().await?;
         let entries = ledger::read(&ledger_path)?;
         rejected += entries.iter().filter(|e| e.event == "rate_limited").count();
         let accepted: Vec<_> = entries.iter().filter(|e| e.event == "accepted").collect();
-        let times: Vec<chrono::DateTime<chrono::FixedOffset>> = accepted
-            .iter()
-            .map(|e| chrono::DateTime::parse_from_rfc3339(&e.time))
-            .collect::<Result<_, _>>()?;
-        let span = (times[n - 1] - times[0]).as_seconds_f64();
-        rates.push((n - 1) as f64 / span);
+        rates.push(per_second(&accepted)?);
         // Each campaign's share of the first half of the sends.
         let mut counts: HashMap<CampaignId, usize> = HashMap::new();
         for e in &accepted[..n / 2] {
@@ -188,4 +173,156 @@ async fn rate(campaigns: usize, total: usize, runs: usize) -> anyhow::Result<()>
         shares.join(", ")
     );
     Ok(())
+}
+
+/// The simulator on a loopback port, enforcing 10 sends/s per token, its ledger at `ledger`.
+async fn simulator(tokens: Vec<String>, ledger: &Path) -> anyhow::Result<sim::RunningSim> {
+    let config = SimConfig {
+        tokens,
+        token_rate: 10,
+        number_rate: 1,
+        ledger: Some(ledger.to_path_buf()),
+        ack_delay: Duration::from_secs(3600),
+        ..SimConfig::default()
+    };
+    Ok(sim::start("127.0.0.1:0".parse()?, config).await?)
+}
+
+/// Sends per second over the span of `accepted` (the ledger's entries, in order).
+fn per_second(accepted: &[&ledger::LedgerEntry]) -> anyhow::Result<f64> {
+    let first = chrono::DateTime::parse_from_rfc3339(&accepted[0].time)?;
+    let last = chrono::DateTime::parse_from_rfc3339(&accepted[accepted.len() - 1].time)?;
+    Ok((accepted.len() - 1) as f64 / (last - first).as_seconds_f64())
+}
+
+/// Waits until the simulator accepted `n` sends (the ledger is the server's view; its last
+/// line may be half written while it is read).
+async fn wait_accepted(ledger_path: &Path, n: usize) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let text = std::fs::read_to_string(ledger_path).unwrap_or_default();
+        let accepted = text
+            .lines()
+            .filter(|l| l.ends_with('}') && l.contains(r#""event":"accepted""#))
+            .count();
+        if accepted >= n {
+            break;
+        }
+    }
+}
+
+/// One worker holding `tokens` tokens, `per` SMS on each, 10/s per token enforced.
+async fn many_tokens(tokens: usize, per: usize, runs: usize) -> anyhow::Result<()> {
+    let names: Vec<String> = (0..tokens).map(|t| format!("bench-token-{t}")).collect();
+    let n = tokens * per;
+    let (mut mins, mut medians, mut totals, mut rejected) = (vec![], vec![], vec![], 0);
+    for _ in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let ledger_path = dir.path().join("ledger.jsonl");
+        let sim = simulator(names.clone(), &ledger_path).await?;
+        let db = database(dir.path()).await?;
+        let store = Store::open(&db).await?;
+        let clients: Vec<Client> = names
+            .iter()
+            .map(|t| client(&sim.url(), t))
+            .collect::<anyhow::Result<_>>()?;
+        for (t, on) in clients.iter().enumerate() {
+            // Valid UK mobiles ending in 7 (the simulator scripts errors for other endings).
+            let phone = |i: usize| format!("+447{}{}{i:04}7", 912 + t / 10, t % 10);
+            queue_on(&store, dir.path(), t, per, phone, on).await?;
+        }
+        let (config, stop) = (worker_config(), CancellationToken::new());
+        let worker = {
+            let (store, stop) = (store.clone(), stop.clone());
+            let status = Arc::new(WorkerStatus::default());
+            tokio::spawn(async move {
+                engine::run_worker(&store, &clients, &config, &status, &stop).await
+            })
+        };
+        wait_accepted(&ledger_path, n).await;
+        stop.cancel();
+        worker.await?;
+        sim.stop().await?;
+        drop(store);
+        drop_database(&db).await?;
+        let entries = ledger::read(&ledger_path)?;
+        rejected += entries.iter().filter(|e| e.event == "rate_limited").count();
+        let accepted: Vec<_> = entries.iter().filter(|e| e.event == "accepted").collect();
+        totals.push(per_second(&accepted)?);
+        let mut by_token: HashMap<&str, Vec<&ledger::LedgerEntry>> = HashMap::new();
+        for e in &accepted {
+            by_token.entry(e.token.as_str()).or_default().push(e);
+        }
+        let mut rates: Vec<f64> = by_token
+            .values()
+            .map(|a| per_second(a))
+            .collect::<anyhow::Result<_>>()?;
+        mins.push(rates.iter().copied().fold(f64::INFINITY, f64::min));
+        medians.push(median(&mut rates));
+    }
+    println!(
+        "tokens: one worker on {}, {tokens} tokens x {per} SMS at 10/s each: per token median {:.2} msg/s, slowest {:.2} msg/s; aggregate {:.0} msg/s; {rejected} rate-limit rejections in {runs} runs (medians over runs)",
+        if std::env::var_os("BENCH_PG").is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        median(&mut medians),
+        median(&mut mins),
+        median(&mut totals)
+    );
+    Ok(())
+}
+
+/// A database for one run: SQLite in `dir`, or with `BENCH_PG` (a server URL) a PostgreSQL
+/// database of its own.
+async fn database(dir: &Path) -> anyhow::Result<String> {
+    let Ok(server) = std::env::var("BENCH_PG") else {
+        return Ok(dir.join("bench.db").to_str().unwrap().to_string());
+    };
+    let name = format!("bench_worker_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&server).await?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await?;
+    }
+    Ok(format!("{}/{name}", &server[..server.rfind('/').unwrap()]))
+}
+
+async fn drop_database(db: &str) -> anyhow::Result<()> {
+    let Ok(server) = std::env::var("BENCH_PG") else {
+        return Ok(());
+    };
+    let name = &db[db.rfind('/').unwrap() + 1..];
+    let admin = sqlx::PgPool::connect(&server).await?;
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin)
+        .await?;
+    Ok(())
+}
+
+fn worker_config() -> WorkerConfig {
+    WorkerConfig {
+        limits: TokenLimits {
+            rate: 10,
+            number_rate: 1,
+            lease: Duration::from_secs(30),
+        },
+        in_flight: 16,
+        max_attempts: 5,
+        callback: None,
+        polls: PollSchedule {
+            first: Duration::from_secs(3600),
+            ..PollSchedule::default()
+        },
+        reconcile_after: Duration::from_secs(60),
+        defer_after: Duration::from_secs(60),
+        tick: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(30),
+    }
 }

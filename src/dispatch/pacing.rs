@@ -29,6 +29,19 @@ const GUARD: Duration = Duration::from_millis(5);
 /// The cadence runs this much slower than the rate, so the departure log rarely has to wait.
 const SLACK: f64 = 1.004;
 
+/// How many messages a claim takes at `rate` per second: a tenth of a second's worth, but at
+/// least a second's worth up to `SMALL_CLAIM` messages. Each claim is a committed transaction
+/// (an fsync on SQLite): a token at 10/s claiming one message at a time made 10 commits a
+/// second for its claims alone, and a worker holding 100 such tokens fell to 5.8/s each,
+/// waiting on the disk. What a claim takes is `sending` until its request leaves (after a
+/// crash, reconciled, never resent blindly): at most `SMALL_CLAIM` messages or a tenth of a
+/// second's worth are claimed ahead.
+fn claim_size(rate: usize) -> usize {
+    (rate / 10).max(rate.min(SMALL_CLAIM)).clamp(1, 1000)
+}
+
+const SMALL_CLAIM: usize = 10;
+
 pub(super) struct Pacing {
     /// One send per period, from the token's gate.
     pub(super) period: Duration,
@@ -109,7 +122,7 @@ impl Pacing {
             ),
             number_rate: number_rate.max(1),
             number_period,
-            claim_size: (rate as usize / 10).clamp(1, 1000),
+            claim_size: claim_size(rate as usize),
             reserved: Default::default(),
             departures: Default::default(),
             pruned: std::sync::Mutex::new(Instant::now()),
