@@ -2,7 +2,7 @@
 //! per-installation settings.
 
 use super::Lock;
-use super::sql::{flag, q, q_as, q_scalar};
+use super::sql::{Builder, built, flag, q, q_as, q_scalar};
 use super::{Backend, CampaignId, Store, StoreError, now};
 use crate::convrs::Ack;
 
@@ -262,18 +262,14 @@ impl Store {
                 callbacks: flag(&r, "callbacks"),
             })
             .collect();
-        let hold = match self.backend {
-            Backend::Sqlite => {
-                "UPDATE messages SET next_poll_at = $1 WHERE id IN (SELECT value FROM json_each($2))"
-            }
-            Backend::Postgres => "UPDATE messages SET next_poll_at = $1 WHERE id = ANY($2)",
-        };
-        let ids: Vec<i64> = due.iter().map(|d| d.message_id).collect();
-        q(hold)
-            .bind(now_ms.saturating_add(POLL_HOLD_MS))
-            .bind(ids)
-            .execute(&mut tx)
-            .await?;
+        if !due.is_empty() {
+            let ids: Vec<i64> = due.iter().map(|d| d.message_id).collect();
+            let mut hold = Builder::new(self.backend, "UPDATE messages SET next_poll_at = ");
+            hold.push_bind(now_ms.saturating_add(POLL_HOLD_MS))
+                .push(" WHERE ")
+                .push_in("id", &ids);
+            built(&mut hold).execute(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(due)
     }
