@@ -99,31 +99,27 @@ async fn bench(
     let loaded = camp::load(&def, &store, None, &LoadOptions::default()).await?;
     let campaign = loaded.campaign.expect("a campaign");
     let fill_started = Instant::now();
-    let scan = match store.backend() {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(db).await?;
-            for sql in [FILL_SQLITE, COUNT_SQLITE] {
-                sqlx::query(sql).bind(rows - 1).execute(&pool).await?;
-            }
-            for sql in MOVE {
-                sqlx::query(sql).execute(&pool).await?;
-            }
-            Pool::Sqlite(pool)
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(db).await?;
-            for sql in [FILL_PG, COUNT_PG] {
-                sqlx::query(sql).bind(rows - 1).execute(&pool).await?;
-            }
-            for sql in MOVE {
-                sqlx::query(sql).execute(&pool).await?;
-            }
-            sqlx::query("VACUUM ANALYZE messages")
-                .execute(&pool)
-                .await?;
-            Pool::Postgres(pool)
-        }
+    let (pool, fill, count) = match store.backend() {
+        Backend::Sqlite => (
+            Pool::Sqlite(sqlx::SqlitePool::connect(db).await?),
+            FILL_SQLITE,
+            COUNT_SQLITE,
+        ),
+        Backend::Postgres => (
+            Pool::Postgres(sqlx::PgPool::connect(db).await?),
+            FILL_PG,
+            COUNT_PG,
+        ),
     };
+    for sql in [fill, count] {
+        pool.execute(sql, Some(rows - 1)).await?;
+    }
+    for sql in MOVE {
+        pool.execute(sql, None).await?;
+    }
+    if let Pool::Postgres(_) = pool {
+        pool.execute("VACUUM ANALYZE messages", None).await?;
+    }
     let counts = store.counts(campaign).await?;
     anyhow::ensure!(counts.total == rows, "{counts:?}");
     println!(
@@ -142,7 +138,7 @@ async fn bench(
         kept.push(start.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(gauges.by_state.iter().map(|s| s.1).sum::<i64>() == rows);
         let start = Instant::now();
-        scan.scan(defer).await?;
+        pool.scan(defer).await?;
         scanned.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     let (kept, scanned) = (median(&mut kept), median(&mut scanned));
@@ -159,6 +155,23 @@ enum Pool {
 }
 
 impl Pool {
+    /// Runs `sql`, with `arg` as its one argument if given.
+    async fn execute(&self, sql: &'static str, arg: Option<i64>) -> anyhow::Result<()> {
+        match self {
+            Pool::Sqlite(p) => {
+                let q = sqlx::query(sql);
+                let q = if let Some(a) = arg { q.bind(a) } else { q };
+                q.execute(p).await?;
+            }
+            Pool::Postgres(p) => {
+                let q = sqlx::query(sql);
+                let q = if let Some(a) = arg { q.bind(a) } else { q };
+                q.execute(p).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn scan(&self, defer: i64) -> anyhow::Result<()> {
         match self {
             Pool::Sqlite(p) => drop(sqlx::query(SCAN).bind(defer).fetch_all(p).await?),

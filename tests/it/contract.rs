@@ -79,18 +79,8 @@ async fn counts_match_messages(store: &Store, db: &str) {
          FROM message_counts GROUP BY campaign_id, state, ack_key HAVING SUM(n) <> 0
          ORDER BY campaign_id, state, ack_key";
     type Key = (i64, String, i64, i64);
-    let (scan, kept): (Vec<Key>, Vec<Key>) = match store.backend() {
-        Backend::Sqlite => {
-            let pool = crate::helpers::raw(store).await;
-            let scan = sqlx::query_as(SCAN).fetch_all(&pool).await.unwrap();
-            (scan, sqlx::query_as(KEPT).fetch_all(&pool).await.unwrap())
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(db).await.unwrap();
-            let scan = sqlx::query_as(SCAN).fetch_all(&pool).await.unwrap();
-            (scan, sqlx::query_as(KEPT).fetch_all(&pool).await.unwrap())
-        }
-    };
+    let scan: Vec<Key> = rows(store, db, SCAN).await;
+    let kept: Vec<Key> = rows(store, db, KEPT).await;
     assert_eq!(kept, scan, "kept counts against a scan of the messages");
 }
 
@@ -120,14 +110,25 @@ pub async fn fresh_pg_database() -> Option<String> {
 
 /// A count the store has no call for, read with a connection of the test's own.
 async fn count(scene: &Scene, sql: &'static str) -> i64 {
-    match scene.store.backend() {
+    rows::<(i64,)>(&scene.store, &scene.db, sql).await[0].0
+}
+
+/// The rows `sql` reads, with a connection of the test's own to the store's database.
+async fn rows<T>(store: &Store, db: &str, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    match store.backend() {
         Backend::Sqlite => {
-            let pool = crate::helpers::raw(&scene.store).await;
-            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+            let pool = crate::helpers::raw(store).await;
+            sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
         }
         Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&scene.db).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+            let pool = sqlx::PgPool::connect(db).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&pool).await.unwrap()
         }
     }
 }
