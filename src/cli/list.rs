@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::clock::now_ms;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -27,7 +26,7 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     };
     if args.json {
-        let campaigns = store.list_campaigns(now_ms()).await?;
+        let campaigns = store.list_campaigns(store.now_ms()).await?;
         println!("{}", crate::terminal::json(&campaigns));
         return Ok(ExitCode::SUCCESS);
     }
@@ -37,7 +36,7 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
 
 /// The campaigns as a table: id, name, state, token, dates, progress, who sends it now.
 pub async fn print_table(store: &crate::queue::Store) -> anyhow::Result<()> {
-    let campaigns = store.list_campaigns(now_ms()).await?;
+    let campaigns = store.list_campaigns(store.now_ms()).await?;
     if campaigns.is_empty() {
         crate::show!("no campaigns yet");
         return Ok(());
@@ -78,7 +77,9 @@ fn who(c: &crate::queue::Listed) -> String {
             format!("waiting for its token ({holder} holds it)")
         }
         (None, _) if c.waiting_for_token => "waiting for its token".into(),
-        (None, Some(holder)) if holder.starts_with("worker") && c.state == "queued" => {
+        (None, Some(holder))
+            if holder.starts_with("worker") && c.state == crate::queue::CampaignState::Queued =>
+        {
             format!("queued for {holder}")
         }
         _ => "-".into(),

@@ -118,7 +118,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         }
     }
     if let Some(token) = store.campaign_token(id).await?
-        && let Some((cap, used)) = store.daily_use(&token, crate::clock::now_ms()).await?
+        && let Some((cap, used)) = store.daily_use(&token, store.now_ms()).await?
     {
         crate::show!(
             "daily limit of token {token}: {used} of {cap} recipients started in the last 24 hours{}",

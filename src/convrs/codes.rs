@@ -174,6 +174,20 @@ impl fmt::Display for Ack {
     }
 }
 
+/// Failures another attempt of the same payload cannot fix: bad numbers, bad messages, bad
+/// template parameters (API codes, and WhatsApp's as stored with their message). The verdict
+/// rejects them; `campaign retry --failed` never queues them again.
+pub const PERMANENT_FAILURES: [i64; 8] = [
+    1006, // InvalidPhone
+    1007, // InvalidPhoneLength
+    1009, // MissingPhone
+    1010, // MissingMessage
+    1013, // MessageTooLong
+    whatsapp::PARAM_COUNT_MISMATCH,
+    whatsapp::PARAM_FORMAT_MISMATCH,
+    whatsapp::PARAM_INVALID,
+];
+
 /// WhatsApp (Meta) error codes that appear as `whatsappErrorCode` with API error 3002.
 pub mod whatsapp {
     pub const UNDELIVERABLE: i64 = 131026;

@@ -79,6 +79,8 @@ impl std::fmt::Display for Stop {
 
 /// What the send tasks of one dispatch share.
 struct Shared {
+    /// For its clock: the time the lease and the outcomes are reckoned in.
+    store: Store,
     client: Client,
     config: DispatchConfig,
     lease: Arc<Lease>,
@@ -131,6 +133,7 @@ pub async fn dispatch_through(
     // next batch is claimed while the current one is sent.
     let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + claim_size));
     let shared = Arc::new(Shared {
+        store: store.clone(),
         client: client.clone(),
         config: config.clone(),
         lease: lease.clone(),
@@ -171,7 +174,7 @@ async fn claim_loop(
     let claim_size = shared.gate.pacing().claim_size;
     while !shared.halt.is_cancelled() && !shared.stop.raised() {
         // Lost, or not renewed for so long that another process may have taken it over.
-        if !shared.lease.valid_at(now_ms()) {
+        if !shared.lease.valid_at(store.now_ms()) {
             shared.lease.lose();
             return Err(StoreError::LeaseLost(campaign));
         }
@@ -186,7 +189,7 @@ async fn claim_loop(
         while let Some(done) = tasks.try_join_next() {
             done.expect("send tasks do not panic");
         }
-        let now = now_ms();
+        let now = store.now_ms();
         let due = store.due(campaign, now, claim_size.max(200) as i64).await?;
         if due.is_empty() {
             if let Some(done) = tasks.join_next().await {
@@ -313,7 +316,7 @@ async fn send_when_allowed(shared: &Shared, claim: Claim) {
     if departure.is_none()
         || shared.halt.is_cancelled()
         || shared.stop.raised()
-        || !shared.lease.valid_at(now_ms())
+        || !shared.lease.valid_at(shared.store.now_ms())
     {
         // Not sent after all: it holds up no later send.
         answered(shared, departure, own);
@@ -373,7 +376,7 @@ async fn send_one(
     } else {
         shared.unreached.store(0, Ordering::SeqCst);
     }
-    let (outcome, halt) = outcome_of(&claim, verdict, config);
+    let (outcome, halt) = outcome_of(&claim, verdict, config, shared.store.now_ms());
     shared.gate.stats().count(config.command, outcome.kind());
     if let Some(halt) = halt {
         shared.stop.raise(halt);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
-use super::{DispatchConfig, Stop, now_ms};
+use super::{DispatchConfig, Stop};
 use crate::convrs::Verdict;
 use crate::queue::{Claim, Outcome};
 
@@ -13,10 +13,11 @@ pub fn outcome_of(
     claim: &Claim,
     verdict: Verdict,
     config: &DispatchConfig,
+    now_ms: i64,
 ) -> (Outcome, Option<Stop>) {
     match verdict {
         Verdict::Accepted { mid, uid } => {
-            let poll_at = now_ms() + config.first_poll.as_millis() as i64;
+            let poll_at = now_ms + config.first_poll.as_millis() as i64;
             (Outcome::Sent { mid, uid, poll_at }, None)
         }
         Verdict::RetryLater {
@@ -49,7 +50,7 @@ pub fn outcome_of(
             });
             (
                 Outcome::Retry {
-                    at_ms: now_ms() + wait.as_millis() as i64,
+                    at_ms: now_ms + wait.as_millis() as i64,
                     reason,
                 },
                 None,
@@ -58,7 +59,7 @@ pub fn outcome_of(
         // Never reached: the attempt does not count; many in a row are an outage (`dispatch`).
         Verdict::Unreachable { reason } => (
             Outcome::Unreached {
-                at_ms: now_ms() + UNREACHED_PAUSE.as_millis() as i64,
+                at_ms: now_ms + UNREACHED_PAUSE.as_millis() as i64,
                 reason,
             },
             None,
@@ -144,11 +145,11 @@ mod tests {
             rate_limited: false,
         };
         assert!(matches!(
-            outcome_of(&claim(1), v(), &config()).0,
+            outcome_of(&claim(1), v(), &config(), 0).0,
             Outcome::Retry { .. }
         ));
         assert!(matches!(
-            outcome_of(&claim(3), v(), &config()).0,
+            outcome_of(&claim(3), v(), &config(), 0).0,
             Outcome::Failed { .. }
         ));
     }
@@ -161,6 +162,7 @@ mod tests {
                 reason: "1001".into(),
             },
             &config(),
+            0,
         );
         assert!(matches!(outcome, Outcome::Released { .. }));
         assert_eq!(stop, Some(Stop::Token("1001".into())));
@@ -171,7 +173,7 @@ mod tests {
         let v = Verdict::Unreachable {
             reason: "connection refused".into(),
         };
-        let (outcome, stop) = outcome_of(&claim(5), v, &config());
+        let (outcome, stop) = outcome_of(&claim(5), v, &config(), 0);
         assert!(matches!(outcome, Outcome::Unreached { .. }), "{outcome:?}");
         assert_eq!(stop, None);
     }

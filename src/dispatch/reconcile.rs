@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use std::collections::{HashMap, HashSet};
 
-use super::{DispatchConfig, now_ms};
+use super::DispatchConfig;
 use crate::convrs::wire::{ConversationMessage, Template, render_body};
 use crate::convrs::{CallError, Client, ErrorCode};
 use crate::queue::{CampaignId, Store, StoreError, Uncertain};
@@ -92,7 +92,7 @@ pub async fn reconcile(
                 report.sent += store
                     .settle_uncertain(
                         &u,
-                        Some((&mid, now_ms() + config.first_poll.as_millis() as i64)),
+                        Some((&mid, store.now_ms() + config.first_poll.as_millis() as i64)),
                         why,
                     )
                     .await? as u64;
@@ -191,10 +191,8 @@ async fn expectation(
     }))
 }
 
-fn time(at: &Option<String>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(at.as_deref()?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+fn time(at: &Option<i64>) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis((*at)?)
 }
 
 /// The messages of the conversation that reached the user (not theirs) after `started` (less

@@ -2,12 +2,12 @@
 //! database: the same progress, the same ends and exit codes as if it sent it itself. Ctrl-C
 //! stops the following, not the sending.
 
+use crate::queue::CampaignState;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::run::{RunEnd, RunError, RunOptions, RunReport};
-use crate::clock::now_ms;
 use crate::dispatch::Stop;
 use crate::queue::{CampaignId, Control, Role, Store, TokenHeld};
 
@@ -53,7 +53,7 @@ pub(super) async fn follow(
             }
             "deferred" => {
                 let mut r = report(RunEnd::Sent);
-                r.deferred = store.deferred(campaign, now_ms()).await?;
+                r.deferred = store.deferred(campaign, store.now_ms()).await?;
                 return Ok(Some(r));
             }
             "sent" | "finished" => {
@@ -70,7 +70,9 @@ pub(super) async fn follow(
             }
             "queued" if s.sender.is_none() && !store.has_work(campaign).await? => {
                 // Nothing left to send (a campaign sent before): no worker will take it up.
-                store.set_campaign_state(campaign, "sent", None).await?;
+                store
+                    .set_campaign_state(campaign, CampaignState::Sent, None)
+                    .await?;
                 continue;
             }
             _ if s.sender.is_none() => {

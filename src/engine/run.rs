@@ -5,6 +5,7 @@
 //! delivered or the wait is over. Messages due much later (deferred by the API) do not hold the
 //! run: it ends and says what waits, until when and why.
 
+use crate::queue::CampaignState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use super::follow::follow;
 use super::send::{OnToken, SendEnd, send_campaign, state_after};
 use super::token::{HeldToken, Renewing, TokenLimits};
-use crate::clock::now_ms;
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Reconciled, Stop};
 use crate::queue::{
@@ -177,7 +177,7 @@ pub async fn run_campaign(
                 let reason =
                     "stopped by the operator while waiting for its token; run again to resume";
                 store
-                    .set_campaign_state(campaign, "interrupted", Some(reason))
+                    .set_campaign_state(campaign, CampaignState::Interrupted, Some(reason))
                     .await?;
             }
             return Ok(RunReport::ended(RunEnd::Interrupted));
@@ -387,13 +387,13 @@ async fn run_leased(
         return Err(RunError::LeaseLost(campaign));
     }
     let deferred = match end {
-        RunEnd::Finished { .. } | RunEnd::Sent => store.deferred(campaign, now_ms()).await?,
+        RunEnd::Finished { .. } | RunEnd::Sent => store.deferred(campaign, store.now_ms()).await?,
         _ => vec![],
     };
     let done = if matches!(end, RunEnd::Finished { .. }) {
-        "finished"
+        CampaignState::Finished
     } else {
-        "sent"
+        CampaignState::Sent
     };
     let send_end = if end == RunEnd::Interrupted {
         SendEnd::Interrupted

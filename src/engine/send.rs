@@ -2,6 +2,7 @@
 //! left `sending` as `uncertain`, dispatch through the token's gate, reconcile what is uncertain
 //! (sending again what is proven unsent), until all is sent, a stop, or a halt.
 
+use crate::queue::CampaignState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,10 +95,10 @@ pub async fn send_campaign(
     }
     sent.left_uncertain = store.mark_interrupted_uncertain(campaign).await?;
     // What waited past its expiry (downtime, a deferral) expires instead of going out late.
+    store.expire_due(Some(campaign), store.now_ms()).await?;
     store
-        .expire_due(Some(campaign), crate::clock::now_ms())
+        .set_campaign_state(campaign, CampaignState::Running, None)
         .await?;
-    store.set_campaign_state(campaign, "running", None).await?;
     let client = token.client;
     store
         .set_campaign_token(campaign, &client.token_fingerprint())
@@ -168,18 +169,18 @@ pub async fn send_campaign(
 pub fn state_after(
     end: &SendEnd,
     deferred: &[DeferredGroup],
-    done: &'static str,
-) -> Option<(&'static str, Option<String>)> {
+    done: CampaignState,
+) -> Option<(CampaignState, Option<String>)> {
     match end {
         SendEnd::Stopped(Stop::Operator(_)) => None,
         SendEnd::Done if !deferred.is_empty() => {
-            Some(("deferred", Some(deferred_summary(deferred))))
+            Some((CampaignState::Deferred, Some(deferred_summary(deferred))))
         }
         SendEnd::Done => Some((done, None)),
-        SendEnd::Stopped(Stop::Campaign(r)) => Some(("paused", Some(r.clone()))),
-        SendEnd::Stopped(Stop::Token(r)) => Some(("stopped", Some(r.clone()))),
+        SendEnd::Stopped(Stop::Campaign(r)) => Some((CampaignState::Paused, Some(r.clone()))),
+        SendEnd::Stopped(Stop::Token(r)) => Some((CampaignState::Stopped, Some(r.clone()))),
         SendEnd::Interrupted => Some((
-            "interrupted",
+            CampaignState::Interrupted,
             Some("stopped by the operator; run again to resume".to_string()),
         )),
     }

@@ -47,7 +47,7 @@ impl HeldToken {
             Ok(lease) => Arc::new(lease),
             Err(held) => return Ok(Err(held)),
         };
-        let wait_ms = (lease.quiet_until_ms - crate::clock::now_ms()).clamp(0, 5_000);
+        let wait_ms = (lease.quiet_until_ms - store.now_ms()).clamp(0, 5_000);
         let not_before = tokio::time::Instant::now() + Duration::from_millis(wait_ms as u64);
         let lost = CancellationToken::new();
         let renewing = {

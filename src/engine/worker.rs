@@ -7,6 +7,7 @@
 //! the tokens are given up. Workers sharing a database spread the tokens between them
 //! (`spread`).
 
+use crate::queue::CampaignState;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,6 @@ use super::spread::Spread;
 pub use super::status::{TokenState, WorkerStatus};
 use super::token::{HeldToken, TokenLimits};
 use crate::campaign::definition::Channel;
-use crate::clock::now_ms;
 use crate::convrs::{CallbackTarget, Client};
 use crate::dispatch::DispatchConfig;
 use crate::queue::{CampaignId, Role, SendOptions, Sendable, Store, StoreError};
@@ -237,20 +237,25 @@ async fn send_on(
             status.set(fingerprint, TokenState::Stopped { reason });
         } else {
             // Scheduled runs due on the token become batches, queued for the loop below.
-            if let Err(e) =
-                super::scheduled::fire_schedules(store, client, fingerprint, now_ms(), recover)
-                    .await
+            if let Err(e) = super::scheduled::fire_schedules(
+                store,
+                client,
+                fingerprint,
+                store.now_ms(),
+                recover,
+            )
+            .await
             {
                 tracing::warn!(token = %fingerprint, error = %e, "cannot fire the schedules; will try again");
             }
             recover = false;
-            if let Err(e) = store.expire_due(None, now_ms()).await {
+            if let Err(e) = store.expire_due(None, store.now_ms()).await {
                 tracing::warn!(error = %e, "cannot expire stale messages; will try again");
             }
             let due = store
                 .sendable_campaigns(
                     fingerprint,
-                    now_ms() + config.defer_after.as_millis() as i64,
+                    store.now_ms() + config.defer_after.as_millis() as i64,
                 )
                 .await?;
             for campaign in due {
@@ -355,11 +360,11 @@ async fn send_one(
 
 async fn record_end(store: &Store, id: CampaignId, end: &SendEnd) -> Result<(), StoreError> {
     let deferred = match end {
-        SendEnd::Done => store.deferred(id, now_ms()).await?,
+        SendEnd::Done => store.deferred(id, store.now_ms()).await?,
         _ => vec![],
     };
-    if let Some((state, reason)) = state_after(end, &deferred, "sent") {
-        tracing::info!(campaign = %id, state, reason = reason.as_deref().unwrap_or(""), "sending ended");
+    if let Some((state, reason)) = state_after(end, &deferred, CampaignState::Sent) {
+        tracing::info!(campaign = %id, state = state.as_str(), reason = reason.as_deref().unwrap_or(""), "sending ended");
         store
             .set_campaign_state(id, state, reason.as_deref())
             .await?;

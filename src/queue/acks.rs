@@ -2,8 +2,9 @@
 //! per-installation settings.
 
 use super::Lock;
+use super::MessageState;
 use super::sql::{Builder, built, flag, q, q_as, q_scalar};
-use super::{Backend, CampaignId, Store, StoreError, now};
+use super::{Backend, CampaignId, Store, StoreError};
 use crate::convrs::Ack;
 
 /// What an incoming ack did.
@@ -37,13 +38,13 @@ pub struct HeardAck<'a> {
 }
 
 /// The state a message is in once it has this ack.
-pub fn state_for(ack: Ack) -> &'static str {
+pub fn state_for(ack: Ack) -> MessageState {
     match ack {
-        Ack::Server | Ack::Sent => "sent",
-        Ack::Delivered => "delivered",
-        Ack::Read => "read",
-        Ack::Replied => "replied",
-        Ack::Error | Ack::NotOnWhatsApp => "failed",
+        Ack::Server | Ack::Sent => MessageState::Sent,
+        Ack::Delivered => MessageState::Delivered,
+        Ack::Read => MessageState::Read,
+        Ack::Replied => MessageState::Replied,
+        Ack::Error | Ack::NotOnWhatsApp => MessageState::Failed,
     }
 }
 
@@ -59,6 +60,16 @@ pub fn state_for_sql(column: &str) -> String {
     }
     sql.push_str(" ELSE 'sent' END");
     sql
+}
+
+/// The final acks' codes as an SQL list (`-2, -1, 10`): `Ack::is_final`, written once.
+pub fn final_acks_sql() -> String {
+    Ack::ALL
+        .iter()
+        .filter(|a| a.is_final())
+        .map(|a| a.code().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How long a message claimed for a poll is held from other pollers (`Store::due_polls`):
@@ -115,7 +126,7 @@ impl Store {
     /// (it proves the message was sent) is kept too. Ack -2 suppresses the number.
     pub async fn record_ack(&self, heard: &HeardAck<'_>) -> Result<AckApplied, StoreError> {
         let ack = heard.ack;
-        let at_ms = heard.at_ms.min(chrono::Utc::now().timestamp_millis());
+        let at_ms = heard.at_ms.min(self.now_ms());
         let mut tx = self.begin(Lock::Beside).await?;
         let Some(row) = q(format!(
             "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = $1{}",
@@ -127,8 +138,8 @@ impl Store {
         else {
             return Ok(AckApplied::Unknown);
         };
-        let (state, current, phone): (String, Option<i64>, String) =
-            (row.get(0), row.get(1), row.get(2));
+        let (state, current, phone): (MessageState, Option<i64>, String) =
+            (MessageState::parse(row.get(0))?, row.get(1), row.get(2));
         let current_attempt = is_current(heard, row.get::<Option<&str>, _>(3), row.get(4));
         let kind = if current_attempt {
             "ack"
@@ -154,7 +165,7 @@ impl Store {
         }
         q("INSERT INTO events (message_id, at, at_ms, source, kind, ack, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(heard.message_id)
-            .bind(now())
+            .bind(self.now_ms())
             .bind(at_ms)
             .bind(heard.source)
             .bind(kind)
@@ -167,16 +178,16 @@ impl Store {
             return Ok(AckApplied::Superseded);
         }
         let acked_before = current.and_then(Ack::from_code);
-        let moves = match state.as_str() {
-            "queued" | "cancelled" => false,
+        let moves = match state {
+            MessageState::Queued | MessageState::Cancelled => false,
             // Failed by the API's answer (no ack ever): an ack cannot revive it.
-            "failed" if acked_before.is_none() => false,
+            MessageState::Failed if acked_before.is_none() => false,
             _ => acked_before.is_none_or(|old| old.advances_to(ack)),
         };
         if moves {
             // Still `sending`: the recorder maps the ack to a state when it records the answer.
-            let new_state = if state == "sending" {
-                "sending"
+            let new_state = if state == MessageState::Sending {
+                MessageState::Sending
             } else {
                 state_for(ack)
             };
@@ -187,7 +198,7 @@ impl Store {
                  WHERE id = $11",
             )
             .bind(ack.code())
-            .bind(new_state)
+            .bind(new_state.as_str())
             .bind(heard.mid)
             .bind(at_ms)
             .bind(ack.code())
@@ -195,7 +206,7 @@ impl Store {
             .bind(ack.code())
             .bind(format!("ack {ack}"))
             .bind(ack.is_final())
-            .bind(now())
+            .bind(self.now_ms())
             .bind(heard.message_id)
             .execute(&mut tx)
             .await?;
@@ -215,7 +226,7 @@ impl Store {
                 .bind(&phone)
                 .bind("not on WhatsApp (ack -2)")
                 .bind(heard.source)
-                .bind(now())
+                .bind(self.now_ms())
                 .execute(&mut tx)
                 .await?;
         }

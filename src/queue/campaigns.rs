@@ -2,10 +2,10 @@
 //! rejects, its state, queuing its messages, and the template cache.
 
 use super::sql::{Builder, Stmt, built, built_scalar, q, q_as, q_scalar};
+use super::states::{CampaignState, MessageState, is_in};
 use super::{Backend, Lock};
-use super::{
-    BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError, now,
-};
+use super::{BatchInto, CampaignId, CampaignKey, Inserted, NewMessage, Reject, Store, StoreError};
+use crate::clock::rfc3339_ms;
 
 impl Store {
     /// The newest campaign of this name: its id and its settings as stored.
@@ -28,7 +28,7 @@ impl Store {
         key: &CampaignKey<'_>,
         skip_reached: bool,
     ) -> Result<CampaignId, StoreError> {
-        let now = now();
+        let now = self.now_ms();
         let id: i64 = q_scalar("INSERT INTO campaigns (name, fingerprint, channel, bot_id, definition, skip_reached, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
@@ -38,8 +38,8 @@ impl Store {
         .bind(key.bot_id)
         .bind(key.definition)
         .bind(skip_reached)
-        .bind(&now)
-        .bind(&now)
+        .bind(now)
+        .bind(now)
         .fetch_one(self.pool())
         .await?;
         Ok(CampaignId(id))
@@ -56,7 +56,7 @@ impl Store {
         )
         .bind(fingerprint)
         .bind(settings)
-        .bind(now())
+        .bind(self.now_ms())
         .bind(campaign)
         .execute(self.pool())
         .await?;
@@ -73,8 +73,7 @@ impl Store {
         batch: &[NewMessage],
         into: Option<&BatchInto>,
     ) -> Result<Inserted, StoreError> {
-        let now = now();
-        let now_ms = crate::clock::now_ms();
+        let now_ms = self.now_ms();
         let mut tx = self.begin(Lock::Load(campaign)).await?;
         let (skip_reached, timing): (i32, Option<String>) = q_as(
             "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = $1",
@@ -114,13 +113,12 @@ impl Store {
                 batch: into.map(|i| i.id),
                 now_ms,
                 expires_ms,
-                now: &now,
             };
             let insert = row.values(self.backend, &chunk, key);
             done.inserted += insert.execute(&mut tx).await?.rows_affected();
             if skip_reached == 1 {
                 done.skipped +=
-                    skip_reached_keys(&mut tx, self.backend, campaign, &chunk, &now).await?;
+                    skip_reached_keys(&mut tx, self.backend, campaign, &chunk, now_ms).await?;
             }
         }
         super::counts::add_queued(&mut tx, self.backend, campaign, done.inserted).await?;
@@ -243,13 +241,13 @@ impl Store {
     pub async fn set_campaign_state(
         &self,
         campaign: CampaignId,
-        state: &str,
+        state: CampaignState,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         q("UPDATE campaigns SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4")
-            .bind(state)
+            .bind(state.as_str())
             .bind(reason)
-            .bind(now())
+            .bind(self.now_ms())
             .bind(campaign)
             .execute(self.pool())
             .await?;
@@ -293,7 +291,7 @@ impl Store {
             .bind(name)
             .bind(language)
             .bind(body)
-            .bind(now())
+            .bind(self.now_ms())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -301,18 +299,17 @@ impl Store {
 }
 
 /// What the messages of one insert share.
-struct Queued<'a> {
+struct Queued {
     campaign: CampaignId,
     batch: Option<i64>,
     now_ms: i64,
     expires_ms: Option<i64>,
-    now: &'a str,
 }
 
 const INSERT_MESSAGES: &str = "INSERT INTO messages (campaign_id, line, phone, dedupe_key, \
      recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at) ";
 
-impl Queued<'_> {
+impl Queued {
     /// The insert of `chunk`: on SQLite one multi-row VALUES with `?` placeholders (SQLite has
     /// no arrays); on PostgreSQL one array per column through `unnest`, so the statement's
     /// text is the same for every chunk (prepared once) and its size does not grow with the
@@ -338,8 +335,8 @@ impl Queued<'_> {
                 .push_bind(self.expires_ms)
                 .push_bind(&m.tz)
                 .push_bind(&m.payload)
-                .push_bind(self.now)
-                .push_bind(self.now);
+                .push_bind(self.now_ms)
+                .push_bind(self.now_ms);
         });
         query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
         built(&mut query)
@@ -352,7 +349,6 @@ impl Queued<'_> {
             .bind(self.batch)
             .bind(self.now_ms)
             .bind(self.expires_ms)
-            .bind(self.now)
             .bind(chunk.iter().map(|m| m.line as i64).collect::<Vec<_>>())
             .bind(texts(|m| m.phone.clone()))
             .bind(chunk.iter().map(|m| key(m)).collect::<Vec<_>>())
@@ -365,8 +361,8 @@ impl Queued<'_> {
 const INSERT_MESSAGES_PG: &str = concat!(
     "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, \
      queued_ms, expires_ms, tz, payload, created_at, updated_at) ",
-    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, t.payload, $5, $5 \
-     FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) \
+    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, t.payload, $3, $3 \
+     FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
      WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, n) \
      ORDER BY t.n ON CONFLICT (campaign_id, dedupe_key) DO NOTHING"
 );
@@ -392,7 +388,10 @@ async fn earlier_batches(
         .push_bind(campaign)
         .push(" AND batch_id IS NOT NULL AND batch_id <> ")
         .push_bind(into.id)
-        .push(" AND state NOT IN ('failed', 'cancelled', 'expired')");
+        .push(format!(
+            " AND NOT {}",
+            is_in("state", MessageState::NEVER_SENT)
+        ));
     if let Some(window) = into.window_ms {
         query.push(" AND queued_ms >= ").push_bind(now_ms - window);
     }
@@ -407,12 +406,17 @@ async fn skip_reached_keys(
     backend: Backend,
     campaign: CampaignId,
     chunk: &[&NewMessage],
-    now: &str,
+    now: i64,
 ) -> Result<u64, StoreError> {
-    const EARLIER: &str = "FROM messages o JOIN campaigns e ON e.id = o.campaign_id \
+    // Reached, or perhaps reached (uncertain).
+    let maybe_reached = [MessageState::REACHED, &[MessageState::Uncertain]].concat();
+    let earlier = format!(
+        "FROM messages o JOIN campaigns e ON e.id = o.campaign_id \
          JOIN campaigns c ON c.id = messages.campaign_id \
          WHERE e.name = c.name AND e.id < c.id AND o.dedupe_key = messages.dedupe_key \
-         AND o.state IN ('sent', 'delivered', 'read', 'replied', 'uncertain')";
+         AND {}",
+        is_in("o.state", &maybe_reached)
+    );
     let mut update = Builder::new(
         backend,
         "UPDATE messages SET state = 'cancelled', updated_at = ",
@@ -420,7 +424,7 @@ async fn skip_reached_keys(
     update
         .push_bind(now)
         .push(format!(
-            ", error = 'already reached by campaign ' || (SELECT MAX(o.campaign_id) {EARLIER}) \
+            ", error = 'already reached by campaign ' || (SELECT MAX(o.campaign_id) {earlier}) \
              || ' (--include-reached sends to them too)' WHERE campaign_id = "
         ))
         .push_bind(campaign)
@@ -428,7 +432,7 @@ async fn skip_reached_keys(
     let keys: Vec<String> = chunk.iter().map(|m| m.dedupe_key.clone()).collect();
     update
         .push_in("dedupe_key", &keys)
-        .push(format!(" AND EXISTS (SELECT 1 {EARLIER})"));
+        .push(format!(" AND EXISTS (SELECT 1 {earlier})"));
     Ok(built(&mut update).execute(&mut *tx).await?.rows_affected())
 }
 
@@ -437,9 +441,10 @@ async fn skip_reached_keys(
 pub struct Listed {
     pub id: CampaignId,
     pub name: String,
-    pub state: String,
+    pub state: CampaignState,
     /// The token it was last sent with, as a fingerprint.
     pub token: Option<String>,
+    /// RFC 3339, UTC, to the millisecond.
     pub created_at: String,
     pub updated_at: String,
     /// Messages that reached the API (sent, delivered, read, replied, or failed by an ack).
@@ -488,20 +493,19 @@ impl Store {
         for (campaign, state, ack, n) in self.counted(None).await? {
             let p = progress.entry(campaign).or_default();
             p.1 += n;
-            if super::counts::reached(&state, ack) {
+            if super::counts::reached(state, ack) {
                 p.0 += n;
             }
         }
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|r| {
                 let id = CampaignId(r.get("id"));
-                let state: String = r.get("state");
+                let state = CampaignState::parse(r.get("state"))?;
                 let sending_now: Option<String> = r.get("sending_now");
                 let holder_role: Option<String> = r.get("holder_role");
-                let to_send = matches!(state.as_str(), "queued" | "running" | "deferred");
+                let to_send = CampaignState::TO_SEND.contains(&state);
                 let (sent, total) = progress.get(&id).copied().unwrap_or_default();
-                Listed {
+                Ok(Listed {
                     id,
                     name: r.get("name"),
                     waiting_for_token: to_send
@@ -509,14 +513,14 @@ impl Store {
                         && holder_role.as_deref() != Some("worker"),
                     state,
                     token: r.get("token_fingerprint"),
-                    created_at: r.get("created_at"),
-                    updated_at: r.get("updated_at"),
+                    created_at: rfc3339_ms(r.get("created_at")),
+                    updated_at: rfc3339_ms(r.get("updated_at")),
                     sent,
                     total,
                     sending_now,
                     token_holder: r.get("holder"),
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -4,7 +4,7 @@
 //! and one over the cap stays queued until the oldest place frees.
 
 use super::sql::{Builder, built, built_as, q, q_scalar};
-use super::{Backend, CampaignId, Store, StoreError, now};
+use super::{Backend, CampaignId, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -19,7 +19,7 @@ impl Store {
         )
         .bind(token)
         .bind(i64::from(limit))
-        .bind(now())
+        .bind(self.now_ms())
         .execute(self.pool())
         .await?;
         Ok(())

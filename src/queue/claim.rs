@@ -4,7 +4,7 @@
 //! daily cap.
 
 use super::sql::{Builder, Tx, built, built_as, built_scalar, q_as};
-use super::{CampaignId, Control, Lease, Lock, Store, StoreError, now};
+use super::{CampaignId, Control, Lease, Lock, Store, StoreError};
 use crate::timing::Timing;
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
@@ -34,15 +34,15 @@ impl Store {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let stamp = now();
+        let stamp = self.now_ms();
         let mut tx = self.begin(Lock::Claim(lease.campaign)).await?;
-        let campaign = claimable(&mut tx, lease).await?;
+        let campaign = claimable(&mut tx, lease, stamp).await?;
         let ids = self.lock_queued(&mut tx, lease.campaign, ids).await?;
         let ids = self
-            .hold_back(&mut tx, lease.campaign, &campaign, ids, &stamp)
+            .hold_back(&mut tx, lease.campaign, &campaign, ids, stamp)
             .await?;
         let claims = self
-            .start_attempts(&mut tx, lease.campaign, &ids, &stamp)
+            .start_attempts(&mut tx, lease.campaign, &ids, stamp)
             .await?;
         tx.commit().await?;
         Ok(claims)
@@ -81,9 +81,9 @@ impl Store {
         campaign: CampaignId,
         claimable: &Claimable,
         ids: Vec<i64>,
-        stamp: &str,
+        stamp: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let now_ms = crate::clock::now_ms();
+        let now_ms = stamp;
         let ids =
             super::windows::hold_outside(tx, self.backend, &claimable.timing, &ids, now_ms).await?;
         if ids.is_empty() {
@@ -119,7 +119,7 @@ impl Store {
         tx: &mut Tx,
         campaign: CampaignId,
         ids: &[i64],
-        stamp: &str,
+        stamp: i64,
     ) -> Result<Vec<Claim>, StoreError> {
         if ids.is_empty() {
             return Ok(vec![]);
@@ -172,7 +172,7 @@ impl Store {
 
 /// One read of the campaign: its lease, control, timing, and its token's daily cap. A lease
 /// lost (of the campaign or its token) and a pause or cancel are errors.
-async fn claimable(tx: &mut Tx, lease: &Lease) -> Result<Claimable, StoreError> {
+async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable, StoreError> {
     type Row = (
         Option<i32>,
         Option<String>,
@@ -187,16 +187,16 @@ async fn claimable(tx: &mut Tx, lease: &Lease) -> Result<Claimable, StoreError> 
          FROM campaigns c WHERE c.id = $3",
     )
     .bind(&lease.owner)
-    .bind(crate::clock::now_ms())
+    .bind(now_ms)
     .bind(lease.campaign)
     .fetch_optional(&mut *tx)
     .await?;
     let (held, control, timing, token, cap) = row.unwrap_or_default();
-    if held != Some(1) || !super::token_lease::holds_token(tx, lease).await? {
+    if held != Some(1) || !super::token_lease::holds_token(tx, lease, now_ms).await? {
         lease.lose();
         return Err(StoreError::LeaseLost(lease.campaign));
     }
-    if let Some(control) = control.as_deref().and_then(Control::parse) {
+    if let Some(control) = control.as_deref().map(Control::parse).transpose()? {
         return Err(StoreError::Controlled {
             campaign: lease.campaign,
             control,

@@ -4,31 +4,7 @@
 
 use super::Lock;
 use super::sql::{q, q_scalar};
-use super::{CampaignId, Store, StoreError, now};
-
-/// What the operator said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    Paused,
-    Cancelled,
-}
-
-impl Control {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Control::Paused => "paused",
-            Control::Cancelled => "cancelled",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "paused" => Some(Control::Paused),
-            "cancelled" => Some(Control::Cancelled),
-            _ => None,
-        }
-    }
-}
+use super::{CampaignId, Control, Store, StoreError};
 
 /// A campaign found by `campaign pause|resume|cancel`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +46,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .flatten();
-        Ok(control.as_deref().and_then(Control::parse))
+        control.as_deref().map(Control::parse).transpose()
     }
 
     /// Pauses the campaign: nothing more is claimed or sent until `resume`.
@@ -79,7 +55,7 @@ impl Store {
                  state_reason = 'paused by the operator: `campaign resume` to go on', updated_at = $1
              WHERE id = $2 AND COALESCE(control, '') <> 'cancelled'",
         )
-        .bind(now())
+        .bind(self.now_ms())
         .bind(campaign)
         .execute(self.pool())
         .await?;
@@ -92,7 +68,7 @@ impl Store {
         let done = q("UPDATE campaigns SET control = NULL, state = 'queued',
                  state_reason = 'resumed by the operator', updated_at = $1
              WHERE id = $2 AND control = 'paused'")
-        .bind(now())
+        .bind(self.now_ms())
         .bind(campaign)
         .execute(self.pool())
         .await?;
@@ -102,20 +78,20 @@ impl Store {
     /// Cancels the campaign: every message not sent yet becomes `cancelled`; one already sent
     /// (or in flight, or uncertain) is left as it is. Returns how many were cancelled.
     pub async fn cancel(&self, campaign: CampaignId) -> Result<u64, StoreError> {
-        let stamp = now();
+        let stamp = self.now_ms();
         let mut tx = self.begin(Lock::Campaign(campaign)).await?;
         q(
             "UPDATE campaigns SET control = 'cancelled', state = 'cancelled',
                  state_reason = 'cancelled by the operator', updated_at = $1 WHERE id = $2",
         )
-        .bind(&stamp)
+        .bind(stamp)
         .bind(campaign)
         .execute(&mut tx)
         .await?;
         let done = q("UPDATE messages SET state = 'cancelled', error = 'cancelled by the operator', updated_at = $1
              WHERE campaign_id = $2 AND state = 'queued'",
         )
-        .bind(&stamp)
+        .bind(stamp)
         .bind(campaign)
         .execute(&mut tx)
         .await?;

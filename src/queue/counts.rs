@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::sql::{On, q};
-use super::{Backend, CampaignId, Store, StoreError};
+use super::{Backend, CampaignId, MessageState, Store, StoreError};
 
 /// The `ack_key` of a message with no ack.
 pub(super) const NO_ACK: i64 = -100;
@@ -32,48 +32,40 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Adds `n` messages in `state`; an unknown state is an error naming it.
-    fn add(&mut self, state: &str, n: i64) -> Result<(), StoreError> {
+    /// Adds `n` messages in `state`.
+    fn add(&mut self, state: MessageState, n: i64) {
         let count = match state {
-            "queued" => &mut self.queued,
-            "sending" => &mut self.sending,
-            "sent" => &mut self.sent,
-            "delivered" => &mut self.delivered,
-            "read" => &mut self.read,
-            "replied" => &mut self.replied,
-            "failed" => &mut self.failed,
-            "uncertain" => &mut self.uncertain,
-            "expired" => &mut self.expired,
-            "cancelled" => &mut self.cancelled,
-            other => {
-                return Err(StoreError::Unknown {
-                    what: "message state",
-                    value: other.to_string(),
-                });
-            }
+            MessageState::Queued => &mut self.queued,
+            MessageState::Sending => &mut self.sending,
+            MessageState::Sent => &mut self.sent,
+            MessageState::Delivered => &mut self.delivered,
+            MessageState::Read => &mut self.read,
+            MessageState::Replied => &mut self.replied,
+            MessageState::Failed => &mut self.failed,
+            MessageState::Uncertain => &mut self.uncertain,
+            MessageState::Expired => &mut self.expired,
+            MessageState::Cancelled => &mut self.cancelled,
         };
         *count += n;
         self.total += n;
-        Ok(())
     }
 }
 
 /// Whether messages in `state` with `ack` reached their recipient: sent or beyond, or failed
 /// after an ack said the API took them (the figure `list` shows as sent).
-pub(super) fn reached(state: &str, ack: Option<i64>) -> bool {
-    matches!(state, "sent" | "delivered" | "read" | "replied")
-        || (state == "failed" && ack.is_some())
+pub(super) fn reached(state: MessageState, ack: Option<i64>) -> bool {
+    MessageState::REACHED.contains(&state) || (state == MessageState::Failed && ack.is_some())
 }
 
 /// One key's count: campaign, state, ack (`None`: none yet), messages.
-pub(super) type Counted = (CampaignId, String, Option<i64>, i64);
+pub(super) type Counted = (CampaignId, MessageState, Option<i64>, i64);
 
 impl Store {
     /// The campaign's messages by state.
     pub async fn counts(&self, campaign: CampaignId) -> Result<Counts, StoreError> {
         let mut counts = Counts::default();
         for (_, state, _, n) in self.counted(Some(campaign)).await? {
-            counts.add(&state, n)?;
+            counts.add(state, n);
         }
         Ok(counts)
     }
@@ -97,18 +89,17 @@ impl Store {
         .bind(campaign.is_none())
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|r| {
                 let ack: i64 = r.get("ack_key");
-                (
+                Ok((
                     CampaignId(r.get("campaign_id")),
-                    r.get("state"),
+                    MessageState::parse(r.get("state"))?,
                     (ack != NO_ACK).then_some(ack),
                     r.get("n"),
-                )
+                ))
             })
-            .collect())
+            .collect()
     }
 
     /// Folds PostgreSQL's appended deltas into one row per key. Rows another fold deleted

@@ -1,6 +1,7 @@
 //! What `/metrics` reads from the store at each scrape: messages by state and by ack (kept
 //! counts, never a scan), those deferred, and the tokens stopped.
 
+use super::MessageState;
 use super::sql::{q, q_scalar};
 use super::{Store, StoreError};
 
@@ -23,12 +24,12 @@ impl Store {
         let mut g = QueueGauges::default();
         let mut queued_in = vec![];
         for (campaign, state, ack, count) in self.counted(None).await? {
-            if state == "queued" {
+            if state == MessageState::Queued {
                 queued_in.push(campaign);
             }
-            match g.by_state.iter_mut().find(|(s, _)| *s == state) {
+            match g.by_state.iter_mut().find(|(s, _)| *s == state.as_str()) {
                 Some((_, n)) => *n += count,
-                None => g.by_state.push((state, count)),
+                None => g.by_state.push((state.as_str().to_string(), count)),
             }
             if let Some(ack) = ack {
                 match g.by_ack.iter_mut().find(|(a, _)| *a == ack) {

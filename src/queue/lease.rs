@@ -106,7 +106,7 @@ impl Store {
         length: Duration,
         token: Option<Arc<TokenLease>>,
     ) -> Result<Result<Lease, LeaseHeld>, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let until = now + length.as_millis() as i64;
         if let Err(held) = self.acquire_lease(campaign, owner, now, until).await? {
             return Ok(Err(held));
@@ -124,7 +124,7 @@ impl Store {
 
     /// Renews a lease held; a lease taken over meanwhile is marked lost.
     pub async fn renew_lease(&self, lease: &Lease) -> Result<Result<(), LeaseHeld>, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let until = now + lease.length.as_millis() as i64;
         match self
             .acquire_lease(lease.campaign, &lease.owner, now, until)
@@ -188,8 +188,6 @@ impl Store {
         Ok(())
     }
 }
-
-use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -2,10 +2,11 @@
 //! attempt id: `UPDATE ... WHERE id = $1 AND attempt_id = $2 AND state = 'sending'`; a row that
 //! did not change belongs to someone else.
 
-use super::acks::state_for_sql;
+use super::acks::{final_acks_sql, state_for_sql};
 use super::claim::Claim;
 use super::sql::{Builder, built, q, q_scalar};
-use super::{Backend, CampaignId, Lock, Store, StoreError, now};
+use super::{AttemptOutcome, CampaignState};
+use super::{Backend, CampaignId, Lock, Store, StoreError};
 
 /// How an attempt ended, as stored.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ const CANCELLED: &str = "WHEN v.state = 'queued' AND EXISTS (SELECT 1 FROM campa
 struct Finished<'a> {
     message_id: i64,
     attempt_id: i64,
-    state: &'static str,
+    state: AttemptOutcome,
     mid: Option<&'a str>,
     uid: Option<&'a str>,
     code: Option<i64>,
@@ -76,14 +77,14 @@ struct Finished<'a> {
 }
 
 impl<'a> Finished<'a> {
-    fn of(claim: &Claim, outcome: &'a Outcome) -> Self {
+    fn of(claim: &Claim, outcome: &'a Outcome, now_ms: i64) -> Self {
         let (state, detail) = match outcome {
-            Outcome::Sent { .. } => ("sent", ""),
+            Outcome::Sent { .. } => (AttemptOutcome::Sent, ""),
             Outcome::Retry { reason, .. }
             | Outcome::Unreached { reason, .. }
-            | Outcome::Released { reason } => ("queued", reason.as_str()),
-            Outcome::Failed { reason, .. } => ("failed", reason.as_str()),
-            Outcome::Uncertain { reason } => ("uncertain", reason.as_str()),
+            | Outcome::Released { reason } => (AttemptOutcome::Queued, reason.as_str()),
+            Outcome::Failed { reason, .. } => (AttemptOutcome::Failed, reason.as_str()),
+            Outcome::Uncertain { reason } => (AttemptOutcome::Uncertain, reason.as_str()),
         };
         let (mid, uid) = match outcome {
             Outcome::Sent { mid, uid, .. } => (Some(mid.as_str()), uid.as_deref()),
@@ -108,8 +109,7 @@ impl<'a> Finished<'a> {
                 outcome,
                 Outcome::Released { .. } | Outcome::Unreached { .. }
             ) as i64,
-            sent_at: matches!(outcome, Outcome::Sent { .. })
-                .then(|| chrono::Utc::now().timestamp_millis()),
+            sent_at: matches!(outcome, Outcome::Sent { .. }).then_some(now_ms),
             poll_at: match outcome {
                 Outcome::Sent { poll_at, .. } => Some(*poll_at),
                 _ => None,
@@ -125,7 +125,7 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<u64, StoreError> {
-        let stamp = now();
+        let stamp = self.now_ms();
         let mut tx = self.begin(Lock::Campaign(campaign)).await?;
         // The attempt ended no earlier than now, as far as we can know: its request may have
         // been in flight until the process died. The safe delay of reconciliation counts from here.
@@ -133,7 +133,7 @@ impl Store {
              WHERE finished_at IS NULL AND id IN
                  (SELECT attempt_id FROM messages WHERE campaign_id = $2 AND state = 'sending')",
         )
-        .bind(&stamp)
+        .bind(stamp)
         .bind(campaign)
         .execute(&mut tx)
         .await?;
@@ -144,7 +144,7 @@ impl Store {
              WHERE campaign_id = $2 AND state = 'sending'",
             state_for_sql("ack")
         ))
-        .bind(&stamp)
+        .bind(stamp)
         .bind(campaign)
         .execute(&mut tx)
         .await?;
@@ -201,13 +201,16 @@ impl Store {
     /// Records several ended attempts in one transaction (one fsync); returns how many
     /// messages were still theirs and changed.
     pub async fn finish_many(&self, ended: &[(Claim, Outcome)]) -> Result<u64, StoreError> {
-        let stamp = now();
-        let stamp_ms = chrono::Utc::now().timestamp_millis();
+        let stamp = self.now_ms();
+        let stamp_ms = stamp;
         let mut tx = self.begin(Lock::Beside).await?;
         let mut changed = 0;
         // Set-based: two statements per 100 outcomes.
         for chunk in ended.chunks(100) {
-            let rows: Vec<Finished> = chunk.iter().map(|(c, o)| Finished::of(c, o)).collect();
+            let rows: Vec<Finished> = chunk
+                .iter()
+                .map(|(c, o)| Finished::of(c, o, stamp))
+                .collect();
             let mut messages = Builder::new(
                 self.backend,
                 "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
@@ -215,7 +218,7 @@ impl Store {
             messages.push_values(&rows, |mut b, f| {
                 b.push_bind(f.message_id)
                     .push_bind(f.attempt_id)
-                    .push_bind(f.state)
+                    .push_bind(f.state.as_str())
                     .push_bind(f.mid)
                     .push_bind(f.uid)
                     .push_bind(f.code)
@@ -245,29 +248,30 @@ impl Store {
                      sent_at = COALESCE(v.sent_at, messages.sent_at, CASE WHEN messages.ack IS NOT NULL THEN ",
                 )
                 .push_bind(stamp_ms)
-                .push(
+                .push(format!(
                     " END), \
-                     next_poll_at = CASE WHEN COALESCE(messages.ack, 0) IN (-2, -1, 10) THEN messages.next_poll_at \
+                     next_poll_at = CASE WHEN COALESCE(messages.ack, 0) IN ({}) THEN messages.next_poll_at \
                          WHEN v.poll_at IS NOT NULL THEN v.poll_at \
                          WHEN messages.ack IS NOT NULL THEN COALESCE(messages.next_poll_at, ",
-                )
+                    final_acks_sql()
+                ))
                 .push_bind(stamp_ms)
                 .push(
                     ") ELSE messages.next_poll_at END, \
                      updated_at = ",
                 )
-                .push_bind(&stamp)
+                .push_bind(stamp)
                 .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
             changed += built(&mut messages).execute(&mut tx).await?.rows_affected();
             let mut attempts = Builder::new(self.backend, "WITH v(id, outcome, detail) AS (");
             attempts.push_values(&rows, |mut b, f| {
                 b.push_bind(f.attempt_id)
-                    .push_bind(f.state)
+                    .push_bind(f.state.as_str())
                     .push_bind(f.detail);
             });
             attempts
                 .push(") UPDATE attempts SET finished_at = ")
-                .push_bind(&stamp)
+                .push_bind(stamp)
                 .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
             built(&mut attempts).execute(&mut tx).await?;
         }
@@ -281,7 +285,7 @@ impl Store {
                 q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, 'api', $3) ON CONFLICT (phone) DO NOTHING")
                     .bind(&claim.phone)
                     .bind(reason)
-                    .bind(&stamp)
+                    .bind(stamp)
                     .execute(&mut tx)
                     .await?;
             }
@@ -301,7 +305,7 @@ impl Store {
             Some(id) => expiring(self.backend, id, now_ms),
             None => {
                 let mut q = Builder::new(self.backend, EXPIRE);
-                q.push_bind(now())
+                q.push_bind(self.now_ms())
                     .push(" WHERE state = 'queued' AND expires_ms <= ")
                     .push_bind(now_ms);
                 q
@@ -316,14 +320,16 @@ impl Store {
     /// (id, name, state, reason) of every campaign, newest first.
     pub async fn campaigns(
         &self,
-    ) -> Result<Vec<(CampaignId, String, String, Option<String>)>, StoreError> {
+    ) -> Result<Vec<(CampaignId, String, CampaignState, Option<String>)>, StoreError> {
         let rows = q("SELECT id, name, state, state_reason FROM campaigns ORDER BY id DESC")
             .fetch_all(self.pool())
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (CampaignId(r.get(0)), r.get(1), r.get(2), r.get(3)))
-            .collect())
+        rows.into_iter()
+            .map(|r| {
+                let state = CampaignState::parse(r.get(2))?;
+                Ok((CampaignId(r.get(0)), r.get(1), state, r.get(3)))
+            })
+            .collect()
     }
 }
 
@@ -333,7 +339,7 @@ const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
 /// The update that expires the campaign's queued messages past their expiry at `now_ms`.
 pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> Builder {
     let mut q = Builder::new(backend, EXPIRE);
-    q.push_bind(now())
+    q.push_bind(now_ms)
         .push(" WHERE campaign_id = ")
         .push_bind(campaign)
         .push(" AND state = 'queued' AND expires_ms <= ")

@@ -38,6 +38,7 @@ embedded!(
     "0011_schedules.sql",
     "0012_workers.sql",
     "0013_counts.sql",
+    "0014_typed_times.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -23,6 +23,7 @@ mod report;
 mod schedules;
 mod sending;
 mod sql;
+mod states;
 mod suppress;
 mod token_lease;
 mod token_stops;
@@ -30,14 +31,14 @@ mod uncertain;
 mod windows;
 mod workers;
 
-use chrono::Utc;
+use crate::clock::Clock;
 
 use sql::{Db, Tx};
 
 pub use acks::{AckApplied, DuePoll, HeardAck, POLL_HOLD_MS, state_for, state_for_sql};
 pub use campaigns::Listed;
 pub use claim::Claim;
-pub use control::{Control, Found};
+pub use control::Found;
 pub use counts::Counts;
 pub use gauges::QueueGauges;
 pub use lease::{Lease, LeaseHeld, this_process};
@@ -47,8 +48,9 @@ pub use open::{Purpose, StoreOptions};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
+pub use states::{AttemptOutcome, BatchState, CampaignState, Control, MessageState, Role};
 pub use suppress::Suppression;
-pub use token_lease::{Role, TokenHeld, TokenLease};
+pub use token_lease::{TokenHeld, TokenLease};
 pub use uncertain::Uncertain;
 
 /// A campaign's id.
@@ -240,6 +242,8 @@ pub struct Store {
     backend: Backend,
     /// The database as given (a URL's credentials left out).
     db: std::sync::Arc<str>,
+    /// Where every time the store writes or compares with comes from.
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 impl Store {
@@ -255,6 +259,17 @@ impl Store {
     /// Which engine this store is on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The same store reading the time from `clock` (a `ManualClock` in tests).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the store's clock, in unix milliseconds: the time every stamp it writes holds.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Begins a transaction that reads and then writes: `BEGIN IMMEDIATE` on SQLite, which
@@ -318,8 +333,4 @@ fn stored<T: serde::de::DeserializeOwned>(
             what,
             error: e.to_string(),
         })
-}
-
-pub(crate) fn now() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -242,6 +242,7 @@ impl Store {
             pool,
             backend,
             db: shown(db).into(),
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
         };
         store.check_purpose(db, options.purpose).await?;
         Ok(store)

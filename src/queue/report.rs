@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::sql::{q, q_as, q_scalar};
+use super::states::{MessageState, is_in};
 use super::{CampaignId, Store, StoreError};
 
 /// How far messages got: each stage counts the messages that reached it or a later one.
@@ -46,7 +47,8 @@ pub struct HeaderRow {
     pub channel: String,
     pub settings: String,
     pub token: Option<String>,
-    pub created_at: String,
+    /// Unix ms.
+    pub created_at: i64,
     pub load_summary: Option<String>,
     pub bot_id: i64,
     pub first_sent: Option<i64>,
@@ -60,26 +62,29 @@ pub struct HeaderRow {
 pub struct RecipientRow {
     pub line: i64,
     pub phone: String,
-    pub state: String,
+    pub state: MessageState,
     pub ack: Option<i64>,
     pub mid: Option<String>,
     pub attempts: i64,
     pub error_code: Option<i64>,
     pub error: Option<String>,
-    pub queued_at: String,
+    pub queued_at: i64,
     pub sent_at: Option<i64>,
     pub delivered_at: Option<i64>,
 }
 
 impl Store {
     pub async fn funnel(&self, campaign: CampaignId) -> Result<Funnel, StoreError> {
-        let r = q("SELECT COUNT(*),
+        let r = q(format!(
+            "SELECT COUNT(*),
                     COUNT(sent_at),
-                    SUM(CASE WHEN delivered_at IS NOT NULL OR state IN ('delivered', 'read', 'replied') THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN state IN ('read', 'replied') THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN delivered_at IS NOT NULL OR {} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {} THEN 1 ELSE 0 END),
                     SUM(CASE WHEN state = 'replied' THEN 1 ELSE 0 END)
              FROM messages WHERE campaign_id = $1",
-        )
+            is_in("state", MessageState::DELIVERED),
+            is_in("state", MessageState::SEEN),
+        ))
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
@@ -261,22 +266,23 @@ impl Store {
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| RecipientRow {
-                line: r.get(0),
-                phone: r.get(1),
-                state: r.get(2),
-                ack: r.get(3),
-                mid: r.get(4),
-                attempts: r.get(5),
-                error_code: r.get(6),
-                error: r.get(7),
-                queued_at: r.get(8),
-                sent_at: r.get(9),
-                delivered_at: r.get(10),
+        rows.into_iter()
+            .map(|r| {
+                Ok(RecipientRow {
+                    line: r.get(0),
+                    phone: r.get(1),
+                    state: MessageState::parse(r.get(2))?,
+                    ack: r.get(3),
+                    mid: r.get(4),
+                    attempts: r.get(5),
+                    error_code: r.get(6),
+                    error: r.get(7),
+                    queued_at: r.get(8),
+                    sent_at: r.get(9),
+                    delivered_at: r.get(10),
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

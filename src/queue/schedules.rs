@@ -3,9 +3,10 @@
 //! loses nor repeats a run, and two firers of one run (a worker and a cron `run`) make one
 //! batch between them.
 
+use super::BatchState;
 use super::Lock;
 use super::sql::{Builder, built, q, q_as, q_scalar};
-use super::{CampaignId, Store, StoreError, now};
+use super::{CampaignId, Store, StoreError};
 use crate::schedule::Missed;
 use crate::timing::ScheduleSpec;
 
@@ -27,7 +28,7 @@ pub struct ScheduleRow {
 pub struct BatchRow {
     pub id: i64,
     pub slot: i64,
-    pub state: String,
+    pub state: BatchState,
     pub reason: Option<String>,
     pub fired_at: i64,
     /// Its messages (none for a skip).
@@ -74,7 +75,7 @@ impl Store {
         .bind(spec.grace_ms)
         .bind(token)
         .bind(first_run)
-        .bind(now())
+        .bind(self.now_ms())
         .fetch_one(self.pool())
         .await?;
         Ok(next)
@@ -131,7 +132,7 @@ impl Store {
         skipped: Option<(Missed, String)>,
         next: i64,
     ) -> Result<Claimed, StoreError> {
-        let at = crate::clock::now_ms();
+        let at = self.now_ms();
         let mut tx = self.begin(Lock::Alone).await?;
         if let Some(slot) = slot
             && let Some(id) = q_scalar::<i64>("SELECT id FROM batches WHERE campaign_id = $1 AND slot = $2 AND state <> 'skipped'",
@@ -233,17 +234,18 @@ impl Store {
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| BatchRow {
-                id: r.get(0),
-                slot: r.get(1),
-                state: r.get(2),
-                reason: r.get(3),
-                fired_at: r.get(4),
-                messages: r.get(5),
+        rows.into_iter()
+            .map(|r| {
+                Ok(BatchRow {
+                    id: r.get(0),
+                    slot: r.get(1),
+                    state: BatchState::parse(r.get(2))?,
+                    reason: r.get(3),
+                    fired_at: r.get(4),
+                    messages: r.get(5),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// A batch of the campaign is queued: its token's sender takes it up with the

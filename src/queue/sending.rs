@@ -3,7 +3,8 @@
 //! for whoever follows it.
 
 use super::sql::{q, q_as, q_scalar};
-use super::{CampaignId, Control, Store, StoreError, now};
+use super::states::{CampaignState, MessageState, is_in};
+use super::{CampaignId, Control, Store, StoreError};
 
 /// How a campaign is to be sent, as the run that queued it chose: stored with the campaign,
 /// and applied by whichever process sends it (a run, the worker it was handed to, another
@@ -36,16 +37,12 @@ pub struct Sendable {
 /// Where a campaign stands, as one who follows it sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing {
-    pub state: String,
+    pub state: CampaignState,
     pub reason: Option<String>,
     pub control: Option<Control>,
     /// Who holds its lease now, while that lease runs.
     pub sender: Option<String>,
 }
-
-/// The states in which a campaign is meant to be sent: queued for a sender, being sent (or
-/// left so by a sender that died), or waiting for deferred messages.
-const TO_SEND: &str = "('queued', 'running', 'deferred')";
 
 impl Store {
     /// Campaigns on the token (by fingerprint) that are meant to be sent, not paused or
@@ -59,13 +56,14 @@ impl Store {
     ) -> Result<Vec<Sendable>, StoreError> {
         let rows = q(format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
-             WHERE c.token_fingerprint = $1 AND c.state IN {TO_SEND} AND c.control IS NULL
+             WHERE c.token_fingerprint = $1 AND {} AND c.control IS NULL
                AND (EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
                       AND m.state = 'queued' AND m.next_attempt_at <= $2)
                  OR (c.state <> 'deferred' AND (
                    EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending')
                    OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain'))))
-             ORDER BY c.priority DESC, c.id"
+             ORDER BY c.priority DESC, c.id",
+            is_in("c.state", CampaignState::TO_SEND)
         ))
         .bind(token)
         .bind(due_before_ms)
@@ -141,12 +139,12 @@ impl Store {
                send_options = COALESCE($5, send_options), updated_at = $6
              WHERE id = $7",
         )
-        .bind(crate::clock::now_ms())
+        .bind(self.now_ms())
         .bind(reason)
         .bind(token)
         .bind(with.map(|(priority, _)| i64::from(priority.clamp(1, 10))))
         .bind(with.map(|(_, options)| serde_json::to_string(&options).unwrap_or_default()))
-        .bind(now())
+        .bind(self.now_ms())
         .bind(campaign)
         .execute(self.pool())
         .await?;
@@ -201,10 +199,11 @@ impl Store {
     /// Whether the campaign has anything to send or decide: queued, sending or uncertain.
     pub async fn has_work(&self, campaign: CampaignId) -> Result<bool, StoreError> {
         // EXISTS, not a subquery in FROM: PostgreSQL before 16 wants such a subquery named.
-        let n: i32 = q_scalar(
+        let n: i32 = q_scalar(format!(
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1
-               AND state IN ('queued', 'sending', 'uncertain')) THEN 1 ELSE 0 END",
-        )
+               AND {}) THEN 1 ELSE 0 END",
+            is_in("state", MessageState::TO_SEND)
+        ))
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
@@ -216,17 +215,18 @@ impl Store {
         let r = q("SELECT state, state_reason, control,
                     CASE WHEN lease_until > $1 THEN lease_owner END
              FROM campaigns WHERE id = $2")
-        .bind(crate::clock::now_ms())
+        .bind(self.now_ms())
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
         Ok(Standing {
-            state: r.get(0),
+            state: CampaignState::parse(r.get(0))?,
             reason: r.get(1),
             control: r
                 .get::<Option<String>, _>(2)
                 .as_deref()
-                .and_then(Control::parse),
+                .map(Control::parse)
+                .transpose()?,
             sender: r.get(3),
         })
     }

@@ -3,13 +3,14 @@
 use std::collections::HashSet;
 
 use super::sql::{q, q_scalar};
-use super::{Store, StoreError, now};
+use super::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Suppression {
     pub phone: String,
     pub reason: String,
     pub source: String,
+    /// When it was added (RFC 3339, UTC).
     pub created_at: String,
 }
 
@@ -32,7 +33,7 @@ impl Store {
         .bind(phone)
         .bind(reason)
         .bind(source)
-        .bind(now())
+        .bind(self.now_ms())
         .execute(self.pool())
         .await?;
         Ok(existed.is_none())
@@ -57,7 +58,7 @@ impl Store {
                 phone: r.get(0),
                 reason: r.get(1),
                 source: r.get(2),
-                created_at: r.get(3),
+                created_at: crate::clock::rfc3339_ms(r.get(3)),
             })
             .collect())
     }

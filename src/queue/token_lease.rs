@@ -15,37 +15,12 @@ use std::time::Duration;
 use super::Lock;
 use super::lease::owner_is_gone;
 use super::sql::{q, q_scalar};
-use super::{CampaignId, Store, StoreError};
-use crate::clock::{now_ms, rfc3339_secs};
+use super::{CampaignId, Role, Store, StoreError};
+use crate::clock::rfc3339_secs;
 
 /// How long after the previous holder's end a new holder starts sending (a sliding second,
 /// and a little for requests still on their way).
 const QUIET_MS: i64 = 1_100;
-
-/// Who holds a token: a long-running worker, or one `run` of one campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Worker,
-    Run,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Worker => "worker",
-            Role::Run => "run",
-        }
-    }
-
-    fn parse(s: &str) -> Role {
-        if s == "worker" {
-            Role::Worker
-        } else {
-            Role::Run
-        }
-    }
-}
 
 /// A token held by another process.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -130,7 +105,7 @@ impl Store {
         campaign: Option<CampaignId>,
         length: Duration,
     ) -> Result<Result<TokenLease, TokenHeld>, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let until = now + length.as_millis() as i64;
         let mut tx = self.begin(Lock::Alone).await?;
         let current = holder(&mut tx, fingerprint).await?;
@@ -174,7 +149,7 @@ impl Store {
 
     /// Renews a token lease; one taken over meanwhile (another owner or fence) is marked lost.
     pub async fn renew_token_lease(&self, lease: &TokenLease) -> Result<bool, StoreError> {
-        let until = now_ms() + lease.length.as_millis() as i64;
+        let until = self.now_ms() + lease.length.as_millis() as i64;
         let renewed = q("UPDATE token_leases SET until_ms = $1 WHERE fingerprint = $2 AND owner = $3 AND fence = $4",
         )
         .bind(until)
@@ -198,7 +173,7 @@ impl Store {
         lease.lose();
         // The row stays, expired now: the next holder starts sending a second later.
         q("UPDATE token_leases SET until_ms = $1 WHERE fingerprint = $2 AND owner = $3 AND fence = $4")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(&lease.fingerprint)
             .bind(&lease.owner)
             .bind(lease.fence)
@@ -222,25 +197,25 @@ impl Store {
             "SELECT fingerprint, owner, role, campaign_id, until_ms FROM token_leases
              WHERE until_ms > $1 ORDER BY fingerprint",
         )
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(held_from)
+        let held = rows.iter().map(held_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(held
+            .into_iter()
             .filter(|h| !owner_is_gone(&h.owner, Path::new("/proc")))
             .collect())
     }
 }
 
-fn held_from(r: &super::sql::Row) -> TokenHeld {
-    TokenHeld {
+fn held_from(r: &super::sql::Row) -> Result<TokenHeld, StoreError> {
+    Ok(TokenHeld {
         fingerprint: r.get(0),
         owner: r.get(1),
-        role: Role::parse(r.get(2)),
+        role: Role::parse(r.get(2))?,
         campaign: r.get::<Option<i64>, _>(3).map(CampaignId),
         until: rfc3339_secs(r.get(4)),
-    }
+    })
 }
 
 /// The token's row: who held it last, with its fence and expiry.
@@ -255,13 +230,15 @@ async fn holder(
     .bind(fingerprint)
     .fetch_optional(&mut *tx)
     .await?;
-    Ok(row.map(|r| (held_from(&r), r.get(5), r.get(4))))
+    row.map(|r| Ok((held_from(&r)?, r.get(5), r.get(4))))
+        .transpose()
 }
 
 /// Whether the token lease the campaign lease is under (if any) is still this holder's.
 pub(super) async fn holds_token(
     tx: &mut super::Tx,
     lease: &super::Lease,
+    now_ms: i64,
 ) -> Result<bool, StoreError> {
     let Some(token) = &lease.token else {
         return Ok(true);
@@ -271,7 +248,7 @@ pub(super) async fn holds_token(
     .bind(&token.fingerprint)
     .bind(&token.owner)
     .bind(token.fence())
-    .bind(now_ms())
+    .bind(now_ms)
     .fetch_optional(&mut *tx)
     .await?;
     Ok(held.is_some())

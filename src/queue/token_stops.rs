@@ -1,7 +1,7 @@
 //! Stopped tokens: a stop-token verdict stops every campaign that sends with that token.
 
 use super::sql::q;
-use super::{Store, StoreError, now};
+use super::{Store, StoreError};
 
 impl Store {
     /// Records a stop; an earlier stop of the same token keeps its reason.
@@ -9,7 +9,7 @@ impl Store {
         q("INSERT INTO token_stops (fingerprint, reason, at) VALUES ($1, $2, $3) ON CONFLICT (fingerprint) DO NOTHING")
             .bind(fingerprint)
             .bind(reason)
-            .bind(now())
+            .bind(self.now_ms())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -24,7 +24,7 @@ impl Store {
             .bind(fingerprint)
             .fetch_optional(self.pool())
             .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        Ok(row.map(|r| (r.get(0), crate::clock::rfc3339_secs(r.get(1)))))
     }
 
     /// Clears a stop; false if the token was not stopped.

@@ -3,7 +3,7 @@
 //! starts clean: the mid, acks, polls and times of the earlier attempt no longer speak for it.
 
 use super::sql::{Builder, built, q};
-use super::{CampaignId, Store, StoreError, now};
+use super::{CampaignId, Store, StoreError};
 
 /// An `uncertain` message and the attempt that may or may not have reached the API.
 #[derive(Debug, Clone)]
@@ -13,11 +13,11 @@ pub struct Uncertain {
     pub payload: String,
     /// Attempts made so far, this one included.
     pub attempts: i64,
-    /// When that attempt started (RFC 3339).
-    pub started_at: Option<String>,
+    /// When that attempt started (unix ms).
+    pub started_at: Option<i64>,
     /// When it ended: the client gave up, the connection broke, or the run that made it was
-    /// found dead (RFC 3339).
-    pub ended_at: Option<String>,
+    /// found dead (unix ms).
+    pub ended_at: Option<i64>,
 }
 
 /// Columns a message sent again starts without.
@@ -69,9 +69,9 @@ impl Store {
         .bind(mid)
         .bind(why)
         .bind(poll_at)
-        .bind(poll_at.map(|_| chrono::Utc::now().timestamp_millis()))
+        .bind(poll_at.map(|_| self.now_ms()))
         .bind(poll_at)
-        .bind(now())
+        .bind(self.now_ms())
         .bind(u.message_id)
         .bind(u.attempt_id)
         .bind(state)
@@ -106,7 +106,7 @@ impl Store {
         let done = q("UPDATE messages SET error = $1, updated_at = $2
              WHERE id = $3 AND state = 'uncertain' AND attempt_id IS NOT DISTINCT FROM $4")
         .bind(why)
-        .bind(now())
+        .bind(self.now_ms())
         .bind(u.message_id)
         .bind(u.attempt_id)
         .execute(self.pool())
@@ -123,17 +123,13 @@ impl Store {
                  error = 'resent by operator after uncertain', updated_at = $1
              WHERE campaign_id = $2 AND state = 'uncertain'"
         ))
-        .bind(now())
+        .bind(self.now_ms())
         .bind(campaign)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
     }
 }
-
-/// Failures that another attempt of the same payload cannot fix: bad numbers, bad messages,
-/// bad template parameters.
-const PERMANENT_CODES: [i64; 8] = [1006, 1007, 1009, 1010, 1013, 132000, 132012, 132018];
 
 impl Store {
     /// Queues failed messages again whose failure may pass (never suppressed numbers or
@@ -145,12 +141,12 @@ impl Store {
                  error = 'queued again by operator after: ' || COALESCE(error, 'failure'), updated_at = "
         ));
         query
-            .push_bind(now())
+            .push_bind(self.now_ms())
             .push(" WHERE campaign_id = ")
             .push_bind(campaign)
             .push(" AND state = 'failed' AND phone NOT IN (SELECT phone FROM suppressions) AND COALESCE(error_code, 0) NOT IN (");
         let mut codes = query.separated(", ");
-        for code in PERMANENT_CODES {
+        for code in crate::convrs::codes::PERMANENT_FAILURES {
             codes.push_bind(code);
         }
         query.push(")");

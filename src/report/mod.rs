@@ -56,7 +56,7 @@ impl Overview {
         Ok(Some(Overview {
             id,
             name,
-            state,
+            state: state.to_string(),
             reason,
             counts: store.counts(id).await?,
             usage: Usage::of(store, id, funnel.sent, sms, h.price.as_deref()).await?,
@@ -153,13 +153,13 @@ pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usi
         let cells = [
             r.line.to_string(),
             r.phone.clone(),
-            r.state.clone(),
+            r.state.to_string(),
             r.ack.map(|a| a.to_string()).unwrap_or_default(),
             r.mid.clone().unwrap_or_default(),
             r.attempts.to_string(),
             r.error_code.map(|c| c.to_string()).unwrap_or_default(),
             r.error.clone().unwrap_or_default(),
-            r.queued_at.clone(),
+            time(Some(r.queued_at)),
             time(r.sent_at),
             time(r.delivered_at),
         ];
@@ -195,11 +195,7 @@ async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, Stri
         lines.push(("SMS text", text));
     }
     lines.push(("token", h.token.unwrap_or_else(|| "(not sent yet)".into())));
-    let created = h
-        .created_at
-        .get(..19)
-        .map_or(h.created_at.clone(), |t| format!("{t}Z"));
-    lines.push(("created", created));
+    lines.push(("created", crate::clock::rfc3339_secs(h.created_at)));
     if let (Some(first), Some(last)) = (h.first_sent, h.last_sent) {
         lines.push(("first send", crate::clock::rfc3339_secs(first)));
         lines.push(("last send", crate::clock::rfc3339_secs(last)));

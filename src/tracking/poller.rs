@@ -9,7 +9,6 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::now_ms;
 use crate::convrs::{Ack, Client};
 use crate::queue::{CampaignId, DuePoll, HeardAck, Store, StoreError};
 
@@ -83,7 +82,7 @@ pub async fn poll_due(
     limiters: &[&DefaultDirectRateLimiter],
     cancel: &CancellationToken,
 ) -> Result<usize, StoreError> {
-    let now = now_ms();
+    let now = store.now_ms();
     let mut asked = 0;
     // Claimed (held from other pollers) a hundred at a time: one batch takes at most 100 s at
     // the slowest poll rate, well within the hold.
@@ -118,7 +117,7 @@ pub async fn poll_due(
                                 message_id: due.message_id,
                                 ack,
                                 source: "poll",
-                                at_ms: now_ms(),
+                                at_ms: store.now_ms(),
                                 mid: Some(&due.mid),
                                 attempt: None,
                             };
@@ -139,7 +138,7 @@ pub async fn poll_due(
                 let done = last_ack.is_some_and(|ack| {
                     ack.is_final() || (due.sms && ack.code() >= Ack::Delivered.code())
                 });
-                let next = now_ms() + schedule.after(due.polls + 1).as_millis() as i64;
+                let next = store.now_ms() + schedule.after(due.polls + 1).as_millis() as i64;
                 store
                     .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
                     .await?;
@@ -170,7 +169,7 @@ pub async fn await_delivery(
         let next = store
             .next_poll(campaign)
             .await?
-            .map_or(200, |at| (at - now_ms()).clamp(10, 200));
+            .map_or(200, |at| (at - store.now_ms()).clamp(10, 200));
         let nap = Duration::from_millis(next as u64)
             .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         tokio::select! {
@@ -207,7 +206,7 @@ impl Polling {
                     tracing::warn!(%campaign, error = %e, "cannot poll acks now; will try again");
                 }
                 let next = match store.next_poll(campaign).await {
-                    Ok(Some(at)) => (at - now_ms()).clamp(10, 1000),
+                    Ok(Some(at)) => (at - store.now_ms()).clamp(10, 1000),
                     _ => 1000,
                 };
                 tokio::select! {
@@ -256,7 +255,7 @@ pub async fn track_acks(
         if awaiting == 0 || cancel.is_cancelled() || now >= deadline {
             return Ok(awaiting);
         }
-        let until_next = next.map_or(1000, |at| (at - now_ms()).clamp(10, 60_000)) as u64;
+        let until_next = next.map_or(1000, |at| (at - store.now_ms()).clamp(10, 60_000)) as u64;
         let nap = Duration::from_millis(until_next).min(deadline - now);
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}

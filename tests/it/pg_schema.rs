@@ -107,3 +107,125 @@ async fn the_tests_run_on_the_oldest_postgresql_the_store_accepts() {
          (or raise MIN_POSTGRES and README's statement with it)"
     );
 }
+
+/// Rows as a database from before migrations 0013 and 0014 held them: times as RFC 3339 text.
+const BEFORE_0014: &[&str] = &[
+    "INSERT INTO campaigns (id, name, fingerprint, channel, bot_id, definition, state, created_at, updated_at, control)
+     VALUES (1, 'spring', 'f', 'sms', 7, '{}', 'paused', '2026-12-01T10:15:00.123Z', '2026-12-01T10:16:00Z', 'paused')",
+    "INSERT INTO messages (id, campaign_id, line, phone, dedupe_key, payload, state, attempt_id, created_at, updated_at)
+     VALUES (1, 1, 2, '+447700900001', 'k1', '{}', 'queued', NULL, '2026-12-01T10:15:00.999Z', '2026-12-01T10:15:01.000Z'),
+            (2, 1, 3, '+447700900002', 'k2', '{}', 'sending', 1, '2026-12-01T10:15:00.999Z', '2026-12-01T10:15:01.000Z')",
+    "INSERT INTO attempts (id, message_id, started_at, finished_at, outcome)
+     VALUES (1, 2, '2026-12-01T10:20:00.500Z', NULL, NULL)",
+    "INSERT INTO events (message_id, at, at_ms, source, kind, ack) VALUES (2, '2026-12-01T10:21:00Z', 1796120460000, 'callback', 'ack', 1)",
+    "INSERT INTO suppressions (phone, reason, source, created_at) VALUES ('+447700900009', 'asked', 'operator', '2026-11-30T08:00:00Z')",
+    "INSERT INTO token_stops (fingerprint, reason, at) VALUES ('tok', '1002', '2026-12-01T11:00:00Z')",
+];
+
+/// The campaign's and messages' times and states once the store has opened the database.
+const AFTER_0014: &str =
+    "SELECT c.created_at, c.updated_at, m.created_at, a.started_at, s.created_at
+     FROM campaigns c, messages m, attempts a, suppressions s WHERE m.id = 2";
+
+#[tokio::test]
+async fn a_database_from_before_integer_times_gets_them_from_its_text_on_sqlite() {
+    // Migration 0014 rebuilds SQLite's tables (a column's type and a CHECK cannot be added in
+    // place): every time becomes unix ms, rows and kept counts stay as they were.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    campaign::queue::migrator(campaign::queue::Backend::Sqlite)
+        .run_to(12, &mut conn)
+        .await
+        .unwrap();
+    for sql in BEFORE_0014 {
+        sqlx::query(*sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let store = campaign::queue::Store::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let pool = crate::helpers::raw(&store).await;
+    let times: (i64, i64, i64, i64, i64) =
+        sqlx::query_as(AFTER_0014).fetch_one(&pool).await.unwrap();
+    assert_eq!(times, EXPECTED_TIMES);
+    // Run again (a crash between its COMMIT and sqlx's record of it): a time already in ms
+    // stays as it is.
+    let again = include_str!("../../migrations/sqlite/0014_typed_times.sql");
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(again))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let times: (i64, i64, i64, i64, i64) = sqlx::query_as(AFTER_0014)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(times, EXPECTED_TIMES);
+    migrated_store_works(&store).await;
+}
+
+#[tokio::test]
+async fn a_database_from_before_integer_times_gets_them_from_its_text_on_postgres() {
+    let Some(db) = crate::contract::fresh_pg_database().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    campaign::queue::migrator(campaign::queue::Backend::Postgres)
+        .run_to(12, &mut conn)
+        .await
+        .unwrap();
+    for sql in BEFORE_0014 {
+        sqlx::query(*sql).execute(&mut conn).await.unwrap();
+    }
+    let store = campaign::queue::Store::open(&db).await.unwrap();
+    let times: (i64, i64, i64, i64, i64) = sqlx::query_as(AFTER_0014)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(times, EXPECTED_TIMES);
+    migrated_store_works(&store).await;
+    conn.close().await.unwrap();
+    crate::contract::drop_pg_database(&db).await;
+}
+
+/// 2026-12-01T10:15:00.123Z, 10:16:00Z, 10:15:00.999Z, 10:20:00.500Z, 2026-11-30T08:00:00Z.
+const EXPECTED_TIMES: (i64, i64, i64, i64, i64) = (
+    1_796_120_100_123,
+    1_796_120_160_000,
+    1_796_120_100_999,
+    1_796_120_400_500,
+    1_796_025_600_000,
+);
+
+/// What the store reads of the migrated rows, and that the schema now refuses an unknown state
+/// and still counts changes (SQLite's triggers were made again with its table).
+async fn migrated_store_works(store: &campaign::queue::Store) {
+    use campaign::queue::{CampaignId, CampaignState};
+    let listed = store.list_campaigns(store.now_ms()).await.unwrap();
+    assert_eq!(listed[0].state, CampaignState::Paused);
+    assert_eq!(listed[0].created_at, "2026-12-01T10:15:00.123Z");
+    let suppressed = store.suppressions().await.unwrap();
+    assert_eq!(suppressed[0].created_at, "2026-11-30T08:00:00.000Z");
+    assert_eq!(
+        store.token_stop("tok").await.unwrap(),
+        Some(("1002".to_string(), "2026-12-01T11:00:00Z".to_string()))
+    );
+    store.resume(CampaignId(1)).await.unwrap();
+    assert_eq!(
+        store
+            .mark_interrupted_uncertain(CampaignId(1))
+            .await
+            .unwrap(),
+        1
+    );
+    let counts = store.counts(CampaignId(1)).await.unwrap();
+    assert_eq!((counts.queued, counts.uncertain, counts.sending), (1, 1, 0));
+    let uncertain = store.uncertain(CampaignId(1)).await.unwrap();
+    assert_eq!(uncertain[0].started_at, Some(1_796_120_400_500));
+}

@@ -234,7 +234,10 @@ async fn ctrl_c_stops_claiming_lets_requests_finish_and_a_rerun_resumes() {
         "what was sent is what the database says"
     );
     assert!(counts.queued > 0);
-    assert_eq!(store.campaigns().await.unwrap()[0].2, "interrupted");
+    assert_eq!(
+        store.campaigns().await.unwrap()[0].2,
+        campaign::queue::CampaignState::Interrupted
+    );
 
     let again = spawn_campaign(dir.path(), &sim, &args)
         .wait_with_output()

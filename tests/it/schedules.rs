@@ -52,7 +52,13 @@ async fn batches(store: &Store, id: CampaignId) -> Vec<(String, String, i64)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|b| (campaign::clock::rfc3339_secs(b.slot), b.state, b.messages))
+        .map(|b| {
+            (
+                campaign::clock::rfc3339_secs(b.slot),
+                b.state.to_string(),
+                b.messages,
+            )
+        })
         .collect();
     rows.reverse();
     rows
@@ -124,7 +130,7 @@ async fn a_run_missed_beyond_the_grace_is_skipped_and_the_skip_is_recorded() {
     let rows = store.batches(id).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     let reason = rows[0].reason.clone().unwrap();
-    assert_eq!(rows[0].state, "skipped");
+    assert_eq!(rows[0].state, campaign::queue::BatchState::Skipped);
     assert!(
         reason.contains("skipped 2 runs (2026-12-01 09:00 GMT to 2026-12-02 09:00 GMT)")
             && reason.contains("more than 30m past"),
@@ -143,13 +149,17 @@ async fn a_run_missed_beyond_the_grace_is_skipped_and_the_skip_is_recorded() {
 async fn with_a_dedupe_key_a_recipient_of_an_earlier_batch_is_not_sent_again_within_the_window() {
     let sim = spawn_sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let store = store_in(dir.path()).await;
+    // The store's clock stands at each firing, as a worker's would: batches are queued then.
+    let clock = campaign::clock::ManualClock::at(utc("2026-12-01T08:00:00Z"));
+    let store = store_in(dir.path()).await.with_clock(clock.clone());
     let extra = "dedupe_key = \"{phone}\"\ndedupe_window = \"7d\"\n";
     let file = scheduled_file(dir.path(), "0 9 * * *", extra, &[1, 2]);
     let id = registered(&store, &sim, &file, utc("2026-12-01T08:00:00Z")).await;
     let token = sim.client().token_fingerprint();
     let fire = |now: &str| {
-        let (store, client, token, now) = (store.clone(), sim.client(), token.clone(), utc(now));
+        let now = utc(now);
+        clock.set(now);
+        let (store, client, token) = (store.clone(), sim.client(), token.clone());
         async move {
             fire_schedules(&store, &client, &token, now, false)
                 .await
@@ -160,17 +170,14 @@ async fn with_a_dedupe_key_a_recipient_of_an_earlier_batch_is_not_sent_again_wit
     // The next day the source has a third number: only that one is new.
     scheduled_file(dir.path(), "0 9 * * *", extra, &[1, 2, 3]);
     fire("2026-12-02T09:00:00Z").await;
-    // Eight days on (the first batch queued longer ago than the window): all three again.
-    sqlx::query("UPDATE messages SET queued_ms = queued_ms - 8 * 86400000 WHERE batch_id = 1")
-        .execute(&crate::helpers::raw(&store).await)
-        .await
-        .unwrap();
-    fire("2026-12-03T09:00:00Z").await;
+    // A week on (the runs between missed, and skipped): batch 1 was queued eight days ago,
+    // out of the window, batch 2 seven, within it.
+    fire("2026-12-09T09:00:00Z").await;
     let sizes: Vec<i64> = batches(&store, id).await.into_iter().map(|b| b.2).collect();
     assert_eq!(
         sizes,
-        [2, 1, 2],
-        "batch 3: the two of batch 1 (out of the window), not batch 2's"
+        [2, 1, 0, 2],
+        "the last batch: the two of batch 1 (out of the window), not batch 2's"
     );
     let summary: String = sqlx::query_scalar("SELECT load_summary FROM batches WHERE id = 2")
         .fetch_one(&crate::helpers::raw(&store).await)

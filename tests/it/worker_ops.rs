@@ -43,7 +43,7 @@ async fn read_receipts_and_replies_after_sending_ended_reach_the_database_by_cal
     let at_end = wait_for("sending to end", || async {
         let standing = store.standing(id).await.unwrap();
         let counts = store.counts(id).await.unwrap();
-        (standing.state == "sent").then_some(counts)
+        (standing.state == campaign::queue::CampaignState::Sent).then_some(counts)
     })
     .await;
     assert_eq!(at_end.read + at_end.replied, 0, "{at_end:?}");
@@ -109,7 +109,8 @@ async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone(
     .await;
     let store = store_in(d).await;
     wait_for("sending to end", || async {
-        (store.standing(CampaignId(1)).await.unwrap().state == "sent").then_some(())
+        (store.standing(CampaignId(1)).await.unwrap().state == campaign::queue::CampaignState::Sent)
+            .then_some(())
     })
     .await;
     let (code, text) = worker.get("/metrics").await;
@@ -270,7 +271,10 @@ async fn sigterm_drains_what_is_in_flight_and_a_new_worker_sends_the_rest() {
         "and recorded: {c:?}"
     );
     assert_eq!(c.queued, 40 - accepted, "{c:?}");
-    assert_eq!(store.standing(id).await.unwrap().state, "running");
+    assert_eq!(
+        store.standing(id).await.unwrap().state,
+        campaign::queue::CampaignState::Running
+    );
 
     let _next = TestWorker::spawn(d, &sim, &fast).await;
     wait_for("the rest, by the next worker", || async {
