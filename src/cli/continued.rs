@@ -3,8 +3,8 @@
 //! `retry`, a pause, a crash or a deferral, without retyping the flags that defined it.
 
 use super::campaign_args::CampaignArgs;
-use super::run::Target;
 use crate::campaign::definition::Channel;
+use crate::engine::Target;
 use crate::queue::{Found, Store};
 
 /// The campaign `args.source` names, when it is not a file; `None` to load the source.

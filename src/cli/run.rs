@@ -12,11 +12,10 @@ use tokio_util::sync::CancellationToken;
 use super::campaign_args::{Api, CampaignArgs};
 pub use super::flags::{check_reconcile_after, parse_duration};
 use super::{EXIT_BUSY, EXIT_INTERRUPTED, EXIT_STOPPED, GlobalArgs, progress, status, validate};
-use crate::campaign::definition::{Channel, Definition};
+use crate::campaign::definition::Definition;
 use crate::campaign::{self, LoadOptions};
-use crate::engine::{self, RunEnd, RunError, RunOptions};
+use crate::engine::{self, Receiving, RunEnd, RunError, RunOptions, Target};
 use crate::queue::{Role, Store};
-use crate::tracking::{self, CallbackTarget, webhook};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -98,14 +97,6 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     result
 }
 
-/// The campaign a run sends: loaded now, or continued with what it has queued.
-pub struct Target {
-    pub id: crate::queue::CampaignId,
-    pub channel: Channel,
-    /// What the load found (none when continued).
-    pub summary: Option<crate::campaign::load::Summary>,
-}
-
 /// Loads the campaign; `None` for a dry run (its summary printed).
 async fn load(
     store: &Store,
@@ -117,7 +108,15 @@ async fn load(
     // any case sends what the campaign has queued and due (a deferred message, a window that
     // opened).
     let batch = match (&def.timing.schedule, args.dry_run) {
-        (Some(_), false) => match super::scheduled::fire_for_run(store, api, def, args).await? {
+        (Some(_), false) => match super::scheduled::fire_for_run(
+            store,
+            api,
+            def,
+            &args.campaign.source,
+            args.campaign.sim,
+        )
+        .await?
+        {
             (_, Some(batch)) => Some(batch),
             (id, None) => {
                 return Ok(Some(Target {
@@ -163,61 +162,15 @@ async fn send(
 ) -> anyhow::Result<ExitCode> {
     let id = target.id;
     let client = api.client.as_ref().context("sending needs the API")?;
-    let listen = args
-        .listen
-        .or_else(|| args.campaign.sim.then(|| ([127, 0, 0, 1], 0).into()));
-    let receiver = match listen {
-        Some(addr) => {
-            let secret = tracking::webhook_secret(store).await?;
-            let running = webhook::start(addr, store.clone(), secret.clone())
-                .await
-                .with_context(|| format!("cannot listen for callbacks on {addr}"))?;
-            let url = args
-                .callback_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}/callback", running.addr));
-            if !args.json {
-                let shown = crate::redact::url(&url);
-                crate::tell!(
-                    "receiving callbacks on {} (posted to {shown})",
-                    running.addr
-                );
-            }
-            Some((running, CallbackTarget { url, secret }))
-        }
-        None => None,
-    };
-    let chosen = args.send.chosen(store.send_options(id).await?);
-    let settings = args.send.settings(
-        target.channel.send_command(),
-        receiver.as_ref().map(|(_, target)| target.clone()),
-        args.campaign.sim,
-        &chosen,
-    );
-    check_reconcile_after(settings.reconcile_after, global.request_timeout);
-    let priority = match args.send.priority {
-        Some(priority) => priority,
-        None => store.priority(id).await?,
-    };
-    let config = settings.dispatch;
-    let run_opts = RunOptions {
-        polls: settings.polls,
-        wait: (!args.no_wait).then_some(args.wait),
-        reconcile_after: settings.reconcile_after,
-        priority,
-        detach: args.detach,
-        receiving: receiver.is_some(),
-        chosen,
-        notice: engine::Notice::new(|line| crate::tell!("{line}")),
-        ..RunOptions::default()
-    };
+    let receiver = receive(store, args).await?;
+    let (config, run_opts) = options(store, &target, args, global, receiver.as_ref()).await?;
     let cancel = CancellationToken::new();
     tokio::spawn(stop_on_signals(cancel.clone()));
     let shown = progress::show(store.clone(), id);
     let report = engine::run_campaign(store, client, id, &config, &run_opts, &cancel).await;
     shown.finish().await;
-    if let Some((running, _)) = receiver {
-        running.stop().await?;
+    if let Some(receiver) = receiver {
+        receiver.stop().await?;
     }
     let report = match report {
         Ok(report) => report,
@@ -231,6 +184,73 @@ async fn send(
         }
         Err(RunError::Store(e)) => return Err(e.into()),
     };
+    tell_reconciled(id, &report);
+    let code = exit_code(id, &report, args);
+    if !report.deferred.is_empty() {
+        crate::tell!(
+            "{}; run the same command again then to send them (`campaign status {id}` lists them)",
+            engine::deferred_summary(&report.deferred)
+        );
+    }
+    print_result(store, &target, args.json).await?;
+    Ok(code)
+}
+
+/// The run's own callback receiver, when it listens (`--listen`, or a rehearsal on loopback).
+async fn receive(store: &Store, args: &RunArgs) -> anyhow::Result<Option<Receiving>> {
+    let listen = args
+        .listen
+        .or_else(|| args.campaign.sim.then(|| ([127, 0, 0, 1], 0).into()));
+    let Some(addr) = listen else {
+        return Ok(None);
+    };
+    let receiver = Receiving::start(store, addr, args.callback_url.clone()).await?;
+    if !args.json {
+        let shown = crate::redact::url(&receiver.target.url);
+        crate::tell!(
+            "receiving callbacks on {} (posted to {shown})",
+            receiver.addr()
+        );
+    }
+    Ok(Some(receiver))
+}
+
+/// How the run sends: the flags, over what the campaign stored.
+async fn options(
+    store: &Store,
+    target: &Target,
+    args: &RunArgs,
+    global: &GlobalArgs,
+    receiver: Option<&Receiving>,
+) -> anyhow::Result<(crate::dispatch::DispatchConfig, RunOptions)> {
+    let chosen = args.send.chosen(store.send_options(target.id).await?);
+    let settings = args.send.settings(
+        target.channel.send_command(),
+        receiver.map(|r| r.target.clone()),
+        args.campaign.sim,
+        &chosen,
+    );
+    check_reconcile_after(settings.reconcile_after, global.request_timeout);
+    let priority = match args.send.priority {
+        Some(priority) => priority,
+        None => store.priority(target.id).await?,
+    };
+    let run_opts = RunOptions {
+        polls: settings.polls,
+        wait: (!args.no_wait).then_some(args.wait),
+        reconcile_after: settings.reconcile_after,
+        priority,
+        detach: args.detach,
+        receiving: receiver.is_some(),
+        chosen,
+        notice: engine::Notice::new(|line| crate::tell!("{line}")),
+        ..RunOptions::default()
+    };
+    Ok((settings.dispatch, run_opts))
+}
+
+/// What reconciliation found of messages an earlier run left uncertain.
+fn tell_reconciled(id: crate::queue::CampaignId, report: &engine::RunReport) {
     if report.left_uncertain_by_earlier_run > 0 {
         crate::tell!(
             "{} message(s) were being sent when an earlier run stopped: marked uncertain, then reconciled",
@@ -251,6 +271,10 @@ async fn send(
             );
         }
     }
+}
+
+/// How the run ended, said, and its exit code.
+fn exit_code(id: crate::queue::CampaignId, report: &engine::RunReport, args: &RunArgs) -> ExitCode {
     let code = match &report.end {
         RunEnd::Finished { unsettled } => {
             if *unsettled > 0 {
@@ -298,29 +322,26 @@ async fn send(
     {
         crate::tell!("campaign {id} was sent by the worker {worker}");
     }
-    if !report.deferred.is_empty() {
-        crate::tell!(
-            "{}; run the same command again then to send them (`campaign status {id}` lists them)",
-            engine::deferred_summary(&report.deferred)
-        );
+    code
+}
+
+/// The campaign's status at the end: `status --json` with what the load found, or as text.
+async fn print_result(store: &Store, target: &Target, json: bool) -> anyhow::Result<()> {
+    if !json {
+        return status::print_campaign(store, target.id, false).await;
     }
-    if args.json {
-        // `status --json`, with what the load found.
-        let mut value = status::campaign_json(store, id).await?;
-        if let Some(s) = &target.summary {
-            value["load"] = serde_json::json!({
-                "rows": s.rows,
-                "valid": s.valid,
-                "rejected": s.rejected,
-                "duplicates": s.duplicates,
-                "suppressed": s.suppressed,
-            });
-        }
-        println!("{}", crate::terminal::json(&value));
-    } else {
-        status::print_campaign(store, id, false).await?;
+    let mut value = status::campaign_json(store, target.id).await?;
+    if let Some(s) = &target.summary {
+        value["load"] = serde_json::json!({
+            "rows": s.rows,
+            "valid": s.valid,
+            "rejected": s.rejected,
+            "duplicates": s.duplicates,
+            "suppressed": s.suppressed,
+        });
     }
-    Ok(code)
+    println!("{}", crate::terminal::json(&value));
+    Ok(())
 }
 
 /// First Ctrl-C (or SIGTERM): stop claiming, let requests in flight finish. Second: exit now.

@@ -5,7 +5,6 @@
 use anyhow::Context;
 
 use super::campaign_args::Api;
-use super::run::RunArgs;
 use crate::campaign::definition::Definition;
 use crate::clock::{now_ms, rfc3339_secs};
 use crate::engine::{Firing, register_and_fire};
@@ -18,17 +17,18 @@ pub async fn fire_for_run(
     store: &Store,
     api: &Api,
     def: &Definition,
-    args: &RunArgs,
+    source: &std::path::Path,
+    rehearsal: bool,
 ) -> anyhow::Result<(CampaignId, Option<i64>)> {
     let client = api.client.as_ref().context("sending needs the API")?;
-    let file = std::path::absolute(&args.campaign.source)?;
+    let file = std::path::absolute(source)?;
     let spec = def.timing.schedule.as_ref().context("a schedule")?;
     let schedule = Schedule::parse(&spec.cron, &spec.timezone).map_err(anyhow::Error::msg)?;
     let (path, token) = (file.display().to_string(), client.token_fingerprint());
     let fire = |now: i64| register_and_fire(store, def, &path, &token, now);
     let (id, mut firing) = fire(now_ms()).await?;
     // A rehearsal (its own database) shows what the next run will do: it fires it now.
-    if let (true, Firing::NotDue { next }) = (args.campaign.sim, &firing) {
+    if let (true, Firing::NotDue { next }) = (rehearsal, &firing) {
         crate::tell!(
             "rehearsal: the next run ({}) fires now",
             schedule.local(*next)
@@ -57,7 +57,7 @@ pub async fn fire_for_run(
         }
         Firing::AlreadyFired { slot, batch } => {
             if let Some((_, state)) = store.batch_of(id, slot).await?
-                && state == "loading"
+                && state == crate::queue::BatchState::Loading
             {
                 // Its firer stopped while loading: finish the load, then send.
                 crate::tell!(

@@ -17,7 +17,7 @@ use super::worker::{TokenState, WorkerStatus};
 use crate::clock::now_ms;
 use crate::convrs::wire::Answer;
 use crate::convrs::{CallError, Observe};
-use crate::queue::{QueueGauges, TokenHeld};
+use crate::queue::{MessageState, QueueGauges, TokenHeld};
 
 type Labels = Vec<(String, String)>;
 
@@ -158,6 +158,17 @@ pub fn render(
     queue_age: Duration,
 ) -> String {
     let mut r = Registry::with_prefix("campaign");
+    register_api(&mut r, api, status);
+    register_queue(&mut r, queue, queue_age);
+    register_tokens(&mut r, status, queue, holders);
+    let mut text = String::new();
+    // Writing to a String does not fail.
+    let _ = encode(&mut text, &r);
+    text
+}
+
+/// Requests and sends: what the API and the token gates counted.
+fn register_api(r: &mut Registry, api: &ApiStats, status: &WorkerStatus) {
     r.register(
         "api_request_duration_seconds",
         "Convrs API request latency by command",
@@ -196,9 +207,20 @@ pub fn render(
         "Sends that waited for their token's rate limit",
         waits,
     );
-    let gauge = |pairs: &[(&str, &str)], n: i64, family: &Family<Labels, Gauge>| {
-        family.get_or_create(&labels(pairs)).set(n);
-    };
+}
+
+fn gauge(pairs: &[(&str, &str)], n: i64, family: &Family<Labels, Gauge>) {
+    family.get_or_create(&labels(pairs)).set(n);
+}
+
+fn single(n: i64) -> Gauge {
+    let g = Gauge::<i64>::default();
+    g.set(n);
+    g
+}
+
+/// The queue as the store held it at the last snapshot.
+fn register_queue(r: &mut Registry, queue: &QueueGauges, queue_age: Duration) {
     let messages = Family::<Labels, Gauge>::default();
     for (state, n) in &queue.by_state {
         gauge(&[("state", state)], *n, &messages);
@@ -209,15 +231,10 @@ pub fn render(
         gauge(&[("ack", &ack.to_string())], *n, &acks);
     }
     r.register("messages_by_ack", "Messages by their ack code now", acks);
-    let single = |n: i64| {
-        let g = Gauge::<i64>::default();
-        g.set(n);
-        g
-    };
     let uncertain = queue
         .by_state
         .iter()
-        .find(|(s, _)| s == "uncertain")
+        .find(|(s, _)| s == MessageState::Uncertain.as_str())
         .map_or(0, |(_, n)| *n);
     r.register(
         "uncertain_messages",
@@ -236,6 +253,15 @@ pub fn render(
         "Queued messages due later (deferred)",
         single(queue.deferred),
     );
+}
+
+/// The tokens: stopped ones, who holds each, and what this worker sends on each.
+fn register_tokens(
+    r: &mut Registry,
+    status: &WorkerStatus,
+    queue: &QueueGauges,
+    holders: &[TokenHeld],
+) {
     let stopped = Family::<Labels, Gauge>::default();
     for token in &queue.stopped_tokens {
         gauge(&[("token", token)], 1, &stopped);
@@ -267,8 +293,4 @@ pub fn render(
         "Campaigns this worker sends now, by token",
         sending,
     );
-    let mut text = String::new();
-    // Writing to a String does not fail.
-    let _ = encode(&mut text, &r);
-    text
 }

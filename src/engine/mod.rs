@@ -11,6 +11,7 @@ mod acks;
 mod follow;
 mod health;
 mod metrics;
+mod receiving;
 mod run;
 mod scheduled;
 mod send;
@@ -21,8 +22,17 @@ mod worker;
 
 pub use health::{Health, router as health_router};
 pub use metrics::ApiStats;
+pub use receiving::{ReceiveError, Receiving};
 pub use run::{Deferred, Notice, RunEnd, RunError, RunOptions, RunReport, run_campaign};
 pub use scheduled::{Firing, fire_due, fire_schedules, load_batch, register_and_fire, skip_reason};
 pub use send::{SendEnd, Sent, Settings, deferred_summary};
 pub use token::{HeldToken, TokenLimits};
 pub use worker::{TokenState, WorkerConfig, WorkerStatus, run_worker};
+
+/// The campaign a run sends: loaded now, or continued with what it has queued.
+pub struct Target {
+    pub id: crate::queue::CampaignId,
+    pub channel: crate::campaign::definition::Channel,
+    /// What the load found (none when continued).
+    pub summary: Option<crate::campaign::load::Summary>,
+}

@@ -202,7 +202,6 @@ impl Store {
     /// messages were still theirs and changed.
     pub async fn finish_many(&self, ended: &[(Claim, Outcome)]) -> Result<u64, StoreError> {
         let stamp = self.now_ms();
-        let stamp_ms = stamp;
         let mut tx = self.begin(Lock::Beside).await?;
         let mut changed = 0;
         // Set-based: two statements per 100 outcomes.
@@ -211,57 +210,7 @@ impl Store {
                 .iter()
                 .map(|(c, o)| Finished::of(c, o, stamp))
                 .collect();
-            let mut messages = Builder::new(
-                self.backend,
-                "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
-            );
-            messages.push_values(&rows, |mut b, f| {
-                b.push_bind(f.message_id)
-                    .push_bind(f.attempt_id)
-                    .push_bind(f.state.as_str())
-                    .push_bind(f.mid)
-                    .push_bind(f.uid)
-                    .push_bind(f.code)
-                    .push_bind(f.detail)
-                    .push_bind(f.next)
-                    .push_bind(f.give_back)
-                    .push_bind(f.sent_at)
-                    .push_bind(f.poll_at);
-            });
-            messages
-                .push(
-                    // An ack heard while the message was still `sending` (the callback beat the
-                    // answer) proves it was sent, whatever the answer said: it decides the state.
-                    format!(
-                        ") UPDATE messages SET state = CASE WHEN messages.ack IS NOT NULL THEN {} {CANCELLED} ELSE v.state END, ",
-                        state_for_sql("messages.ack")
-                    ),
-                )
-                .push(
-                    "\
-                     mid = COALESCE(v.mid, messages.mid), uid = COALESCE(v.uid, messages.uid), \
-                     error_code = CASE WHEN messages.ack IS NOT NULL THEN NULL ELSE v.code END, \
-                     error = CASE WHEN v.state = 'sent' OR messages.ack IS NOT NULL THEN messages.error \
-                         ELSE NULLIF(v.err, '') END, \
-                     next_attempt_at = v.next, \
-                     attempts = messages.attempts - CASE WHEN messages.ack IS NOT NULL THEN 0 ELSE v.give END, \
-                     sent_at = COALESCE(v.sent_at, messages.sent_at, CASE WHEN messages.ack IS NOT NULL THEN ",
-                )
-                .push_bind(stamp_ms)
-                .push(format!(
-                    " END), \
-                     next_poll_at = CASE WHEN COALESCE(messages.ack, 0) IN ({}) THEN messages.next_poll_at \
-                         WHEN v.poll_at IS NOT NULL THEN v.poll_at \
-                         WHEN messages.ack IS NOT NULL THEN COALESCE(messages.next_poll_at, ",
-                    final_acks_sql()
-                ))
-                .push_bind(stamp_ms)
-                .push(
-                    ") ELSE messages.next_poll_at END, \
-                     updated_at = ",
-                )
-                .push_bind(stamp)
-                .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
+            let mut messages = finishing(self.backend, &rows, stamp);
             changed += built(&mut messages).execute(&mut tx).await?.rows_affected();
             let mut attempts = Builder::new(self.backend, "WITH v(id, outcome, detail) AS (");
             attempts.push_values(&rows, |mut b, f| {
@@ -331,6 +280,63 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The update that records `rows` (ended attempts) on their messages, fenced by attempt id and
+/// `sending`, at `stamp` (unix ms).
+fn finishing(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
+    let mut messages = Builder::new(
+        backend,
+        "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
+    );
+    messages.push_values(rows, |mut b, f| {
+        b.push_bind(f.message_id)
+            .push_bind(f.attempt_id)
+            .push_bind(f.state.as_str())
+            .push_bind(f.mid)
+            .push_bind(f.uid)
+            .push_bind(f.code)
+            .push_bind(f.detail)
+            .push_bind(f.next)
+            .push_bind(f.give_back)
+            .push_bind(f.sent_at)
+            .push_bind(f.poll_at);
+    });
+    messages
+        .push(
+            // An ack heard while the message was still `sending` (the callback beat the
+            // answer) proves it was sent, whatever the answer said: it decides the state.
+            format!(
+                ") UPDATE messages SET state = CASE WHEN messages.ack IS NOT NULL THEN {} {CANCELLED} ELSE v.state END, ",
+                state_for_sql("messages.ack")
+            ),
+        )
+        .push(
+            "\
+             mid = COALESCE(v.mid, messages.mid), uid = COALESCE(v.uid, messages.uid), \
+             error_code = CASE WHEN messages.ack IS NOT NULL THEN NULL ELSE v.code END, \
+             error = CASE WHEN v.state = 'sent' OR messages.ack IS NOT NULL THEN messages.error \
+                 ELSE NULLIF(v.err, '') END, \
+             next_attempt_at = v.next, \
+             attempts = messages.attempts - CASE WHEN messages.ack IS NOT NULL THEN 0 ELSE v.give END, \
+             sent_at = COALESCE(v.sent_at, messages.sent_at, CASE WHEN messages.ack IS NOT NULL THEN ",
+        )
+        .push_bind(stamp)
+        .push(format!(
+            " END), \
+             next_poll_at = CASE WHEN COALESCE(messages.ack, 0) IN ({}) THEN messages.next_poll_at \
+                 WHEN v.poll_at IS NOT NULL THEN v.poll_at \
+                 WHEN messages.ack IS NOT NULL THEN COALESCE(messages.next_poll_at, ",
+            final_acks_sql()
+        ))
+        .push_bind(stamp)
+        .push(
+            ") ELSE messages.next_poll_at END, \
+             updated_at = ",
+        )
+        .push_bind(stamp)
+        .push(" FROM v WHERE messages.id = v.id AND messages.attempt_id = v.attempt AND messages.state = 'sending'");
+    messages
 }
 
 const EXPIRE: &str = "UPDATE messages SET state = 'expired', \

@@ -19,6 +19,7 @@ mod lease;
 mod messages;
 mod migrations;
 mod open;
+mod polls;
 mod report;
 mod schedules;
 mod sending;
@@ -35,7 +36,7 @@ use crate::clock::Clock;
 
 use sql::{Db, Tx};
 
-pub use acks::{AckApplied, DuePoll, HeardAck, POLL_HOLD_MS, state_for, state_for_sql};
+pub use acks::{AckApplied, HeardAck, state_for, state_for_sql};
 pub use campaigns::Listed;
 pub use claim::Claim;
 pub use control::Found;
@@ -45,6 +46,7 @@ pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::Outcome;
 pub use migrations::migrator;
 pub use open::{Purpose, StoreOptions};
+pub use polls::{DuePoll, POLL_HOLD_MS};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};

@@ -189,13 +189,15 @@ impl Store {
         &self,
         campaign: CampaignId,
         slot: i64,
-    ) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(q_as("SELECT id, state FROM batches WHERE campaign_id = $1 AND slot = $2 AND state <> 'skipped'",
+    ) -> Result<Option<(i64, BatchState)>, StoreError> {
+        let row: Option<(i64, String)> = q_as("SELECT id, state FROM batches WHERE campaign_id = $1 AND slot = $2 AND state <> 'skipped'",
         )
         .bind(campaign)
         .bind(slot)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.map(|(id, state)| Ok((id, BatchState::parse(&state)?)))
+            .transpose()
     }
 
     /// Batches whose loading did not finish (the firer died): loading them again adds what
