@@ -9,11 +9,16 @@
 //!   each (default 100), the simulator enforcing 10 sends/s per token: each token's rate
 //!   (accepted sends over its span in the ledger), the aggregate, and the rejections. On
 //!   SQLite, or with `BENCH_PG` set to a server URL on a PostgreSQL database of its own.
+//! - `beside`: one worker sending a campaign of MESSAGES SMS (default 300) at 10/s on one
+//!   token while a load of ROWS rows (default 300,000) into another campaign runs beside it,
+//!   from the same process: the largest gap between two accepted sends of the campaign while
+//!   the load ran, its rate, and the rejections. On SQLite, or PostgreSQL with `BENCH_PG`.
 //! - `memory`: run it through `scripts/bench_worker_memory.sh` (a real `campaign worker`
 //!   process and its peak memory).
 //!
 //! `cargo run --release --example bench_worker -- rate [RUNS] [MESSAGES]`
 //! `cargo run --release --example bench_worker -- tokens [RUNS] [MESSAGES] [TOKENS]`
+//! `cargo run --release --example bench_worker -- beside [RUNS] [MESSAGES] [ROWS]`
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,7 +54,16 @@ async fn main() -> anyhow::Result<()> {
             let tokens: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(100);
             many_tokens(tokens, per, runs).await
         }
-        other => anyhow::bail!("unknown benchmark {other}: use rate or tokens"),
+        "beside" => {
+            let per: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(300);
+            let rows: usize = args
+                .get(4)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or(300_000);
+            beside(per, rows, runs).await
+        }
+        other => anyhow::bail!("unknown benchmark {other}: use rate, tokens or beside"),
     }
 }
 
@@ -231,21 +245,9 @@ async fn many_tokens(tokens: usize, per: usize, runs: usize) -> anyhow::Result<(
             let phone = |i: usize| format!("+447{}{}{i:04}7", 912 + t / 10, t % 10);
             queue_on(&store, dir.path(), t, per, phone, on).await?;
         }
-        let (config, stop) = (worker_config(), CancellationToken::new());
-        let worker = {
-            let (store, stop) = (store.clone(), stop.clone());
-            let status = Arc::new(WorkerStatus::default());
-            tokio::spawn(async move {
-                engine::run_worker(&store, &clients, &config, &status, &stop).await
-            })
-        };
+        let worker = Worker::start(&store, clients);
         wait_accepted(&ledger_path, n).await;
-        stop.cancel();
-        worker.await?;
-        sim.stop().await?;
-        drop(store);
-        drop_database(&db).await?;
-        let entries = ledger::read(&ledger_path)?;
+        let entries = worker.wind_up(sim, store, &db, &ledger_path).await?;
         rejected += entries.iter().filter(|e| e.event == "rate_limited").count();
         let accepted: Vec<_> = entries.iter().filter(|e| e.event == "accepted").collect();
         totals.push(per_second(&accepted)?);
@@ -272,6 +274,112 @@ async fn many_tokens(tokens: usize, per: usize, runs: usize) -> anyhow::Result<(
         median(&mut totals)
     );
     Ok(())
+}
+
+/// One worker sends `per` SMS at 10/s while `rows` rows load into another campaign.
+async fn beside(per: usize, rows: usize, runs: usize) -> anyhow::Result<()> {
+    let (mut gaps, mut rates, mut loads, mut rejected) = (vec![], vec![], vec![], 0);
+    for _ in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let ledger_path = dir.path().join("ledger.jsonl");
+        let sim = simulator(vec![TOKEN.into()], &ledger_path).await?;
+        let db = database(dir.path()).await?;
+        let store = Store::open(&db).await?;
+        let on = client(&sim.url(), TOKEN)?;
+        queue_on(
+            &store,
+            dir.path(),
+            0,
+            per,
+            |i| format!("+4479120{i:04}7"),
+            &on,
+        )
+        .await?;
+        let worker = Worker::start(&store, vec![on]);
+        // The load starts once the campaign is sending at its pace.
+        wait_accepted(&ledger_path, 20).await;
+        let started = chrono::Utc::now();
+        let big = dir.path().join("big");
+        std::fs::create_dir(&big)?;
+        let phone = |i: usize| format!("+4479{:07}7", 1_000_000 + i);
+        queue_on(
+            &store,
+            &big,
+            1,
+            rows,
+            phone,
+            &client("http://127.0.0.1:1", "other")?,
+        )
+        .await?;
+        let ended = chrono::Utc::now();
+        loads.push((ended - started).as_seconds_f64());
+        wait_accepted(&ledger_path, per).await;
+        let entries = worker.wind_up(sim, store, &db, &ledger_path).await?;
+        rejected += entries.iter().filter(|e| e.event == "rate_limited").count();
+        let accepted: Vec<_> = entries.iter().filter(|e| e.event == "accepted").collect();
+        rates.push(per_second(&accepted)?);
+        let times: Vec<chrono::DateTime<chrono::Utc>> = accepted
+            .iter()
+            .map(|e| chrono::DateTime::parse_from_rfc3339(&e.time).map(|t| t.to_utc()))
+            .collect::<Result<_, _>>()?;
+        // The largest gap between two sends of which one falls within the load.
+        let gap = times
+            .windows(2)
+            .filter(|w| w[1] >= started && w[0] <= ended)
+            .map(|w| (w[1] - w[0]).as_seconds_f64())
+            .fold(0.0, f64::max);
+        gaps.push(gap);
+    }
+    println!(
+        "beside: one worker on {}, {per} SMS at 10/s while {rows} rows load into another campaign (load median {:.2} s): largest gap between sends during the load median {:.3} s (worst {:.3} s); rate {:.2} msg/s; {rejected} rate-limit rejections in {runs} runs",
+        if std::env::var_os("BENCH_PG").is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        median(&mut loads),
+        median(&mut gaps.clone()),
+        gaps.iter().copied().fold(0.0, f64::max),
+        median(&mut rates)
+    );
+    Ok(())
+}
+
+/// A worker running in the benchmark's process.
+struct Worker {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(store: &Store, clients: Vec<Client>) -> Self {
+        let (store, stop) = (store.clone(), CancellationToken::new());
+        let status = Arc::new(WorkerStatus::default());
+        let task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let config = worker_config();
+                engine::run_worker(&store, &clients, &config, &status, &stop).await
+            })
+        };
+        Worker { stop, task }
+    }
+
+    /// Stops the worker and the simulator, drops the database, and reads the ledger.
+    async fn wind_up(
+        self,
+        sim: sim::RunningSim,
+        store: Store,
+        db: &str,
+        ledger_path: &Path,
+    ) -> anyhow::Result<Vec<ledger::LedgerEntry>> {
+        self.stop.cancel();
+        self.task.await?;
+        sim.stop().await?;
+        drop(store);
+        drop_database(db).await?;
+        Ok(ledger::read(ledger_path)?)
+    }
 }
 
 /// A database for one run: SQLite in `dir`, or with `BENCH_PG` (a server URL) a PostgreSQL

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Short forms of every benchmark, to catch a regression before it lands: loading on SQLite and
 # PostgreSQL, dispatch throughput against a bare HTTP loop, rate keeping, the first send of a
-# resumed million-message campaign, one worker holding 100 tokens, what /metrics reads on a
-# million messages, and workers on PostgreSQL. Each prints what it measured;
-# then one table of the figures and their ratios (from the same run) against the targets.
+# resumed million-message campaign, one worker holding 100 tokens, a campaign sending beside a
+# big load on PostgreSQL, what /metrics reads on a million messages, and workers on
+# PostgreSQL. Each prints what it measured; then one table of the figures and their ratios
+# (from the same run) against the targets.
 # Rerun it, before and after, for every change to src/queue/, src/dispatch/ or the loading
 # (src/campaign/load*), and keep its table in BENCHMARKS.md. About 5 minutes on 2 cores.
 #
@@ -35,6 +36,7 @@ bench rate "$examples/bench_dispatch" rate 1
 bench first-send "$examples/bench_dispatch" first-send 1
 bench tokens-sqlite "$examples/bench_worker" tokens 1 100 100
 BENCH_PG=$pg bench tokens-postgres "$examples/bench_worker" tokens 1 100 100
+BENCH_PG=$pg bench beside "$examples/bench_worker" beside 1 300 300000
 BENCH_PG=$pg bench metrics "$examples/bench_metrics" 1000000 10
 PG_URL=${pg%/*} THROUGHPUT_RUNS=1 TAKEOVER_RUNS=0 bench workers scripts/bench_workers.sh 20000 1
 
@@ -53,6 +55,7 @@ first=$(sed -n 's/.*median \([0-9.]*\) s from opening.*/\1/p' "$out/first-send")
 metrics_sqlite=$(sed -n 's/^sqlite: \/metrics store read median \([0-9.]*\) ms; the scan it replaced \([0-9.]*\) ms.*/\1 ms (the scan: \2 ms)/p' "$out/metrics")
 metrics_pg=$(sed -n 's/^postgres: \/metrics store read median \([0-9.]*\) ms; the scan it replaced \([0-9.]*\) ms.*/\1 ms (the scan: \2 ms)/p' "$out/metrics")
 tokens() { sed -n 's/.*per token median \([0-9.]*\) msg\/s.*aggregate \([0-9]*\) msg\/s; \([0-9]*\) rate-limit.*/\1 msg\/s each, \2 in all, \3 rejected/p' "$out/$1"; }
+beside=$(sed -n 's/.*(load median \([0-9.]*\) s): largest gap between sends during the load median \([0-9.]*\) s.*rate \([0-9.]*\) msg\/s; \([0-9]*\) rate-limit.*/load \1 s; largest gap \2 s, \3 msg\/s, \4 rejected/p' "$out/beside")
 sqlite1=$(figure workers "sqlite/1")
 pg1=$(figure workers "pg/1")
 pg3=$(figure workers "pg/3")
@@ -66,5 +69,6 @@ echo "| dispatch throughput, SQLite | $ours msg/s, bare loop $bare msg/s | $thro
 echo "| rate at --rate 200 | $rate | | 100%, 0 rejected |"
 echo "| first send, 1M queued | $first s | | |"
 echo "| workers, 60,000 messages on 3 tokens | SQLite/1 $sqlite1, PostgreSQL/1 $pg1, PostgreSQL/3 $pg3 msg/s | pg1/sqlite $(ratio "$pg1" "$sqlite1"), pg3/sqlite $(ratio "$pg3" "$sqlite1") | at least 0.75 and 1 |"
+echo "| 300,000-row load on PostgreSQL beside a campaign at 10/s | $beside | | no gap over 1 s, 10/s |"
 echo "| /metrics store read, 1M messages | SQLite $metrics_sqlite, PostgreSQL $metrics_pg | | under 20 ms (at 2M) |"
 echo "| one worker, 100 tokens x 100 SMS at 10/s | SQLite $(tokens tokens-sqlite); PostgreSQL $(tokens tokens-postgres) | | at least 9.9/s each, 990 in all, 0 rejected |"

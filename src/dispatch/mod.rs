@@ -192,26 +192,10 @@ async fn claim_loop(
         let now = store.now_ms();
         let due = store.due(campaign, now, claim_size.max(200) as i64).await?;
         if due.is_empty() {
-            if let Some(done) = tasks.join_next().await {
-                done.expect("send tasks do not panic");
+            if wait_for_due(store, shared, tasks, now).await? {
                 continue;
             }
-            // Retries are only visible once their outcome is written.
-            shared.recorder.flush().await;
-            let Some(at) = store.next_due(campaign).await? else {
-                break;
-            };
-            if at - now > shared.config.defer_after.as_millis() as i64 {
-                // Deferred (an agent chat, an engagement limit, a long backoff): the run ends
-                // and says so instead of waiting for it.
-                break;
-            }
-            let pause = Duration::from_millis((at - now).clamp(10, 1000) as u64);
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shared.halt.cancelled() => {}
-            }
-            continue;
+            break;
         }
         let ready = shared.gate.pacing().numbers_ready(store, due, now).await?;
         // Claim only what can leave soon: a claimed message is `sending`, and after a crash
@@ -244,6 +228,36 @@ async fn claim_loop(
         }
     }
     Ok(())
+}
+
+/// Nothing is due now: waits for a send in flight to end (its retry may be due), else until
+/// the next message is due. False when nothing is left, or what is left is due after
+/// `defer_after` (an agent chat, an engagement limit, a long backoff): the run ends and says
+/// so instead of waiting for it.
+async fn wait_for_due(
+    store: &Store,
+    shared: &Shared,
+    tasks: &mut JoinSet<()>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    if let Some(done) = tasks.join_next().await {
+        done.expect("send tasks do not panic");
+        return Ok(true);
+    }
+    // Retries are only visible once their outcome is written.
+    shared.recorder.flush().await;
+    let Some(at) = store.next_due(shared.lease.campaign).await? else {
+        return Ok(false);
+    };
+    if at - now > shared.config.defer_after.as_millis() as i64 {
+        return Ok(false);
+    }
+    let pause = Duration::from_millis((at - now).clamp(10, 1000) as u64);
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => {}
+        _ = shared.halt.cancelled() => {}
+    }
+    Ok(true)
 }
 
 /// How often a dispatch looks whether the operator paused or cancelled its campaign.

@@ -8,6 +8,40 @@ use super::{DispatchConfig, Stop};
 use crate::convrs::Verdict;
 use crate::queue::{Claim, Outcome};
 
+/// A transient failure: another attempt after the API's wait or a backoff, unless the attempts
+/// are used up. Rate-limit answers do not use them up as fast: they mean "slower", not "broken".
+fn retry_or_give_up(
+    claim: &Claim,
+    config: &DispatchConfig,
+    reason: String,
+    after: Duration,
+    rate_limited: bool,
+    now_ms: i64,
+) -> Outcome {
+    let limit = if rate_limited {
+        config.max_attempts * 10
+    } else {
+        config.max_attempts
+    };
+    if claim.attempts >= limit {
+        let reason = format!("gave up after {} attempts: {reason}", claim.attempts);
+        return Outcome::Failed {
+            code: None,
+            reason,
+            suppress: false,
+        };
+    }
+    let wait = if rate_limited {
+        after
+    } else {
+        after.max(backoff(claim.attempts))
+    };
+    Outcome::Retry {
+        at_ms: now_ms + wait.as_millis() as i64,
+        reason,
+    }
+}
+
 /// What to store for a verdict, and whether it stops the campaign or token.
 pub fn outcome_of(
     claim: &Claim,
@@ -24,38 +58,10 @@ pub fn outcome_of(
             reason,
             after,
             rate_limited,
-        } => {
-            // Rate-limit answers do not use up attempts as fast: they mean "slower", not "broken".
-            let limit = if rate_limited {
-                config.max_attempts * 10
-            } else {
-                config.max_attempts
-            };
-            if claim.attempts >= limit {
-                let reason = format!("gave up after {} attempts: {reason}", claim.attempts);
-                return (
-                    Outcome::Failed {
-                        code: None,
-                        reason,
-                        suppress: false,
-                    },
-                    None,
-                );
-            }
-            let backoff = backoff(claim.attempts);
-            let wait = after.max(if rate_limited {
-                Duration::ZERO
-            } else {
-                backoff
-            });
-            (
-                Outcome::Retry {
-                    at_ms: now_ms + wait.as_millis() as i64,
-                    reason,
-                },
-                None,
-            )
-        }
+        } => (
+            retry_or_give_up(claim, config, reason, after, rate_limited, now_ms),
+            None,
+        ),
         // Never reached: the attempt does not count; many in a row are an outage (`dispatch`).
         Verdict::Unreachable { reason } => (
             Outcome::Unreached {

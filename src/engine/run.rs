@@ -174,11 +174,7 @@ pub async fn run_campaign(
     loop {
         if cancel.is_cancelled() {
             if told.is_some() {
-                let reason =
-                    "stopped by the operator while waiting for its token; run again to resume";
-                store
-                    .set_campaign_state(campaign, CampaignState::Interrupted, Some(reason))
-                    .await?;
+                interrupted_while_waiting(store, campaign).await?;
             }
             return Ok(RunReport::ended(RunEnd::Interrupted));
         }
@@ -224,12 +220,7 @@ pub async fn run_campaign(
             }
             Role::Run => {
                 if told.as_deref() != Some(held.owner.as_str()) {
-                    // Queued meanwhile: `list` shows it waiting, and a worker that takes the
-                    // token first sends it (this run then follows).
-                    hand_over(store, campaign, &fingerprint, opts, Some(&held)).await?;
-                    opts.notice.say(&format!(
-                        "waiting: {held}; campaign {campaign} starts sending once that run has sent (Ctrl-C to give up)"
-                    ));
+                    wait_behind(store, campaign, &fingerprint, opts, &held).await?;
                     told = Some(held.owner.clone());
                 }
                 tokio::select! {
@@ -239,6 +230,31 @@ pub async fn run_campaign(
             }
         }
     }
+}
+
+/// Another run holds the token: the campaign is queued meanwhile (`list` shows it waiting, and
+/// a worker that takes the token first sends it, this run then following), and the operator
+/// is told.
+async fn wait_behind(
+    store: &Store,
+    campaign: CampaignId,
+    fingerprint: &str,
+    opts: &RunOptions,
+    held: &TokenHeld,
+) -> Result<(), StoreError> {
+    hand_over(store, campaign, fingerprint, opts, Some(held)).await?;
+    opts.notice.say(&format!(
+        "waiting: {held}; campaign {campaign} starts sending once that run has sent (Ctrl-C to give up)"
+    ));
+    Ok(())
+}
+
+/// Ctrl-C while the run waited behind another: the campaign says so, for the next run.
+async fn interrupted_while_waiting(store: &Store, campaign: CampaignId) -> Result<(), StoreError> {
+    let reason = "stopped by the operator while waiting for its token; run again to resume";
+    store
+        .set_campaign_state(campaign, CampaignState::Interrupted, Some(reason))
+        .await
 }
 
 /// Queues the campaign for the worker of its token, with this run's choices.
@@ -364,17 +380,7 @@ async fn run_leased(
             if let Some(polling) = polling.take() {
                 polling.stop().await;
             }
-            // The wait for acks counts from the end of sending, however long sending took.
-            let deadline = tokio::time::Instant::now() + wait;
-            let unsettled =
-                await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?;
-            if cancel.is_cancelled() {
-                RunEnd::Interrupted
-            } else {
-                RunEnd::Finished {
-                    unsettled: unsettled as usize,
-                }
-            }
+            await_acks(store, client, campaign, opts, wait, cancel).await?
         }
         (SendEnd::Stopped(stop), _) => RunEnd::Stopped(stop.clone()),
         (SendEnd::Interrupted, _) => RunEnd::Interrupted,
@@ -386,6 +392,51 @@ async fn run_leased(
         // The campaign is someone else's now: its state is theirs to write.
         return Err(RunError::LeaseLost(campaign));
     }
+    let send_end = if end == RunEnd::Interrupted {
+        SendEnd::Interrupted
+    } else {
+        sent.end
+    };
+    let deferred = record_run_end(store, campaign, &end, &send_end).await?;
+    Ok(RunReport {
+        end,
+        left_uncertain_by_earlier_run: sent.left_uncertain,
+        reconciled: sent.reconciled,
+        deferred,
+        worker: None,
+    })
+}
+
+/// Sending is over: polls acks until every message is delivered, `wait` has passed since, or
+/// the operator stops the run.
+async fn await_acks(
+    store: &Store,
+    client: &Client,
+    campaign: CampaignId,
+    opts: &RunOptions,
+    wait: Duration,
+    cancel: &CancellationToken,
+) -> Result<RunEnd, RunError> {
+    // The wait for acks counts from the end of sending, however long sending took.
+    let deadline = tokio::time::Instant::now() + wait;
+    let unsettled = await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?;
+    Ok(if cancel.is_cancelled() {
+        RunEnd::Interrupted
+    } else {
+        RunEnd::Finished {
+            unsettled: unsettled as usize,
+        }
+    })
+}
+
+/// The campaign's state after the run (what waits for a later attempt, until when and why);
+/// returns what waits.
+async fn record_run_end(
+    store: &Store,
+    campaign: CampaignId,
+    end: &RunEnd,
+    send_end: &SendEnd,
+) -> Result<Vec<Deferred>, StoreError> {
     let deferred = match end {
         RunEnd::Finished { .. } | RunEnd::Sent => store.deferred(campaign, store.now_ms()).await?,
         _ => vec![],
@@ -395,21 +446,10 @@ async fn run_leased(
     } else {
         CampaignState::Sent
     };
-    let send_end = if end == RunEnd::Interrupted {
-        SendEnd::Interrupted
-    } else {
-        sent.end
-    };
-    if let Some((state, reason)) = state_after(&send_end, &deferred, done) {
+    if let Some((state, reason)) = state_after(send_end, &deferred, done) {
         store
             .set_campaign_state(campaign, state, reason.as_deref())
             .await?;
     }
-    Ok(RunReport {
-        end,
-        left_uncertain_by_earlier_run: sent.left_uncertain,
-        reconciled: sent.reconciled,
-        deferred,
-        worker: None,
-    })
+    Ok(deferred)
 }

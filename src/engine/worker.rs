@@ -252,33 +252,16 @@ async fn send_on(
             if let Err(e) = store.expire_due(None, store.now_ms()).await {
                 tracing::warn!(error = %e, "cannot expire stale messages; will try again");
             }
-            let due = store
-                .sendable_campaigns(
-                    fingerprint,
-                    store.now_ms() + config.defer_after.as_millis() as i64,
-                )
-                .await?;
-            for campaign in due {
-                if active.contains(&campaign.id) {
-                    continue;
-                }
-                let Some(lease) = take_campaign(store, token, &campaign, config).await? else {
-                    continue;
-                };
-                active.insert(campaign.id);
-                let (store, client, gate) = (store.clone(), client.clone(), token.gate.clone());
-                let (config, halt) = (config.clone(), halt.clone());
-                sendings.spawn(async move {
-                    let id = campaign.id;
-                    let on = OnToken {
-                        client: &client,
-                        gate: &gate,
-                        priority: campaign.priority,
-                    };
-                    send_one(&store, &on, lease, &campaign, &config, &halt).await;
-                    id
-                });
-            }
+            start_due(
+                store,
+                client,
+                token,
+                config,
+                &halt,
+                &mut sendings,
+                &mut active,
+            )
+            .await?;
             let mut campaigns: Vec<CampaignId> = active.iter().copied().collect();
             campaigns.sort();
             status.set(fingerprint, TokenState::Held { campaigns });
@@ -297,6 +280,45 @@ async fn send_on(
     halt.cancel();
     while sendings.join_next().await.is_some() {}
     result
+}
+
+/// Starts sending each campaign due on the token that is not being sent already and whose
+/// lease this worker can take.
+async fn start_due(
+    store: &Store,
+    client: &Client,
+    token: &HeldToken,
+    config: &WorkerConfig,
+    halt: &CancellationToken,
+    sendings: &mut JoinSet<CampaignId>,
+    active: &mut HashSet<CampaignId>,
+) -> Result<(), StoreError> {
+    let soon = store.now_ms() + config.defer_after.as_millis() as i64;
+    let due = store
+        .sendable_campaigns(&token.lease.fingerprint, soon)
+        .await?;
+    for campaign in due {
+        if active.contains(&campaign.id) {
+            continue;
+        }
+        let Some(lease) = take_campaign(store, token, &campaign, config).await? else {
+            continue;
+        };
+        active.insert(campaign.id);
+        let (store, client, gate) = (store.clone(), client.clone(), token.gate.clone());
+        let (config, halt) = (config.clone(), halt.clone());
+        sendings.spawn(async move {
+            let id = campaign.id;
+            let on = OnToken {
+                client: &client,
+                gate: &gate,
+                priority: campaign.priority,
+            };
+            send_one(&store, &on, lease, &campaign, &config, &halt).await;
+            id
+        });
+    }
+    Ok(())
 }
 
 /// The campaign's lease under the token, unless another process holds it.

@@ -210,33 +210,42 @@ pub enum Backend {
 }
 
 /// How a transaction keeps others out while it reads and then writes (on PostgreSQL; SQLite's
-/// `BEGIN IMMEDIATE` has the database to itself).
+/// `BEGIN IMMEDIATE` has the database to itself). No lock is global: a load, a lease or a
+/// schedule of one campaign or token never holds up another's claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lock {
-    /// Alone: token leases and schedules change one at a time, with no claim beside them.
-    Alone,
-    /// Beside other claims and outcomes, never beside an `Alone` one: the rows it changes are
-    /// its own (locked with `FOR UPDATE`, claims skipping what another holds).
+    /// No advisory lock: the rows it changes are its own (locked with `FOR UPDATE`, claims
+    /// skipping what another holds).
     Beside,
-    /// A claim of the campaign: `Beside`, and beside other claims of it, never beside a
-    /// change of its lease or control (`Campaign`). Other campaigns' changes do not stop it.
+    /// A claim of the campaign: beside other claims of it, never beside a change of its lease
+    /// or control (`Campaign`). Other campaigns' changes do not stop it.
     Claim(CampaignId),
     /// A change of the campaign's lease or control: alone among its claims, beside every
     /// other campaign's.
     Campaign(CampaignId),
-    /// A load into the campaign: one at a time per campaign, beside every claim (new queued
-    /// rows are only seen by the claims that start after it commits).
+    /// A load into the campaign, or the firing of its schedule: one at a time per campaign,
+    /// beside every claim (new queued rows are only seen by the claims that start after it
+    /// commits).
     Load(CampaignId),
+    /// A change of who holds the token (`token_key`): one at a time per token. A claim under
+    /// the token holds its row (`FOR SHARE`), so a takeover waits for claims in progress and
+    /// the claims after it see the new holder.
+    Token(i64),
 }
 
-/// The advisory lock PostgreSQL's transactions take (`Lock`): any number `Beside`, or one
-/// `Alone`.
-const PG_LOCK: i64 = 0x63_616d_7061_6967; // "campaig"
-
-/// The classes of PostgreSQL's per-campaign advisory locks (`pg_advisory_xact_lock(class,
-/// campaign)`, a key space apart from `PG_LOCK`'s).
+/// The classes of PostgreSQL's advisory locks (`pg_advisory_xact_lock(class, key)`).
 const PG_CAMPAIGN_LOCK: i32 = 1;
 const PG_LOAD_LOCK: i32 = 2;
+const PG_TOKEN_LOCK: i32 = 3;
+
+/// The key of a token's advisory lock: FNV-1a of its fingerprint (two tokens that share a key
+/// only wait for each other).
+fn token_key(fingerprint: &str) -> i64 {
+    let hash = fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash >> 33) as i64
+}
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -275,29 +284,25 @@ impl Store {
     }
 
     /// Begins a transaction that reads and then writes: `BEGIN IMMEDIATE` on SQLite, which
-    /// has one writer; on PostgreSQL, `BEGIN` and the advisory lock `lock` asks for.
+    /// has one writer; on PostgreSQL, `BEGIN` and the advisory lock `lock` asks for, if any.
     async fn begin(&self, lock: Lock) -> Result<Tx, StoreError> {
         match &self.pool {
             Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
             Db::Postgres(pool) => {
                 let mut tx = Tx::Postgres(pool.begin().await?);
-                let global = match lock {
-                    Lock::Alone => "SELECT pg_advisory_xact_lock($1)",
-                    _ => "SELECT pg_advisory_xact_lock_shared($1)",
-                };
-                sql::q(global).bind(PG_LOCK).execute(&mut tx).await?;
-                let (take, class, campaign) = match lock {
-                    Lock::Alone | Lock::Beside => return Ok(tx),
-                    Lock::Claim(c) => ("pg_advisory_xact_lock_shared", PG_CAMPAIGN_LOCK, c),
-                    Lock::Campaign(c) => ("pg_advisory_xact_lock", PG_CAMPAIGN_LOCK, c),
-                    Lock::Load(c) => ("pg_advisory_xact_lock", PG_LOAD_LOCK, c),
+                let (take, class, key) = match lock {
+                    Lock::Beside => return Ok(tx),
+                    Lock::Claim(c) => ("pg_advisory_xact_lock_shared", PG_CAMPAIGN_LOCK, c.0),
+                    Lock::Campaign(c) => ("pg_advisory_xact_lock", PG_CAMPAIGN_LOCK, c.0),
+                    Lock::Load(c) => ("pg_advisory_xact_lock", PG_LOAD_LOCK, c.0),
+                    Lock::Token(key) => ("pg_advisory_xact_lock", PG_TOKEN_LOCK, key),
                 };
                 // The two-key form takes 32-bit keys: a campaign id past that shares its lock
                 // with another campaign, which only makes them wait for each other.
                 sql::q(format!(
                     "SELECT {take}({class}, CAST($1 % 2147483647 AS INTEGER))"
                 ))
-                .bind(campaign.0)
+                .bind(key)
                 .execute(&mut tx)
                 .await?;
                 Ok(tx)

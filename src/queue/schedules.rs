@@ -133,7 +133,7 @@ impl Store {
         next: i64,
     ) -> Result<Claimed, StoreError> {
         let at = self.now_ms();
-        let mut tx = self.begin(Lock::Alone).await?;
+        let mut tx = self.begin(Lock::Load(campaign)).await?;
         if let Some(slot) = slot
             && let Some(id) = q_scalar::<i64>("SELECT id FROM batches WHERE campaign_id = $1 AND slot = $2 AND state <> 'skipped'",
             )

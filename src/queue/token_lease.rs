@@ -107,7 +107,9 @@ impl Store {
     ) -> Result<Result<TokenLease, TokenHeld>, StoreError> {
         let now = self.now_ms();
         let until = now + length.as_millis() as i64;
-        let mut tx = self.begin(Lock::Alone).await?;
+        let mut tx = self
+            .begin(Lock::Token(super::token_key(fingerprint)))
+            .await?;
         let current = holder(&mut tx, fingerprint).await?;
         if let Some((held, _, until_ms)) = &current
             && held.owner != owner
@@ -243,8 +245,14 @@ pub(super) async fn holds_token(
     let Some(token) = &lease.token else {
         return Ok(true);
     };
-    let held: Option<i32> = q_scalar("SELECT 1 FROM token_leases WHERE fingerprint = $1 AND owner = $2 AND fence = $3 AND until_ms > $4",
-    )
+    // On PostgreSQL the row is held to the claim's commit: a takeover (which updates it) waits
+    // for claims in progress, and a claim behind a takeover reads the new holder.
+    let for_share = match tx {
+        super::Tx::Sqlite(_) => "",
+        super::Tx::Postgres(_) => " FOR SHARE",
+    };
+    let held: Option<i32> = q_scalar(format!("SELECT 1 FROM token_leases WHERE fingerprint = $1 AND owner = $2 AND fence = $3 AND until_ms > $4{for_share}",
+    ))
     .bind(&token.fingerprint)
     .bind(&token.owner)
     .bind(token.fence())

@@ -706,6 +706,85 @@ async fn load_beside_sends(scene: Scene) {
     assert_eq!(store.counts(sending).await.unwrap().sent, 300);
 }
 
+/// On PostgreSQL no lock is global: while a load into one campaign waits (here behind a row
+/// lock the test holds on its campaign), a takeover of a token, the firing of another
+/// campaign's schedule and another campaign's claim all go ahead. (They took, or waited for,
+/// one exclusive lock before: the test would hang until its timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_load_holds_up_no_token_takeover_schedule_or_claim_of_another_on_postgres() {
+    run(Backend::Postgres, load_holds_up_nothing_else).await;
+}
+
+async fn load_holds_up_nothing_else(scene: Scene) {
+    use sqlx::Connection;
+    let store = &scene.store;
+    let loading = queued(&scene, 1).await;
+    let phones: Vec<String> = (0..3).map(|i| format!("+4479{i:08}")).collect();
+    let other_csv = recipients_csv(scene.dir.path(), "other.csv", &phones);
+    let other = queue(store, &scene.sim, &sms_def(other_csv))
+        .await
+        .campaign
+        .unwrap();
+    let mut holder = sqlx::PgConnection::connect(&scene.db).await.unwrap();
+    let mut tx = holder.begin().await.unwrap();
+    sqlx::query("SELECT id FROM campaigns WHERE id = $1 FOR UPDATE")
+        .bind(loading.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let rows: Vec<campaign::queue::NewMessage> = (0..10)
+        .map(|i| campaign::queue::NewMessage {
+            line: 100 + i,
+            phone: uk_mobile(1000 + i as u32),
+            dedupe_key: format!("later-{i}"),
+            payload: "{}".into(),
+            tz: None,
+        })
+        .collect();
+    let load = {
+        let store = store.clone();
+        tokio::spawn(async move { store.insert_messages(loading, &rows, None).await })
+    };
+    // The load has taken its locks and waits on the campaign's row (its foreign key check).
+    let mut watcher = sqlx::PgConnection::connect(&scene.db).await.unwrap();
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(&mut watcher)
+    .await
+    .unwrap()
+        == 0
+    {
+        tokio::task::yield_now().await;
+    }
+    let beside = async {
+        let taken = store
+            .take_token_lease(
+                "fp:other",
+                "pid 9@x",
+                Role::Worker,
+                None,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert!(taken.is_ok(), "nobody held the token");
+        let fired = store.claim_run(other, 0, None, None, 1).await.unwrap();
+        assert!(matches!(fired, Claimed::Raced), "no schedule: {fired:?}");
+        let (_, claims) = claim_due(store, other).await;
+        assert_eq!(claims.len(), 3);
+    };
+    tokio::time::timeout(Duration::from_secs(60), beside)
+        .await
+        .expect("a takeover, a schedule's firing and a claim of another campaign wait for no load");
+    tx.commit().await.unwrap();
+    let inserted = load.await.unwrap().unwrap();
+    assert_eq!(
+        inserted.inserted, 10,
+        "the load goes on once the row is free"
+    );
+}
+
 contract!(
     a_database_from_before_kept_counts_gets_them_from_its_messages,
     counts_migrated
