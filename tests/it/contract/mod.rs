@@ -30,6 +30,8 @@ macro_rules! contract {
     };
 }
 
+mod coverage;
+
 /// What a scenario gets: a fresh store, the simulator, and a directory for its files.
 struct Scene {
     store: Store,
@@ -379,6 +381,12 @@ async fn uncertain(scene: Scene) {
     assert!(!store.finish(&claims[0], &sent("late")).await.unwrap());
     let left = store.uncertain(id).await.unwrap();
     assert_eq!(left.len(), 2);
+    assert!(
+        store
+            .leave_uncertain(&left[1], "cannot tell yet")
+            .await
+            .unwrap()
+    );
     assert!(
         store
             .settle_uncertain(&left[0], Some(("mid-0", i64::MAX)), "found")
