@@ -39,6 +39,7 @@ embedded!(
     "0012_workers.sql",
     "0013_counts.sql",
     "0014_typed_times.sql",
+    "0015_partial_indexes.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -108,7 +108,9 @@ impl Store {
     /// When the campaign's next poll is due, if any.
     pub async fn next_poll(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
         Ok(
-            q_scalar("SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = $1")
+            q_scalar(
+                "SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = $1 AND next_poll_at IS NOT NULL",
+            )
                 .bind(campaign)
                 .fetch_one(self.pool())
                 .await?,
@@ -127,8 +129,10 @@ impl Store {
 
     /// Campaigns with messages awaiting an ack or uncertain, and their channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c WHERE EXISTS (SELECT 1 FROM messages m
-                 WHERE m.campaign_id = c.id AND (m.next_poll_at IS NOT NULL OR m.state = 'uncertain'))
+        // Two lookups, each by its own index (the polls' and the claims').
+        let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c
+             WHERE EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
+                OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain')
              ORDER BY c.id",
         )
         .fetch_all(self.pool())

@@ -92,7 +92,10 @@ impl Store {
         // A message keeps the mid of its current attempt (indexed). An earlier attempt's mid
         // is not looked for: that send came before the attempt being decided, and a message
         // it cannot account for leaves the attempt uncertain, which is the safe side.
-        let mut query = Builder::new(self.backend, "SELECT mid FROM messages WHERE ");
+        let mut query = Builder::new(
+            self.backend,
+            "SELECT mid FROM messages WHERE mid IS NOT NULL AND ",
+        );
         let mids: Vec<String> = mids.iter().map(|m| m.to_string()).collect();
         query.push_in("mid", &mids);
         let found: Vec<String> = super::sql::built_scalar(&mut query)

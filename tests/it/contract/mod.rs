@@ -31,6 +31,7 @@ macro_rules! contract {
 }
 
 mod coverage;
+mod plans;
 
 /// What a scenario gets: a fresh store, the simulator, and a directory for its files.
 struct Scene {
