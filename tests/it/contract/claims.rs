@@ -1,0 +1,215 @@
+//! Claims, outcomes, leases of campaigns and tokens, the operator's controls, and uncertain
+//! messages, on both engines.
+
+use super::*;
+
+contract!(claims_record_before_send_and_finish_once, claim_and_finish);
+async fn claim_and_finish(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    // `has_work` runs on both engines (PostgreSQL 15 refused its first form).
+    assert!(
+        store.has_work(id).await.unwrap(),
+        "queued messages are work"
+    );
+    let (lease, claims) = claim_due(store, id).await;
+    assert_eq!(claims.len(), 3);
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.sending, counts.queued), (3, 0));
+    // Claimed again: nothing, the messages are no longer queued.
+    let ids: Vec<i64> = claims.iter().map(|c| c.message_id).collect();
+    assert!(store.claim(&lease, &ids).await.unwrap().is_empty());
+    assert!(store.finish(&claims[0], &sent("m0")).await.unwrap());
+    // A second outcome for the same attempt changes nothing.
+    assert!(!store.finish(&claims[0], &sent("again")).await.unwrap());
+    let retry = Outcome::Retry {
+        at_ms: 0,
+        reason: "2001 deferred".into(),
+    };
+    assert!(store.finish(&claims[1], &retry).await.unwrap());
+    let failed = Outcome::Failed {
+        code: Some(2006),
+        reason: "not a number".into(),
+        suppress: true,
+    };
+    assert!(store.finish(&claims[2], &failed).await.unwrap());
+    let counts = store.counts(id).await.unwrap();
+    let want = Counts {
+        total: 3,
+        queued: 1,
+        sent: 1,
+        failed: 1,
+        ..Default::default()
+    };
+    assert_eq!(counts, want);
+    let suppressed = store.suppressions().await.unwrap();
+    assert_eq!(suppressed.len(), 1);
+    store
+        .finish(&claims_of_retry(store, &lease, id).await, &sent("m1"))
+        .await
+        .unwrap();
+    assert!(
+        !store.has_work(id).await.unwrap(),
+        "nothing queued, sending or uncertain"
+    );
+}
+
+/// The one message queued again by a retry, claimed.
+async fn claims_of_retry(
+    store: &Store,
+    lease: &campaign::queue::Lease,
+    id: CampaignId,
+) -> campaign::queue::Claim {
+    let mut claims = store.claim(lease, &due_ids(store, id).await).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    claims.remove(0)
+}
+
+contract!(concurrent_claims_never_share_a_message, concurrent_claims);
+async fn concurrent_claims(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 40).await;
+    let lease = lease(store, id).await;
+    let ids = due_ids(store, id).await;
+    let (a, b, c) = tokio::join!(
+        store.claim(&lease, &ids),
+        store.claim(&lease, &ids),
+        store.claim(&lease, &ids)
+    );
+    let mut all: Vec<i64> = [a.unwrap(), b.unwrap(), c.unwrap()]
+        .concat()
+        .iter()
+        .map(|c| c.message_id)
+        .collect();
+    all.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(all, want, "every message claimed once, none twice");
+    // A claim that lost the race made no attempt for a message it did not get.
+    let attempts = count(&scene, "SELECT COUNT(*) FROM attempts").await;
+    assert_eq!(attempts, ids.len() as i64);
+}
+
+contract!(
+    a_lease_taken_over_fences_the_old_holders_claims,
+    lease_fencing
+);
+async fn lease_fencing(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 2).await;
+    let first = store
+        .take_lease(id, "pid 1@elsewhere", Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    // Taken for no time, it has run out: another owner takes it, and the first one's claim is refused.
+    let second = store
+        .take_lease(id, "pid 2@elsewhere", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = due_ids(store, id).await;
+    let err = store.claim(&first, &ids).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(c) if c == id), "{err}");
+    assert!(first.is_lost());
+    // While held, a third owner is refused.
+    let held = store
+        .take_lease(id, "pid 3@elsewhere", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(held.unwrap_err().owner, "pid 2@elsewhere");
+    assert_eq!(store.claim(&second, &ids).await.unwrap().len(), 2);
+}
+
+contract!(token_leases_fence_each_new_holder, token_leases);
+async fn token_leases(scene: Scene) {
+    let store = &scene.store;
+    let long = Duration::from_secs(60);
+    let a = store
+        .take_token_lease("fp:t", "pid 1@a", Role::Worker, None, long)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = store
+        .take_token_lease("fp:t", "pid 2@b", Role::Worker, None, long)
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().owner, "pid 1@a");
+    store.release_token_lease(&a).await.unwrap();
+    let b = store
+        .take_token_lease("fp:t", "pid 2@b", Role::Worker, None, long)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.fence(), a.fence() + 1);
+    assert!(
+        !store.renew_token_lease(&a).await.unwrap(),
+        "the old holder's renewal fails"
+    );
+    assert!(store.renew_token_lease(&b).await.unwrap());
+    let holder = store.token_holder("fp:t").await.unwrap().unwrap();
+    assert_eq!(holder.owner, "pid 2@b");
+}
+
+contract!(pause_resume_and_cancel_act_on_claims, controls);
+async fn controls(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let lease = lease(store, id).await;
+    let ids = due_ids(store, id).await;
+    let first = store.claim(&lease, &ids[..1]).await.unwrap();
+    store.pause(id).await.unwrap();
+    let err = store.claim(&lease, &ids[1..]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Controlled {
+                control: Control::Paused,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(store.resume(id).await.unwrap());
+    assert_eq!(store.claim(&lease, &ids[1..2]).await.unwrap().len(), 1);
+    store.cancel(id).await.unwrap();
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.cancelled, counts.sending), (1, 2));
+    // What was in flight when cancelled is still recorded.
+    assert!(store.finish(&first[0], &sent("m1")).await.unwrap());
+}
+
+contract!(
+    interrupted_sends_become_uncertain_and_are_settled,
+    uncertain
+);
+async fn uncertain(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 2).await;
+    let (_lease, claims) = claim_due(store, id).await;
+    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 2);
+    // The dead sender's outcome, arriving late, changes nothing.
+    assert!(!store.finish(&claims[0], &sent("late")).await.unwrap());
+    let left = store.uncertain(id).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(
+        store
+            .leave_uncertain(&left[1], "cannot tell yet")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .settle_uncertain(&left[0], Some(("mid-0", i64::MAX)), "found")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .settle_uncertain(&left[1], None, "never sent")
+            .await
+            .unwrap()
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.sent, counts.uncertain), (1, 0));
+}

@@ -1,0 +1,125 @@
+//! Scheduled runs, daily caps and ack polls, on both engines.
+
+use super::*;
+
+contract!(a_scheduled_run_fires_once_whoever_asks, schedule_runs);
+async fn schedule_runs(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 1).await;
+    let spec = ScheduleSpec {
+        cron: "0 9 * * *".into(),
+        timezone: "Europe/London".into(),
+        grace_ms: 3_600_000,
+    };
+    let at = 1_800_000_000_000;
+    let next = store
+        .register_schedule(id, "c.toml", &spec, "fp:t", at)
+        .await
+        .unwrap();
+    assert_eq!(next, at);
+    let (a, b) = tokio::join!(
+        store.claim_run(id, at, Some(at), None, at + 86_400_000),
+        store.claim_run(id, at, Some(at), None, at + 86_400_000)
+    );
+    let mut fired = [a.unwrap(), b.unwrap()];
+    fired.sort_by_key(|c| matches!(c, Claimed::Batch(_)));
+    assert!(
+        matches!(
+            fired,
+            [Claimed::AlreadyFired(_) | Claimed::Raced, Claimed::Batch(_)]
+        ),
+        "{fired:?}"
+    );
+    assert_eq!(store.next_run(id).await.unwrap(), Some(at + 86_400_000));
+    assert_eq!(store.batches(id).await.unwrap().len(), 1);
+}
+
+contract!(a_daily_cap_holds_the_recipients_over_it, daily_cap);
+async fn daily_cap(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let token = "fp:capped";
+    store.set_campaign_token(id, token).await.unwrap();
+    store.set_daily_limit(token, 2).await.unwrap();
+    let (_lease, claims) = claim_due(store, id).await;
+    assert_eq!(claims.len(), 2);
+    assert_eq!(
+        store
+            .daily_use(token, campaign::dispatch::now_ms())
+            .await
+            .unwrap(),
+        Some((2, 2))
+    );
+    assert_eq!(store.counts(id).await.unwrap().queued, 1);
+}
+
+contract!(
+    concurrent_capped_claims_never_start_more_recipients_than_the_cap,
+    concurrent_capped_claims
+);
+/// Four campaigns on one capped token claim at once: together they start exactly the cap's
+/// recipients (PostgreSQL runs the claims side by side; the cap row serialises them).
+async fn concurrent_capped_claims(scene: Scene) {
+    const CAP: u32 = 50;
+    let store = &scene.store;
+    let token = "fp:shared";
+    store.set_daily_limit(token, CAP).await.unwrap();
+    let mut leased = vec![];
+    for k in 0..4 {
+        let phones: Vec<String> = (0..40).map(|i| uk_mobile(k * 1000 + i)).collect();
+        let csv = recipients_csv(scene.dir.path(), &format!("c{k}.csv"), &phones);
+        let id = queue(store, &scene.sim, &sms_def(csv))
+            .await
+            .campaign
+            .unwrap();
+        store.set_campaign_token(id, token).await.unwrap();
+        leased.push((lease(store, id).await, due_ids(store, id).await));
+    }
+    let claim = |k: usize| store.claim(&leased[k].0, &leased[k].1);
+    let claims = tokio::join!(claim(0), claim(1), claim(2), claim(3));
+    let claims = [claims.0, claims.1, claims.2, claims.3];
+    let started: usize = claims.into_iter().map(|c| c.unwrap().len()).sum();
+    assert_eq!(started, CAP as usize, "the cap's recipients, no more");
+    let now = campaign::dispatch::now_ms();
+    assert_eq!(
+        store.daily_use(token, now).await.unwrap(),
+        Some((i64::from(CAP), i64::from(CAP)))
+    );
+}
+
+contract!(a_due_poll_goes_to_one_poller_per_interval, poll_claims);
+/// Two pollers asking at once get different messages; nobody gets them again until the hold
+/// ends (the poller that took them died without asking).
+async fn poll_claims(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 4).await;
+    let (_lease, claims) = claim_due(store, id).await;
+    for claim in &claims {
+        let outcome = Outcome::Sent {
+            mid: format!("m{}", claim.message_id),
+            uid: None,
+            poll_at: 0,
+        };
+        store.finish(claim, &outcome).await.unwrap();
+    }
+    let now = campaign::dispatch::now_ms();
+    let (a, b) = tokio::join!(store.due_polls(id, now, 3), store.due_polls(id, now, 3));
+    let mut polled: Vec<i64> = [a.unwrap(), b.unwrap()]
+        .concat()
+        .iter()
+        .map(|d| d.message_id)
+        .collect();
+    polled.sort();
+    let mut sent: Vec<i64> = claims.iter().map(|c| c.message_id).collect();
+    sent.sort();
+    assert_eq!(polled, sent, "each due message to one poller, once");
+    assert!(
+        store
+            .due_polls(id, now + 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after_hold = now + campaign::queue::POLL_HOLD_MS + 1;
+    assert_eq!(store.due_polls(id, after_hold, 10).await.unwrap().len(), 4);
+}
