@@ -244,6 +244,9 @@ async fn first_send(runs: usize) -> anyhow::Result<()> {
             &LoadOptions::default(),
         )
         .await?;
+        // Closed, as a `campaign run` that loaded leaves it: the resumed run below opens a
+        // database no connection has open.
+        store.close().await;
     }
     let mut waits = vec![];
     for _ in 0..runs {
@@ -289,6 +292,7 @@ async fn first_send(runs: usize) -> anyhow::Result<()> {
             ..Default::default()
         };
         engine::run_campaign(&store, &api, id, &config(10, 16), &opts, &cancel).await?;
+        store.close().await;
         stopper.await?;
         let first = chrono::DateTime::parse_from_rfc3339(&ledger::read(&ledger_path)?[0].time)?;
         waits.push((first.with_timezone(&chrono::Utc) - started).as_seconds_f64());

@@ -94,6 +94,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
         (None, None) => unreachable!("a definition when nothing is continued"),
     };
     api.close().await?;
+    store.close().await;
     result
 }
 

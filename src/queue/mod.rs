@@ -262,6 +262,15 @@ impl Store {
         &self.pool
     }
 
+    /// Closes the store's connections and waits for them to end (SQLite's last one folds the
+    /// write-ahead log into the database file). Every clone of the store is closed with it.
+    pub async fn close(&self) {
+        match &self.pool {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// The database, as it may be shown (a URL's credentials left out).
     pub fn location(&self) -> &str {
         &self.db

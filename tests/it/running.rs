@@ -187,6 +187,11 @@ fn campaign_run_with_sim_sends_and_reports_as_json() {
     assert_eq!(status["load"]["rows"], 3, "what the load found: {status}");
     assert_eq!(status["load"]["valid"], 3, "{status}");
     assert_eq!(status["load"]["rejected"], 0, "{status}");
+    // The run closes its database: SQLite folds the write-ahead log back into the file.
+    assert!(
+        !d.join("campaign.sim.db-wal").exists(),
+        "the run leaves its database whole, no write-ahead log beside it"
+    );
     let again = crate::helpers::campaign_cmd(d, &args);
     let status2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(
