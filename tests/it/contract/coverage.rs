@@ -142,6 +142,8 @@ async fn the_rest(scene: Scene) {
         .unwrap();
     store.worker_gone("pid 1@rest").await.unwrap();
     store.ping().await.unwrap();
+    // A second store on the same database, closed (the scene's own goes on).
+    Store::open(&scene.db).await.unwrap().close().await;
     the_writers(store, id, claims[1].message_id).await;
 }
 
