@@ -213,11 +213,27 @@ impl Store {
             let mut messages = finishing(self.backend, &rows, stamp);
             changed += built(&mut messages).execute(&mut tx).await?.rows_affected();
             let mut attempts = Builder::new(self.backend, "WITH v(id, outcome, detail) AS (");
-            attempts.push_values(&rows, |mut b, f| {
-                b.push_bind(f.attempt_id)
-                    .push_bind(f.state.as_str())
-                    .push_bind(f.detail);
-            });
+            match self.backend {
+                Backend::Sqlite => {
+                    attempts.push_values(&rows, |mut b, f| {
+                        b.push_bind(f.attempt_id)
+                            .push_bind(f.state.as_str())
+                            .push_bind(f.detail);
+                    });
+                }
+                Backend::Postgres => {
+                    let column =
+                        |f: fn(&Finished) -> String| rows.iter().map(f).collect::<Vec<_>>();
+                    attempts
+                        .push("SELECT * FROM unnest(")
+                        .push_bind(rows.iter().map(|f| f.attempt_id).collect::<Vec<_>>())
+                        .push("::bigint[], ")
+                        .push_bind(column(|f| f.state.as_str().to_string()))
+                        .push("::text[], ")
+                        .push_bind(column(|f| f.detail.to_string()))
+                        .push("::text[])");
+                }
+            }
             attempts
                 .push(") UPDATE attempts SET finished_at = ")
                 .push_bind(stamp)
@@ -289,19 +305,25 @@ fn finishing(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
         backend,
         "WITH v(id, attempt, state, mid, uid, code, err, next, give, sent_at, poll_at) AS (",
     );
-    messages.push_values(rows, |mut b, f| {
-        b.push_bind(f.message_id)
-            .push_bind(f.attempt_id)
-            .push_bind(f.state.as_str())
-            .push_bind(f.mid)
-            .push_bind(f.uid)
-            .push_bind(f.code)
-            .push_bind(f.detail)
-            .push_bind(f.next)
-            .push_bind(f.give_back)
-            .push_bind(f.sent_at)
-            .push_bind(f.poll_at);
-    });
+    match backend {
+        Backend::Sqlite => {
+            messages.push_values(rows, |mut b, f| {
+                b.push_bind(f.message_id)
+                    .push_bind(f.attempt_id)
+                    .push_bind(f.state.as_str())
+                    .push_bind(f.mid)
+                    .push_bind(f.uid)
+                    .push_bind(f.code)
+                    .push_bind(f.detail)
+                    .push_bind(f.next)
+                    .push_bind(f.give_back)
+                    .push_bind(f.sent_at)
+                    .push_bind(f.poll_at);
+            });
+        }
+        // One array per column: the statement's text is the same whatever the batch's size.
+        Backend::Postgres => finished_arrays(&mut messages, rows),
+    }
     messages
         .push(
             // An ack heard while the message was still `sending` (the callback beat the
@@ -339,6 +361,38 @@ fn finishing(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
     messages
 }
 
+/// `rows` as `SELECT * FROM unnest(...)`, one array per column of `v`.
+fn finished_arrays(messages: &mut Builder, rows: &[Finished<'_>]) {
+    let ints = |f: fn(&Finished) -> i64| rows.iter().map(f).collect::<Vec<_>>();
+    let maybe_ints = |f: fn(&Finished) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
+    let texts = |f: fn(&Finished) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    let maybe_texts = |f: fn(&Finished) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    messages
+        .push("SELECT * FROM unnest(")
+        .push_bind(ints(|f| f.message_id))
+        .push("::bigint[], ")
+        .push_bind(ints(|f| f.attempt_id))
+        .push("::bigint[], ")
+        .push_bind(texts(|f| f.state.as_str().to_string()))
+        .push("::text[], ")
+        .push_bind(maybe_texts(|f| f.mid.map(str::to_string)))
+        .push("::text[], ")
+        .push_bind(maybe_texts(|f| f.uid.map(str::to_string)))
+        .push("::text[], ")
+        .push_bind(maybe_ints(|f| f.code))
+        .push("::bigint[], ")
+        .push_bind(texts(|f| f.detail.to_string()))
+        .push("::text[], ")
+        .push_bind(ints(|f| f.next))
+        .push("::bigint[], ")
+        .push_bind(ints(|f| f.give_back))
+        .push("::bigint[], ")
+        .push_bind(maybe_ints(|f| f.sent_at))
+        .push("::bigint[], ")
+        .push_bind(maybe_ints(|f| f.poll_at))
+        .push("::bigint[])");
+}
+
 const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
      error = 'expired: not sent before its max_age or expires_at', updated_at = ";
 
@@ -351,4 +405,37 @@ pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> B
         .push(" AND state = 'queued' AND expires_ms <= ")
         .push_bind(now_ms);
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(n: i64) -> Vec<Finished<'static>> {
+        (0..n)
+            .map(|i| Finished {
+                message_id: i,
+                attempt_id: i,
+                state: AttemptOutcome::Sent,
+                mid: Some("m"),
+                uid: None,
+                code: None,
+                detail: "",
+                next: 0,
+                give_back: 0,
+                sent_at: Some(1),
+                poll_at: None,
+            })
+            .collect()
+    }
+
+    /// On PostgreSQL the outcome batch is one array per column: one text, prepared once,
+    /// whatever the batch's size (SQLite, which has no arrays, gets a row of `?` per outcome).
+    #[test]
+    fn an_outcome_batch_has_one_text_whatever_its_size_on_postgres() {
+        let text = |backend, n| finishing(backend, &ended(n), 0).text().to_string();
+        assert_eq!(text(Backend::Postgres, 1), text(Backend::Postgres, 100));
+        assert!(text(Backend::Postgres, 3).contains("unnest("));
+        assert_ne!(text(Backend::Sqlite, 1), text(Backend::Sqlite, 2));
+    }
 }

@@ -78,6 +78,7 @@ pub(super) enum Arg {
     Ints(Vec<i64>),
     Texts(Vec<String>),
     MaybeTexts(Vec<Option<String>>),
+    MaybeInts(Vec<Option<i64>>),
 }
 
 macro_rules! arg_from {
@@ -110,6 +111,7 @@ arg_from! {
     &[i64] => |v| Arg::Ints(v.to_vec());
     Vec<String> => |v| Arg::Texts(v);
     Vec<Option<String>> => |v| Arg::MaybeTexts(v);
+    Vec<Option<i64>> => |v| Arg::MaybeInts(v);
 }
 
 fn json_list<T: serde::Serialize>(list: &[T]) -> String {
@@ -128,6 +130,7 @@ fn bind_sqlite(
         Arg::Ints(v) => q.bind(json_list(&v)),
         Arg::Texts(v) => q.bind(json_list(&v)),
         Arg::MaybeTexts(v) => q.bind(json_list(&v)),
+        Arg::MaybeInts(v) => q.bind(json_list(&v)),
     }
 }
 
@@ -143,6 +146,7 @@ fn bind_pg(
         Arg::Ints(v) => q.bind(v),
         Arg::Texts(v) => q.bind(v),
         Arg::MaybeTexts(v) => q.bind(v),
+        Arg::MaybeInts(v) => q.bind(v),
     }
 }
 
@@ -410,6 +414,12 @@ pub(super) struct Builder {
 }
 
 impl Builder {
+    /// The statement's text so far.
+    #[cfg(test)]
+    pub(super) fn text(&self) -> &str {
+        &self.sql
+    }
+
     pub(super) fn new(backend: Backend, sql: impl Into<String>) -> Self {
         Builder {
             backend,
