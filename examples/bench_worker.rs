@@ -264,11 +264,7 @@ async fn many_tokens(tokens: usize, per: usize, runs: usize) -> anyhow::Result<(
     }
     println!(
         "tokens: one worker on {}, {tokens} tokens x {per} SMS at 10/s each: per token median {:.2} msg/s, slowest {:.2} msg/s; aggregate {:.0} msg/s; {rejected} rate-limit rejections in {runs} runs (medians over runs)",
-        if std::env::var_os("BENCH_PG").is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
+        engine_name(),
         median(&mut medians),
         median(&mut mins),
         median(&mut totals)
@@ -330,16 +326,13 @@ async fn beside(per: usize, rows: usize, runs: usize) -> anyhow::Result<()> {
             .fold(0.0, f64::max);
         gaps.push(gap);
     }
+    let worst = gaps.iter().copied().fold(0.0, f64::max);
     println!(
         "beside: one worker on {}, {per} SMS at 10/s while {rows} rows load into another campaign (load median {:.2} s): largest gap between sends during the load median {:.3} s (worst {:.3} s); rate {:.2} msg/s; {rejected} rate-limit rejections in {runs} runs",
-        if std::env::var_os("BENCH_PG").is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
+        engine_name(),
         median(&mut loads),
-        median(&mut gaps.clone()),
-        gaps.iter().copied().fold(0.0, f64::max),
+        median(&mut gaps),
+        worst,
         median(&mut rates)
     );
     Ok(())
@@ -379,6 +372,15 @@ impl Worker {
         drop(store);
         drop_database(db).await?;
         Ok(ledger::read(ledger_path)?)
+    }
+}
+
+/// The engine the benchmark runs on: PostgreSQL with `BENCH_PG`, else SQLite.
+fn engine_name() -> &'static str {
+    if std::env::var_os("BENCH_PG").is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
     }
 }
 

@@ -212,32 +212,7 @@ impl Store {
                 .collect();
             let mut messages = finishing(self.backend, &rows, stamp);
             changed += built(&mut messages).execute(&mut tx).await?.rows_affected();
-            let mut attempts = Builder::new(self.backend, "WITH v(id, outcome, detail) AS (");
-            match self.backend {
-                Backend::Sqlite => {
-                    attempts.push_values(&rows, |mut b, f| {
-                        b.push_bind(f.attempt_id)
-                            .push_bind(f.state.as_str())
-                            .push_bind(f.detail);
-                    });
-                }
-                Backend::Postgres => {
-                    let column =
-                        |f: fn(&Finished) -> String| rows.iter().map(f).collect::<Vec<_>>();
-                    attempts
-                        .push("SELECT * FROM unnest(")
-                        .push_bind(rows.iter().map(|f| f.attempt_id).collect::<Vec<_>>())
-                        .push("::bigint[], ")
-                        .push_bind(column(|f| f.state.as_str().to_string()))
-                        .push("::text[], ")
-                        .push_bind(column(|f| f.detail.to_string()))
-                        .push("::text[])");
-                }
-            }
-            attempts
-                .push(") UPDATE attempts SET finished_at = ")
-                .push_bind(stamp)
-                .push(", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id");
+            let mut attempts = ending(self.backend, &rows, stamp);
             built(&mut attempts).execute(&mut tx).await?;
         }
         for (claim, outcome) in ended {
@@ -361,35 +336,67 @@ fn finishing(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
     messages
 }
 
+/// The update that records `rows` on their attempts (outcome, detail, end) at `stamp`.
+fn ending(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
+    let mut attempts = Builder::new(backend, "WITH v(id, outcome, detail) AS (");
+    match backend {
+        Backend::Sqlite => {
+            attempts.push_values(rows, |mut b, f| {
+                b.push_bind(f.attempt_id)
+                    .push_bind(f.state.as_str())
+                    .push_bind(f.detail);
+            });
+        }
+        Backend::Postgres => {
+            attempts
+                .push("SELECT * FROM unnest(")
+                .push_bind(column(rows, |f| f.attempt_id))
+                .push("::bigint[], ")
+                .push_bind(column(rows, |f| f.state.as_str().to_string()))
+                .push("::text[], ")
+                .push_bind(column(rows, |f| f.detail.to_string()))
+                .push("::text[])");
+        }
+    }
+    attempts
+        .push(") UPDATE attempts SET finished_at = ")
+        .push_bind(stamp)
+        .push(
+            ", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id",
+        );
+    attempts
+}
+
+/// One column of `rows`, as an array argument.
+fn column<T>(rows: &[Finished<'_>], f: impl Fn(&Finished<'_>) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
 /// `rows` as `SELECT * FROM unnest(...)`, one array per column of `v`.
 fn finished_arrays(messages: &mut Builder, rows: &[Finished<'_>]) {
-    let ints = |f: fn(&Finished) -> i64| rows.iter().map(f).collect::<Vec<_>>();
-    let maybe_ints = |f: fn(&Finished) -> Option<i64>| rows.iter().map(f).collect::<Vec<_>>();
-    let texts = |f: fn(&Finished) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    let maybe_texts = |f: fn(&Finished) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
     messages
         .push("SELECT * FROM unnest(")
-        .push_bind(ints(|f| f.message_id))
+        .push_bind(column(rows, |f| f.message_id))
         .push("::bigint[], ")
-        .push_bind(ints(|f| f.attempt_id))
+        .push_bind(column(rows, |f| f.attempt_id))
         .push("::bigint[], ")
-        .push_bind(texts(|f| f.state.as_str().to_string()))
+        .push_bind(column(rows, |f| f.state.as_str().to_string()))
         .push("::text[], ")
-        .push_bind(maybe_texts(|f| f.mid.map(str::to_string)))
+        .push_bind(column(rows, |f| f.mid.map(str::to_string)))
         .push("::text[], ")
-        .push_bind(maybe_texts(|f| f.uid.map(str::to_string)))
+        .push_bind(column(rows, |f| f.uid.map(str::to_string)))
         .push("::text[], ")
-        .push_bind(maybe_ints(|f| f.code))
+        .push_bind(column(rows, |f| f.code))
         .push("::bigint[], ")
-        .push_bind(texts(|f| f.detail.to_string()))
+        .push_bind(column(rows, |f| f.detail.to_string()))
         .push("::text[], ")
-        .push_bind(ints(|f| f.next))
+        .push_bind(column(rows, |f| f.next))
         .push("::bigint[], ")
-        .push_bind(ints(|f| f.give_back))
+        .push_bind(column(rows, |f| f.give_back))
         .push("::bigint[], ")
-        .push_bind(maybe_ints(|f| f.sent_at))
+        .push_bind(column(rows, |f| f.sent_at))
         .push("::bigint[], ")
-        .push_bind(maybe_ints(|f| f.poll_at))
+        .push_bind(column(rows, |f| f.poll_at))
         .push("::bigint[])");
 }
 

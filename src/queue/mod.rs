@@ -239,7 +239,8 @@ const PG_LOAD_LOCK: i32 = 2;
 const PG_TOKEN_LOCK: i32 = 3;
 
 /// The key of a token's advisory lock: FNV-1a of its fingerprint (two tokens that share a key
-/// only wait for each other).
+/// only wait for each other). Written out rather than std's hasher, whose output may change
+/// between Rust releases: workers of different builds on one database must agree on the key.
 fn token_key(fingerprint: &str) -> i64 {
     let hash = fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
