@@ -10,6 +10,8 @@
 //! - `engine`: orchestration above dispatch and tracking: a run of a campaign, with its lease.
 //! - `report`: the status overview, the per-recipient CSV and the HTML report.
 //! - `tracking`: the webhook receiver (callbacks, Convrs events) and the ack poller.
+//! - `listening`: what recipients write (events, replies, the SMS sweep), read against the
+//!   opt-out keywords and acted on.
 //! - `convrs`: the API: wire types, error and ack codes, the HTTP client and the `Verdict`
 //!   each answer leads to.
 //! - `sim`: the Convrs simulator (`campaign sim`), an axum app that follows the API document.
@@ -30,6 +32,7 @@ pub mod duration;
 pub mod engine;
 pub mod files;
 pub mod fingerprint;
+pub mod listening;
 pub mod phone;
 pub mod queue;
 pub mod redact;

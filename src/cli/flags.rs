@@ -14,6 +14,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The reply sweep's span: a duration (at most 30 days), or `off`.
+pub fn parse_sweep(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "off" | "0" => Ok(Duration::ZERO),
+        _ => parse_duration(s),
+    }
+}
+
 pub fn in_flight(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),

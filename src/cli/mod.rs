@@ -7,6 +7,7 @@ mod flags;
 pub use flags::parse_duration;
 mod global;
 mod list;
+mod opt_out;
 mod progress;
 mod report;
 mod retry;
@@ -82,6 +83,8 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Manage the suppression list.
     Suppress(suppress::SuppressArgs),
+    /// The keywords that read recipients' messages: STOP suppresses, START lifts it.
+    OptOut(opt_out::OptOutArgs),
     /// Scheduled campaigns: list them with their next runs, add one from its file, remove one.
     Schedule(scheduled::ScheduleArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -125,6 +128,7 @@ impl Command {
             Command::Status(a) => g(&a.db),
             Command::Pause(a) | Command::Resume(a) | Command::Cancel(a) => g(&a.db),
             Command::Suppress(a) => g(&a.db),
+            Command::OptOut(a) => g(&a.db),
             Command::Schedule(a) => match &a.action {
                 scheduled::ScheduleAction::Add { token, .. } => g(&a.db).and_token(token),
                 _ => g(&a.db),
@@ -168,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => control::run(&global, &args, control::Action::Cancel).await,
         Command::ClearTokenStop(_) => token::clear(&global).await,
         Command::Suppress(args) => suppress::run(&global, &args).await,
+        Command::OptOut(args) => opt_out::run(&global, &args).await,
         Command::Schedule(args) => scheduled::schedule(&global, &args).await,
         Command::Worker(args) => worker::run(&global, &args).await,
         Command::Completions(args) => shell::completions(&args),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::flags::{in_flight, parse_duration};
+use super::flags::{in_flight, parse_duration, parse_sweep};
 use crate::convrs::CallbackTarget;
 use crate::dispatch::DispatchConfig;
 use crate::engine::Settings;
@@ -47,6 +47,11 @@ pub struct SendArgs {
     /// GetMessageDetails calls per second (1 to 1000) [default: 5]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: Option<u32>,
+    /// How long after an SMS is sent its conversation is read for replies (STOP), at 1 min,
+    /// 10 min, 1 h, 6 h, 24 h and 72 h (x the first poll interval / 10 s); `off` never reads
+    /// [default: 72h]
+    #[arg(long, value_name = "DURATION|off", value_parser = parse_sweep)]
+    pub reply_sweep: Option<Duration>,
     /// This campaign's share of its token when other campaigns send on it at once: a campaign
     /// of priority 3 gets three sends for every one of priority 1 (1 to 10) [default: 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -66,6 +71,7 @@ impl SendArgs {
         c.poll_first_ms = self.poll_first.map(ms).or(c.poll_first_ms);
         c.poll_max_age_ms = self.poll_max_age.map(ms).or(c.poll_max_age_ms);
         c.poll_rate = self.poll_rate.or(c.poll_rate);
+        c.reply_sweep_ms = self.reply_sweep.map(ms).or(c.reply_sweep_ms);
         c
     }
 
@@ -94,6 +100,7 @@ impl SendArgs {
                 first: first_poll,
                 max_age: Duration::from_secs(24 * 3600),
                 rate: 5,
+                reply_sweep: PollSchedule::default().reply_sweep,
             },
             reconcile_after: Duration::from_secs(60),
         };

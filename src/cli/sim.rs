@@ -60,6 +60,14 @@ pub struct SimArgs {
     /// parameters only). The API document does not say, so a sender must cope with any.
     #[arg(long, default_value = "body", value_name = "HOW")]
     pub template_shown: sim::TemplateShown,
+    /// Where to post the document's events (onUserConversation, onUserDisable, onUserEnable),
+    /// e.g. a worker's `http://127.0.0.1:8080/events?secret=...`. The test-only commands
+    /// SimClientMessage {uid, message}, SimUserDisable {uid} and SimUserEnable {uid} make them.
+    #[arg(long, value_name = "URL")]
+    pub events_url: Option<String>,
+    /// What a recipient whose message reaches ack 10 (numbers ending in 8) replies.
+    #[arg(long, default_value = "Thanks!", value_name = "TEXT")]
+    pub reply_text: String,
 }
 
 impl SimArgs {
@@ -94,6 +102,8 @@ impl SimArgs {
             ledger: self.ledger.clone(),
             seed: self.seed,
             template_shown: self.template_shown,
+            events_url: self.events_url.clone(),
+            reply_text: self.reply_text.clone(),
             ..SimConfig::default()
         })
     }

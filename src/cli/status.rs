@@ -141,6 +141,32 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         };
         crate::show!("deferred {:>4}  next attempt {when}: {}", d.count, d.reason);
     }
+    let r = &o.replies;
+    if r.total() > 0 {
+        crate::show!(
+            "replies: {} opt-outs, {} possible opt-outs, {} opt-ins, {} help, {} other",
+            r.opt_outs,
+            r.possible_opt_outs,
+            r.opt_ins,
+            r.help,
+            r.other
+        );
+    }
+    for reply in r.listed.iter().rev().take(10) {
+        crate::show!(
+            "{:<16}  {} {}: \"{}\"",
+            reply.verdict,
+            crate::clock::rfc3339_secs(reply.at_ms),
+            reply.recipient,
+            crate::terminal::safe(&reply.text)
+        );
+    }
+    if r.listed.len() > 10 {
+        crate::show!(
+            "... and {} more: `campaign status {id} --json` or the report lists them all",
+            r.listed.len() - 10
+        );
+    }
     if c.uncertain > 0 {
         crate::show!(
             "{} uncertain: `campaign retry {id} --uncertain` sends them again if you decide so",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use super::flags::parse_sweep;
 use super::run::parse_duration;
 use super::{GlobalArgs, control};
 use crate::campaign::definition::Channel;
@@ -38,6 +39,10 @@ pub struct TrackArgs {
     /// GetMessageDetails calls per second (1 to 1000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: u32,
+    /// How long after an SMS is sent its conversation is read for replies (STOP); `off`
+    /// never reads.
+    #[arg(long, default_value = "72h", value_name = "DURATION|off", value_parser = parse_sweep)]
+    pub reply_sweep: Duration,
     /// How long after an ambiguous attempt ended an empty conversation proves it was not sent.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub reconcile_after: Duration,
@@ -67,6 +72,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         first: args.poll_first,
         max_age: args.poll_max_age,
         rate: args.poll_rate,
+        reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
     };
     for (id, channel) in &campaigns {
         let config = DispatchConfig {

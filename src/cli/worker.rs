@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use super::flags::parse_sweep;
 use super::run::{DEFER_AFTER, check_reconcile_after, parse_duration, signal};
 use super::{EXIT_INTERRUPTED, GlobalArgs};
 use crate::convrs::Client;
@@ -65,6 +66,10 @@ pub struct WorkerArgs {
     /// GetMessageDetails calls per second, per token (1 to 1000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: u32,
+    /// How long after an SMS is sent its conversation is read for replies (STOP), when the
+    /// campaign did not choose; `off` never reads.
+    #[arg(long, default_value = "72h", value_name = "DURATION|off", value_parser = parse_sweep)]
+    pub reply_sweep: Duration,
     /// The most distinct recipients each token may start per rolling 24 hours, across all its
     /// campaigns (WhatsApp's messaging tier: 250, 1000, 10000, 100000). A campaign file's
     /// daily_limit sets its token's too.
@@ -169,6 +174,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
             first: args.poll_first,
             max_age: args.poll_max_age,
             rate: args.poll_rate,
+            reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
         },
         reconcile_after: args.reconcile_after,
         defer_after: DEFER_AFTER,

@@ -8,10 +8,12 @@ pub mod callback;
 pub mod client;
 pub mod codes;
 mod scrub;
+mod uid;
 pub mod verdict;
 pub mod wire;
 
 pub use callback::CallbackTarget;
 pub use client::{CallError, Client, ClientConfig, Observe};
 pub use codes::{Ack, ErrorCode};
+pub use uid::phone_of_uid;
 pub use verdict::Verdict;

@@ -21,6 +21,9 @@ fn own_polls(polls: &PollSchedule, own: Option<&SendOptions>) -> PollSchedule {
         first: own.poll_first_ms.map_or(polls.first, ms),
         max_age: own.poll_max_age_ms.map_or(polls.max_age, ms),
         rate: own.poll_rate.unwrap_or(polls.rate),
+        reply_sweep: own
+            .reply_sweep_ms
+            .map_or(polls.reply_sweep, |sweep| (sweep > 0).then(|| ms(sweep))),
     }
 }
 

@@ -2,8 +2,8 @@
 //! settings. The poll schedule is `polls`.
 
 use super::Lock;
-use super::MessageState;
 use super::sql::{q, q_as, q_scalar};
+use super::{InboundSource, MessageState};
 use super::{Store, StoreError};
 use crate::convrs::Ack;
 
@@ -92,7 +92,7 @@ impl Store {
         let at_ms = heard.at_ms.min(now_ms);
         let mut tx = self.begin(Lock::Beside).await?;
         let Some(row) = q(format!(
-            "SELECT state, ack, phone, mid, attempt_id FROM messages WHERE id = $1{}",
+            "SELECT state, ack, phone, mid, attempt_id, campaign_id, uid, sent_at FROM messages WHERE id = $1{}",
             self.for_update()
         ))
         .bind(heard.message_id)
@@ -122,6 +122,22 @@ impl Store {
                     .bind(&phone)
                     .bind("not on WhatsApp (ack -2)")
                     .bind(heard.source)
+                    .bind(now_ms)
+                    .execute(&mut tx)
+                    .await?;
+            }
+            // A reply: its text is read with GetConversation (by the campaign's poller), to
+            // hear an opt-out in it.
+            if heard.ack == Ack::Replied
+                && let Some(uid) = row.get::<Option<String>, _>(6)
+            {
+                let since = row.get::<Option<i64>, _>(7).unwrap_or(at_ms);
+                q(super::inbound::WANT_CONVERSATION)
+                    .bind(row.get::<i64, _>(5))
+                    .bind(uid)
+                    .bind(InboundSource::Reply.as_str())
+                    .bind(since)
+                    .bind(now_ms)
                     .bind(now_ms)
                     .execute(&mut tx)
                     .await?;
@@ -174,6 +190,17 @@ impl Store {
             .bind(key)
             .fetch_optional(self.pool())
             .await?)
+    }
+
+    /// Sets `key` to `value`, whatever it was.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        q("INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Sets `key` unless it is set already; returns the value in force.

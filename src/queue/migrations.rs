@@ -40,6 +40,7 @@ embedded!(
     "0013_counts.sql",
     "0014_typed_times.sql",
     "0015_partial_indexes.sql",
+    "0016_listening.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -15,6 +15,7 @@ mod claim;
 mod control;
 mod counts;
 mod gauges;
+mod inbound;
 mod lease;
 mod messages;
 mod migrations;
@@ -42,6 +43,7 @@ pub use claim::Claim;
 pub use control::Found;
 pub use counts::Counts;
 pub use gauges::QueueGauges;
+pub use inbound::{Acted, DueRead, Effect, InboundMessage, Reply};
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::Outcome;
 pub use migrations::migrator;
@@ -50,7 +52,10 @@ pub use polls::{DuePoll, POLL_HOLD_MS};
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
-pub use states::{AttemptOutcome, BatchState, CampaignState, Control, MessageState, Role};
+pub use states::{
+    AttemptOutcome, BatchState, CampaignState, Control, Heard, InboundSource, KeywordKind,
+    MessageState, Role,
+};
 pub use suppress::Suppression;
 pub use token_lease::{TokenHeld, TokenLease};
 pub use uncertain::Uncertain;
@@ -227,21 +232,25 @@ enum Lock {
     /// beside every claim (new queued rows are only seen by the claims that start after it
     /// commits).
     Load(CampaignId),
-    /// A change of who holds the token (`token_key`): one at a time per token. A claim under
+    /// A change of who holds the token (`lock_key`): one at a time per token. A claim under
     /// the token holds its row (`FOR SHARE`), so a takeover waits for claims in progress and
     /// the claims after it see the new holder.
     Token(i64),
+    /// What a recipient wrote (`lock_key` of the uid): one at a time per recipient, so that of
+    /// a STOP and a START heard at once by two workers, the later one still wins.
+    Recipient(i64),
 }
 
 /// The classes of PostgreSQL's advisory locks (`pg_advisory_xact_lock(class, key)`).
 const PG_CAMPAIGN_LOCK: i32 = 1;
 const PG_LOAD_LOCK: i32 = 2;
 const PG_TOKEN_LOCK: i32 = 3;
+const PG_RECIPIENT_LOCK: i32 = 4;
 
-/// The key of a token's advisory lock: FNV-1a of its fingerprint (two tokens that share a key
-/// only wait for each other). Written out rather than std's hasher, whose output may change
+/// The key of a token's (or a recipient's) advisory lock: FNV-1a of its fingerprint (two that
+/// share a key only wait for each other). Written out rather than std's hasher, whose output may change
 /// between Rust releases: workers of different builds on one database must agree on the key.
-fn token_key(fingerprint: &str) -> i64 {
+fn lock_key(fingerprint: &str) -> i64 {
     let hash = fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -306,6 +315,7 @@ impl Store {
                     Lock::Campaign(c) => ("pg_advisory_xact_lock", PG_CAMPAIGN_LOCK, c.0),
                     Lock::Load(c) => ("pg_advisory_xact_lock", PG_LOAD_LOCK, c.0),
                     Lock::Token(key) => ("pg_advisory_xact_lock", PG_TOKEN_LOCK, key),
+                    Lock::Recipient(key) => ("pg_advisory_xact_lock", PG_RECIPIENT_LOCK, key),
                 };
                 // The two-key form takes 32-bit keys: a campaign id past that shares its lock
                 // with another campaign, which only makes them wait for each other.

@@ -11,7 +11,7 @@ pub const POLL_HOLD_MS: i64 = 10 * 60_000;
 /// The messages of a campaign whose poll is due (`$1` campaign, `$2` now, `$3` at most).
 macro_rules! due_polls {
     () => {
-        "SELECT m.id, m.mid, m.polls, COALESCE(m.sent_at, 0) AS sent_at, m.last_ack_at,
+        "SELECT m.id, m.mid, m.uid, m.polls, COALESCE(m.sent_at, 0) AS sent_at, m.last_ack_at,
             c.channel = 'sms' AS sms, m.ack,
             EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback') AS callbacks
          FROM messages m JOIN campaigns c ON c.id = m.campaign_id
@@ -29,6 +29,8 @@ const DUE_POLLS_PG: &str = concat!(due_polls!(), " FOR UPDATE OF m SKIP LOCKED")
 pub struct DuePoll {
     pub message_id: i64,
     pub mid: String,
+    /// The API's id of the recipient (from the send's answer), if it gave one.
+    pub uid: Option<String>,
     pub polls: i64,
     pub sent_at: i64,
     /// When an ack was last heard (callback or poll), unix ms.
@@ -69,6 +71,7 @@ impl Store {
             .map(|r| DuePoll {
                 message_id: r.get("id"),
                 mid: r.get("mid"),
+                uid: r.get("uid"),
                 polls: r.get("polls"),
                 sent_at: r.get("sent_at"),
                 last_ack_at: r.get("last_ack_at"),
@@ -127,12 +130,14 @@ impl Store {
         .await?)
     }
 
-    /// Campaigns with messages awaiting an ack or uncertain, and their channel, oldest first.
+    /// Campaigns with messages awaiting an ack or uncertain, or conversations to read, and their
+    /// channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
         // Two lookups, each by its own index (the polls' and the claims').
         let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c
              WHERE EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
                 OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain')
+                OR EXISTS (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id)
              ORDER BY c.id",
         )
         .fetch_all(self.pool())
@@ -143,14 +148,17 @@ impl Store {
             .collect())
     }
 
-    /// The campaigns on a token (by fingerprint) with messages to poll, and the options they
-    /// were queued with.
+    /// The campaigns on a token (by fingerprint) with messages to poll or conversations to
+    /// read, and the options they were queued with.
     pub async fn campaigns_to_track_on(
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, Option<super::SendOptions>)>, StoreError> {
-        let rows: Vec<(i64, Option<String>)> = q_as("SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1 AND EXISTS (SELECT 1 FROM messages m
-                 WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
+        let rows: Vec<(i64, Option<String>)> = q_as(
+            "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1
+                 AND (EXISTS (SELECT 1 FROM messages m
+                         WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
+                     OR EXISTS (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id))
              ORDER BY c.id",
         )
         .bind(token)

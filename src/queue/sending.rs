@@ -23,6 +23,9 @@ pub struct SendOptions {
     /// GetMessageDetails calls per second for this campaign (within its token's budget).
     pub poll_rate: Option<u32>,
     pub reconcile_after_ms: Option<u64>,
+    /// How long after an SMS is sent its conversation is read for replies (0: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_sweep_ms: Option<u64>,
 }
 
 /// A campaign with something to send on a token.

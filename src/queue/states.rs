@@ -9,8 +9,7 @@ use super::StoreError;
 macro_rules! stored {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-        #[serde(rename_all = "lowercase")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
         }
@@ -41,6 +40,13 @@ macro_rules! stored {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.pad(self.as_str())
+            }
+        }
+
+        /// Serialised as the store holds it.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
             }
         }
 
@@ -186,6 +192,43 @@ stored!(
     }
 );
 
+stored!(
+    /// What a client's message says, read against the keyword lists (`listening::keywords`).
+    Heard, "reply verdict" {
+        /// It is an opt-out keyword: the sender is suppressed.
+        OptOut = "opt-out",
+        /// It is an opt-in keyword: a keyword's (or onUserDisable's) suppression is lifted.
+        OptIn = "opt-in",
+        Help = "help",
+        /// Its first word is an opt-out keyword but it says more ("Cancel my appointment").
+        PossibleOptOut = "possible-opt-out",
+        Other = "other",
+    }
+);
+
+stored!(
+    /// Which list an opt-out keyword is on.
+    KeywordKind, "keyword kind" {
+        Out = "out",
+        In = "in",
+        Help = "help",
+    }
+);
+
+stored!(
+    /// What brought a client's message to us.
+    InboundSource, "inbound source" {
+        /// An `onUserConversation` event on the webhook (`/events`).
+        Event = "event",
+        /// The same event over the API's WebSocket.
+        WebSocket = "websocket",
+        /// GetConversation after an ack 10 (replied).
+        Reply = "reply",
+        /// GetConversation in the SMS reply sweep.
+        Sweep = "sweep",
+    }
+);
+
 /// `column IN ('a', 'b')`.
 pub fn is_in<T: Listed>(column: &str, values: &[T]) -> String {
     format!("{column} IN ({})", sql_list(values))
@@ -231,6 +274,28 @@ mod tests {
                 postgres.matches(&format!("CHECK ({column} IN (")).count(),
                 "as many checks of {column} on both engines"
             );
+        }
+    }
+
+    /// Migration 0016's tables check the lists of what recipients write.
+    #[test]
+    fn the_listening_tables_check_the_same_lists_as_the_enums() {
+        let checks = [
+            format!("CHECK (verdict IN ({}))", sql_list(Heard::ALL)),
+            format!("CHECK (kind IN ({}))", sql_list(KeywordKind::ALL)),
+            format!("CHECK (source IN ({}))", sql_list(InboundSource::ALL)),
+            format!(
+                "CHECK (source IN ({}))",
+                sql_list(&[InboundSource::Reply, InboundSource::Sweep])
+            ),
+        ];
+        for sql in [
+            include_str!("../../migrations/sqlite/0016_listening.sql"),
+            include_str!("../../migrations/postgres/0016_listening.sql"),
+        ] {
+            for check in &checks {
+                assert!(sql.contains(check), "{check}");
+            }
         }
     }
 

@@ -108,7 +108,7 @@ impl Store {
         let now = self.now_ms();
         let until = now + length.as_millis() as i64;
         let mut tx = self
-            .begin(Lock::Token(super::token_key(fingerprint)))
+            .begin(Lock::Token(super::lock_key(fingerprint)))
             .await?;
         let current = holder(&mut tx, fingerprint).await?;
         if let Some((held, _, until_ms)) = &current

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::Overview;
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -359,6 +359,7 @@ mod tests {
             usage: Default::default(),
             batches: vec![],
             deferred: vec![],
+            replies: Default::default(),
         };
         let header = [("SMS text", "Hi <b>".to_string())];
         let page = render(&o, &header, &[[Some(0), Some(10), Some(20), None]]);

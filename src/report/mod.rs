@@ -2,6 +2,7 @@
 //! self-contained HTML page with the funnel, acks over time and failure reasons as inline SVG.
 
 mod html;
+mod replies;
 mod usage;
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use crate::campaign::load::spreadsheet_safe;
 use crate::queue::{CampaignId, Counts, DeferredGroup, DeliveryTimes, Funnel, Store, StoreError};
 
 pub use html::render as html;
+pub use replies::Replies;
 pub use usage::{Cost, Usage};
 
 /// Everything `status` shows about one campaign.
@@ -34,6 +36,8 @@ pub struct Overview {
     pub batches: Vec<crate::queue::BatchRow>,
     /// Queued messages waiting for a later attempt (the API deferred them), by reason.
     pub deferred: Vec<DeferredGroup>,
+    /// What recipients wrote in answer to the campaign.
+    pub replies: Replies,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +76,7 @@ impl Overview {
             deferred: store
                 .deferred(id, chrono::Utc::now().timestamp_millis())
                 .await?,
+            replies: Replies::of(store.replies(id).await?),
         }))
     }
 }
@@ -121,8 +126,9 @@ pub enum ReportError {
     Write { path: String, error: std::io::Error },
 }
 
-/// One row per recipient: source line, phone, state, ack, mid, attempts, error, times. Cells a
-/// spreadsheet would run as formulas are neutralised.
+/// One row per recipient: source line, phone, state, ack, mid, attempts, error, times, and
+/// the recipient's last opt-out or possible opt-out (what it said, when). Cells a spreadsheet
+/// would run as formulas are neutralised.
 pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usize, ReportError> {
     let fail = |error: std::io::Error| ReportError::Write {
         path: path.display().to_string(),
@@ -141,15 +147,21 @@ pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usi
         "queued_at",
         "sent_at",
         "delivered_at",
+        "opt_out",
+        "opt_out_text",
+        "opt_out_at",
     ])
     .map_err(|e| fail(e.into()))?;
     let rows = store.recipients(id).await?;
+    let replies = Replies::of(store.replies(id).await?);
+    let opt_outs = replies.by_recipient();
     let time = |ms: Option<i64>| {
         ms.and_then(chrono::DateTime::from_timestamp_millis)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
             .unwrap_or_default()
     };
     for r in &rows {
+        let opt_out = opt_outs.get(r.phone.as_str());
         let cells = [
             r.line.to_string(),
             r.phone.clone(),
@@ -162,6 +174,9 @@ pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usi
             time(Some(r.queued_at)),
             time(r.sent_at),
             time(r.delivered_at),
+            opt_out.map(|o| o.verdict.to_string()).unwrap_or_default(),
+            opt_out.map(|o| o.text.clone()).unwrap_or_default(),
+            time(opt_out.map(|o| o.at_ms)),
         ];
         out.write_record(cells.iter().map(|c| spreadsheet_safe(c)))
             .map_err(|e| fail(e.into()))?;
@@ -243,7 +258,9 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
     let timeline = store.reach_times(id).await?;
     let header = header(store, id).await?;
     let (troubled, all) = store.troubled(id, TROUBLED_SHOWN).await?;
-    let page = html::render(&overview, &header, &timeline) + &html::troubled(&troubled, all, id);
+    let page = html::render(&overview, &header, &timeline)
+        + &replies::html(&overview.replies)
+        + &html::troubled(&troubled, all, id);
     std::io::Write::write_all(
         &mut crate::files::write_private(path).map_err(fail)?,
         page.as_bytes(),

@@ -5,10 +5,10 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::Sim;
 use super::acks::{self, CallbackTarget, Channel};
 use super::ledger::{LedgerEntry, fingerprint};
 use super::state::{Bot, ConversationEntry, SimMessage, iso};
+use super::{Sim, listening};
 use crate::convrs::ErrorCode::{self, *};
 use crate::convrs::codes::whatsapp;
 use crate::convrs::wire::Callback;
@@ -43,7 +43,7 @@ impl From<ErrorCode> for Refusal {
     }
 }
 
-type Reply = Result<Map<String, Value>, Refusal>;
+pub(super) type Reply = Result<Map<String, Value>, Refusal>;
 
 /// WhatsApp errors a send to a number ending in the code's six digits meets.
 const WHATSAPP_ERROR_NUMBERS: [i64; 7] = [
@@ -57,11 +57,11 @@ const WHATSAPP_ERROR_NUMBERS: [i64; 7] = [
 ];
 
 /// Typed access to the request's fields.
-struct Req<'a>(&'a Map<String, Value>);
+pub(super) struct Req<'a>(pub(super) &'a Map<String, Value>);
 
 impl<'a> Req<'a> {
     /// A non-empty string field.
-    fn text(&self, key: &str) -> Option<&'a str> {
+    pub(super) fn text(&self, key: &str) -> Option<&'a str> {
         self.0
             .get(key)
             .and_then(Value::as_str)
@@ -80,7 +80,7 @@ impl<'a> Req<'a> {
         )
     }
 
-    fn uid(&self, sim: &Sim) -> Result<&'a str, Refusal> {
+    pub(super) fn uid(&self, sim: &Sim) -> Result<&'a str, Refusal> {
         let uid = self.text("uid").ok_or(MissingUid)?;
         if sim.lock().users.contains_key(uid) {
             Ok(uid)
@@ -118,6 +118,8 @@ pub fn run(sim: &Sim, token: &str, cmd: &str, request: &Map<String, Value>) -> R
         }
         "GetUserTags" | "SetUserTag" | "DeleteUserTag" | "CreateUserTag" => tags(sim, cmd, &req),
         "GetConversationsFlat" | "GetOpenConversations" => Ok(fields([("data", json!([]))])),
+        "SimClientMessage" => listening::client_message(sim, &req),
+        "SimUserDisable" | "SimUserEnable" => listening::user_event(sim, cmd, &req),
         "heartbeat" => Ok(fields([("data", json!({ "datetime": iso(Utc::now()) }))])),
         _ => Err(UnknownCommand.into()),
     }
@@ -158,7 +160,7 @@ fn phone(req: &Req) -> Result<PhoneNumber, Refusal> {
     })
 }
 
-fn checked_message<'a>(req: &Req<'a>) -> Result<&'a str, Refusal> {
+pub(super) fn checked_message<'a>(req: &Req<'a>) -> Result<&'a str, Refusal> {
     let message = req.text("message").ok_or(MissingMessage)?;
     if message.chars().count() > 2000 {
         return Err(MessageTooLong.into());
@@ -328,6 +330,7 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
             bot_id: bot.id,
             plan,
             accepted: now,
+            accepted_at: Utc::now(),
         },
     );
     drop(state);
@@ -423,11 +426,12 @@ fn conversation(sim: &Sim, req: &Req) -> Reply {
     let uid = req.uid(sim)?;
     let state = sim.lock();
     let user = &state.users[uid];
-    let data: Vec<Value> = state
-        .conversations
-        .get(uid)
-        .into_iter()
-        .flatten()
+    let mut entries: Vec<ConversationEntry> =
+        state.conversations.get(uid).cloned().unwrap_or_default();
+    entries.extend(listening::replies(sim, &state, uid));
+    entries.sort_by_key(|e| e.dt);
+    let data: Vec<Value> = entries
+        .iter()
         .map(|m| {
             json!({
                 "uid": uid, "email": user.email, "name": user.name, "phone": user.phone,

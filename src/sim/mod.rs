@@ -7,6 +7,7 @@
 mod acks;
 mod commands;
 pub mod ledger;
+mod listening;
 mod state;
 pub mod templates;
 
@@ -59,6 +60,10 @@ pub struct SimConfig {
     /// How a template send shows in GetConversation. The API document does not say; real
     /// servers differ, and reconciliation must not depend on it.
     pub template_shown: TemplateShown,
+    /// Where events (onUserConversation, onUserDisable, onUserEnable) are posted, if anywhere.
+    pub events_url: Option<String>,
+    /// What a recipient whose message reaches ack 10 replies.
+    pub reply_text: String,
 }
 
 /// How a template message is shown in the conversation (`--template-shown`).
@@ -131,6 +136,8 @@ impl Default for SimConfig {
             seed: 1,
             routes: vec!["welcome".into()],
             template_shown: TemplateShown::Body,
+            events_url: None,
+            reply_text: "Thanks!".into(),
         }
     }
 }

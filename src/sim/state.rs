@@ -73,6 +73,8 @@ pub struct SimMessage {
     pub bot_id: i64,
     pub plan: &'static [i64],
     pub accepted: Instant,
+    /// The same, on the wall clock (for the times of replies).
+    pub accepted_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::clock::now_ms;
 use crate::convrs::Ack;
+use crate::convrs::phone_of_uid;
 use crate::convrs::wire::Callback;
+use crate::listening::{ClientMessage, client_messages, event_entries};
 use crate::phone::PhoneNumber;
 
 /// A delivery callback as read: an ack of a mid, and what our `webhookPayload` says of it.
@@ -68,11 +70,17 @@ const EARLIEST_CALLBACK_MS: i64 = 946_684_800_000;
 /// What a Convrs event asks of us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventNews {
-    /// The user's number goes on the suppression list, for this reason.
+    /// The user's number goes on the suppression list, for this reason; `source` names the
+    /// event (onUserEnable lifts only what onUserDisable set).
     Suppress {
         phone: PhoneNumber,
         reason: &'static str,
+        source: &'static str,
     },
+    /// onUserEnable: what onUserDisable set for the number is lifted.
+    Enable { phone: PhoneNumber },
+    /// onUserConversation: the client's text messages in it are heard.
+    Conversation { messages: Vec<ClientMessage> },
     /// About a user who is not a WhatsApp or SMS user: no number to suppress.
     NoNumber,
     /// An event we do not act on.
@@ -85,47 +93,36 @@ pub fn read_event(body: &[u8]) -> Result<EventNews, &'static str> {
         return Err("not a Convrs event: expected a JSON object");
     };
     let cmd = event.get("cmd").and_then(Value::as_str).unwrap_or_default();
-    let reason = match cmd {
-        "onUserDisable" => "user disabled (onUserDisable)",
-        "onUserDelete" => "user deleted (onUserDelete)",
+    let (reason, source) = match cmd {
+        "onUserDisable" => ("user disabled (onUserDisable)", "onUserDisable"),
+        "onUserDelete" => ("user deleted (onUserDelete)", "onUserDelete"),
+        "onUserEnable" | "onUserConversation" => ("", ""),
         _ => return Ok(EventNews::Ignored),
     };
     let uid = event
         .get("uid")
         .and_then(Value::as_str)
         .ok_or("the event has no uid")?;
+    if cmd == "onUserConversation" {
+        let entries = event_entries(event.get("data"));
+        return Ok(EventNews::Conversation {
+            messages: client_messages(uid, &entries, i64::MIN),
+        });
+    }
     Ok(match phone_of_uid(uid) {
-        Some(phone) => EventNews::Suppress { phone, reason },
+        Some(phone) if cmd == "onUserEnable" => EventNews::Enable { phone },
+        Some(phone) => EventNews::Suppress {
+            phone,
+            reason,
+            source,
+        },
         None => EventNews::NoNumber,
     })
-}
-
-/// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
-pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
-    let mut parts = uid.splitn(3, '-');
-    let (_bot, tag, digits) = (parts.next()?, parts.next()?, parts.next()?);
-    matches!(tag, "wa3" | "cms")
-        .then(|| PhoneNumber::parse(&format!("+{digits}"), None).ok())
-        .flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn whatsapp_and_sms_uids_give_the_number() {
-        assert_eq!(
-            phone_of_uid("3941-wa3-447911123456").unwrap().as_str(),
-            "+447911123456"
-        );
-        assert_eq!(
-            phone_of_uid("3941-cms-447911123456").unwrap().as_str(),
-            "+447911123456"
-        );
-        assert!(phone_of_uid("73-tel-615940546").is_none());
-        assert!(phone_of_uid("garbage").is_none());
-    }
 
     #[test]
     fn a_callback_says_its_ack_its_time_and_our_ids() {

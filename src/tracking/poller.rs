@@ -10,6 +10,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{Ack, Client};
+use crate::listening::reads::{read_due, sweep_of};
 use crate::queue::{CampaignId, DuePoll, HeardAck, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -18,8 +19,10 @@ pub struct PollSchedule {
     pub first: Duration,
     /// Messages older than this are no longer polled.
     pub max_age: Duration,
-    /// GetMessageDetails calls per second.
+    /// GetMessageDetails (and GetConversation) calls per second.
     pub rate: u32,
+    /// How long after an SMS is sent its conversation is read for replies (`None`: never).
+    pub reply_sweep: Option<Duration>,
 }
 
 impl Default for PollSchedule {
@@ -28,6 +31,7 @@ impl Default for PollSchedule {
             first: Duration::from_secs(10),
             max_age: Duration::from_secs(24 * 3600),
             rate: 5,
+            reply_sweep: Some(Duration::from_secs(72 * 3600)),
         }
     }
 }
@@ -72,8 +76,9 @@ fn plan(due: &DuePoll, schedule: &PollSchedule, now: i64) -> Plan {
     }
 }
 
-/// Polls what is due now, each call within every budget of `limiters` (the token's, and the
-/// campaign's own); returns how many GetMessageDetails calls were made.
+/// Polls what is due now, then reads the conversations due, each call within every budget of
+/// `limiters` (the token's, and the campaign's own); returns how many GetMessageDetails calls
+/// were made.
 pub async fn poll_due(
     store: &Store,
     client: &Client,
@@ -142,10 +147,33 @@ pub async fn poll_due(
                 store
                     .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
                     .await?;
+                if done && due.sms {
+                    sweep_replies(store, campaign, due, schedule).await?;
+                }
             }
         }
     }
+    // The conversations due to be read (replies, the SMS sweep), on the same budget.
+    if !cancel.is_cancelled() {
+        read_due(store, client, campaign, schedule.first, limiters, cancel).await?;
+    }
     Ok(asked)
+}
+
+/// Starts the reply sweep of a delivered SMS (an SMS reply brings no ack).
+async fn sweep_replies(
+    store: &Store,
+    campaign: CampaignId,
+    due: &DuePoll,
+    schedule: &PollSchedule,
+) -> Result<(), StoreError> {
+    let Some(uid) = &due.uid else { return Ok(()) };
+    if let Some((read, due_at)) = sweep_of(due.sent_at, schedule.reply_sweep, schedule.first) {
+        store
+            .want_conversation(campaign, uid, &read, due_at)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Polls on schedule until every sent message is delivered or failed, `deadline` passes, or
@@ -272,6 +300,7 @@ mod tests {
         DuePoll {
             message_id: 1,
             mid: "m".into(),
+            uid: None,
             polls,
             sent_at,
             last_ack_at,

@@ -6,14 +6,15 @@
 //!   gives callbacks to WhatsApp template sends only) is 400; a callback about a message we do
 //!   not know is 202 and changes nothing. Replays and out-of-order callbacks never move a
 //!   message backwards, and a replay adds no event and suppresses nothing (the store decides).
-//! - `POST /events`: Convrs events (onUserDisable, onUserDelete suppress the user's number),
-//!   authenticated by the same secret, as the header or a `?secret=` query parameter (the
-//!   organisation's webhook URL is configured in the Convrs dashboard, where only the URL can
-//!   carry it).
+//! - `POST /events`: Convrs events: onUserDisable and onUserDelete suppress the user's number,
+//!   onUserEnable lifts what onUserDisable set, and onUserConversation's client messages are
+//!   heard (`listening`: an opt-out keyword suppresses). Authenticated by the same secret, as
+//!   the header or a `?secret=` query parameter (the organisation's webhook URL is configured
+//!   in the Convrs dashboard, where only the URL can carry it).
 //!
-//! Bodies are limited to 64 KiB (413) and must arrive within the body timeout (408); headers
-//! within the header timeout, with a limit on connections (`serve`). Nothing here panics on
-//! input.
+//! Bodies are limited to 64 KiB for callbacks and 1 MiB for events, whose conversation arrays
+//! are long (413), and must arrive within the body timeout (408); headers within the header
+//! timeout, with a limit on connections (`serve`). Nothing here panics on input.
 
 use std::net::SocketAddr;
 
@@ -29,12 +30,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-use crate::queue::{AckApplied, HeardAck, Store, StoreError};
+use crate::listening::hear;
+use crate::queue::{AckApplied, HeardAck, InboundSource, Store, StoreError};
 use crate::tracking::heard::{EventNews, read_callback, read_event};
 use crate::tracking::serve::{ReceiverLimits, serve};
 
 pub use crate::convrs::callback::{CallbackTarget, SECRET_HEADER};
-pub use crate::tracking::heard::phone_of_uid;
+pub use crate::convrs::phone_of_uid;
 const SECRET_SETTING: &str = "webhook_secret";
 
 /// The per-installation secret, created on first use and kept in the database.
@@ -71,7 +73,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-const MAX_BODY: usize = 64 * 1024;
+/// A callback is small; an event's conversation array can be long.
+const MAX_CALLBACK: usize = 64 * 1024;
+const MAX_EVENT: usize = 1024 * 1024;
 
 pub fn router(store: Store, secret: SecretString, limits: ReceiverLimits) -> Router {
     Router::new()
@@ -85,12 +89,16 @@ pub fn router(store: Store, secret: SecretString, limits: ReceiverLimits) -> Rou
 }
 
 /// The body, read within the receiver's body timeout and size limit.
-async fn read_body(r: &Receiver, body: Body) -> Result<Bytes, Reply> {
-    match tokio::time::timeout(r.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+async fn read_body(r: &Receiver, body: Body, max: usize) -> Result<Bytes, Reply> {
+    match tokio::time::timeout(r.body_timeout, axum::body::to_bytes(body, max)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(reply(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "the body is larger than 64 KiB",
+            if max == MAX_EVENT {
+                "the body is larger than 1 MiB"
+            } else {
+                "the body is larger than 64 KiB"
+            },
         )),
         Err(_) => Err(reply(
             StatusCode::REQUEST_TIMEOUT,
@@ -148,7 +156,7 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
     if !r.authentic(headers.get(SECRET_HEADER).and_then(|v| v.to_str().ok())) {
         return reply(StatusCode::UNAUTHORIZED, "missing or wrong secret");
     }
-    let body = match read_body(&r, body).await {
+    let body = match read_body(&r, body, MAX_CALLBACK).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
@@ -216,14 +224,36 @@ async fn event(
     if !r.authentic(given) {
         return reply(StatusCode::UNAUTHORIZED, "missing or wrong secret");
     }
-    let body = match read_body(&r, body).await {
+    let body = match read_body(&r, body, MAX_EVENT).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
     match read_event(&body) {
-        Ok(EventNews::Suppress { phone, reason }) => {
-            match r.store.suppress(phone.as_str(), reason, "event").await {
-                Ok(_) => reply(StatusCode::OK, "suppressed"),
+        Ok(EventNews::Suppress {
+            phone,
+            reason,
+            source,
+        }) => match r.store.suppress(phone.as_str(), reason, source).await {
+            Ok(_) => reply(StatusCode::OK, "suppressed"),
+            Err(e) => store_failed(e),
+        },
+        Ok(EventNews::Enable { phone }) => match r.store.lift_disabled(phone.as_str()).await {
+            Ok(true) => reply(StatusCode::OK, "lifted what onUserDisable set"),
+            Ok(false) => reply(
+                StatusCode::OK,
+                "nothing set by onUserDisable to lift: nothing changed",
+            ),
+            Err(e) => store_failed(e),
+        },
+        Ok(EventNews::Conversation { messages }) => {
+            match hear(&r.store, &messages, InboundSource::Event).await {
+                Ok(heard) => reply(
+                    StatusCode::OK,
+                    &format!(
+                        "heard {} new client messages ({} opt-outs, {} opt-ins, {} possible opt-outs); {} heard before",
+                        heard.new, heard.opt_outs, heard.opt_ins, heard.possible, heard.replayed
+                    ),
+                ),
                 Err(e) => store_failed(e),
             }
         }

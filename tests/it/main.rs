@@ -11,6 +11,7 @@ mod contract;
 mod control;
 mod identity;
 mod late_acks;
+mod listening;
 mod loading;
 mod operator;
 mod pg_schema;

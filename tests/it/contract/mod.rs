@@ -32,6 +32,7 @@ macro_rules! contract {
 
 mod claims;
 mod coverage;
+mod listening;
 mod loads;
 mod plans;
 mod reads;

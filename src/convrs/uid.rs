@@ -1,0 +1,33 @@
+//! Convrs user ids: `{botID}-{platform}-{id}`; WhatsApp (`wa3`) and SMS (`cms`) users' ids end
+//! in their number's digits (the document's examples: `3941-wa3-44151999999`,
+//! `3941-cms-44151999999`).
+
+use crate::phone::PhoneNumber;
+
+/// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
+pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
+    let mut parts = uid.splitn(3, '-');
+    let (_bot, tag, digits) = (parts.next()?, parts.next()?, parts.next()?);
+    matches!(tag, "wa3" | "cms")
+        .then(|| PhoneNumber::parse(&format!("+{digits}"), None).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whatsapp_and_sms_uids_give_the_number() {
+        assert_eq!(
+            phone_of_uid("3941-wa3-447911123456").unwrap().as_str(),
+            "+447911123456"
+        );
+        assert_eq!(
+            phone_of_uid("3941-cms-447911123456").unwrap().as_str(),
+            "+447911123456"
+        );
+        assert!(phone_of_uid("73-tel-615940546").is_none());
+        assert!(phone_of_uid("garbage").is_none());
+    }
+}

@@ -1,0 +1,90 @@
+//! What recipients wrote in answer to a campaign, as `status`, `--json` and the reports show
+//! it: counted by what it was read as, and the opt-outs and possible opt-outs one by one.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::html::esc;
+use crate::queue::{Heard, Reply};
+
+/// What recipients wrote in answer to a campaign, counted by what it was read as, and the
+/// opt-outs and possible opt-outs one by one (who, what, when).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Replies {
+    pub opt_outs: usize,
+    pub possible_opt_outs: usize,
+    pub opt_ins: usize,
+    pub help: usize,
+    pub other: usize,
+    /// The opt-outs and possible opt-outs, oldest first.
+    pub listed: Vec<Reply>,
+}
+
+impl Replies {
+    pub fn of(replies: Vec<Reply>) -> Self {
+        let mut r = Replies::default();
+        for reply in replies {
+            match reply.verdict {
+                Heard::OptOut => r.opt_outs += 1,
+                Heard::PossibleOptOut => r.possible_opt_outs += 1,
+                Heard::OptIn => r.opt_ins += 1,
+                Heard::Help => r.help += 1,
+                Heard::Other => r.other += 1,
+            }
+            if matches!(reply.verdict, Heard::OptOut | Heard::PossibleOptOut) {
+                r.listed.push(reply);
+            }
+        }
+        r
+    }
+
+    pub fn total(&self) -> usize {
+        self.opt_outs + self.possible_opt_outs + self.opt_ins + self.help + self.other
+    }
+
+    /// Each recipient's last opt-out or possible opt-out.
+    pub fn by_recipient(&self) -> HashMap<&str, &Reply> {
+        self.listed
+            .iter()
+            .map(|r| (r.recipient.as_str(), r))
+            .collect()
+    }
+}
+
+/// The report's section: the counts, and each opt-out and possible opt-out.
+pub fn html(r: &Replies) -> String {
+    let mut html = String::from("<h2>Replies and opt-outs</h2>");
+    if r.total() == 0 {
+        html.push_str("<p>No replies heard.</p>");
+        return html;
+    }
+    let _ = write!(
+        html,
+        "<table id=\"replies\"><tr><th>opt-outs</th><th>possible opt-outs</th><th>opt-ins</th>\
+         <th>help</th><th>other</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+        r.opt_outs, r.possible_opt_outs, r.opt_ins, r.help, r.other
+    );
+    if r.listed.is_empty() {
+        return html;
+    }
+    html.push_str(
+        "<table id=\"opt-outs\"><tr><th>recipient</th><th>wrote</th><th>at (UTC)</th><th>read as</th></tr>",
+    );
+    for reply in &r.listed {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&reply.recipient),
+            esc(&reply.text),
+            crate::clock::rfc3339_secs(reply.at_ms),
+            reply.verdict
+        );
+    }
+    html.push_str("</table>");
+    if r.possible_opt_outs > 0 {
+        html.push_str("<p>A possible opt-out opens with an opt-out keyword and says more; it is recorded, not acted on, unless <code>campaign opt-out possible act</code> is set.</p>");
+    }
+    html
+}

@@ -1,0 +1,103 @@
+//! What recipients say, simulated: a reply to every message that reaches ack 10 (its text is
+//! `--reply-text`), shown by GetConversation; and test-only commands (not in the API document)
+//! that make a client write (`SimClientMessage`) or disable and enable a user
+//! (`SimUserDisable`, `SimUserEnable`), each pushed as the document's event
+//! (`onUserConversation`, `onUserDisable`, `onUserEnable`) to `--events-url` when one is given.
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use super::Sim;
+use super::commands::{Reply, Req, checked_message};
+use super::state::{ConversationEntry, SimState, iso};
+
+/// The client's replies to the user's messages that have reached ack 10 by now.
+pub fn replies(sim: &Sim, state: &SimState, uid: &str) -> Vec<ConversationEntry> {
+    let step = sim.config.ack_delay;
+    state
+        .messages
+        .iter()
+        .filter(|(_, m)| m.uid == uid)
+        .filter_map(|(mid, m)| {
+            let steps = m.plan.iter().position(|ack| *ack == 10)?;
+            let reached = m.accepted_at + step * steps as u32;
+            (reached <= Utc::now()).then(|| ConversationEntry {
+                mid: format!("{mid}r"),
+                msg: sim.config.reply_text.clone(),
+                sender: "client",
+                dt: reached,
+                bot: state
+                    .users
+                    .get(uid)
+                    .map(|u| u.bot.clone())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// `SimClientMessage {uid, message}`: the client writes; pushed as onUserConversation.
+pub fn client_message(sim: &Sim, req: &Req) -> Reply {
+    let uid = req.uid(sim)?;
+    let text = checked_message(req)?;
+    let mut state = sim.lock();
+    let mid = state.new_mid();
+    let bot = state.users[uid].bot.clone();
+    let entry = ConversationEntry {
+        mid: mid.clone(),
+        msg: text.to_string(),
+        sender: "client",
+        dt: Utc::now(),
+        bot,
+    };
+    let data = entry_json(uid, &entry);
+    state
+        .conversations
+        .entry(uid.to_string())
+        .or_default()
+        .push(entry);
+    drop(state);
+    push(
+        sim,
+        json!({ "cmd": "onUserConversation", "ok": 1, "uid": uid, "data": [data] }),
+    );
+    Ok(Map::from_iter([("mid".to_string(), json!(mid))]))
+}
+
+/// `SimUserDisable` / `SimUserEnable {uid}`: pushed as onUserDisable / onUserEnable.
+pub fn user_event(sim: &Sim, cmd: &str, req: &Req) -> Reply {
+    let uid = req.uid(sim)?;
+    let event = if cmd == "SimUserDisable" {
+        "onUserDisable"
+    } else {
+        "onUserEnable"
+    };
+    push(sim, json!({ "cmd": event, "ok": 1, "uid": uid }));
+    Ok(Map::new())
+}
+
+/// A conversation entry as the document's onUserConversation shows it.
+fn entry_json(uid: &str, e: &ConversationEntry) -> Value {
+    json!({
+        "uid": uid, "mid": e.mid, "msg": e.msg, "typ": "text", "sender": e.sender,
+        "dt": iso(e.dt), "agent": "", "bot": e.bot,
+    })
+}
+
+/// Posts an event to the events URL, if one is configured (three tries, then given up).
+fn push(sim: &Sim, event: Value) {
+    let Some(url) = sim.config.events_url.clone() else {
+        return;
+    };
+    let http = sim.http.clone();
+    tokio::spawn(async move {
+        for _ in 0..3 {
+            if let Ok(r) = http.post(&url).json(&event).send().await
+                && (r.status().is_success() || r.status().is_client_error())
+            {
+                return;
+            }
+        }
+        tracing::debug!(%url, "an event was not accepted");
+    });
+}

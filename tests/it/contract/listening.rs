@@ -1,0 +1,220 @@
+//! What recipients write, on both engines: kept once per mid, attributed to the campaign last
+//! sent to them, the later of a STOP and a START wins, an opt-in lifts only what a keyword or
+//! onUserDisable set; the keyword lists; the conversations due to be read.
+
+use campaign::queue::{Acted, DueRead, Effect, Heard, InboundMessage, InboundSource, KeywordKind};
+
+use super::*;
+
+const UID: &str = "3941-cms-447911000000";
+const PHONE: &str = "+447911000000";
+
+fn said<'a>(mid: &'a str, text: &'a str, dt_ms: i64, verdict: Heard) -> InboundMessage<'a> {
+    InboundMessage {
+        mid,
+        uid: UID,
+        phone: Some(PHONE),
+        text,
+        dt_ms,
+        source: InboundSource::Event,
+        verdict,
+    }
+}
+
+async fn suppressed(store: &Store) -> Vec<(String, String)> {
+    let list = store.suppressions().await.unwrap();
+    list.into_iter().map(|s| (s.phone, s.source)).collect()
+}
+
+contract!(
+    what_recipients_write_is_kept_once_and_the_later_keyword_wins,
+    hearing
+);
+async fn hearing(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 1).await;
+    let (_lease, claims) = claim_due(store, id).await;
+    let sent_with_uid = Outcome::Sent {
+        mid: "m-0".into(),
+        uid: Some(UID.into()),
+        poll_at: i64::MAX,
+    };
+    store.finish(&claims[0], &sent_with_uid).await.unwrap();
+    let after = store.now_ms() + 1_000;
+    let (out, inn) = (Effect::Suppress, Effect::Lift);
+    let stop = said("c-1", "Stop.", after, Heard::OptOut);
+    assert_eq!(
+        store.hear_inbound(&stop, out, false).await.unwrap(),
+        Acted::Suppressed(true)
+    );
+    assert_eq!(suppressed(store).await, [(PHONE.into(), "keyword".into())]);
+    assert_eq!(
+        store.hear_inbound(&stop, out, false).await.unwrap(),
+        Acted::Replayed,
+        "a replay changes nothing"
+    );
+    // A START sent before the STOP, heard after it: the STOP is later, and stands.
+    let early_start = said("c-0", "START", after - 500, Heard::OptIn);
+    assert_eq!(
+        store.hear_inbound(&early_start, inn, false).await.unwrap(),
+        Acted::Superseded
+    );
+    assert_eq!(suppressed(store).await.len(), 1);
+    let start = said("c-2", "Start", after + 1_000, Heard::OptIn);
+    assert_eq!(
+        store.hear_inbound(&start, inn, false).await.unwrap(),
+        Acted::Lifted(true)
+    );
+    assert!(suppressed(store).await.is_empty());
+    // A STOP older than that START, heard late, does not put the number back.
+    let late_stop = said("c-1b", "STOP", after + 500, Heard::OptOut);
+    assert_eq!(
+        store.hear_inbound(&late_stop, out, false).await.unwrap(),
+        Acted::Superseded
+    );
+    assert!(suppressed(store).await.is_empty());
+    // An operator's suppression survives a START; onUserEnable lifts only onUserDisable's.
+    store
+        .suppress(PHONE, "asked by phone", "operator")
+        .await
+        .unwrap();
+    let again = said("c-3", "START", after + 2_000, Heard::OptIn);
+    assert_eq!(
+        store.hear_inbound(&again, inn, false).await.unwrap(),
+        Acted::Lifted(false)
+    );
+    assert!(!store.lift_disabled(PHONE).await.unwrap());
+    assert_eq!(suppressed(store).await, [(PHONE.into(), "operator".into())]);
+    store.unsuppress(PHONE).await.unwrap();
+    store
+        .suppress(PHONE, "user disabled (onUserDisable)", "onUserDisable")
+        .await
+        .unwrap();
+    assert!(store.lift_disabled(PHONE).await.unwrap());
+    // Possible opt-outs act only when the operator says so, and then count as keywords.
+    let possible = said("c-4", "Stop please", after + 3_000, Heard::PossibleOptOut);
+    assert_eq!(
+        store.hear_inbound(&possible, out, true).await.unwrap(),
+        Acted::Suppressed(true)
+    );
+    let earlier_start = said("c-5", "start", after + 2_500, Heard::OptIn);
+    assert_eq!(
+        store.hear_inbound(&earlier_start, inn, true).await.unwrap(),
+        Acted::Superseded
+    );
+    let replies = store.replies(id).await.unwrap();
+    let verdicts: Vec<Heard> = replies.iter().map(|r| r.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Heard::OptIn,
+            Heard::OptOut,
+            Heard::OptOut,
+            Heard::OptIn,
+            Heard::OptIn,
+            Heard::OptIn,
+            Heard::PossibleOptOut
+        ],
+        "every message, once, attributed to the campaign sent before it, by time"
+    );
+    assert!(replies.iter().all(|r| r.recipient == PHONE));
+    let before_the_send = said("c-old", "STOP", 0, Heard::OptOut);
+    store
+        .hear_inbound(&before_the_send, Effect::None, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.replies(id).await.unwrap().len(),
+        7,
+        "a message sent before the campaign's is not an answer to it"
+    );
+}
+
+contract!(the_keyword_lists_are_shared_in_the_database, keyword_lists);
+async fn keyword_lists(scene: Scene) {
+    let store = &scene.store;
+    let words = store.keywords().await.unwrap();
+    assert_eq!(
+        words.len(),
+        campaign::listening::keywords::DEFAULTS.len(),
+        "the defaults are seeded"
+    );
+    assert!(store.set_keyword("basta", KeywordKind::Out).await.unwrap());
+    assert!(!store.set_keyword("basta", KeywordKind::Out).await.unwrap());
+    assert!(store.set_keyword("basta", KeywordKind::Help).await.unwrap());
+    assert!(store.remove_keyword("basta").await.unwrap());
+    assert!(!store.remove_keyword("basta").await.unwrap());
+    store
+        .set_setting(campaign::listening::POSSIBLE_SETTING, "act")
+        .await
+        .unwrap();
+    store
+        .set_setting(campaign::listening::POSSIBLE_SETTING, "record")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .setting(campaign::listening::POSSIBLE_SETTING)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("record")
+    );
+}
+
+contract!(
+    conversations_due_are_read_by_one_reader_at_a_time,
+    conversation_reads
+);
+async fn conversation_reads(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 1).await;
+    let now = store.now_ms();
+    let read = DueRead {
+        uid: String::new(),
+        source: InboundSource::Sweep,
+        since_ms: now - 1_000,
+        reads: 0,
+        until_ms: now + 60_000,
+    };
+    store
+        .want_conversation(id, UID, &read, now + 10_000)
+        .await
+        .unwrap();
+    assert!(store.due_conversations(id, 10).await.unwrap().is_empty());
+    // Asked again, earlier: the earliest due time and the widest span are kept.
+    let reply = DueRead {
+        source: InboundSource::Reply,
+        since_ms: now - 5_000,
+        until_ms: now,
+        ..read.clone()
+    };
+    store.want_conversation(id, UID, &reply, now).await.unwrap();
+    let due = store.due_conversations(id, 10).await.unwrap();
+    assert_eq!(
+        due,
+        [DueRead {
+            uid: UID.into(),
+            since_ms: now - 5_000,
+            ..read.clone()
+        }]
+    );
+    assert!(
+        store.due_conversations(id, 10).await.unwrap().is_empty(),
+        "held from another reader"
+    );
+    store
+        .conversation_read(id, UID, 1, Some(now))
+        .await
+        .unwrap();
+    assert_eq!(store.due_conversations(id, 10).await.unwrap()[0].reads, 1);
+    store.conversation_read(id, UID, 2, None).await.unwrap();
+    store
+        .conversation_read(id, UID, 3, Some(now))
+        .await
+        .unwrap();
+    assert!(
+        store.due_conversations(id, 10).await.unwrap().is_empty(),
+        "read for the last time"
+    );
+}
