@@ -434,5 +434,6 @@ fn worker_config() -> WorkerConfig {
         defer_after: Duration::from_secs(60),
         tick: Duration::from_millis(200),
         request_timeout: Duration::from_secs(30),
+        events_ws: None,
     }
 }

@@ -18,6 +18,7 @@ use super::{EXIT_INTERRUPTED, GlobalArgs};
 use crate::convrs::Client;
 use crate::engine::{self, ApiStats, Health, TokenLimits, WorkerConfig, WorkerStatus};
 use crate::queue::{Purpose, this_process};
+use crate::tracking::socket::SocketConfig;
 use crate::tracking::{CallbackTarget, PollSchedule, ReceiverLimits, serve, webhook};
 
 #[derive(Debug, Args)]
@@ -40,6 +41,11 @@ pub struct WorkerArgs {
     /// The public URL of the callback endpoint, if not http://LISTEN/callback (behind a proxy).
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,
+    /// Also take Convrs events over the API's WebSocket (the WSS URL shown under Integrations >
+    /// Convrs API): one socket per token this worker holds. wss:// only (ws:// on this
+    /// machine).
+    #[arg(long, env = "CONVRS_WS_URL", value_name = "URL")]
+    pub events_ws: Option<String>,
     /// Sends per second per token (1 to 10000).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub rate: u32,
@@ -105,6 +111,11 @@ fn parse_lease(s: &str) -> Result<Duration, String> {
 
 pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     check_reconcile_after(args.reconcile_after, global.request_timeout);
+    let events_ws = args
+        .events_ws
+        .as_deref()
+        .map(SocketConfig::new)
+        .transpose()?;
     let store = global.store(Purpose::Real).await?;
     let url = global
         .api_url
@@ -146,7 +157,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         args.health_check_every,
     );
     let limits = ReceiverLimits::default();
-    let app = webhook::router(store.clone(), secret.clone(), limits);
+    let app = webhook::router(store.clone(), secret.clone(), limits, status.events.clone());
     let serving = CancellationToken::new();
     let server = tokio::spawn(serve::serve(listener, app, limits, serving.clone()));
     let admin_app = engine::health_router(health);
@@ -180,6 +191,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         defer_after: DEFER_AFTER,
         tick: Duration::from_secs(1),
         request_timeout: global.request_timeout,
+        events_ws,
     };
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone()));

@@ -191,6 +191,12 @@ impl Client {
         expose(&self.token)
     }
 
+    /// The WebSocket's first frame: `{"cmd":"connect","token":...}` (the document's "Connect
+    /// via Websocket"). It holds the token: send it, never show it.
+    pub fn connect_frame(&self) -> String {
+        serde_json::json!({ "cmd": "connect", "token": self.token() }).to_string()
+    }
+
     /// A fingerprint of the token (`fp:` and 8 hex digits), to tell tokens apart in the store.
     pub fn token_fingerprint(&self) -> String {
         token_fingerprint(&self.token)

@@ -125,6 +125,7 @@ async fn healthz(State(h): State<Health>) -> Response {
         "api": api.as_deref().unwrap_or("ok"),
         "last_api_success": h.api.last_reached().map(rfc3339_secs),
         "tokens": h.status.tokens(),
+        "sockets": h.status.events.sockets(),
     });
     let code = if ok {
         StatusCode::OK

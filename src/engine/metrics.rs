@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::convrs::wire::Answer;
 use crate::convrs::{CallError, Observe};
 use crate::queue::{MessageState, QueueGauges, TokenHeld};
+use crate::tracking::events::EventStats;
 
 type Labels = Vec<(String, String)>;
 
@@ -161,6 +162,7 @@ pub fn render(
     register_api(&mut r, api, status);
     register_queue(&mut r, queue, queue_age);
     register_tokens(&mut r, status, queue, holders);
+    register_events(&mut r, &status.events);
     let mut text = String::new();
     // Writing to a String does not fail.
     let _ = encode(&mut text, &r);
@@ -252,6 +254,32 @@ fn register_queue(r: &mut Registry, queue: &QueueGauges, queue_age: Duration) {
         "deferred_messages",
         "Queued messages due later (deferred)",
         single(queue.deferred),
+    );
+}
+
+/// Events heard, by source and command, and the WebSocket's reconnects, by reason.
+fn register_events(r: &mut Registry, events: &EventStats) {
+    let heard = Family::<Labels, Counter>::default();
+    for ((source, command), n) in events.events() {
+        heard
+            .get_or_create(&labels(&[("source", &source), ("command", &command)]))
+            .inc_by(n);
+    }
+    r.register(
+        "events",
+        "Convrs events heard, by source (event: the webhook; websocket) and command",
+        heard,
+    );
+    let reconnects = Family::<Labels, Counter>::default();
+    for (reason, n) in events.reconnects() {
+        reconnects
+            .get_or_create(&labels(&[("reason", &reason)]))
+            .inc_by(n);
+    }
+    r.register(
+        "websocket_reconnects",
+        "Reconnects of the event WebSocket, by reason (dropped, 1018, 1019)",
+        reconnects,
     );
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::dispatch::GateStats;
 use crate::queue::{CampaignId, TokenHeld};
+use crate::tracking::events::EventStats;
 
 /// Where each token stands in this worker: what `/healthz` and `/metrics` show.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -27,6 +28,8 @@ pub enum TokenState {
 pub struct WorkerStatus {
     tokens: std::sync::Mutex<BTreeMap<String, TokenState>>,
     stats: std::sync::Mutex<BTreeMap<String, Arc<GateStats>>>,
+    /// Events heard (webhook and WebSocket) and where each token's socket stands.
+    pub events: Arc<EventStats>,
 }
 
 impl WorkerStatus {

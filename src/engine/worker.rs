@@ -25,6 +25,7 @@ use crate::convrs::{CallbackTarget, Client};
 use crate::dispatch::DispatchConfig;
 use crate::queue::{CampaignId, Role, SendOptions, Sendable, Store, StoreError};
 use crate::tracking::PollSchedule;
+use crate::tracking::socket::{SocketConfig, listen};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -44,6 +45,8 @@ pub struct WorkerConfig {
     pub tick: Duration,
     /// How long its clients wait for an answer: a campaign's safe delay must be longer.
     pub request_timeout: Duration,
+    /// The API's WebSocket, for events (`--events-ws`): one socket per token held.
+    pub events_ws: Option<SocketConfig>,
 }
 
 impl WorkerConfig {
@@ -166,6 +169,15 @@ async fn serve_token(
                     config.tick,
                     polling.clone(),
                 ));
+                let socket = config.events_ws.clone().map(|socket| {
+                    tokio::spawn(listen(
+                        store.clone(),
+                        client.clone(),
+                        socket,
+                        status.events.clone(),
+                        polling.clone(),
+                    ))
+                });
                 let left = match send_on(store, client, &token, config, status, stop, spread).await
                 {
                     Ok(left) => left,
@@ -176,6 +188,9 @@ async fn serve_token(
                 };
                 polling.cancel();
                 let _ = tracking.await;
+                if let Some(socket) = socket {
+                    let _ = socket.await;
+                }
                 if let Err(e) = token.release(store).await {
                     tracing::warn!(token = %fingerprint, error = %e, "cannot give the token up; its lease expires");
                 }

@@ -6,6 +6,27 @@ use super::sql::{q, q_as};
 use super::states::{Heard, InboundSource, KeywordKind, is_in};
 use super::{CampaignId, Lock, Store, StoreError};
 
+/// What a conversation read asked for again keeps: the earliest due time, the earliest start,
+/// the latest end.
+macro_rules! want_conflict {
+    () => {
+        "ON CONFLICT (campaign_id, uid) DO UPDATE SET
+         due_at = CASE WHEN excluded.due_at < conversation_reads.due_at
+             THEN excluded.due_at ELSE conversation_reads.due_at END,
+         since_ms = CASE WHEN excluded.since_ms < conversation_reads.since_ms
+             THEN excluded.since_ms ELSE conversation_reads.since_ms END,
+         until_ms = CASE WHEN excluded.until_ms > conversation_reads.until_ms
+             THEN excluded.until_ms ELSE conversation_reads.until_ms END"
+    };
+}
+
+/// `want_conversation`'s upsert.
+pub(super) const WANT_CONVERSATION: &str = concat!(
+    "INSERT INTO conversation_reads
+         (campaign_id, uid, source, since_ms, due_at, until_ms) VALUES ($1, $2, $3, $4, $5, $6) ",
+    want_conflict!()
+);
+
 /// A client's message, read.
 #[derive(Debug, Clone)]
 pub struct InboundMessage<'a> {
@@ -234,6 +255,27 @@ impl Store {
         Ok(())
     }
 
+    /// After the event socket of `token` was down since `since_ms`: asks for the conversations
+    /// of the token's users sent to, or acked (a reply brings ack 10), since then to be read,
+    /// since no event missed meanwhile is sent again. Returns how many were asked for.
+    pub async fn catch_up(&self, token: &str, since_ms: i64) -> Result<u64, StoreError> {
+        let now = self.now_ms();
+        let done = q(format!(
+            "INSERT INTO conversation_reads (campaign_id, uid, source, since_ms, due_at, until_ms)
+             SELECT DISTINCT m.campaign_id, m.uid, 'reply', {since_ms}, {now}, {now}
+             FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+             WHERE c.token_fingerprint = $1 AND m.uid IS NOT NULL
+                 AND (m.sent_at >= $2 OR m.last_ack_at >= $3) {}",
+            want_conflict!()
+        ))
+        .bind(token)
+        .bind(since_ms)
+        .bind(since_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Claims the campaign's conversations due to be read: each is held from other readers
     /// until `conversation_read` says when (or whether) it is read again.
     pub async fn due_conversations(
@@ -303,17 +345,6 @@ impl Store {
         Ok(())
     }
 }
-
-/// `want_conversation`'s upsert: the earliest due time, the earliest start, the latest end.
-pub(super) const WANT_CONVERSATION: &str = "INSERT INTO conversation_reads
-         (campaign_id, uid, source, since_ms, due_at, until_ms) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (campaign_id, uid) DO UPDATE SET
-         due_at = CASE WHEN excluded.due_at < conversation_reads.due_at
-             THEN excluded.due_at ELSE conversation_reads.due_at END,
-         since_ms = CASE WHEN excluded.since_ms < conversation_reads.since_ms
-             THEN excluded.since_ms ELSE conversation_reads.since_ms END,
-         until_ms = CASE WHEN excluded.until_ms > conversation_reads.until_ms
-             THEN excluded.until_ms ELSE conversation_reads.until_ms END";
 
 /// Whether a keyword of the same user, sent after this one, was heard already.
 async fn later_keyword(

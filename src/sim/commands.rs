@@ -69,7 +69,7 @@ impl<'a> Req<'a> {
     }
 
     /// An integer field, given as a number or a string of digits. `Some(None)`: present, not an integer.
-    fn int(&self, key: &str) -> Option<Option<i64>> {
+    pub(super) fn int(&self, key: &str) -> Option<Option<i64>> {
         let v = self.0.get(key)?;
         if v.is_null() {
             return None;
@@ -120,6 +120,7 @@ pub fn run(sim: &Sim, token: &str, cmd: &str, request: &Map<String, Value>) -> R
         "GetConversationsFlat" | "GetOpenConversations" => Ok(fields([("data", json!([]))])),
         "SimClientMessage" => listening::client_message(sim, &req),
         "SimUserDisable" | "SimUserEnable" => listening::user_event(sim, cmd, &req),
+        "SimDropSockets" | "SimCloseSockets" => listening::sockets(sim, cmd, &req),
         "heartbeat" => Ok(fields([("data", json!({ "datetime": iso(Utc::now()) }))])),
         _ => Err(UnknownCommand.into()),
     }

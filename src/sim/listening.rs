@@ -2,13 +2,15 @@
 //! `--reply-text`), shown by GetConversation; and test-only commands (not in the API document)
 //! that make a client write (`SimClientMessage`) or disable and enable a user
 //! (`SimUserDisable`, `SimUserEnable`), each pushed as the document's event
-//! (`onUserConversation`, `onUserDisable`, `onUserEnable`) to `--events-url` when one is given.
+//! (`onUserConversation`, `onUserDisable`, `onUserEnable`) to every open WebSocket and to
+//! `--events-url` when one is given; `SimDropSockets` and `SimCloseSockets` end the sockets.
 
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::Sim;
 use super::commands::{Reply, Req, checked_message};
+use super::socket::Push;
 use super::state::{ConversationEntry, SimState, iso};
 
 /// The client's replies to the user's messages that have reached ack 10 by now.
@@ -76,6 +78,18 @@ pub fn user_event(sim: &Sim, cmd: &str, req: &Req) -> Reply {
     Ok(Map::new())
 }
 
+/// `SimDropSockets`: every open WebSocket breaks, without a close frame;
+/// `SimCloseSockets {code}`: every one is closed with `code`.
+pub fn sockets(sim: &Sim, cmd: &str, req: &Req) -> Reply {
+    let push = match req.int("code") {
+        _ if cmd == "SimDropSockets" => Push::Drop,
+        Some(Some(code)) => Push::Close(u16::try_from(code).unwrap_or(1000)),
+        _ => Push::Close(1000),
+    };
+    sim.sockets().broadcast(&push);
+    Ok(Map::new())
+}
+
 /// A conversation entry as the document's onUserConversation shows it.
 fn entry_json(uid: &str, e: &ConversationEntry) -> Value {
     json!({
@@ -84,8 +98,10 @@ fn entry_json(uid: &str, e: &ConversationEntry) -> Value {
     })
 }
 
-/// Posts an event to the events URL, if one is configured (three tries, then given up).
+/// Sends an event to every open WebSocket, and posts it to the events URL if one is
+/// configured (three tries, then given up).
 fn push(sim: &Sim, event: Value) {
+    sim.sockets().broadcast(&Push::Frame(event.clone()));
     let Some(url) = sim.config.events_url.clone() else {
         return;
     };

@@ -8,6 +8,7 @@ mod acks;
 mod commands;
 pub mod ledger;
 mod listening;
+mod socket;
 mod state;
 pub mod templates;
 
@@ -146,6 +147,8 @@ impl Default for SimConfig {
 pub struct Sim {
     config: SimConfig,
     state: Mutex<state::SimState>,
+    /// The open WebSockets.
+    sockets: Mutex<socket::Sockets>,
     ledger: Option<ledger::Ledger>,
     /// For callbacks.
     http: reqwest::Client,
@@ -204,11 +207,12 @@ pub fn router(config: SimConfig) -> std::io::Result<Router> {
         rng: Mutex::new(config.seed),
         config,
         state: Default::default(),
+        sockets: Default::default(),
         ledger,
         http,
     });
     Ok(Router::new()
-        .fallback(axum::routing::post(handle))
+        .fallback(axum::routing::post(handle).get(socket::upgrade))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(sim))
 }
@@ -345,6 +349,20 @@ fn refusal(cmd: Option<&str>, r: commands::Refusal) -> Value {
 impl Sim {
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, state::SimState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn sockets(&self) -> std::sync::MutexGuard<'_, socket::Sockets> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A command sent over a WebSocket: as over POST, with the socket's token.
+    fn answer_on_socket(&self, token: &str, frame: &[u8]) -> Value {
+        let mut request = match serde_json::from_slice::<Value>(frame) {
+            Ok(Value::Object(request)) => request,
+            _ => return refusal(None, commands::Refusal::code(ErrorCode::InvalidJson)),
+        };
+        request.insert("token".into(), json!(token));
+        self.answer(Value::Object(request).to_string().as_bytes())
     }
 
     pub(super) fn log(&self, entry: &ledger::LedgerEntry) {

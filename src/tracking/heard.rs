@@ -82,9 +82,23 @@ pub enum EventNews {
     /// onUserConversation: the client's text messages in it are heard.
     Conversation { messages: Vec<ClientMessage> },
     /// About a user who is not a WhatsApp or SMS user: no number to suppress.
-    NoNumber,
+    NoNumber { command: &'static str },
     /// An event we do not act on.
     Ignored,
+}
+
+impl EventNews {
+    /// The event's command, as counted (`other` for those we do not act on: a label taken
+    /// from the body as it came could be anything).
+    pub fn command(&self) -> &'static str {
+        match self {
+            EventNews::Suppress { source, .. } => source,
+            EventNews::Enable { .. } => "onUserEnable",
+            EventNews::Conversation { .. } => "onUserConversation",
+            EventNews::NoNumber { command } => command,
+            EventNews::Ignored => "other",
+        }
+    }
 }
 
 /// An event body, or why it is refused (400).
@@ -96,7 +110,8 @@ pub fn read_event(body: &[u8]) -> Result<EventNews, &'static str> {
     let (reason, source) = match cmd {
         "onUserDisable" => ("user disabled (onUserDisable)", "onUserDisable"),
         "onUserDelete" => ("user deleted (onUserDelete)", "onUserDelete"),
-        "onUserEnable" | "onUserConversation" => ("", ""),
+        "onUserEnable" => ("", "onUserEnable"),
+        "onUserConversation" => ("", "onUserConversation"),
         _ => return Ok(EventNews::Ignored),
     };
     let uid = event
@@ -116,7 +131,7 @@ pub fn read_event(body: &[u8]) -> Result<EventNews, &'static str> {
             reason,
             source,
         },
-        None => EventNews::NoNumber,
+        None => EventNews::NoNumber { command: source },
     })
 }
 

@@ -1,9 +1,12 @@
-//! Delivery tracking: the webhook receiver (callbacks and Convrs events, read by `heard`) and
-//! the poller, both feeding the store's forward-only ack state machine.
+//! Delivery tracking: the webhook receiver (callbacks and Convrs events, read by `heard`), the
+//! API's WebSocket (events, for who cannot expose a webhook) and the poller, feeding the store's
+//! forward-only ack state machine and the listening's one handler of client messages.
 
+pub mod events;
 pub mod heard;
 pub mod poller;
 pub mod serve;
+pub mod socket;
 pub mod webhook;
 
 pub use poller::{PollSchedule, Polling, await_delivery};

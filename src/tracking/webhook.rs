@@ -17,6 +17,7 @@
 //! timeout, with a limit on connections (`serve`). Nothing here panics on input.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -30,9 +31,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
-use crate::listening::hear;
 use crate::queue::{AckApplied, HeardAck, InboundSource, Store, StoreError};
-use crate::tracking::heard::{EventNews, read_callback, read_event};
+use crate::tracking::events::{Applied, EventError, EventStats, apply};
+use crate::tracking::heard::read_callback;
 use crate::tracking::serve::{ReceiverLimits, serve};
 
 pub use crate::convrs::callback::{CallbackTarget, SECRET_HEADER};
@@ -60,6 +61,8 @@ struct Receiver {
     store: Store,
     secret: SecretString,
     body_timeout: std::time::Duration,
+    /// Events counted by source and command (the worker's `/metrics`).
+    events: Arc<EventStats>,
 }
 
 impl Receiver {
@@ -77,7 +80,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 const MAX_CALLBACK: usize = 64 * 1024;
 const MAX_EVENT: usize = 1024 * 1024;
 
-pub fn router(store: Store, secret: SecretString, limits: ReceiverLimits) -> Router {
+/// The receiver's routes; events are counted in `events`.
+pub fn router(
+    store: Store,
+    secret: SecretString,
+    limits: ReceiverLimits,
+    events: Arc<EventStats>,
+) -> Router {
     Router::new()
         .route("/callback", post(callback))
         .route("/events", post(event))
@@ -85,6 +94,7 @@ pub fn router(store: Store, secret: SecretString, limits: ReceiverLimits) -> Rou
             store,
             secret,
             body_timeout: limits.body_timeout,
+            events,
         })
 }
 
@@ -138,7 +148,7 @@ pub async fn start_with(
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let app = router(store, secret, limits);
+    let app = router(store, secret, limits, Arc::default());
     let task = tokio::spawn(serve(listener, app, limits, stop.clone()));
     Ok(RunningReceiver { addr, stop, task })
 }
@@ -228,41 +238,25 @@ async fn event(
         Ok(body) => body,
         Err(refused) => return refused,
     };
-    match read_event(&body) {
-        Ok(EventNews::Suppress {
-            phone,
-            reason,
-            source,
-        }) => match r.store.suppress(phone.as_str(), reason, source).await {
-            Ok(_) => reply(StatusCode::OK, "suppressed"),
-            Err(e) => store_failed(e),
-        },
-        Ok(EventNews::Enable { phone }) => match r.store.lift_disabled(phone.as_str()).await {
-            Ok(true) => reply(StatusCode::OK, "lifted what onUserDisable set"),
-            Ok(false) => reply(
-                StatusCode::OK,
-                "nothing set by onUserDisable to lift: nothing changed",
-            ),
-            Err(e) => store_failed(e),
-        },
-        Ok(EventNews::Conversation { messages }) => {
-            match hear(&r.store, &messages, InboundSource::Event).await {
-                Ok(heard) => reply(
-                    StatusCode::OK,
-                    &format!(
-                        "heard {} new client messages ({} opt-outs, {} opt-ins, {} possible opt-outs); {} heard before",
-                        heard.new, heard.opt_outs, heard.opt_ins, heard.possible, heard.replayed
-                    ),
-                ),
-                Err(e) => store_failed(e),
-            }
-        }
-        Ok(EventNews::NoNumber) => reply(
-            StatusCode::OK,
-            "not a WhatsApp or SMS user: nothing to suppress",
+    match apply(&r.store, &body, InboundSource::Event, &r.events).await {
+        Ok(applied) => reply(StatusCode::OK, &said(&applied)),
+        Err(EventError::Refused(refused)) => reply(StatusCode::BAD_REQUEST, refused),
+        Err(EventError::Store(e)) => store_failed(e),
+    }
+}
+
+/// What the receiver answers about an event it applied.
+fn said(applied: &Applied) -> String {
+    match applied {
+        Applied::Suppressed => "suppressed".into(),
+        Applied::Enabled(true) => "lifted what onUserDisable set".into(),
+        Applied::Enabled(false) => "nothing set by onUserDisable to lift: nothing changed".into(),
+        Applied::Heard(heard) => format!(
+            "heard {} new client messages ({} opt-outs, {} opt-ins, {} possible opt-outs); {} heard before",
+            heard.new, heard.opt_outs, heard.opt_ins, heard.possible, heard.replayed
         ),
-        Ok(EventNews::Ignored) => reply(StatusCode::OK, "ignored"),
-        Err(refused) => reply(StatusCode::BAD_REQUEST, refused),
+        Applied::NoNumber => "not a WhatsApp or SMS user: nothing to suppress".into(),
+        Applied::Ignored => "ignored".into(),
     }
 }
 

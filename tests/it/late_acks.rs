@@ -249,6 +249,7 @@ async fn only_the_holder_of_a_token_polls_its_acks() {
         defer_after: Duration::from_secs(60),
         tick: Duration::from_millis(50),
         request_timeout: Duration::from_secs(30),
+        events_ws: None,
     };
     let status = Arc::new(WorkerStatus::default());
     let stop = tokio_util::sync::CancellationToken::new();

@@ -16,17 +16,17 @@ use crate::helpers::{
     wait_for, whatsapp_def,
 };
 
-fn uid(phone: &str, tag: &str) -> String {
+pub(crate) fn uid(phone: &str, tag: &str) -> String {
     format!("3941-{tag}-{}", phone.trim_start_matches('+'))
 }
 
 /// Who is suppressed, with the source.
-async fn suppressed(store: &Store) -> Vec<(String, String)> {
+pub(crate) async fn suppressed(store: &Store) -> Vec<(String, String)> {
     let list = store.suppressions().await.unwrap();
     list.into_iter().map(|s| (s.phone, s.source)).collect()
 }
 
-async fn wait_until_suppressed(store: &Store, phone: &str) -> String {
+pub(crate) async fn wait_until_suppressed(store: &Store, phone: &str) -> String {
     wait_for(&format!("{phone} to be suppressed"), || async {
         suppressed(store)
             .await
@@ -50,7 +50,7 @@ fn options(first_poll: Duration) -> RunOptions {
 }
 
 /// Sends a campaign to `phones` to the end (acks left to the caller).
-async fn sent(
+pub(crate) async fn sent(
     sim: &TestSim,
     store: &Store,
     dir: &std::path::Path,

@@ -23,6 +23,7 @@ mod scale;
 mod schedules;
 mod send_path;
 mod sim_api;
+mod socket;
 mod state_machine;
 mod timing;
 mod tracking;

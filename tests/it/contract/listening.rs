@@ -218,3 +218,40 @@ async fn conversation_reads(scene: Scene) {
         "read for the last time"
     );
 }
+
+contract!(
+    a_socket_back_from_a_drop_reads_the_conversations_of_users_sent_to_since,
+    catching_up
+);
+async fn catching_up(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    execute(
+        &scene,
+        "UPDATE campaigns SET token_fingerprint = 'fp:socket'",
+    )
+    .await;
+    let (_lease, claims) = claim_due(store, id).await;
+    let sent_to = |n: u32| Outcome::Sent {
+        mid: format!("m-{n}"),
+        uid: Some(format!("3941-cms-44791100000{n}")),
+        poll_at: i64::MAX,
+    };
+    store.finish(&claims[0], &sent_to(0)).await.unwrap();
+    let since = store.now_ms();
+    // Sent after the drop: the 2nd; the 3rd has no uid (the answer gave none).
+    execute(&scene, "UPDATE messages SET sent_at = 0 WHERE mid = 'm-0'").await;
+    store.finish(&claims[1], &sent_to(1)).await.unwrap();
+    store.finish(&claims[2], &sent("m-2")).await.unwrap();
+    assert_eq!(store.catch_up("fp:other", 0).await.unwrap(), 0);
+    assert_eq!(store.catch_up("fp:socket", since).await.unwrap(), 1);
+    let due = store.due_conversations(id, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.uid.as_str()).collect::<Vec<_>>(),
+        ["3941-cms-447911000001"]
+    );
+    assert_eq!(
+        (due[0].source, due[0].since_ms),
+        (InboundSource::Reply, since)
+    );
+}
