@@ -45,6 +45,9 @@ pub struct Summary {
     /// True when an unchanged source was not read again (its earlier summary is shown).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub unchanged: bool,
+    /// What WhatsApp's template guidelines would say of the template (`advice`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]

@@ -1,6 +1,7 @@
 //! Campaigns: the definition (`definition`), where rows come from (`source`), the row checks
 //! (`validate`, `render`, `sms`) and the loading pipeline into the queue (`load`).
 
+pub mod advice;
 pub mod definition;
 pub mod identity;
 pub mod lines;
@@ -86,12 +87,12 @@ pub struct Loaded {
     pub summary: Summary,
 }
 
-/// The template's body text, from the cache or (once) from GetWhatsAppTemplate.
-pub async fn template_body(
+/// The template, from the cache or (once) from GetWhatsAppTemplate.
+pub async fn template(
     store: &Store,
     client: Option<&Client>,
     def: &Definition,
-) -> Result<Option<String>, LoadError> {
+) -> Result<Option<Template>, LoadError> {
     let MessageSpec::Template { name, language, .. } = &def.message else {
         return Ok(None);
     };
@@ -104,7 +105,7 @@ pub async fn template_body(
     if let Some(json) = store.cached_template(def.bot_id, name, language).await? {
         let template: Template =
             serde_json::from_str(&json).map_err(|e| fail(format!("bad cached copy: {e}")))?;
-        return Ok(Some(body_text(&template)));
+        return Ok(Some(template));
     }
     let client = client.ok_or_else(|| {
         fail("not cached yet, and no API to fetch it from: set CONVRS_TOKEN or use --sim".into())
@@ -132,11 +133,7 @@ pub async fn template_body(
             &serde_json::to_string(&template).expect("templates serialise"),
         )
         .await?;
-    Ok(Some(body_text(&template)))
-}
-
-fn body_text(template: &Template) -> String {
-    template.body_text().to_string()
+    Ok(Some(template))
 }
 
 /// Loads the definition's source: checks every row and, unless `dry_run`, queues the valid
@@ -161,16 +158,19 @@ pub async fn load(
         }
         return Ok(loaded);
     }
-    let template = template_body(store, client, def).await?;
+    let template = template(store, client, def).await?;
+    let warnings = template
+        .as_ref()
+        .map(advice::template_warnings)
+        .unwrap_or_default();
     let suppressed = store.suppressed_set().await?;
     // Open the source and check its columns before a campaign exists: a missing file or column
     // must not leave an empty campaign behind.
     let (columns, rows) = open_rows(def, client).await?;
-    let checker = RowChecker::new(def, columns, template.as_deref()).map_err(|message| {
-        LoadError::Definition {
-            source_name: source_name(def),
-            message,
-        }
+    let body = template.as_ref().map(Template::body_text);
+    let checker = RowChecker::new(def, columns, body).map_err(|message| LoadError::Definition {
+        source_name: source_name(def),
+        message,
     })?;
     let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref())
         .map_err(LoadError::RejectsFile)?
@@ -226,6 +226,7 @@ pub async fn load(
         }
     }
     let mut summary = producer.await.expect("the loader does not panic")?;
+    summary.warnings = warnings;
     if let Some(e) = insert_error {
         return Err(e.into());
     }

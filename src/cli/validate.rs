@@ -45,6 +45,7 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<Exi
     };
     let loaded = campaign::load(&def, &store, api.client.as_ref(), &opts).await;
     api.close().await?;
+    store.close().await;
     let loaded = loaded?;
     print_summary(&loaded.summary, args.json)?;
     Ok(ExitCode::SUCCESS)
@@ -95,6 +96,9 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
             sms.gsm7,
             sms.ucs2
         );
+    }
+    for warning in &summary.warnings {
+        crate::show!("warning: {warning}");
     }
     for p in &summary.previews {
         crate::show!("preview (line {}) to {}: {}", p.line, p.phone, p.text);

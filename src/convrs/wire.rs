@@ -212,6 +212,10 @@ pub struct Template {
     pub language: String,
     #[serde(default)]
     pub status: String,
+    /// MARKETING, UTILITY or AUTHENTICATION (Meta's categories), when the API says: the
+    /// document's example shows none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub category: String,
     #[serde(default)]
     pub components: Vec<Value>,
 }

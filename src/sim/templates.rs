@@ -17,6 +17,13 @@ pub struct TemplateDef {
     /// APPROVED (default), PAUSED or DISABLED.
     #[serde(default = "approved")]
     pub status: String,
+    /// MARKETING, UTILITY (default) or AUTHENTICATION.
+    #[serde(default = "utility")]
+    pub category: String,
+}
+
+fn utility() -> String {
+    "UTILITY".into()
 }
 
 fn approved() -> String {
@@ -39,6 +46,7 @@ impl TemplateDef {
             "name": self.name,
             "language": self.language,
             "status": self.status,
+            "category": self.category,
             "components": [{ "type": "BODY", "text": self.body }],
         })
     }
@@ -72,6 +80,11 @@ pub fn builtin() -> Vec<TemplateDef> {
         language: language.into(),
         body: body.into(),
         status: status.into(),
+        category: if name.starts_with("promo_") {
+            "MARKETING".into()
+        } else {
+            utility()
+        },
     };
     vec![
         t(

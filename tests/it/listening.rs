@@ -358,3 +358,37 @@ fn the_keyword_lists_are_the_operators_to_change_but_stop_start_and_help_stay() 
     assert!(ok && lists["out"].as_array().unwrap().contains(&json!("BASTA")));
     assert_eq!(lists["possible_opt_outs"], "act");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_warns_of_a_marketing_template_without_a_way_to_stop_and_of_adjacent_placeholders()
+{
+    let marketing = campaign::sim::TemplateDef {
+        name: "weekend_sale".into(),
+        language: "en".into(),
+        body: "Hi {{1}} {{2}}, 20% off everything this weekend only!".into(),
+        status: "APPROVED".into(),
+        category: "MARKETING".into(),
+    };
+    let sim = spawn_sim(|c| c.templates = vec![marketing]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path()).await;
+    let phones = vec!["+447911000051".to_string()];
+    let csv = recipients_csv(dir.path(), "r.csv", &phones);
+    let mut def = whatsapp_def(csv, "order_confirmation");
+    if let campaign::campaign::definition::MessageSpec::Template { name, .. } = &mut def.message {
+        *name = "weekend_sale".into();
+    }
+    let options = campaign::campaign::LoadOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let loaded = campaign::campaign::load(&def, &store, Some(&sim.client()), &options)
+        .await
+        .unwrap();
+    let warnings = loaded.summary.warnings.join("\n");
+    assert!(
+        warnings.contains("adjacent placeholders ({{1}} {{2}})"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("tells no way to stop"), "{warnings}");
+}

@@ -42,7 +42,7 @@ async fn validate_json_counts_every_row_and_names_each_rejects_line_and_field() 
     let store = Store::open(dir.path().join("campaign.db").to_str().unwrap())
         .await
         .unwrap();
-    camp::template_body(
+    camp::template(
         &store,
         Some(&sim.client()),
         &whatsapp_def(&dir.path().join("c.csv")),
