@@ -22,6 +22,11 @@ pub fn parse_sweep(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// A quality policy: `MIN_DELIVERED,MIN_READ%,MAX_OPT_OUT%` or `off`.
+pub fn parse_quality(s: &str) -> Result<crate::queue::QualityPolicy, String> {
+    crate::queue::QualityPolicy::parse(s)
+}
+
 pub fn in_flight(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),

@@ -57,7 +57,7 @@ pub enum Command {
     /// Serve a Convrs API simulator over HTTP (no token or money needed).
     Sim(sim::SimArgs),
     /// Load, send, and wait for delivery acks; run again to resume.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Write a campaign's report: one CSV row per recipient, or an HTML page with charts.
     Report(report::ReportArgs),
     /// Queue uncertain or failed messages of a campaign again (the operator's decision).

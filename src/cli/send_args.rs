@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::flags::{in_flight, parse_duration, parse_sweep};
+use super::flags::{in_flight, parse_duration, parse_quality, parse_sweep};
 use crate::convrs::CallbackTarget;
 use crate::dispatch::DispatchConfig;
 use crate::engine::Settings;
+use crate::queue::QualityPolicy;
 use crate::queue::SendOptions;
 use crate::tracking::PollSchedule;
 
@@ -52,6 +53,11 @@ pub struct SendArgs {
     /// [default: 72h]
     #[arg(long, value_name = "DURATION|off", value_parser = parse_sweep)]
     pub reply_sweep: Option<Duration>,
+    /// Pause the campaign when, after MIN_DELIVERED messages delivered, under MIN_READ% of
+    /// them are read (WhatsApp) or over MAX_OPT_OUT% of their recipients opt out or block the
+    /// bot; `off` never pauses [default: 200,40%,1%]
+    #[arg(long, value_name = "MIN_DELIVERED,MIN_READ%,MAX_OPT_OUT%|off", value_parser = parse_quality)]
+    pub quality: Option<QualityPolicy>,
     /// This campaign's share of its token when other campaigns send on it at once: a campaign
     /// of priority 3 gets three sends for every one of priority 1 (1 to 10) [default: 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -72,6 +78,7 @@ impl SendArgs {
         c.poll_max_age_ms = self.poll_max_age.map(ms).or(c.poll_max_age_ms);
         c.poll_rate = self.poll_rate.or(c.poll_rate);
         c.reply_sweep_ms = self.reply_sweep.map(ms).or(c.reply_sweep_ms);
+        c.quality = self.quality.or(c.quality);
         c
     }
 
@@ -101,6 +108,7 @@ impl SendArgs {
                 max_age: Duration::from_secs(24 * 3600),
                 rate: 5,
                 reply_sweep: PollSchedule::default().reply_sweep,
+                quality: QualityPolicy::default(),
             },
             reconcile_after: Duration::from_secs(60),
         };

@@ -73,6 +73,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         max_age: args.poll_max_age,
         rate: args.poll_rate,
         reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
+        ..PollSchedule::default()
     };
     for (id, channel) in &campaigns {
         let config = DispatchConfig {

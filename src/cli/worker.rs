@@ -12,11 +12,12 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::flags::parse_sweep;
+use super::flags::{parse_quality, parse_sweep};
 use super::run::{DEFER_AFTER, check_reconcile_after, parse_duration, signal};
 use super::{EXIT_INTERRUPTED, GlobalArgs};
 use crate::convrs::Client;
 use crate::engine::{self, ApiStats, Health, TokenLimits, WorkerConfig, WorkerStatus};
+use crate::queue::QualityPolicy;
 use crate::queue::{Purpose, this_process};
 use crate::tracking::socket::SocketConfig;
 use crate::tracking::{CallbackTarget, PollSchedule, ReceiverLimits, serve, webhook};
@@ -76,6 +77,11 @@ pub struct WorkerArgs {
     /// campaign did not choose; `off` never reads.
     #[arg(long, default_value = "72h", value_name = "DURATION|off", value_parser = parse_sweep)]
     pub reply_sweep: Duration,
+    /// Pause a campaign when, after MIN_DELIVERED messages delivered, under MIN_READ% of them
+    /// are read (WhatsApp) or over MAX_OPT_OUT% of their recipients opt out or block the bot,
+    /// unless the campaign was queued with its own; `off` never pauses.
+    #[arg(long, default_value = "200,40%,1%", value_name = "MIN_DELIVERED,MIN_READ%,MAX_OPT_OUT%|off", value_parser = parse_quality)]
+    pub quality: QualityPolicy,
     /// The most distinct recipients each token may start per rolling 24 hours, across all its
     /// campaigns (WhatsApp's messaging tier: 250, 1000, 10000, 100000). A campaign file's
     /// daily_limit sets its token's too.
@@ -186,6 +192,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
             max_age: args.poll_max_age,
             rate: args.poll_rate,
             reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
+            quality: args.quality,
         },
         reconcile_after: args.reconcile_after,
         defer_after: DEFER_AFTER,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::convrs::Client;
+use crate::listening::quality::{QUALITY_EVERY, QualityWatch};
 use crate::queue::{CampaignId, SendOptions, Store};
 use crate::tracking::PollSchedule;
 use crate::tracking::poller::poll_due;
@@ -24,6 +25,7 @@ fn own_polls(polls: &PollSchedule, own: Option<&SendOptions>) -> PollSchedule {
         reply_sweep: own
             .reply_sweep_ms
             .map_or(polls.reply_sweep, |sweep| (sweep > 0).then(|| ms(sweep))),
+        quality: own.quality.unwrap_or(polls.quality),
     }
 }
 
@@ -41,6 +43,7 @@ pub(super) async fn track_token(
     let mut own_limiters: HashMap<CampaignId, (u32, governor::DefaultDirectRateLimiter)> =
         HashMap::new();
     let fingerprint = client.token_fingerprint();
+    let mut quality = QualityWatch::new(QUALITY_EVERY);
     while !stop.is_cancelled() {
         match store.campaigns_to_track_on(&fingerprint).await {
             Ok(campaigns) => {
@@ -58,6 +61,9 @@ pub(super) async fn track_token(
                     let budget: Vec<&_> = std::iter::once(&limiter).chain(own_limiter).collect();
                     if let Err(e) = poll_due(&store, &client, id, &schedule, &budget, &stop).await {
                         tracing::warn!(campaign = %id, error = %e, "cannot poll acks now; will try again");
+                    }
+                    if let Err(e) = quality.watch(&store, id, &schedule.quality).await {
+                        tracing::warn!(campaign = %id, error = %e, "cannot judge the campaign's quality now; will try again");
                     }
                 }
             }

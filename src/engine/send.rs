@@ -42,6 +42,10 @@ impl Settings {
         p.first = own.poll_first_ms.map_or(p.first, ms);
         p.max_age = own.poll_max_age_ms.map_or(p.max_age, ms);
         p.rate = own.poll_rate.unwrap_or(p.rate);
+        if let Some(sweep) = own.reply_sweep_ms {
+            p.reply_sweep = (sweep > 0).then(|| ms(sweep));
+        }
+        p.quality = own.quality.unwrap_or(p.quality);
         self.reconcile_after = own.reconcile_after_ms.map_or(self.reconcile_after, ms);
         self
     }

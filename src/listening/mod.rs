@@ -4,6 +4,7 @@
 //! suppresses the sender, an opt-in lifts what a keyword or onUserDisable set).
 
 pub mod keywords;
+pub mod quality;
 pub mod reads;
 
 use serde_json::Value;

@@ -62,6 +62,21 @@ impl Store {
         Ok(())
     }
 
+    /// Pauses the campaign for `reason` (the tool's own judgement, e.g. its quality), as the
+    /// operator's pause does: `campaign resume` lifts it. False if it was paused or cancelled
+    /// already.
+    pub async fn pause_for(&self, campaign: CampaignId, reason: &str) -> Result<bool, StoreError> {
+        let done = q("UPDATE campaigns SET control = 'paused', state = 'paused',
+                 state_reason = $1, updated_at = $2
+             WHERE id = $3 AND control IS NULL")
+        .bind(reason)
+        .bind(self.now_ms())
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Lifts a pause: the campaign is queued again, for the worker holding its token (or the
     /// next run of it). A cancelled campaign stays so.
     pub async fn resume(&self, campaign: CampaignId) -> Result<bool, StoreError> {

@@ -2,7 +2,7 @@
 //! effects of an opt-out or opt-in keyword on the suppression list, the keyword lists, and the
 //! conversations due to be read with GetConversation.
 
-use super::sql::{q, q_as};
+use super::sql::{q, q_as, q_scalar};
 use super::states::{Heard, InboundSource, KeywordKind, is_in};
 use super::{CampaignId, Lock, Store, StoreError};
 
@@ -78,6 +78,52 @@ pub struct Reply {
     pub source: InboundSource,
 }
 
+/// What judging a campaign's quality takes (`Store::quality_figures`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QualityFigures {
+    /// Messages delivered (or read, or replied to).
+    pub delivered: i64,
+    /// Messages read (or replied to).
+    pub read: i64,
+    /// Recipients who opted out or blocked the bot in answer to the campaign.
+    pub turned_away: i64,
+    /// Messages queued or in flight: what a pause would hold back.
+    pub unsent: i64,
+    /// An SMS campaign: no read receipts.
+    pub sms: bool,
+}
+
+/// When a campaign is judged, and what pauses it (`listening::quality`). Shares are in basis
+/// points (1% = 100), so that a stored policy compares exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QualityPolicy {
+    /// Judged once this many messages are delivered.
+    pub min_delivered: i64,
+    /// Paused under this share of delivered messages read (0: never for this).
+    pub min_read_bp: u32,
+    /// Paused over this share of delivered recipients opting out or blocking (10000: never).
+    pub max_turned_away_bp: u32,
+}
+
+impl Default for QualityPolicy {
+    fn default() -> Self {
+        QualityPolicy {
+            min_delivered: 200,
+            min_read_bp: 4000,
+            max_turned_away_bp: 100,
+        }
+    }
+}
+
+impl QualityPolicy {
+    /// Never pauses.
+    pub const OFF: QualityPolicy = QualityPolicy {
+        min_delivered: i64::MAX,
+        min_read_bp: 0,
+        max_turned_away_bp: 10_000,
+    };
+}
+
 /// A conversation due to be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueRead {
@@ -143,8 +189,8 @@ impl Store {
             _ if later_keyword(&mut tx, m, possible_acts).await? => Acted::Superseded,
             Effect::Suppress => {
                 let added = q(
-                    "INSERT INTO suppressions (phone, reason, source, created_at)
-                     VALUES ($1, $2, 'keyword', $3) ON CONFLICT (phone) DO NOTHING",
+                    "INSERT INTO suppressions (phone, reason, source, created_at, campaign_id)
+                     VALUES ($1, $2, 'keyword', $3, $4) ON CONFLICT (phone) DO NOTHING",
                 )
                 .bind(m.phone.unwrap_or(m.uid))
                 .bind(format!(
@@ -153,6 +199,7 @@ impl Store {
                     crate::clock::rfc3339_ms(m.dt_ms)
                 ))
                 .bind(now)
+                .bind(campaign.map(|(c,)| c))
                 .execute(&mut tx)
                 .await?;
                 Acted::Suppressed(added.rows_affected() > 0)
@@ -169,6 +216,64 @@ impl Store {
         };
         tx.commit().await?;
         Ok(acted)
+    }
+
+    /// Suppresses a number for a Convrs event (onUserDisable, onUserDelete: `source`) about
+    /// `uid`, with the campaign last sent to that user, if any. A suppression of another
+    /// source (the operator's, a keyword's, the API's) is left as it is: an onUserEnable later
+    /// must not lift it.
+    pub async fn suppress_for_event(
+        &self,
+        phone: &str,
+        uid: &str,
+        reason: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        q(
+            "INSERT INTO suppressions (phone, reason, source, created_at, campaign_id)
+             VALUES ($1, $2, $3, $4, (SELECT campaign_id FROM messages
+                 WHERE uid = $5 AND uid IS NOT NULL AND sent_at IS NOT NULL
+                 ORDER BY sent_at DESC LIMIT 1))
+             ON CONFLICT (phone) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+                 campaign_id = excluded.campaign_id
+             WHERE suppressions.source IN ('onUserDisable', 'onUserDelete', 'event')",
+        )
+        .bind(phone)
+        .bind(reason)
+        .bind(source)
+        .bind(self.now_ms())
+        .bind(uid)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// What judging the campaign's quality takes: its messages delivered and read so far,
+    /// its recipients who opted out (a keyword) or blocked the bot (onUserDisable) in answer
+    /// to it and are still suppressed for it, and what it has left to send.
+    pub async fn quality_figures(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<QualityFigures, StoreError> {
+        let counts = self.counts(campaign).await?;
+        let turned_away: i64 = q_scalar(
+            "SELECT COUNT(*) FROM suppressions WHERE campaign_id = $1 AND campaign_id IS NOT NULL
+                 AND source IN ('keyword', 'onUserDisable')",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?;
+        let channel: Option<String> = q_scalar("SELECT channel FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(QualityFigures {
+            delivered: counts.delivered + counts.read + counts.replied,
+            read: counts.read + counts.replied,
+            turned_away,
+            unsent: counts.queued + counts.sending,
+            sms: channel.as_deref() == Some("sms"),
+        })
     }
 
     /// Lifts what an onUserDisable event set for `recipient` (onUserEnable): nothing else.

@@ -41,6 +41,7 @@ embedded!(
     "0014_typed_times.sql",
     "0015_partial_indexes.sql",
     "0016_listening.sql",
+    "0017_suppression_campaign.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -43,7 +43,7 @@ pub use claim::Claim;
 pub use control::Found;
 pub use counts::Counts;
 pub use gauges::QueueGauges;
-pub use inbound::{Acted, DueRead, Effect, InboundMessage, Reply};
+pub use inbound::{Acted, DueRead, Effect, InboundMessage, QualityFigures, QualityPolicy, Reply};
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use messages::Outcome;
 pub use migrations::migrator;

@@ -26,6 +26,9 @@ pub struct SendOptions {
     /// How long after an SMS is sent its conversation is read for replies (0: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_sweep_ms: Option<u64>,
+    /// When the campaign pauses itself for its quality (`listening::quality`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::QualityPolicy>,
 }
 
 /// A campaign with something to send on a token.

@@ -45,10 +45,13 @@ pub async fn apply(
     Ok(match news {
         EventNews::Suppress {
             phone,
+            uid,
             reason,
             source,
         } => {
-            store.suppress(phone.as_str(), reason, source).await?;
+            store
+                .suppress_for_event(phone.as_str(), &uid, reason, source)
+                .await?;
             Applied::Suppressed
         }
         EventNews::Enable { phone } => Applied::Enabled(store.lift_disabled(phone.as_str()).await?),

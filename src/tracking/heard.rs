@@ -74,6 +74,7 @@ pub enum EventNews {
     /// event (onUserEnable lifts only what onUserDisable set).
     Suppress {
         phone: PhoneNumber,
+        uid: String,
         reason: &'static str,
         source: &'static str,
     },
@@ -128,6 +129,7 @@ pub fn read_event(body: &[u8]) -> Result<EventNews, &'static str> {
         Some(phone) if cmd == "onUserEnable" => EventNews::Enable { phone },
         Some(phone) => EventNews::Suppress {
             phone,
+            uid: uid.to_string(),
             reason,
             source,
         },

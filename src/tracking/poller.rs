@@ -10,8 +10,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::convrs::{Ack, Client};
+use crate::listening::quality::{QUALITY_EVERY, QualityWatch};
 use crate::listening::reads::{read_due, sweep_of};
-use crate::queue::{CampaignId, DuePoll, HeardAck, Store, StoreError};
+use crate::queue::{CampaignId, DuePoll, HeardAck, QualityPolicy, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct PollSchedule {
@@ -23,6 +24,8 @@ pub struct PollSchedule {
     pub rate: u32,
     /// How long after an SMS is sent its conversation is read for replies (`None`: never).
     pub reply_sweep: Option<Duration>,
+    /// When a campaign tracked pauses itself for its quality.
+    pub quality: QualityPolicy,
 }
 
 impl Default for PollSchedule {
@@ -32,6 +35,7 @@ impl Default for PollSchedule {
             max_age: Duration::from_secs(24 * 3600),
             rate: 5,
             reply_sweep: Some(Duration::from_secs(72 * 3600)),
+            quality: QualityPolicy::default(),
         }
     }
 }
@@ -208,7 +212,8 @@ pub async fn await_delivery(
 }
 
 /// Polling in the background while a campaign is being sent: each message is asked about on
-/// its own schedule from its own send time, not after the whole campaign is sent.
+/// its own schedule from its own send time, not after the whole campaign is sent; and the
+/// campaign's quality judged as its acks come (`listening::quality`).
 pub struct Polling {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -227,11 +232,15 @@ impl Polling {
         let token = stop.clone();
         let task = tokio::spawn(async move {
             let limiter = schedule.limiter();
+            let mut quality = QualityWatch::new(QUALITY_EVERY);
             while !token.is_cancelled() {
                 if let Err(e) =
                     poll_due(&store, &client, campaign, &schedule, &[&limiter], &token).await
                 {
                     tracing::warn!(%campaign, error = %e, "cannot poll acks now; will try again");
+                }
+                if let Err(e) = quality.watch(&store, campaign, &schedule.quality).await {
+                    tracing::warn!(%campaign, error = %e, "cannot judge the campaign's quality now; will try again");
                 }
                 let next = match store.next_poll(campaign).await {
                     Ok(Some(at)) => (at - store.now_ms()).clamp(10, 1000),

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use campaign::engine::{self, RunOptions};
-use campaign::queue::{CampaignId, Heard, InboundSource, Store};
+use campaign::listening::quality::QualityWatch;
+use campaign::queue::{CampaignId, Heard, InboundSource, QualityPolicy, Store};
 use campaign::tracking::{PollSchedule, webhook, webhook_secret};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -391,4 +392,49 @@ async fn validate_warns_of_a_marketing_template_without_a_way_to_stop_and_of_adj
         "{warnings}"
     );
     assert!(warnings.contains("tells no way to stop"), "{warnings}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_recipients_do_not_read_pauses_itself_with_the_figures() {
+    let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(10)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path()).await;
+    // Numbers ending in 7 are delivered and never read; 2001 (chatting to an agent) is
+    // deferred, so the campaign still has a message to hold back.
+    let phones = [
+        "+447911000017",
+        "+447911000027",
+        "+447911000037",
+        "+447911002001",
+    ];
+    let id = sent(&sim, &store, dir.path(), &phones, false).await;
+    poll_until(&sim, &store, id, "three delivered", || async {
+        (store.counts(id).await.unwrap().delivered == 3).then_some(())
+    })
+    .await;
+    let policy = QualityPolicy {
+        min_delivered: 3,
+        ..QualityPolicy::default()
+    };
+    let mut watch = QualityWatch::new(Duration::ZERO);
+    let reason = watch.watch(&store, id, &policy).await.unwrap().unwrap();
+    assert!(
+        reason.contains("0 read of 3 delivered (0.0%), under 40.0%"),
+        "{reason}"
+    );
+    assert_eq!(
+        store.control(id).await.unwrap(),
+        Some(campaign::queue::Control::Paused)
+    );
+    let overview = campaign::report::Overview::of(&store, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(overview.state, "paused");
+    assert_eq!(overview.reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(
+        watch.watch(&store, id, &policy).await.unwrap(),
+        None,
+        "paused once"
+    );
 }

@@ -255,3 +255,79 @@ async fn catching_up(scene: Scene) {
         (InboundSource::Reply, since)
     );
 }
+
+contract!(
+    opt_outs_and_blocks_count_against_the_campaign_that_drew_them,
+    turning_away
+);
+async fn turning_away(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 3).await;
+    let (_lease, claims) = claim_due(store, id).await;
+    for (n, claim) in claims.iter().enumerate() {
+        let outcome = Outcome::Sent {
+            mid: format!("m-{n}"),
+            uid: Some(format!("3941-cms-44791100000{n}")),
+            poll_at: i64::MAX,
+        };
+        store.finish(claim, &outcome).await.unwrap();
+    }
+    let stop = InboundMessage {
+        dt_ms: store.now_ms() + 1_000,
+        ..said("c-1", "STOP", 0, Heard::OptOut)
+    };
+    store
+        .hear_inbound(&stop, Effect::Suppress, false)
+        .await
+        .unwrap();
+    store
+        .suppress_for_event(
+            "+447911000001",
+            "3941-cms-447911000001",
+            "user disabled (onUserDisable)",
+            "onUserDisable",
+        )
+        .await
+        .unwrap();
+    // An event never takes over the operator's suppression (onUserEnable would lift it).
+    store
+        .suppress("+447911000002", "asked by phone", "operator")
+        .await
+        .unwrap();
+    store
+        .suppress_for_event(
+            "+447911000002",
+            "3941-cms-447911000002",
+            "user disabled (onUserDisable)",
+            "onUserDisable",
+        )
+        .await
+        .unwrap();
+    assert!(
+        suppressed(store)
+            .await
+            .contains(&("+447911000002".into(), "operator".into()))
+    );
+    let figures = store.quality_figures(id).await.unwrap();
+    assert_eq!(
+        (
+            figures.turned_away,
+            figures.delivered,
+            figures.unsent,
+            figures.sms
+        ),
+        (2, 0, 0, true)
+    );
+    assert!(
+        store
+            .pause_for(id, "paused by its quality check: test")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.pause_for(id, "again").await.unwrap(),
+        "a paused campaign is not paused again"
+    );
+    assert_eq!(store.control(id).await.unwrap(), Some(Control::Paused));
+    assert!(store.resume(id).await.unwrap(), "the operator resumes it");
+}
