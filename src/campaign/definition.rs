@@ -150,6 +150,7 @@ pub struct CampaignFile {
     pub send_window: Option<crate::timing::window::WindowFile>,
     pub timezone_column: Option<String>,
     pub daily_limit: Option<u32>,
+    pub frequency_cap: Option<crate::timing::FrequencyCapFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +302,7 @@ impl CampaignFile {
             send_window: self.send_window,
             timezone_column: self.timezone_column,
             daily_limit: self.daily_limit,
+            frequency_cap: self.frequency_cap,
         }
         .check()
         .map_err(DefinitionError::Invalid)?;

@@ -73,8 +73,9 @@ impl Store {
 
     /// Of `ids`, those that may go now. A recipient whose send window is closed waits for it
     /// to open; a number suppressed after it was queued (an opt-out, an event) is cancelled; a
-    /// message past its expiry (max_age, expires_at) expires, never sent late; what is over
-    /// the token's daily cap waits for a place.
+    /// message past its expiry (max_age, expires_at) expires, never sent late; one to a number
+    /// over the campaign's frequency cap is cancelled; what is over the token's daily cap waits
+    /// for a place.
     async fn hold_back(
         &self,
         tx: &mut Tx,
@@ -105,6 +106,12 @@ impl Store {
         let mut expire = super::messages::expiring(self.backend, campaign, now_ms);
         expire.push(" AND ").push_in("id", &ids);
         built(&mut expire).execute(&mut *tx).await?;
+        let ids = match claimable.timing.frequency_cap {
+            Some(cap) => {
+                super::frequency::hold_over_frequency(tx, self.backend, cap, ids, now_ms).await?
+            }
+            None => ids,
+        };
         match &claimable.capped_token {
             Some(token) => super::caps::hold_over_cap(tx, self.backend, token, ids, now_ms).await,
             None => Ok(ids),

@@ -42,6 +42,7 @@ embedded!(
     "0015_partial_indexes.sql",
     "0016_listening.sql",
     "0017_suppression_campaign.sql",
+    "0018_frequency_cap.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

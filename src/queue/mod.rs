@@ -14,6 +14,7 @@ mod caps;
 mod claim;
 mod control;
 mod counts;
+mod frequency;
 mod gauges;
 mod inbound;
 mod lease;
@@ -246,6 +247,7 @@ const PG_CAMPAIGN_LOCK: i32 = 1;
 const PG_LOAD_LOCK: i32 = 2;
 const PG_TOKEN_LOCK: i32 = 3;
 const PG_RECIPIENT_LOCK: i32 = 4;
+// Class 5 is the frequency cap's one lock (`frequency.rs`).
 
 /// The key of a token's (or a recipient's) advisory lock: FNV-1a of its fingerprint (two that
 /// share a key only wait for each other). Written out rather than std's hasher, whose output may change

@@ -25,6 +25,23 @@ pub struct TimingFile {
     pub send_window: Option<WindowFile>,
     pub timezone_column: Option<String>,
     pub daily_limit: Option<u32>,
+    pub frequency_cap: Option<FrequencyCapFile>,
+}
+
+/// `frequency_cap = { messages = 2, per = "7d" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCapFile {
+    pub messages: u32,
+    pub per: String,
+}
+
+/// At most `messages` messages to one recipient per rolling `per_ms`, counting what every
+/// campaign of the store sent (or has in flight) to the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrequencyCap {
+    pub messages: u32,
+    pub per_ms: i64,
 }
 
 /// A campaign's timing, checked. Stored with the campaign (JSON) at each load.
@@ -55,6 +72,9 @@ pub struct Timing {
     /// The most distinct recipients the campaign's token may start per rolling 24 hours.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_limit: Option<u32>,
+    /// The most messages one recipient gets from the store per rolling span.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub frequency_cap: Option<FrequencyCap>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +187,20 @@ impl TimingFile {
             dedupe_window_ms: span("dedupe_window", &self.dedupe_window)?,
             max_age_ms: span("max_age", &self.max_age)?,
             expires_at_ms,
+            frequency_cap: self
+                .frequency_cap
+                .map(|cap| match cap.messages {
+                    0 => Err(invalid(
+                        "frequency_cap",
+                        "messages = 0 would send nothing: give the most messages a recipient may get, such as 2".into(),
+                    )),
+                    messages => Ok(FrequencyCap {
+                        messages,
+                        per_ms: parse_span(&cap.per)
+                            .map_err(|m| invalid("frequency_cap.per", m))?,
+                    }),
+                })
+                .transpose()?,
         })
     }
 }

@@ -57,6 +57,21 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
     let sim = spawn_sim(|c| c.ack_delay = Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
     let (store, id) = finished_campaign(&sim, dir.path()).await;
+    // Two recipients answered: one opted out, one perhaps.
+    let later = store.now_ms() + 1_000;
+    let said = |phone: &str, mid: &str, text: &str| campaign::listening::ClientMessage {
+        uid: format!("3941-wa3-{}", phone.trim_start_matches('+')),
+        mid: mid.into(),
+        text: text.into(),
+        dt_ms: later,
+    };
+    let replies = [
+        said("+447911000011", "r1", "STOP"),
+        said("+447911000012", "r2", "Stop sending me <b>offers</b>"),
+    ];
+    campaign::listening::hear(&store, &replies, campaign::queue::InboundSource::Event)
+        .await
+        .unwrap();
     let out = crate::helpers::campaign_cmd(
         dir.path(),
         &[
@@ -77,6 +92,9 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 7, "header and one row per recipient: {csv}");
     assert!(lines[0].starts_with("line,phone,state,ack,mid,attempts,error_code,error"));
+    assert!(lines[0].ends_with(",opt_out,opt_out_text,opt_out_at"));
+    let opted = lines.iter().find(|l| l.contains("+447911000011")).unwrap();
+    assert!(opted.contains(",opt-out,STOP,"), "{opted}");
     assert!(
         lines[1].starts_with("2,+447911000010,failed,-2,"),
         "a phone is a signed number, not a formula: written as it is, so it reads back: {}",
@@ -123,6 +141,12 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
     assert!(
         dom.contains("<table id=\"troubled\">") && dom.contains("+447911000010"),
         "the failed recipients are listed"
+    );
+    assert!(
+        dom.contains("<table id=\"opt-outs\">")
+            && dom.contains("Stop sending me &lt;b&gt;offers&lt;/b&gt;")
+            && dom.contains("possible-opt-out"),
+        "the opt-outs are listed, escaped"
     );
     for line in [
         "template text",
