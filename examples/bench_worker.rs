@@ -435,5 +435,6 @@ fn worker_config() -> WorkerConfig {
         tick: Duration::from_millis(200),
         request_timeout: Duration::from_secs(30),
         events_ws: None,
+        frequency_cap: None,
     }
 }

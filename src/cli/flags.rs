@@ -27,6 +27,24 @@ pub fn parse_quality(s: &str) -> Result<crate::queue::QualityPolicy, String> {
     crate::queue::QualityPolicy::parse(s)
 }
 
+/// A frequency cap: `N/SPAN`, at most N messages to a number per SPAN (`2/7d`).
+pub fn parse_frequency_cap(s: &str) -> Result<crate::timing::FrequencyCap, String> {
+    let (messages, per) = s
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not N/SPAN, such as 2/7d (2 messages a week)"))?;
+    let messages: u32 = messages
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("'{messages}' is not a count of messages (1 or more)"))?;
+    Ok(crate::timing::FrequencyCap {
+        messages,
+        per_ms: crate::timing::parse_span(per)?,
+    })
+}
+
 pub fn in_flight(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
@@ -54,6 +72,15 @@ pub fn check_reconcile_after(reconcile_after: Duration, request_timeout: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frequency_cap_flag_is_a_count_and_a_span() {
+        let cap = parse_frequency_cap("2/7d").unwrap();
+        assert_eq!((cap.messages, cap.per_ms), (2, 7 * 86_400_000));
+        assert!(parse_frequency_cap("2").unwrap_err().contains("N/SPAN"));
+        assert!(parse_frequency_cap("0/7d").is_err());
+        assert!(parse_frequency_cap("2/7").unwrap_err().contains("no unit"));
+    }
 
     #[test]
     fn flags_take_the_same_durations_as_campaign_files() {

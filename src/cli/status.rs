@@ -143,14 +143,7 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
     }
     let r = &o.replies;
     if r.total() > 0 {
-        crate::show!(
-            "replies: {} opt-outs, {} possible opt-outs, {} opt-ins, {} help, {} other",
-            r.opt_outs,
-            r.possible_opt_outs,
-            r.opt_ins,
-            r.help,
-            r.other
-        );
+        crate::show!("replies: {}", r.describe());
     }
     for reply in r.listed.iter().rev().take(10) {
         crate::show!(

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::flags::{parse_quality, parse_sweep};
+use super::flags::{parse_frequency_cap, parse_quality, parse_sweep};
 use super::run::{DEFER_AFTER, check_reconcile_after, parse_duration, signal};
 use super::{EXIT_INTERRUPTED, GlobalArgs};
 use crate::convrs::Client;
@@ -82,6 +82,10 @@ pub struct WorkerArgs {
     /// unless the campaign was queued with its own; `off` never pauses.
     #[arg(long, default_value = "200,40%,1%", value_name = "MIN_DELIVERED,MIN_READ%,MAX_OPT_OUT%|off", value_parser = parse_quality)]
     pub quality: QualityPolicy,
+    /// At most N messages from the store to one number per SPAN (2/7d), for campaigns whose
+    /// file sets no frequency_cap: over it, a message is cancelled at claim.
+    #[arg(long, value_name = "N/SPAN", value_parser = parse_frequency_cap)]
+    pub frequency_cap: Option<crate::timing::FrequencyCap>,
     /// The most distinct recipients each token may start per rolling 24 hours, across all its
     /// campaigns (WhatsApp's messaging tier: 250, 1000, 10000, 100000). A campaign file's
     /// daily_limit sets its token's too.
@@ -199,6 +203,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
         tick: Duration::from_secs(1),
         request_timeout: global.request_timeout,
         events_ws,
+        frequency_cap: args.frequency_cap,
     };
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone()));

@@ -47,6 +47,8 @@ pub struct WorkerConfig {
     pub request_timeout: Duration,
     /// The API's WebSocket, for events (`--events-ws`): one socket per token held.
     pub events_ws: Option<SocketConfig>,
+    /// The frequency cap of campaigns whose file sets none (`--frequency-cap`).
+    pub frequency_cap: Option<crate::timing::FrequencyCap>,
 }
 
 impl WorkerConfig {
@@ -352,7 +354,7 @@ async fn take_campaign(
         )
         .await?;
     Ok(match taken {
-        Ok(lease) => Some(Arc::new(lease)),
+        Ok(lease) => Some(Arc::new(lease.with_frequency_cap(config.frequency_cap))),
         Err(held) => {
             tracing::debug!(%held, "campaign sent elsewhere");
             None

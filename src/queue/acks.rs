@@ -132,7 +132,7 @@ impl Store {
                 && let Some(uid) = row.get::<Option<String>, _>(6)
             {
                 let since = row.get::<Option<i64>, _>(7).unwrap_or(at_ms);
-                q(super::inbound::WANT_CONVERSATION)
+                q(super::reads::WANT_CONVERSATION)
                     .bind(row.get::<i64, _>(5))
                     .bind(uid)
                     .bind(InboundSource::Reply.as_str())

@@ -39,7 +39,7 @@ impl Store {
         let campaign = claimable(&mut tx, lease, stamp).await?;
         let ids = self.lock_queued(&mut tx, lease.campaign, ids).await?;
         let ids = self
-            .hold_back(&mut tx, lease.campaign, &campaign, ids, stamp)
+            .hold_back(&mut tx, lease, &campaign, ids, stamp)
             .await?;
         let claims = self
             .start_attempts(&mut tx, lease.campaign, &ids, stamp)
@@ -79,12 +79,12 @@ impl Store {
     async fn hold_back(
         &self,
         tx: &mut Tx,
-        campaign: CampaignId,
+        lease: &Lease,
         claimable: &Claimable,
         ids: Vec<i64>,
         stamp: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let now_ms = stamp;
+        let (now_ms, campaign) = (stamp, lease.campaign);
         let ids =
             super::windows::hold_outside(tx, self.backend, &claimable.timing, &ids, now_ms).await?;
         if ids.is_empty() {
@@ -106,7 +106,7 @@ impl Store {
         let mut expire = super::messages::expiring(self.backend, campaign, now_ms);
         expire.push(" AND ").push_in("id", &ids);
         built(&mut expire).execute(&mut *tx).await?;
-        let ids = match claimable.timing.frequency_cap {
+        let ids = match claimable.timing.frequency_cap.or(lease.frequency_cap) {
             Some(cap) => {
                 super::frequency::hold_over_frequency(tx, self.backend, cap, ids, now_ms).await?
             }

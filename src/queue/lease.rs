@@ -39,6 +39,9 @@ pub struct Lease {
     /// The lease on the token it is sent with, when the sender holds one: the campaign's lease
     /// is only good while that one is.
     pub token: Option<Arc<TokenLease>>,
+    /// The sender's frequency cap for a campaign whose timing has none (the worker's
+    /// `--frequency-cap`).
+    pub frequency_cap: Option<crate::timing::FrequencyCap>,
 }
 
 impl Lease {
@@ -60,6 +63,12 @@ impl Lease {
 
     pub fn length(&self) -> Duration {
         self.length
+    }
+
+    /// The lease, with the sender's frequency cap for a campaign that has none of its own.
+    pub fn with_frequency_cap(mut self, cap: Option<crate::timing::FrequencyCap>) -> Self {
+        self.frequency_cap = cap;
+        self
     }
 
     fn held_until(&self, until_ms: i64) {
@@ -117,6 +126,7 @@ impl Store {
             valid_until: AtomicI64::new(i64::MIN),
             length,
             token,
+            frequency_cap: None,
         };
         lease.held_until(until);
         Ok(Ok(lease))
@@ -211,6 +221,7 @@ mod tests {
             valid_until: AtomicI64::new(i64::MIN),
             length: Duration::from_secs(30),
             token: None,
+            frequency_cap: None,
         };
         lease.held_until(100_000);
         assert!(lease.valid_at(97_000));

@@ -40,6 +40,22 @@ impl Replies {
         r
     }
 
+    /// `1 opt-out, 2 possible opt-outs, 0 opt-ins, 0 help, 3 other`.
+    pub fn describe(&self) -> String {
+        let n = |n: usize, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
+        format!(
+            "{}, {}, {}, {} help, {} other",
+            n(self.opt_outs, "opt-out"),
+            n(self.possible_opt_outs, "possible opt-out"),
+            n(self.opt_ins, "opt-in"),
+            self.help,
+            self.other
+        )
+    }
+
     pub fn total(&self) -> usize {
         self.opt_outs + self.possible_opt_outs + self.opt_ins + self.help + self.other
     }
@@ -70,7 +86,7 @@ pub fn html(r: &Replies) -> String {
         return html;
     }
     html.push_str(
-        "<table id=\"opt-outs\"><tr><th>recipient</th><th>wrote</th><th>at (UTC)</th><th>read as</th></tr>",
+        "<h3>Opt-outs and possible opt-outs</h3><table id=\"opt-outs\"><tr><th>recipient</th><th>wrote</th><th>at (UTC)</th><th>read as</th></tr>",
     );
     for reply in &r.listed {
         let _ = write!(

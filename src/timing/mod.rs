@@ -229,6 +229,36 @@ mod tests {
     }
 
     #[test]
+    fn a_frequency_cap_needs_messages_and_a_span_with_a_unit() {
+        let cap = |messages, per: &str| TimingFile {
+            frequency_cap: Some(FrequencyCapFile {
+                messages,
+                per: per.into(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            cap(2, "7d").check().unwrap().frequency_cap,
+            Some(FrequencyCap {
+                messages: 2,
+                per_ms: 7 * 86_400_000
+            })
+        );
+        assert!(
+            cap(0, "7d")
+                .check()
+                .unwrap_err()
+                .starts_with("frequency_cap: messages = 0")
+        );
+        assert!(
+            cap(2, "7")
+                .check()
+                .unwrap_err()
+                .starts_with("frequency_cap.per:")
+        );
+    }
+
+    #[test]
     fn timing_keys_are_checked_and_say_what_to_write() {
         let file = TimingFile {
             schedule: Some("0 9 * * MON-FRI".into()),

@@ -250,6 +250,7 @@ async fn only_the_holder_of_a_token_polls_its_acks() {
         tick: Duration::from_millis(50),
         request_timeout: Duration::from_secs(30),
         events_ws: None,
+        frequency_cap: None,
     };
     let status = Arc::new(WorkerStatus::default());
     let stop = tokio_util::sync::CancellationToken::new();

@@ -410,4 +410,27 @@ async fn frequency_cap(scene: Scene) {
     let fifth = queue(store, &scene.sim, &e_def).await.campaign.unwrap();
     let ((_d, d), (_e, e)) = tokio::join!(claim_due(store, fourth), claim_due(store, fifth));
     assert_eq!(d.len() + e.len(), 1, "one message to {s} between them");
+    // A campaign without a cap of its own, sent by a worker with --frequency-cap 1/7d.
+    let sixth = sms_def(recipients_csv(scene.dir.path(), "f.csv", &[p.to_string()]));
+    let sixth = queue(store, &scene.sim, &sixth).await.campaign.unwrap();
+    let capped_by_worker = store
+        .take_lease(
+            sixth,
+            &campaign::queue::this_process(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .with_frequency_cap(Some(campaign::timing::FrequencyCap {
+            messages: 1,
+            per_ms: 7 * 86_400_000,
+        }));
+    let due = store.due(sixth, i64::MAX, 10).await.unwrap();
+    let ids: Vec<i64> = due.iter().map(|d| d.0).collect();
+    let claimed = store
+        .claim(&std::sync::Arc::new(capped_by_worker), &ids)
+        .await
+        .unwrap();
+    assert!(claimed.is_empty(), "the worker's cap holds P back too");
 }

@@ -23,95 +23,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{EventStats, apply};
+mod config;
+mod frame;
+
+pub use config::{SocketConfig, SocketState, SocketUrlError};
+use frame::{Frame, read_frame, short};
+
 use crate::convrs::Client;
 use crate::queue::{InboundSource, Store};
-
-/// Where and how the socket listens; the document's advice and the issue's numbers by default.
-#[derive(Debug, Clone)]
-pub struct SocketConfig {
-    pub url: url::Url,
-    pub heartbeat: Duration,
-    /// No frame for this long: the connection is dead.
-    pub dead_after: Duration,
-    /// The first and the longest wait before reconnecting after a drop.
-    pub backoff: (Duration, Duration),
-    /// The wait after a 1018 (replaced by a newer connection).
-    pub replaced_wait: Duration,
-    /// This many 1018s within `replaced_window` stop the token's socket.
-    pub replaced_limit: usize,
-    pub replaced_window: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SocketUrlError {
-    #[error("--events-ws '{url}' is not a URL: {error}")]
-    NotUrl { url: String, error: url::ParseError },
-    #[error(
-        "--events-ws '{url}' must be wss:// (ws:// only on this machine): the token would cross the network unencrypted"
-    )]
-    Insecure { url: String },
-}
-
-impl SocketConfig {
-    /// The WebSocket at `url`: `wss://`, or `ws://` on loopback.
-    pub fn new(url: &str) -> Result<Self, SocketUrlError> {
-        let shown = crate::redact::url(url);
-        let parsed = url::Url::parse(url).map_err(|error| SocketUrlError::NotUrl {
-            url: shown.clone(),
-            error,
-        })?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        match parsed.scheme() {
-            "wss" => {}
-            "ws" if loopback => {}
-            _ => return Err(SocketUrlError::Insecure { url: shown }),
-        }
-        Ok(SocketConfig {
-            url: parsed,
-            heartbeat: Duration::from_secs(30),
-            dead_after: Duration::from_secs(75),
-            backoff: (Duration::from_secs(1), Duration::from_secs(60)),
-            replaced_wait: Duration::from_secs(5 * 60),
-            replaced_limit: 3,
-            replaced_window: Duration::from_secs(30 * 60),
-        })
-    }
-}
-
-/// Where a token's socket stands, for `/healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum SocketState {
-    Connecting,
-    /// Connected since (RFC 3339).
-    Connected {
-        since: String,
-    },
-    /// Down; tries again in `retry_in_s`.
-    Reconnecting {
-        reason: String,
-        retry_in_s: u64,
-    },
-    /// Stopped for good (until the worker restarts), and why.
-    Stopped {
-        reason: String,
-    },
-    /// This worker does not hold the token: another process listens for it.
-    Off,
-}
+use crate::tracking::events::{EventStats, apply};
 
 /// How a session ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -360,71 +286,9 @@ async fn catch_up(store: &Store, client: &Client, since: i64) {
     }
 }
 
-/// What a frame from the server is.
-#[derive(Debug, PartialEq, Eq)]
-enum Frame {
-    Connected,
-    /// An error answer (`ok: 0`) with this code.
-    Error(i64),
-    /// An event (`cmd` starting `on`).
-    Event,
-    /// The heartbeat's answer, or anything else.
-    Other,
-}
-
-fn read_frame(text: &[u8]) -> Frame {
-    let Ok(Value::Object(frame)) = serde_json::from_slice::<Value>(text) else {
-        return Frame::Other;
-    };
-    let cmd = frame.get("cmd").and_then(Value::as_str).unwrap_or_default();
-    if frame.get("ok").and_then(Value::as_i64) == Some(0) {
-        return Frame::Error(frame.get("errorCode").and_then(Value::as_i64).unwrap_or(0));
-    }
-    match cmd {
-        "connected" => Frame::Connected,
-        c if c.starts_with("on") => Frame::Event,
-        _ => Frame::Other,
-    }
-}
-
-/// An error's text as logged and shown: one line, at most 200 characters.
-fn short(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    crate::terminal::safe(&line.chars().take(200).collect::<String>()).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_wss_or_ws_on_this_machine() {
-        assert!(SocketConfig::new("wss://api.example.com/ws").is_ok());
-        assert!(SocketConfig::new("ws://127.0.0.1:9000/").is_ok());
-        assert!(SocketConfig::new("ws://localhost:9000/").is_ok());
-        let err = SocketConfig::new("ws://api.example.com/ws").unwrap_err();
-        assert!(err.to_string().contains("wss://"), "{err}");
-        assert!(SocketConfig::new("https://api.example.com/").is_err());
-        assert!(SocketConfig::new("not a url").is_err());
-    }
-
-    #[test]
-    fn frames_are_told_apart() {
-        assert_eq!(
-            read_frame(br#"{"cmd":"connected","ok":1}"#),
-            Frame::Connected
-        );
-        assert_eq!(
-            read_frame(br#"{"cmd":"connect","ok":0,"errorCode":1019}"#),
-            Frame::Error(1019)
-        );
-        assert_eq!(
-            read_frame(br#"{"cmd":"onUserConversation","ok":1,"uid":"u","data":[]}"#),
-            Frame::Event
-        );
-        assert_eq!(read_frame(br#"{"cmd":"heartbeat","ok":1}"#), Frame::Other);
-        assert_eq!(read_frame(b"garbage"), Frame::Other);
-    }
 
     #[test]
     fn the_backoff_is_jittered_within_half_of_it() {
