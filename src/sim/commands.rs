@@ -324,6 +324,11 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
         &content.text,
         &platform,
     );
+    state
+        .mids_of
+        .entry(uid.clone())
+        .or_default()
+        .push(mid.clone());
     state.messages.insert(
         mid.clone(),
         SimMessage {

@@ -17,9 +17,11 @@ use super::state::{ConversationEntry, SimState, iso};
 pub fn replies(sim: &Sim, state: &SimState, uid: &str) -> Vec<ConversationEntry> {
     let step = sim.config.ack_delay;
     state
-        .messages
-        .iter()
-        .filter(|(_, m)| m.uid == uid)
+        .mids_of
+        .get(uid)
+        .into_iter()
+        .flatten()
+        .filter_map(|mid| Some((mid, state.messages.get(mid)?)))
         .filter_map(|(mid, m)| {
             let steps = m.plan.iter().position(|ack| *ack == 10)?;
             let reached = m.accepted_at + step * steps as u32;

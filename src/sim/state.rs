@@ -143,6 +143,8 @@ pub struct SimState {
     pub users: HashMap<String, SimUser>,
     pub user_order: Vec<String>,
     pub messages: HashMap<String, SimMessage>,
+    /// Each user's messages (mids), for their replies.
+    pub mids_of: HashMap<String, Vec<String>>,
     pub conversations: HashMap<String, Vec<ConversationEntry>>,
     pub token_windows: Windows,
     pub number_windows: Windows,

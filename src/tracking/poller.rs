@@ -151,7 +151,8 @@ pub async fn poll_due(
                 store
                     .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
                     .await?;
-                if done && due.sms {
+                // A delivered SMS may be answered: its reply brings no ack, so it is swept for.
+                if due.sms && last_ack == Some(Ack::Delivered) {
                     sweep_replies(store, campaign, due, schedule).await?;
                 }
             }

@@ -14,9 +14,11 @@
 //!   it, and taking it back in turn would starve both.
 //! - A close with 1000 or 1001 stops this token's socket (the server ended it on purpose).
 //!
-//! The document does not say whether 1018 and 1019 come as error frames (`errorCode`) or as
-//! close codes: both are read. It names no close codes at all: 1000 and 1001 are the
-//! WebSocket standard's. The token is sent in the `connect` frame only, never logged.
+//! The document lists 1018 and 1019 among the API's error codes, so they are read from error
+//! frames (`errorCode`). A close frame cannot carry them: the WebSocket standard reserves
+//! 1016-2999, and tungstenite reports such a close as 1002 (protocol error), which is a drop
+//! here. The document names no close codes at all: 1000 and 1001 are the standard's. The token
+//! is sent in the `connect` frame only, never logged.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -216,8 +218,6 @@ async fn session(
             }
             Some(Ok(Message::Close(frame))) => {
                 break match frame.map(|f| u16::from(f.code)) {
-                    Some(1018) => End::Replaced,
-                    Some(1019) => End::Refused,
                     Some(code @ (1000 | 1001)) => End::Closed(code),
                     code => End::Dropped {
                         reason: format!(
