@@ -1,5 +1,6 @@
-//! `campaign opt-out list|add|remove|test|possible`: the keyword lists that read what
-//! recipients write, kept in the database so that every worker shares them.
+//! `campaign opt-out list|add|remove|test|possible|confirm`: the keyword lists that read what
+//! recipients write, and what is done with them, kept in the database so that every worker
+//! shares them.
 
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::GlobalArgs;
 use crate::listening::keywords::PROTECTED;
-use crate::listening::{Keywords, POSSIBLE_SETTING, normalise};
+use crate::listening::{CONFIRM_SETTING, Keywords, POSSIBLE_SETTING, normalise};
 use crate::queue::{Heard, KeywordKind, Purpose};
 
 #[derive(Debug, Args)]
@@ -69,6 +70,12 @@ pub enum OptOutAction {
     Possible {
         /// record or act.
         what: Possible,
+    },
+    /// Answer each opt-out, once, with this text (a WhatsApp text inside the 24-hour window
+    /// the opt-out opened, sent by the worker holding the campaign's token); `off` stops it.
+    Confirm {
+        /// The text, e.g. "You will get no more messages from us. Reply START to undo.", or off.
+        text: String,
     },
 }
 
@@ -163,6 +170,23 @@ pub async fn run(global: &GlobalArgs, args: &OptOutArgs) -> anyhow::Result<ExitC
                 normalise(text),
                 verdict
             );
+        }
+        OptOutAction::Confirm { text } => {
+            let text = text.trim();
+            anyhow::ensure!(
+                !text.is_empty() && text.chars().count() <= 2000,
+                "the confirmation must be 1 to 2000 characters (SendTextMessage's limit), or off"
+            );
+            let value = if text == "off" { "" } else { text };
+            store.set_setting(CONFIRM_SETTING, value).await?;
+            if value.is_empty() {
+                crate::show!("opt-outs get no confirmation");
+            } else {
+                crate::show!(
+                    "each opt-out gets, once, within the 24 hours it opened: \"{}\"",
+                    crate::terminal::safe(value)
+                );
+            }
         }
         OptOutAction::Possible { what } => {
             let value = match what {

@@ -91,6 +91,18 @@ impl Command for GetWhatsAppTemplate {
     const CMD: &'static str = "GetWhatsAppTemplate";
 }
 
+/// A free-form WhatsApp text to a user, legal within 24 hours of the user's last message; the
+/// document's answer is `ok: 1` without a mid.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendTextMessage {
+    pub uid: String,
+    pub message: String,
+}
+
+impl Command for SendTextMessage {
+    const CMD: &'static str = "SendTextMessage";
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GetConversation {
     pub uid: String,

@@ -8,6 +8,7 @@
 //! (`scheduled`), from the worker or from a cron `run`.
 
 mod acks;
+mod confirm;
 mod follow;
 mod health;
 mod metrics;

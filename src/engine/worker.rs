@@ -269,6 +269,10 @@ async fn send_on(
             if let Err(e) = store.expire_due(None, store.now_ms()).await {
                 tracing::warn!(error = %e, "cannot expire stale messages; will try again");
             }
+            // Opt-outs' confirmations: sends, through the token's gate like any.
+            if let Err(e) = super::confirm::send_confirmations(store, client, &token.gate).await {
+                tracing::warn!(error = %e, "cannot send the opt-outs' confirmations now; will try again");
+            }
             start_due(
                 store,
                 client,

@@ -11,12 +11,17 @@ use serde_json::Value;
 
 use crate::convrs::phone_of_uid;
 use crate::convrs::wire::ConversationMessage;
-use crate::queue::{Acted, Effect, Heard, InboundMessage, InboundSource, Store, StoreError};
+use crate::queue::{
+    Acted, Effect, HearRules, Heard, InboundMessage, InboundSource, Store, StoreError,
+};
 
 pub use keywords::{Keywords, normalise};
 
 /// The setting that says whether possible opt-outs act (`campaign opt-out possible act`).
 pub const POSSIBLE_SETTING: &str = "possible_opt_outs";
+
+/// The setting that holds the text an opt-out is answered with (`campaign opt-out confirm`).
+pub const CONFIRM_SETTING: &str = "opt_out_confirmation";
 
 /// A client's text message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +92,18 @@ pub async fn hear(
         return Ok(heard);
     }
     let keywords = Keywords::new(store.keywords().await?);
-    let possible_acts = store.setting(POSSIBLE_SETTING).await?.as_deref() == Some("act");
+    let rules = HearRules {
+        possible_acts: store.setting(POSSIBLE_SETTING).await?.as_deref() == Some("act"),
+        confirmation: store
+            .setting(CONFIRM_SETTING)
+            .await?
+            .filter(|text| !text.is_empty()),
+    };
     for m in messages {
         let verdict = keywords.read(&m.text);
         let effect = match verdict {
             Heard::OptOut => Effect::Suppress,
-            Heard::PossibleOptOut if possible_acts => Effect::Suppress,
+            Heard::PossibleOptOut if rules.possible_acts => Effect::Suppress,
             Heard::OptIn => Effect::Lift,
             _ => Effect::None,
         };
@@ -106,7 +117,7 @@ pub async fn hear(
             source,
             verdict,
         };
-        let acted = store.hear_inbound(&inbound, effect, possible_acts).await?;
+        let acted = store.hear_inbound(&inbound, effect, &rules).await?;
         if acted == Acted::Replayed {
             heard.replayed += 1;
             continue;

@@ -20,6 +20,18 @@ pub struct InboundMessage<'a> {
     pub verdict: Heard,
 }
 
+/// How a client's message is acted on, as the operator set it (`campaign opt-out`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HearRules {
+    /// Possible opt-outs act too (and so count as keywords for "the later wins").
+    pub possible_acts: bool,
+    /// The text an opt-out that suppresses is answered with, once, if any.
+    pub confirmation: Option<String>,
+}
+
+/// The 24-hour window a client's message opens, less this margin, bounds its confirmation.
+const WINDOW_MS: i64 = 24 * 3_600_000 - 10 * 60_000;
+
 /// What a client's message does to the suppression list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -64,13 +76,13 @@ const LIFTABLE: &str = "source IN ('keyword', 'onUserDisable')";
 impl Store {
     /// Keeps a client's message, once per mid, and applies `effect` unless a later keyword of
     /// the same user was heard already (between a STOP and a START, the later `dt` wins). A
-    /// replayed message changes nothing. `possible_acts`: possible opt-outs act too (and so
-    /// count as keywords for "the later wins").
+    /// replayed message changes nothing. An opt-out that suppresses asks for its confirmation
+    /// text, when `rules` has one and the campaign it answers has a token to send it with.
     pub async fn hear_inbound(
         &self,
         m: &InboundMessage<'_>,
         effect: Effect,
-        possible_acts: bool,
+        rules: &HearRules,
     ) -> Result<Acted, StoreError> {
         let now = self.now_ms();
         let mut tx = self.begin(Lock::Recipient(super::lock_key(m.uid))).await?;
@@ -103,7 +115,7 @@ impl Store {
         }
         let acted = match effect {
             Effect::None => Acted::Kept,
-            _ if later_keyword(&mut tx, m, possible_acts).await? => Acted::Superseded,
+            _ if later_keyword(&mut tx, m, rules.possible_acts).await? => Acted::Superseded,
             Effect::Suppress => {
                 let added = q(
                     "INSERT INTO suppressions (phone, reason, source, created_at, campaign_id)
@@ -112,14 +124,31 @@ impl Store {
                 .bind(m.phone.unwrap_or(m.uid))
                 .bind(format!(
                     "replied \"{}\" at {}",
-                    m.text.trim(),
+                    short_text(m.text),
                     crate::clock::rfc3339_ms(m.dt_ms)
                 ))
                 .bind(now)
                 .bind(campaign.map(|(c,)| c))
                 .execute(&mut tx)
                 .await?;
-                Acted::Suppressed(added.rows_affected() > 0)
+                let added = added.rows_affected() > 0;
+                if let (true, Some(text), Some((campaign,))) =
+                    (added, rules.confirmation.as_deref(), campaign)
+                {
+                    q("INSERT INTO confirmations (mid, uid, token_fingerprint, text, until_ms, updated_at)
+                         SELECT $1, $2, token_fingerprint, $3, $4, $5 FROM campaigns
+                         WHERE id = $6 AND token_fingerprint IS NOT NULL
+                         ON CONFLICT (mid) DO NOTHING")
+                    .bind(m.mid)
+                    .bind(m.uid)
+                    .bind(text)
+                    .bind(m.dt_ms + WINDOW_MS)
+                    .bind(now)
+                    .bind(campaign)
+                    .execute(&mut tx)
+                    .await?;
+                }
+                Acted::Suppressed(added)
             }
             Effect::Lift => {
                 let lifted = q(format!(
@@ -228,6 +257,15 @@ impl Store {
     }
 }
 
+/// A reply as a suppression's reason quotes it: at most 100 characters.
+fn short_text(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// Whether a keyword of the same user, sent after this one, was heard already.
 async fn later_keyword(
     tx: &mut super::sql::Tx,
@@ -248,4 +286,16 @@ async fn later_keyword(
     .fetch_optional(tx)
     .await?;
     Ok(later.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reply_is_quoted_short_in_the_suppressions_reason() {
+        assert_eq!(short_text("  Stop.  "), "Stop.");
+        let long = "é".repeat(150);
+        assert_eq!(short_text(&long), format!("{}...", "é".repeat(100)));
+    }
 }

@@ -43,6 +43,7 @@ embedded!(
     "0016_listening.sql",
     "0017_suppression_campaign.sql",
     "0018_frequency_cap.sql",
+    "0019_confirmations.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

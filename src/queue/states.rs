@@ -297,6 +297,15 @@ mod tests {
                 assert!(sql.contains(check), "{check}");
             }
         }
+        // The confirmations' states are `Confirmed`'s (and `sending`, a claim's).
+        for sql in [
+            include_str!("../../migrations/sqlite/0019_confirmations.sql"),
+            include_str!("../../migrations/postgres/0019_confirmations.sql"),
+        ] {
+            assert!(
+                sql.contains("CHECK (state IN ('due', 'sending', 'sent', 'failed', 'expired'))")
+            );
+        }
     }
 
     /// The finish statement writes an attempt's outcome as its message's state too.

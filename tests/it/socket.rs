@@ -167,7 +167,10 @@ async fn a_worker_listens_on_the_socket_of_the_token_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path()).await;
     let phone = "+447911000042";
-    sent(&sim, &store, dir.path(), &[phone], true).await;
+    let id = sent(&sim, &store, dir.path(), &[phone], true).await;
+    let confirmation = "You will get no more messages from us.";
+    let set = crate::helpers::campaign_cmd(dir.path(), &["opt-out", "confirm", confirmation]);
+    assert!(set.status.success());
     let worker = TestWorker::spawn(dir.path(), &sim, &["--events-ws", &ws_url(&sim)]).await;
     wait_for("/healthz to show the socket connected", || async {
         let (_, body) = worker.get("/healthz").await;
@@ -180,10 +183,40 @@ async fn a_worker_listens_on_the_socket_of_the_token_it_holds() {
     )
     .await;
     assert_eq!(wait_until_suppressed(&store, phone).await, "keyword");
+    // The opt-out is answered once, by the worker holding the token, through its gate.
+    let conversation = || async {
+        let answer = sim
+            .call("GetConversation", json!({ "uid": uid(phone, "cms") }))
+            .await;
+        answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["msg"] == confirmation)
+            .count()
+    };
+    wait_for("the confirmation", || async {
+        (conversation().await == 1).then_some(())
+    })
+    .await;
+    sim.call(
+        "SimClientMessage",
+        json!({ "uid": uid(phone, "cms"), "message": "STOP!" }),
+    )
+    .await;
+    wait_for("the second STOP to be heard", || async {
+        (store.replies(id).await.unwrap().len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        conversation().await,
+        1,
+        "one confirmation per opt-out that suppressed"
+    );
     let (_, metrics) = worker.get("/metrics").await;
     assert!(
         metrics.contains(
-            r#"campaign_events_total{source="websocket",command="onUserConversation"} 1"#
+            r#"campaign_events_total{source="websocket",command="onUserConversation"} 2"#
         ),
         "{metrics}"
     );

@@ -2,7 +2,9 @@
 //! sent to them, the later of a STOP and a START wins, an opt-in lifts only what a keyword or
 //! onUserDisable set; the keyword lists; the conversations due to be read.
 
-use campaign::queue::{Acted, DueRead, Effect, Heard, InboundMessage, InboundSource, KeywordKind};
+use campaign::queue::{
+    Acted, Confirmed, DueRead, Effect, HearRules, Heard, InboundMessage, InboundSource, KeywordKind,
+};
 
 use super::*;
 
@@ -44,32 +46,47 @@ async fn hearing(scene: Scene) {
     let (out, inn) = (Effect::Suppress, Effect::Lift);
     let stop = said("c-1", "Stop.", after, Heard::OptOut);
     assert_eq!(
-        store.hear_inbound(&stop, out, false).await.unwrap(),
+        store
+            .hear_inbound(&stop, out, &HearRules::default())
+            .await
+            .unwrap(),
         Acted::Suppressed(true)
     );
     assert_eq!(suppressed(store).await, [(PHONE.into(), "keyword".into())]);
     assert_eq!(
-        store.hear_inbound(&stop, out, false).await.unwrap(),
+        store
+            .hear_inbound(&stop, out, &HearRules::default())
+            .await
+            .unwrap(),
         Acted::Replayed,
         "a replay changes nothing"
     );
     // A START sent before the STOP, heard after it: the STOP is later, and stands.
     let early_start = said("c-0", "START", after - 500, Heard::OptIn);
     assert_eq!(
-        store.hear_inbound(&early_start, inn, false).await.unwrap(),
+        store
+            .hear_inbound(&early_start, inn, &HearRules::default())
+            .await
+            .unwrap(),
         Acted::Superseded
     );
     assert_eq!(suppressed(store).await.len(), 1);
     let start = said("c-2", "Start", after + 1_000, Heard::OptIn);
     assert_eq!(
-        store.hear_inbound(&start, inn, false).await.unwrap(),
+        store
+            .hear_inbound(&start, inn, &HearRules::default())
+            .await
+            .unwrap(),
         Acted::Lifted(true)
     );
     assert!(suppressed(store).await.is_empty());
     // A STOP older than that START, heard late, does not put the number back.
     let late_stop = said("c-1b", "STOP", after + 500, Heard::OptOut);
     assert_eq!(
-        store.hear_inbound(&late_stop, out, false).await.unwrap(),
+        store
+            .hear_inbound(&late_stop, out, &HearRules::default())
+            .await
+            .unwrap(),
         Acted::Superseded
     );
     assert!(suppressed(store).await.is_empty());
@@ -80,7 +97,10 @@ async fn hearing(scene: Scene) {
         .unwrap();
     let again = said("c-3", "START", after + 2_000, Heard::OptIn);
     assert_eq!(
-        store.hear_inbound(&again, inn, false).await.unwrap(),
+        store
+            .hear_inbound(&again, inn, &HearRules::default())
+            .await
+            .unwrap(),
         Acted::Lifted(false)
     );
     assert!(!store.lift_disabled(PHONE).await.unwrap());
@@ -92,14 +112,21 @@ async fn hearing(scene: Scene) {
         .unwrap();
     assert!(store.lift_disabled(PHONE).await.unwrap());
     // Possible opt-outs act only when the operator says so, and then count as keywords.
+    let acting = HearRules {
+        possible_acts: true,
+        ..HearRules::default()
+    };
     let possible = said("c-4", "Stop please", after + 3_000, Heard::PossibleOptOut);
     assert_eq!(
-        store.hear_inbound(&possible, out, true).await.unwrap(),
+        store.hear_inbound(&possible, out, &acting).await.unwrap(),
         Acted::Suppressed(true)
     );
     let earlier_start = said("c-5", "start", after + 2_500, Heard::OptIn);
     assert_eq!(
-        store.hear_inbound(&earlier_start, inn, true).await.unwrap(),
+        store
+            .hear_inbound(&earlier_start, inn, &acting)
+            .await
+            .unwrap(),
         Acted::Superseded
     );
     let replies = store.replies(id).await.unwrap();
@@ -120,7 +147,7 @@ async fn hearing(scene: Scene) {
     assert!(replies.iter().all(|r| r.recipient == PHONE));
     let before_the_send = said("c-old", "STOP", 0, Heard::OptOut);
     store
-        .hear_inbound(&before_the_send, Effect::None, false)
+        .hear_inbound(&before_the_send, Effect::None, &HearRules::default())
         .await
         .unwrap();
     assert_eq!(
@@ -277,7 +304,7 @@ async fn turning_away(scene: Scene) {
         ..said("c-1", "STOP", 0, Heard::OptOut)
     };
     store
-        .hear_inbound(&stop, Effect::Suppress, false)
+        .hear_inbound(&stop, Effect::Suppress, &HearRules::default())
         .await
         .unwrap();
     store
@@ -433,4 +460,67 @@ async fn frequency_cap(scene: Scene) {
         .await
         .unwrap();
     assert!(claimed.is_empty(), "the worker's cap holds P back too");
+}
+
+contract!(
+    an_opt_out_that_suppresses_asks_for_one_confirmation_on_its_campaigns_token,
+    confirming
+);
+async fn confirming(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 1).await;
+    execute(
+        &scene,
+        "UPDATE campaigns SET token_fingerprint = 'fp:confirm'",
+    )
+    .await;
+    let (_lease, claims) = claim_due(store, id).await;
+    let outcome = Outcome::Sent {
+        mid: "m-0".into(),
+        uid: Some(UID.into()),
+        poll_at: i64::MAX,
+    };
+    store.finish(&claims[0], &outcome).await.unwrap();
+    let rules = HearRules {
+        confirmation: Some("You will get no more messages from us.".into()),
+        ..HearRules::default()
+    };
+    let at = store.now_ms() + 1_000;
+    let stop = said("c-stop", "STOP", at, Heard::OptOut);
+    store
+        .hear_inbound(&stop, Effect::Suppress, &rules)
+        .await
+        .unwrap();
+    let due = store.due_confirmations("fp:confirm", 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].uid.as_str(), due[0].text.as_str()),
+        (UID, "You will get no more messages from us.")
+    );
+    assert!(due[0].until_ms > at && due[0].until_ms < at + 24 * 3_600_000);
+    assert!(
+        store
+            .due_confirmations("fp:confirm", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed: sent by one sender only"
+    );
+    store
+        .confirmation_done(&due[0].mid, Confirmed::Sent, None)
+        .await
+        .unwrap();
+    // A second STOP finds the number suppressed already: no second confirmation.
+    let again = said("c-stop-2", "STOP", at + 1_000, Heard::OptOut);
+    store
+        .hear_inbound(&again, Effect::Suppress, &rules)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_confirmations("fp:confirm", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
