@@ -222,3 +222,46 @@ async fn a_worker_listens_on_the_socket_of_the_token_it_holds() {
     );
     assert!(!worker.log().contains(TOKEN), "the token is never logged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_never_follows_a_redirect() {
+    let sim = spawn_sim(|_| {}).await;
+    // A server that sends every upgrade to the simulator with a 302.
+    let to_sim = ws_url(&sim);
+    let redirecting = axum::Router::new().fallback(move || {
+        let to_sim = to_sim.clone();
+        async move {
+            (
+                axum::http::StatusCode::FOUND,
+                [(axum::http::header::LOCATION, to_sim)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirecting).await });
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path()).await;
+    let stats = Arc::new(EventStats::default());
+    let mut config = quick(&sim);
+    config.url = format!("ws://{addr}/").parse().unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(listen(
+        store,
+        sim.client(),
+        config,
+        stats.clone(),
+        stop.clone(),
+    ));
+    wait_for("two failed connections", || async {
+        (stats.reconnects().get("dropped").copied().unwrap_or(0) >= 2).then_some(())
+    })
+    .await;
+    assert!(
+        !stats.sockets().values().any(connected),
+        "a redirect is not followed: {:?}",
+        stats.sockets()
+    );
+    stop.cancel();
+    task.await.unwrap();
+}
