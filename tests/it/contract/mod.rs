@@ -31,7 +31,9 @@ macro_rules! contract {
 }
 
 mod claims;
+mod conversations;
 mod coverage;
+mod frequency;
 mod listening;
 mod loads;
 mod plans;
