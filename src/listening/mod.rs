@@ -129,12 +129,22 @@ pub async fn hear(
             Heard::PossibleOptOut => heard.possible += 1,
             _ => {}
         }
-        tracing::info!(
-            verdict = verdict.as_str(),
-            source = source.as_str(),
-            ?acted,
-            "heard a client's message"
-        );
+        match acted {
+            Acted::Suppressed(true) => tracing::info!(
+                source = source.as_str(),
+                "a recipient opted out: their number is suppressed"
+            ),
+            Acted::Lifted(true) => tracing::info!(
+                source = source.as_str(),
+                "a recipient opted in again: their keyword suppression is lifted"
+            ),
+            _ => tracing::debug!(
+                verdict = verdict.as_str(),
+                source = source.as_str(),
+                ?acted,
+                "heard a client's message"
+            ),
+        }
     }
     Ok(heard)
 }
