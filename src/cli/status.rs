@@ -144,6 +144,9 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
     let r = &o.replies;
     if r.total() > 0 {
         crate::show!("replies: {}", r.describe());
+        if let Some(confirmed) = r.confirmed() {
+            crate::show!("opt-outs' confirmations: {confirmed}");
+        }
     }
     for reply in r.listed.iter().rev().take(10) {
         crate::show!(

@@ -2,7 +2,7 @@
 //! by the worker holding the token (`engine::confirm`), each at most once.
 
 use super::sql::{Builder, built, q, q_as};
-use super::{Lock, Store, StoreError};
+use super::{CampaignId, Lock, Store, StoreError};
 
 /// A confirmation due to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +78,21 @@ impl Store {
                 until_ms,
             })
             .collect())
+    }
+
+    /// The campaign's opt-outs' confirmations, by state (`due`, `sending`, `sent`, `failed`,
+    /// `expired`).
+    pub async fn confirmations(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(q_as(
+            "SELECT f.state, COUNT(*) FROM confirmations f JOIN inbound i ON i.mid = f.mid
+             WHERE i.campaign_id = $1 AND i.campaign_id IS NOT NULL GROUP BY f.state ORDER BY f.state",
+        )
+        .bind(campaign)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Records how the confirmation of opt-out `mid` ended, and why.

@@ -76,7 +76,10 @@ impl Overview {
             deferred: store
                 .deferred(id, chrono::Utc::now().timestamp_millis())
                 .await?,
-            replies: Replies::of(store.replies(id).await?),
+            replies: Replies {
+                confirmations: store.confirmations(id).await?,
+                ..Replies::of(store.replies(id).await?)
+            },
         }))
     }
 }

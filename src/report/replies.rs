@@ -20,6 +20,9 @@ pub struct Replies {
     pub other: usize,
     /// The opt-outs and possible opt-outs, oldest first.
     pub listed: Vec<Reply>,
+    /// The opt-outs' confirmations (`campaign opt-out confirm`), by state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub confirmations: Vec<(String, i64)>,
 }
 
 impl Replies {
@@ -38,6 +41,17 @@ impl Replies {
             }
         }
         r
+    }
+
+    /// `2 sent, 1 expired`: the confirmations, if any.
+    pub fn confirmed(&self) -> Option<String> {
+        (!self.confirmations.is_empty()).then(|| {
+            self.confirmations
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
     }
 
     /// `1 opt-out, 2 possible opt-outs, 0 opt-ins, 0 help, 3 other`.
@@ -82,6 +96,9 @@ pub fn html(r: &Replies) -> String {
          <th>help</th><th>other</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         r.opt_outs, r.possible_opt_outs, r.opt_ins, r.help, r.other
     );
+    if let Some(confirmed) = r.confirmed() {
+        let _ = write!(html, "<p>Opt-outs' confirmations: {}.</p>", esc(&confirmed));
+    }
     if r.listed.is_empty() {
         return html;
     }

@@ -213,6 +213,13 @@ async fn a_worker_listens_on_the_socket_of_the_token_it_holds() {
         1,
         "one confirmation per opt-out that suppressed"
     );
+    wait_for("status to show the confirmation sent", || async {
+        let status = crate::helpers::campaign_cmd(dir.path(), &["status", &id.0.to_string()]);
+        String::from_utf8_lossy(&status.stdout)
+            .contains("opt-outs' confirmations: 1 sent")
+            .then_some(())
+    })
+    .await;
     let (_, metrics) = worker.get("/metrics").await;
     assert!(
         metrics.contains(

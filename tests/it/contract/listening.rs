@@ -313,6 +313,7 @@ async fn confirming(scene: Scene) {
         .confirmation_done(&due[0].mid, Confirmed::Sent, None)
         .await
         .unwrap();
+    assert_eq!(store.confirmations(id).await.unwrap(), [("sent".into(), 1)]);
     // A second STOP finds the number suppressed already: no second confirmation.
     let again = said("c-stop-2", "STOP", at + 1_000, Heard::OptOut);
     store
