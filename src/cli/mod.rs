@@ -7,6 +7,7 @@ mod flags;
 pub use flags::parse_duration;
 mod global;
 mod list;
+mod lookup;
 mod opt_out;
 mod progress;
 mod report;
@@ -85,6 +86,8 @@ pub enum Command {
     Suppress(suppress::SuppressArgs),
     /// The keywords that read recipients' messages: STOP suppresses, START lifts it.
     OptOut(opt_out::OptOutArgs),
+    /// What happened to one recipient across campaigns: messages, acks, replies, suppression.
+    Lookup(lookup::LookupArgs),
     /// Scheduled campaigns: list them with their next runs, add one from its file, remove one.
     Schedule(scheduled::ScheduleArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -102,6 +105,7 @@ impl Command {
             Command::Retry(a) => a.json,
             Command::List(a) => a.json,
             Command::Status(a) => a.json,
+            Command::Lookup(a) => a.json,
             Command::Validate(a) => a.json,
             Command::Schedule(a) => {
                 matches!(a.action, scheduled::ScheduleAction::List { json: true, .. })
@@ -129,6 +133,7 @@ impl Command {
             Command::Pause(a) | Command::Resume(a) | Command::Cancel(a) => g(&a.db),
             Command::Suppress(a) => g(&a.db),
             Command::OptOut(a) => g(&a.db),
+            Command::Lookup(a) => g(&a.db),
             Command::Schedule(a) => match &a.action {
                 scheduled::ScheduleAction::Add { token, .. } => g(&a.db).and_token(token),
                 _ => g(&a.db),
@@ -173,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ClearTokenStop(_) => token::clear(&global).await,
         Command::Suppress(args) => suppress::run(&global, &args).await,
         Command::OptOut(args) => opt_out::run(&global, &args).await,
+        Command::Lookup(args) => lookup::run(&global, &args).await,
         Command::Schedule(args) => scheduled::schedule(&global, &args).await,
         Command::Worker(args) => worker::run(&global, &args).await,
         Command::Completions(args) => shell::completions(&args),

@@ -232,6 +232,20 @@ async fn a_stop_by_event_suppresses_a_start_lifts_it_and_an_operators_suppressio
     );
     let listed: Vec<&str> = r.listed.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(listed, ["Stop.", "STOP please, I meant the other order"]);
+    // One recipient's story, as `campaign lookup` tells it.
+    let out = campaign_cmd(dir.path(), &["lookup", "07911 000011", "--region", "GB"]);
+    let story = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{story}");
+    for line in [
+        "+447911000011",
+        "(line 2): sent, sent ",
+        "wrote \"Stop.\" at",
+        ": opt-out (by event)",
+        "wrote \"Start\" at",
+        "not suppressed",
+    ] {
+        assert!(story.contains(line), "{line} in: {story}");
+    }
     receiver.stop().await.unwrap();
 }
 

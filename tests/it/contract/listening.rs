@@ -155,6 +155,24 @@ async fn hearing(scene: Scene) {
         7,
         "a message sent before the campaign's is not an answer to it"
     );
+    // The recipient's story, by number and by uid: the message, all it wrote, the suppression.
+    for who in [PHONE, UID] {
+        let story = store.lookup(who).await.unwrap();
+        assert_eq!(story.messages.len(), 1, "{who}");
+        assert_eq!(story.messages[0].state, campaign::queue::MessageState::Sent);
+        assert_eq!(story.replies.len(), 8, "{who}");
+        assert_eq!(story.replies[0].campaign, None, "the one before the send");
+    }
+    let suppression = store.lookup(PHONE).await.unwrap().suppression.unwrap();
+    assert_eq!(suppression.source, "keyword");
+    assert!(
+        store
+            .lookup("+447911999999")
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
 }
 
 contract!(the_keyword_lists_are_shared_in_the_database, keyword_lists);
