@@ -49,6 +49,11 @@ pub enum PhoneError {
     Empty,
     #[error("phone number contains '{0}', which is not a digit or separator")]
     BadCharacter(char),
+    /// `4.47911E+11`: a spreadsheet showed the number in scientific notation, and saved it so.
+    #[error(
+        "written in scientific notation, as Excel shows long numbers: its last digits are lost. Format the phone column as Text in the spreadsheet (or export it with the numbers as written) and save the file again"
+    )]
+    ScientificNotation,
     #[error("phone number has {0} digits; international numbers have 8 to 15")]
     BadLength(usize),
     #[error("not a valid phone number for any country (add the country code, or pass --region)")]
@@ -81,6 +86,9 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     /// Parses `raw` following the module rules.
     pub fn parse(raw: &str, region: Option<Region>) -> Result<Self, PhoneError> {
+        if is_scientific(raw) {
+            return Err(PhoneError::ScientificNotation);
+        }
         let (international, digits) = strip(raw)?;
         if digits.is_empty() {
             return Err(PhoneError::Empty);
@@ -195,9 +203,39 @@ fn into_mobile(
     }
 }
 
+/// `4.47911E+11`, `4,47911E+11` (a comma-decimal locale), `4E11`.
+fn is_scientific(raw: &str) -> bool {
+    let Some((mantissa, exponent)) = raw.trim().split_once(['E', 'e']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once(['.', ',']) {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(mantissa),
+    };
+    mantissa_ok && digits(exponent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_in_scientific_notation_is_refused_saying_how_to_export_it() {
+        for raw in ["4.47911E+11", "4,47911E+11", "4.47911e11", " 4E11 "] {
+            let err = PhoneNumber::parse(raw, None).unwrap_err();
+            assert!(
+                matches!(err, PhoneError::ScientificNotation),
+                "{raw}: {err}"
+            );
+            assert!(err.to_string().contains("Format the phone column as Text"));
+        }
+        assert!(matches!(
+            PhoneNumber::parse("+44 E", None),
+            Err(PhoneError::BadCharacter('E'))
+        ));
+    }
 
     #[test]
     fn a_number_that_normalises_too_short_is_refused_and_what_parses_parses_again_to_itself() {
