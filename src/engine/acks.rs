@@ -14,19 +14,7 @@ use crate::tracking::poller::poll_due;
 
 /// The worker's poll schedule with a campaign's own first poll, age and rate where it has them.
 fn own_polls(polls: &PollSchedule, own: Option<&SendOptions>) -> PollSchedule {
-    let ms = Duration::from_millis;
-    let Some(own) = own else {
-        return polls.clone();
-    };
-    PollSchedule {
-        first: own.poll_first_ms.map_or(polls.first, ms),
-        max_age: own.poll_max_age_ms.map_or(polls.max_age, ms),
-        rate: own.poll_rate.unwrap_or(polls.rate),
-        reply_sweep: own
-            .reply_sweep_ms
-            .map_or(polls.reply_sweep, |sweep| (sweep > 0).then(|| ms(sweep))),
-        quality: own.quality.unwrap_or(polls.quality),
-    }
+    own.map_or_else(|| polls.clone(), |own| polls.with_own(own))
 }
 
 /// Polls acks for every campaign on the token, on each message's schedule, however long ago

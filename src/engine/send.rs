@@ -38,14 +38,7 @@ impl Settings {
         d.rate = own.rate.unwrap_or(d.rate);
         d.number_rate = own.number_rate.unwrap_or(d.number_rate);
         d.in_flight = own.in_flight.unwrap_or(d.in_flight);
-        let p = &mut self.polls;
-        p.first = own.poll_first_ms.map_or(p.first, ms);
-        p.max_age = own.poll_max_age_ms.map_or(p.max_age, ms);
-        p.rate = own.poll_rate.unwrap_or(p.rate);
-        if let Some(sweep) = own.reply_sweep_ms {
-            p.reply_sweep = (sweep > 0).then(|| ms(sweep));
-        }
-        p.quality = own.quality.unwrap_or(p.quality);
+        self.polls = self.polls.with_own(own);
         self.reconcile_after = own.reconcile_after_ms.map_or(self.reconcile_after, ms);
         self
     }

@@ -31,13 +31,19 @@ pub fn next_sweep(since_ms: i64, reads: i64, first: Duration, until_ms: i64) -> 
     Some(at(n).min(until_ms))
 }
 
-/// The sweep of an SMS sent at `sent_at` to `uid`, if the sweep is on (`span`).
-pub fn sweep_of(sent_at: i64, span: Option<Duration>, first: Duration) -> Option<(DueRead, i64)> {
+/// The sweep of an SMS sent at `sent_at` to `uid`, and its first read, if the sweep is on
+/// (`span`).
+pub fn sweep_of(
+    uid: &str,
+    sent_at: i64,
+    span: Option<Duration>,
+    first: Duration,
+) -> Option<(DueRead, i64)> {
     let until_ms = sent_at + span?.as_millis() as i64;
     let due_at = next_sweep(sent_at, 0, first, until_ms)?;
     Some((
         DueRead {
-            uid: String::new(),
+            uid: uid.to_string(),
             source: InboundSource::Sweep,
             since_ms: sent_at,
             reads: 0,
@@ -125,6 +131,6 @@ mod tests {
             [60_000, 600_000, hour, 2 * hour],
             "capped at its end"
         );
-        assert!(sweep_of(0, None, first).is_none(), "off");
+        assert!(sweep_of("u", 0, None, first).is_none(), "off");
     }
 }

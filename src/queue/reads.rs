@@ -43,19 +43,18 @@ pub struct DueRead {
 const READ_HOLD_MS: i64 = 10 * 60_000;
 
 impl Store {
-    /// Asks for `uid`'s conversation to be read for the campaign from `due_at`: client messages
-    /// after `since_ms` are heard. A read already asked for keeps the earliest due time and
+    /// Asks for `read.uid`'s conversation to be read for the campaign from `due_at`: client
+    /// messages after `read.since_ms` are heard (`read.reads` is not used). A read already asked for keeps the earliest due time and
     /// the widest span.
     pub async fn want_conversation(
         &self,
         campaign: CampaignId,
-        uid: &str,
         read: &DueRead,
         due_at: i64,
     ) -> Result<(), StoreError> {
         q(WANT_CONVERSATION)
             .bind(campaign)
-            .bind(uid)
+            .bind(&read.uid)
             .bind(read.source.as_str())
             .bind(read.since_ms)
             .bind(due_at)

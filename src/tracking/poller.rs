@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::convrs::{Ack, Client};
 use crate::listening::quality::{QUALITY_EVERY, QualityWatch};
 use crate::listening::reads::{read_due, sweep_of};
-use crate::queue::{CampaignId, DuePoll, HeardAck, QualityPolicy, Store, StoreError};
+use crate::queue::{CampaignId, DuePoll, HeardAck, QualityPolicy, SendOptions, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct PollSchedule {
@@ -43,6 +43,21 @@ impl Default for PollSchedule {
 const STEPS: [u32; 6] = [1, 6, 30, 180, 720, 2160];
 
 impl PollSchedule {
+    /// This schedule with the campaign's own options (first poll, age, rate, reply sweep,
+    /// quality) where it chose them.
+    pub fn with_own(&self, own: &SendOptions) -> PollSchedule {
+        let ms = Duration::from_millis;
+        PollSchedule {
+            first: own.poll_first_ms.map_or(self.first, ms),
+            max_age: own.poll_max_age_ms.map_or(self.max_age, ms),
+            rate: own.poll_rate.unwrap_or(self.rate),
+            reply_sweep: own
+                .reply_sweep_ms
+                .map_or(self.reply_sweep, |sweep| (sweep > 0).then(|| ms(sweep))),
+            quality: own.quality.unwrap_or(self.quality),
+        }
+    }
+
     /// The budget of GetMessageDetails calls, `rate` a second.
     pub fn limiter(&self) -> DefaultDirectRateLimiter {
         RateLimiter::direct(Quota::per_second(
@@ -173,10 +188,8 @@ async fn sweep_replies(
     schedule: &PollSchedule,
 ) -> Result<(), StoreError> {
     let Some(uid) = &due.uid else { return Ok(()) };
-    if let Some((read, due_at)) = sweep_of(due.sent_at, schedule.reply_sweep, schedule.first) {
-        store
-            .want_conversation(campaign, uid, &read, due_at)
-            .await?;
+    if let Some((read, due_at)) = sweep_of(uid, due.sent_at, schedule.reply_sweep, schedule.first) {
+        store.want_conversation(campaign, &read, due_at).await?;
     }
     Ok(())
 }

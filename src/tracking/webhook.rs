@@ -104,10 +104,9 @@ async fn read_body(r: &Receiver, body: Body, max: usize) -> Result<Bytes, Reply>
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(reply(
             StatusCode::PAYLOAD_TOO_LARGE,
-            if max == MAX_EVENT {
-                "the body is larger than 1 MiB"
-            } else {
-                "the body is larger than 64 KiB"
+            &match max {
+                m if m % (1 << 20) == 0 => format!("the body is larger than {} MiB", m >> 20),
+                m => format!("the body is larger than {} KiB", m >> 10),
             },
         )),
         Err(_) => Err(reply(

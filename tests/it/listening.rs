@@ -8,7 +8,7 @@ use std::time::Duration;
 use campaign::engine::{self, RunOptions};
 use campaign::listening::quality::QualityWatch;
 use campaign::queue::{CampaignId, Heard, InboundSource, QualityPolicy, Store};
-use campaign::tracking::{PollSchedule, webhook, webhook_secret};
+use campaign::tracking::{PollSchedule, webhook};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -122,14 +122,7 @@ where
 
 /// A receiver for the store, and its events URL with the secret.
 async fn events_receiver(store: &Store) -> (webhook::RunningReceiver, String) {
-    let secret = webhook_secret(store).await.unwrap();
-    let receiver = webhook::start(
-        "127.0.0.1:0".parse().unwrap(),
-        store.clone(),
-        secret.clone(),
-    )
-    .await
-    .unwrap();
+    let (receiver, secret) = crate::tracking::start_receiver(store).await;
     let url = format!(
         "http://{}/events?secret={}",
         receiver.addr,

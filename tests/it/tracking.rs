@@ -69,7 +69,9 @@ fn options(first_poll: Duration) -> RunOptions {
 }
 
 /// The webhook receiver on a loopback port, with the installation's secret.
-async fn start_receiver(store: &Store) -> (webhook::RunningReceiver, secrecy::SecretString) {
+pub(crate) async fn start_receiver(
+    store: &Store,
+) -> (webhook::RunningReceiver, secrecy::SecretString) {
     let secret = webhook_secret(store).await.unwrap();
     let receiver = webhook::start(
         "127.0.0.1:0".parse().unwrap(),

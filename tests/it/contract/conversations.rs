@@ -16,14 +16,14 @@ async fn conversation_reads(scene: Scene) {
     let id = queued(&scene, 1).await;
     let now = store.now_ms();
     let read = DueRead {
-        uid: String::new(),
+        uid: UID.into(),
         source: InboundSource::Sweep,
         since_ms: now - 1_000,
         reads: 0,
         until_ms: now + 60_000,
     };
     store
-        .want_conversation(id, UID, &read, now + 10_000)
+        .want_conversation(id, &read, now + 10_000)
         .await
         .unwrap();
     assert!(store.due_conversations(id, 10).await.unwrap().is_empty());
@@ -34,7 +34,7 @@ async fn conversation_reads(scene: Scene) {
         until_ms: now,
         ..read.clone()
     };
-    store.want_conversation(id, UID, &reply, now).await.unwrap();
+    store.want_conversation(id, &reply, now).await.unwrap();
     let due = store.due_conversations(id, 10).await.unwrap();
     assert_eq!(
         due,
