@@ -7,6 +7,11 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+/// `n` and the noun that goes with it: "1 message", "2 messages".
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Whether `c` changes how a terminal shows what follows rather than showing itself.
 fn is_control(c: char) -> bool {
     c.is_control() // C0, DEL and C1

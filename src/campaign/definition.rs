@@ -68,8 +68,13 @@ pub enum MessageSpec {
         clean_params: bool,
     },
     /// An SMS text with `{column}` placeholders; a row where one renders empty is rejected
-    /// unless `allow_empty`.
-    Sms { text: String, allow_empty: bool },
+    /// unless `allow_empty`. With `smart_encoding`, look-alikes of GSM-7 characters are
+    /// replaced when that makes the rendered text GSM-7 (`smart.rs`).
+    Sms {
+        text: String,
+        allow_empty: bool,
+        smart_encoding: bool,
+    },
 }
 
 /// Where the recipients come from.
@@ -105,6 +110,8 @@ pub struct Definition {
     pub price: Option<Price>,
     /// When it sends: schedule, expiry, how long a recipient is not sent again.
     pub timing: Timing,
+    /// The agent the chat is assigned to (the API's `agentEmail`, templates and SMS).
+    pub agent_email: Option<String>,
 }
 
 fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
@@ -136,6 +143,7 @@ pub struct CampaignFile {
     pub dedupe_key: Option<String>,
     pub clean_params: Option<bool>,
     pub allow_empty: Option<bool>,
+    pub smart_encoding: Option<bool>,
     pub delimiter: Option<String>,
     pub csv: Option<PathBuf>,
     pub sql: Option<SqlSource>,
@@ -151,6 +159,7 @@ pub struct CampaignFile {
     pub timezone_column: Option<String>,
     pub daily_limit: Option<u32>,
     pub frequency_cap: Option<crate::timing::FrequencyCapFile>,
+    pub agent_email: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +217,7 @@ impl CampaignFile {
             dedupe_key,
             clean_params,
             allow_empty,
+            smart_encoding,
             delimiter,
             csv
         );
@@ -222,6 +232,11 @@ impl CampaignFile {
             .ok_or_else(|| invalid("no bot: pass --bot ID (or bot_id = N in the campaign file)"))?;
         let message = match channel {
             Channel::Whatsapp => {
+                if self.smart_encoding == Some(true) {
+                    return Err(invalid(
+                        "smart_encoding is for SMS; a WhatsApp template is not split into segments",
+                    ));
+                }
                 if self.message.is_some() {
                     return Err(invalid(
                         "--message is for SMS; a WhatsApp campaign sends --template",
@@ -249,6 +264,7 @@ impl CampaignFile {
                         .message
                         .ok_or_else(|| invalid("no message: pass --message TEXT"))?,
                     allow_empty: self.allow_empty.unwrap_or(false),
+                    smart_encoding: self.smart_encoding.unwrap_or(false),
                 }
             }
         };
@@ -322,7 +338,31 @@ impl CampaignFile {
             delimiter,
             price,
             timing,
+            agent_email: self.agent_email.map(check_agent_email).transpose()?,
         })
+    }
+}
+
+/// An agent's e-mail address as the API would take it: one `@` with text on both sides, no
+/// spaces. The API checks it for real (2002 stops the campaign); this catches a typo before a
+/// single message is queued.
+fn check_agent_email(email: String) -> Result<String, DefinitionError> {
+    let email = email.trim().to_string();
+    let plausible = match email.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if plausible && email.len() <= 254 {
+        Ok(email)
+    } else {
+        Err(DefinitionError::Invalid(format!(
+            "agent_email {email:?} is not an e-mail address; give the address of the agent the chats are assigned to, such as \"john@company.com\""
+        )))
     }
 }
 

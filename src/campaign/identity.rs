@@ -44,11 +44,18 @@ impl Settings {
                 put("params", shown(Some(&params.join(","))));
                 put("clean_params", clean_params.to_string());
             }
-            MessageSpec::Sms { text, allow_empty } => {
+            MessageSpec::Sms {
+                text,
+                allow_empty,
+                smart_encoding,
+            } => {
                 put("message", shown(Some(text)));
-                // Only when set, so campaigns stored before it existed keep their settings.
+                // Only when set, so campaigns stored before they existed keep their settings.
                 if *allow_empty {
                     put("allow_empty", "true".into());
+                }
+                if *smart_encoding {
+                    put("smart_encoding", "true".into());
                 }
             }
         }

@@ -55,6 +55,21 @@ pub struct SmsTotals {
     pub segments: u64,
     pub gsm7: u64,
     pub ucs2: u64,
+    /// Smart encoding on: messages it made GSM-7, and the segments that saved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub smart_encoded: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub smart_saved: u64,
+    /// Smart encoding off: UCS-2 messages only because of look-alikes it would replace, and
+    /// the segments it would save.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub smart_possible: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub smart_would_save: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,6 +170,17 @@ impl Loader {
             match info.encoding {
                 Encoding::Gsm7 => totals.gsm7 += 1,
                 Encoding::Ucs2 => totals.ucs2 += 1,
+            }
+            match checked.smart {
+                Some(e) if e.applied => {
+                    totals.smart_encoded += 1;
+                    totals.smart_saved += e.segments_saved as u64;
+                }
+                Some(e) => {
+                    totals.smart_possible += 1;
+                    totals.smart_would_save += e.segments_saved as u64;
+                }
+                None => {}
             }
         }
         if self.summary.previews.len() < PREVIEWS {

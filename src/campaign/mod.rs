@@ -9,6 +9,7 @@ pub mod load;
 pub mod price;
 pub mod quotes;
 pub mod render;
+pub mod smart;
 pub mod sms;
 pub mod source;
 pub mod sql;

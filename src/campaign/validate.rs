@@ -6,7 +6,7 @@ use crate::queue::Reject;
 
 use super::definition::{Definition, MessageSpec};
 use super::render::Pattern;
-use super::sms::{self, SmsInfo};
+use super::sms::{self, Encoding, SmartEffect, SmsInfo};
 
 /// The largest field we accept.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
@@ -29,6 +29,8 @@ pub struct Checked {
     /// What the recipient reads (for previews).
     pub text: String,
     pub sms: Option<SmsInfo>,
+    /// What smart encoding did to this SMS, or would do if it were on.
+    pub smart: Option<SmartEffect>,
     /// The recipient's zone, for a campaign with a send window.
     pub zone: Option<chrono_tz::Tz>,
 }
@@ -40,6 +42,7 @@ pub struct RowChecker {
     phone: usize,
     region: Option<Region>,
     bot_id: i64,
+    agent_email: Option<String>,
     body: Body,
     dedupe: Option<Pattern>,
     zones: Option<super::zones::ZoneFinder>,
@@ -57,6 +60,7 @@ enum Body {
     Sms {
         pattern: Pattern,
         allow_empty: bool,
+        smart_encoding: bool,
     },
 }
 
@@ -115,9 +119,14 @@ impl RowChecker {
                     text,
                 }
             }
-            MessageSpec::Sms { text, allow_empty } => Body::Sms {
+            MessageSpec::Sms {
+                text,
+                allow_empty,
+                smart_encoding,
+            } => Body::Sms {
                 pattern: Pattern::resolve(text, &columns).map_err(|e| format!("--message: {e}"))?,
                 allow_empty: *allow_empty,
+                smart_encoding: *smart_encoding,
             },
         };
         let dedupe = def
@@ -131,6 +140,7 @@ impl RowChecker {
             phone,
             region: def.region,
             bot_id: def.bot_id,
+            agent_email: def.agent_email.clone(),
             body,
             dedupe,
             columns,
@@ -179,6 +189,7 @@ impl RowChecker {
                 format!("'{}': {e}", record.values[self.phone]),
             )
         })?;
+        let mut smart = None;
         let (payload, text, sms) = match &self.body {
             Body::Template {
                 name,
@@ -223,6 +234,7 @@ impl RowChecker {
                     template_name: name.clone(),
                     language: language.clone(),
                     parameters: values.into_iter().map(TemplateParameter::text).collect(),
+                    agent_email: self.agent_email.clone(),
                     ..Default::default()
                 };
                 (
@@ -234,6 +246,7 @@ impl RowChecker {
             Body::Sms {
                 pattern,
                 allow_empty,
+                smart_encoding,
             } => {
                 if !allow_empty && let Some(column) = pattern.empty_placeholder(&record.values) {
                     return Err(reject(
@@ -244,7 +257,9 @@ impl RowChecker {
                         ),
                     ));
                 }
-                let text = pattern.render(&record.values);
+                let (text, info, effect) =
+                    smart_encode(pattern.render(&record.values), *smart_encoding);
+                smart = effect;
                 if text.trim().is_empty() {
                     return Err(reject(
                         "message",
@@ -262,9 +277,8 @@ impl RowChecker {
                     bot_id: self.bot_id,
                     phone: phone.to_string(),
                     message: text.clone(),
-                    agent_email: None,
+                    agent_email: self.agent_email.clone(),
                 };
-                let info = sms::analyse(&text);
                 (
                     serde_json::to_string(&request).expect("requests serialise"),
                     text,
@@ -300,8 +314,31 @@ impl RowChecker {
             payload,
             text,
             sms,
+            smart,
             zone,
         })
+    }
+}
+
+/// A rendered SMS as it is sent, its encoding and segments, and what smart encoding did (`on`)
+/// or would do to it: only a UCS-2 text that its look-alikes make GSM-7 is changed.
+fn smart_encode(text: String, on: bool) -> (String, SmsInfo, Option<SmartEffect>) {
+    let info = sms::analyse(&text);
+    if info.encoding == Encoding::Gsm7 {
+        return (text, info, None);
+    }
+    let Some(changed) = super::smart::transliterate(&text) else {
+        return (text, info, None);
+    };
+    let smart = sms::analyse(&changed);
+    let effect = SmartEffect {
+        applied: on,
+        segments_saved: info.segments.saturating_sub(smart.segments),
+    };
+    if on {
+        (changed, smart, Some(effect))
+    } else {
+        (text, info, Some(effect))
     }
 }
 

@@ -50,6 +50,10 @@ pub struct CampaignArgs {
     /// Send an SMS even when a {placeholder} of its row is empty (otherwise the row is rejected).
     #[arg(long)]
     pub allow_empty: bool,
+    /// SMS: replace curly quotes, long dashes, non-breaking spaces and other look-alikes with
+    /// their GSM-7 forms when that keeps a message out of UCS-2 (70 characters a segment).
+    #[arg(long)]
+    pub smart_encoding: bool,
     /// The CSV delimiter: ',' ';' '|' or tab (default: found from the header line).
     #[arg(long, value_name = "CHAR")]
     pub delimiter: Option<String>,
@@ -77,6 +81,7 @@ impl CampaignArgs {
             (self.name.is_some(), "--name"),
             (self.clean_params, "--clean-params"),
             (self.allow_empty, "--allow-empty"),
+            (self.smart_encoding, "--smart-encoding"),
             (self.delimiter.is_some(), "--delimiter"),
         ]
         .into_iter()
@@ -108,6 +113,7 @@ impl CampaignArgs {
             region: self.region.clone(),
             clean_params: self.clean_params.then_some(true),
             allow_empty: self.allow_empty.then_some(true),
+            smart_encoding: self.smart_encoding.then_some(true),
             delimiter: self.delimiter.clone(),
             csv: (!is_toml).then(|| self.source.clone()),
             ..Default::default()

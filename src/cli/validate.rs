@@ -96,6 +96,21 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
             sms.gsm7,
             sms.ucs2
         );
+        let counted = crate::terminal::counted;
+        if sms.smart_encoded > 0 {
+            crate::show!(
+                "smart encoding: {} with GSM-7 look-alikes of their curly quotes, long dashes and such, {} fewer",
+                counted(sms.smart_encoded, "message goes", "messages go"),
+                counted(sms.smart_saved, "segment", "segments")
+            );
+        }
+        if sms.smart_possible > 0 {
+            crate::show!(
+                "{} UCS-2 (70 characters a segment) only because of characters with a GSM-7 look-alike (curly quotes, long dashes, non-breaking spaces...): --smart-encoding (smart_encoding = true) would replace them and save {}",
+                counted(sms.smart_possible, "message goes", "messages go"),
+                counted(sms.smart_would_save, "segment", "segments")
+            );
+        }
     }
     for warning in &summary.warnings {
         crate::show!("warning: {warning}");

@@ -263,6 +263,12 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
     if let Some(refusal) = scripted_error(channel, phone.digits()) {
         return Err(refusal);
     }
+    // The document says only that an agent the chat cannot be assigned to is refused (2002);
+    // the simulator takes any address but one without an `@`.
+    let agent_email = req.text("agentEmail");
+    if agent_email.is_some_and(|e| !e.contains('@')) {
+        return Err(InvalidAgentEmail.into());
+    }
     let cmd = match channel {
         Channel::WhatsApp => "SendWhatsAppTemplate",
         Channel::Sms => "SendSMSMessage",
@@ -281,6 +287,7 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
         mid: None,
         error_code: None,
         webhook_payload: req.0.get("webhookPayload").cloned(),
+        agent_email: agent_email.map(str::to_string),
     };
     let now = Instant::now();
     let mut state = sim.lock();

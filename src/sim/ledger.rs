@@ -35,6 +35,9 @@ pub struct LedgerEntry {
     pub error_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_payload: Option<Value>,
+    /// The agent the chat was assigned to (`agentEmail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_email: Option<String>,
 }
 
 #[derive(Debug)]

@@ -5,6 +5,7 @@ mod helpers;
 
 mod acks_by_attempt;
 mod browser;
+mod channels;
 mod cli_sim;
 mod client_verdicts;
 mod contract;

@@ -1,0 +1,129 @@
+//! Every way the API reaches a person (issue 22): SMS smart encoding, the agent a chat is
+//! assigned to.
+
+use serde_json::Value;
+
+use crate::helpers::{accepted_to, campaign_cmd, campaign_ok, spawn_sim, uk_mobile};
+
+/// A CSV of two recipients and an SMS campaign file whose text has a curly apostrophe and a
+/// long dash: UCS-2 as written, GSM-7 with their look-alikes.
+fn curly_sms(dir: &std::path::Path, extra: &str) {
+    std::fs::write(
+        dir.join("r.csv"),
+        format!("phone,name\n{},Ann\n{},Bob\n", uk_mobile(1), uk_mobile(2)),
+    )
+    .unwrap();
+    let text = format!("Hi {{name}} \u{2014} it\u{2019}s ready. {}", "x".repeat(60));
+    std::fs::write(
+        dir.join("c.toml"),
+        format!("channel = \"sms\"\nbot_id = 3941\ncsv = \"r.csv\"\nmessage = \"{text}\"\n{extra}"),
+    )
+    .unwrap();
+}
+
+fn validate_json(dir: &std::path::Path, args: &[&str]) -> Value {
+    let out = campaign_cmd(dir, &[&["validate", "c.toml", "--json"], args].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn validate_says_what_smart_encoding_would_save_when_it_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    curly_sms(dir.path(), "");
+    let sms = &validate_json(dir.path(), &[])["sms"];
+    // 79 characters: two UCS-2 segments each as written, one GSM-7 segment each with the
+    // look-alikes.
+    assert_eq!(sms["ucs2"], 2, "{sms}");
+    assert_eq!(
+        (&sms["smart_possible"], &sms["smart_would_save"]),
+        (&2.into(), &2.into()),
+        "{sms}"
+    );
+    let out = campaign_cmd(dir.path(), &["validate", "c.toml"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("2 messages go UCS-2 (70 characters a segment) only because of characters with a GSM-7 look-alike")
+            && shown.contains("--smart-encoding (smart_encoding = true) would replace them and save 2 segments"),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_encoding_sends_the_gsm7_look_alikes_and_counts_the_segments_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    curly_sms(dir.path(), "smart_encoding = true\n");
+    let sms = &validate_json(dir.path(), &[])["sms"];
+    assert_eq!(
+        (&sms["gsm7"], &sms["segments"]),
+        (&2.into(), &2.into()),
+        "{sms}"
+    );
+    assert_eq!(
+        (&sms["smart_encoded"], &sms["smart_saved"]),
+        (&2.into(), &2.into()),
+        "{sms}"
+    );
+    let sim = spawn_sim(|_| {}).await;
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "20s"]);
+    let sent: Vec<String> = accepted_to(&sim, "+44")
+        .into_iter()
+        .filter_map(|e| e.message)
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|m| m.starts_with("Hi ") && m.contains(" - it's ready.")),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flag_turns_smart_encoding_on_and_makes_another_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    curly_sms(dir.path(), "");
+    let sms = &validate_json(dir.path(), &["--smart-encoding"])["sms"];
+    assert_eq!(sms["smart_encoded"], 2, "{sms}");
+    let sim = spawn_sim(|_| {}).await;
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "20s"]);
+    // The same campaign with smart encoding on sends other texts: the run says so first.
+    let out = crate::helpers::spawn_campaign(
+        dir.path(),
+        &sim,
+        &["run", "c.toml", "--smart-encoding", "--wait", "20s"],
+    )
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("smart_encoding"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_email_of_the_campaign_file_goes_with_every_send() {
+    let dir = tempfile::tempdir().unwrap();
+    curly_sms(dir.path(), "agent_email = \"john@company.com\"\n");
+    let sim = spawn_sim(|_| {}).await;
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "20s"]);
+    let agents: Vec<_> = accepted_to(&sim, "+44")
+        .into_iter()
+        .map(|e| e.agent_email)
+        .collect();
+    assert_eq!(agents, vec![Some("john@company.com".to_string()); 2]);
+}
+
+#[tokio::test]
+async fn an_agent_email_that_is_no_address_is_refused_before_anything_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    curly_sms(dir.path(), "agent_email = \"john at company\"\n");
+    let out = campaign_cmd(dir.path(), &["validate", "c.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("agent_email \"john at company\" is not an e-mail address"),
+        "{stderr}"
+    );
+}
