@@ -19,6 +19,28 @@ pub fn rfc3339_secs(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// An ISO 8601 time as the API writes them: with a zone (`2020-04-23T16:15:24.000Z`), without
+/// one (taken as UTC, as the document's `CreatedDate` example `2020-03-01T00:00:00`), or a bare
+/// date (its midnight, UTC).
+pub fn parse_iso(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
 /// Where the store reads the time: the wall clock, or a `ManualClock` a test moves.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in unix milliseconds.

@@ -283,10 +283,21 @@ impl CampaignFile {
                 query: sql.query,
                 allow_writable: sql.allow_writable.unwrap_or(false),
             },
-            (_, _, Some(u)) => Source::ConvrsUsers {
-                bot_id: u.bot_id,
-                created_after: u.created_after,
-            },
+            (_, _, Some(u)) => {
+                if let Some(after) = &u.created_after
+                    && after != super::users::SINCE_LAST_RUN
+                    && crate::clock::parse_iso(after).is_none()
+                {
+                    return Err(DefinitionError::Invalid(format!(
+                        "convrs_users.created_after {after:?} is not a date: give one such as \"2024-01-01\" or \"2024-01-01T09:00:00Z\", or \"{}\" for the users created since the campaign's last scheduled run",
+                        super::users::SINCE_LAST_RUN
+                    )));
+                }
+                Source::ConvrsUsers {
+                    bot_id: u.bot_id,
+                    created_after: u.created_after,
+                }
+            }
             _ => {
                 return Err(invalid(
                     "no source: give a CSV file, or csv/sql/convrs_users in the campaign file",

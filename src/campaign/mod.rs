@@ -13,6 +13,7 @@ pub mod smart;
 pub mod sms;
 pub mod source;
 pub mod sql;
+pub mod users;
 pub mod validate;
 pub mod zones;
 
@@ -27,7 +28,7 @@ use definition::{Definition, MessageSpec, Source};
 use identity::Settings;
 use load::{Loader, Summary};
 use source::{CsvSource, Row, SourceError};
-use validate::{Record, RowChecker};
+use validate::RowChecker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -167,7 +168,11 @@ pub async fn load(
     let suppressed = store.suppressed_set().await?;
     // Open the source and check its columns before a campaign exists: a missing file or column
     // must not leave an empty campaign behind.
-    let (columns, rows) = open_rows(def, client).await?;
+    let users_after = users::since_last_run(store, def, opts.batch).await?;
+    // Users created between a run's slot and its fetch are asked for again by the next run:
+    // its batch must not queue them twice, with or without a dedupe key.
+    let across_batches = def.dedupe_key.is_some() || users_after.is_some();
+    let (columns, rows) = open_rows(def, client, users_after).await?;
     let body = template.as_ref().map(Template::body_text);
     let checker = RowChecker::new(def, columns, body).map_err(|message| LoadError::Definition {
         source_name: source_name(def),
@@ -210,7 +215,7 @@ pub async fn load(
     let (mut inserted, mut reached, mut earlier) = (0, 0, 0);
     let into = opts.batch.map(|id| BatchInto {
         id,
-        across: def.dedupe_key.is_some(),
+        across: across_batches,
         window_ms: def.timing.dedupe_window_ms,
     });
     let mut insert_error = None;
@@ -370,15 +375,14 @@ async fn unchanged_since_last_load(
 /// Rows of any source, read lazily (CSV) or already fetched (SQL, Convrs users).
 type Rows = Box<dyn Iterator<Item = Result<Row, SourceError>> + Send>;
 
+/// `users_after` stands for a users source's `created_after` when it is `since_last_run`.
 async fn open_rows(
     def: &Definition,
     client: Option<&Client>,
+    users_after: Option<String>,
 ) -> Result<(Vec<String>, Rows), LoadError> {
-    let fetched = |(columns, records): (Vec<String>, Vec<Record>)| -> (Vec<String>, Rows) {
-        (
-            columns,
-            Box::new(records.into_iter().map(|r| Ok(Row::Record(r)))),
-        )
+    let fetched = |(columns, rows): (Vec<String>, Vec<Row>)| -> (Vec<String>, Rows) {
+        (columns, Box::new(rows.into_iter().map(Ok)))
     };
     Ok(match &def.source {
         Source::Csv(path) => {
@@ -389,7 +393,10 @@ async fn open_rows(
             url,
             query,
             allow_writable,
-        } => fetched(sql::sql_rows(url, query, *allow_writable).await?),
+        } => {
+            let (columns, records) = sql::sql_rows(url, query, *allow_writable).await?;
+            fetched((columns, records.into_iter().map(Row::Record).collect()))
+        }
         Source::ConvrsUsers {
             bot_id,
             created_after,
@@ -397,7 +404,8 @@ async fn open_rows(
             let client = client.ok_or_else(|| {
                 SourceError::Users("no API to ask: set CONVRS_TOKEN or use --sim".into())
             })?;
-            fetched(source::users_rows(client, *bot_id, created_after.as_deref()).await?)
+            let after = users_after.or_else(|| created_after.clone());
+            fetched(users::users_rows(client, *bot_id, after).await?)
         }
     })
 }

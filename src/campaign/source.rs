@@ -1,5 +1,5 @@
 //! Sources of recipients: a CSV file (streamed), a SQL query (SQLite or PostgreSQL, read-only),
-//! or Convrs users (GetUsers). Each yields a header and `Record`s.
+//! or Convrs users (GetUsers, `users.rs`). Each yields a header and `Record`s.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -204,51 +204,6 @@ fn csv_error(path: &Path, line: u64, e: csv::Error) -> SourceError {
         line,
         message: e.to_string(),
     }
-}
-
-/// Convrs users with a phone, as records with the user-object fields as columns.
-pub async fn users_rows(
-    client: &crate::convrs::Client,
-    bot_id: i64,
-    created_after: Option<&str>,
-) -> Result<(Vec<String>, Vec<Record>), SourceError> {
-    let filter = crate::convrs::wire::GetUsers {
-        bot_id: Some(bot_id),
-        created_date: created_after.map(str::to_string),
-    };
-    let users = client
-        .get_users(&filter)
-        .await
-        .map_err(|e| SourceError::Users(e.to_string()))?;
-    let columns = [
-        "uid",
-        "name",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "lang",
-    ]
-    .map(str::to_string)
-    .to_vec();
-    let records = users
-        .into_iter()
-        .filter(|u| !u.phone.trim().is_empty())
-        .enumerate()
-        .map(|(i, u)| Record {
-            line: i as u64 + 2,
-            values: vec![
-                u.uid,
-                u.name,
-                u.first_name,
-                u.last_name,
-                u.email,
-                u.phone,
-                u.lang,
-            ],
-        })
-        .collect();
-    Ok((columns, records))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::acks::{self, CallbackTarget, Channel};
@@ -464,38 +464,24 @@ fn users(sim: &Sim, req: &Req) -> Reply {
     };
     let after = match req.0.get("CreatedDate") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_str().and_then(parse_date).ok_or(InvalidStartDate)?),
+        Some(v) => Some(
+            v.as_str()
+                .and_then(crate::clock::parse_iso)
+                .ok_or(InvalidStartDate)?,
+        ),
     };
     let state = sim.lock();
-    let data: Vec<Value> = state
+    // Oldest first, "created after" taken strictly; the document says neither.
+    let mut users: Vec<_> = state
         .user_order
         .iter()
         .map(|uid| &state.users[uid])
         .filter(|u| bot_id.is_none_or(|id| u.bot_id == id))
         .filter(|u| after.is_none_or(|t| u.created > t))
-        .take(5000)
-        .map(|u| u.to_json())
         .collect();
+    users.sort_by_key(|u| u.created);
+    let data: Vec<Value> = users.iter().take(5000).map(|u| u.to_json()).collect();
     Ok(fields([("data", Value::Array(data))]))
-}
-
-/// ISO 8601 with or without zone, or a bare date.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
 }
 
 fn send_message(sim: &Sim, req: &Req) -> Reply {

@@ -65,6 +65,8 @@ pub struct SimConfig {
     pub events_url: Option<String>,
     /// What a recipient whose message reaches ack 10 replies.
     pub reply_text: String,
+    /// Users that exist from the start (tests: GetUsers beyond one answer).
+    pub users: Vec<crate::convrs::wire::User>,
 }
 
 /// How a template message is shown in the conversation (`--template-shown`).
@@ -139,6 +141,7 @@ impl Default for SimConfig {
             template_shown: TemplateShown::Body,
             events_url: None,
             reply_text: "Thanks!".into(),
+            users: vec![],
         }
     }
 }
@@ -204,9 +207,9 @@ pub fn router(config: SimConfig) -> std::io::Result<Router> {
         .build()
         .map_err(std::io::Error::other)?;
     let sim = Arc::new(Sim {
+        state: Mutex::new(state::SimState::with_users(&config.users)),
         rng: Mutex::new(config.seed),
         config,
-        state: Default::default(),
         sockets: Default::default(),
         ledger,
         http,

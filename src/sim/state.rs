@@ -153,6 +153,28 @@ pub struct SimState {
 }
 
 impl SimState {
+    /// A state holding `users` from the start.
+    pub fn with_users(users: &[crate::convrs::wire::User]) -> Self {
+        let mut state = SimState::default();
+        for u in users {
+            state.user_order.push(u.uid.clone());
+            let user = SimUser {
+                uid: u.uid.clone(),
+                name: u.name.clone(),
+                phone: u.phone.clone(),
+                bot: u.bot.clone(),
+                bot_id: u.bot_id,
+                created: crate::clock::parse_iso(&u.created).unwrap_or_else(Utc::now),
+                email: u.email.clone(),
+                notes: u.notes.clone(),
+                tags: vec![],
+                data: Default::default(),
+            };
+            state.users.insert(u.uid.clone(), user);
+        }
+        state
+    }
+
     pub fn new_mid(&mut self) -> String {
         self.next_mid += 1;
         // 24 hex digits, like the document's examples.

@@ -1,6 +1,9 @@
 //! Every way the API reaches a person (issue 22): SMS smart encoding, the agent a chat is
-//! assigned to.
+//! assigned to, every user of a bot however many.
 
+use campaign::campaign::definition::{CampaignFile, Channel, Definition, UsersSource};
+use campaign::campaign::{self as camp, LoadOptions, users};
+use campaign::convrs::wire::User;
 use serde_json::Value;
 
 use crate::helpers::{accepted_to, campaign_cmd, campaign_ok, spawn_sim, uk_mobile};
@@ -125,5 +128,123 @@ async fn an_agent_email_that_is_no_address_is_refused_before_anything_is_queued(
         !out.status.success()
             && stderr.contains("agent_email \"john at company\" is not an e-mail address"),
         "{stderr}"
+    );
+}
+
+/// An SMS campaign to the users of bot 3941 created after `after`.
+fn users_campaign(after: &str, schedule: Option<&str>) -> Definition {
+    CampaignFile {
+        name: Some("welcome".into()),
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Welcome {last_name}".into()),
+        convrs_users: Some(UsersSource {
+            bot_id: 3941,
+            created_after: Some(after.into()),
+        }),
+        schedule: schedule.map(str::to_string),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_user_beyond_getusers_5000_is_loaded_and_those_without_a_phone_are_rejects() {
+    // 12,001 users created a second apart (three answers' worth); every 1,000th has no phone.
+    let created = |i: i64| {
+        chrono::DateTime::from_timestamp(1_704_067_200 + i, 0)
+            .unwrap()
+            .to_rfc3339()
+    };
+    let all: Vec<User> = (0..12_001)
+        .map(|i| User {
+            uid: format!("3941-cms-{i}"),
+            name: format!("User {i}"),
+            phone: if i % 1000 == 999 {
+                String::new()
+            } else {
+                format!("+4479{:08}", 11_000_000 + i)
+            },
+            bot: "CMS".into(),
+            bot_id: 3941,
+            created: created(i),
+            ..Default::default()
+        })
+        .collect();
+    let sim = spawn_sim(|c| c.users = all).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::helpers::store_in(dir.path()).await;
+    let dry = LoadOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let loaded = camp::load(
+        &users_campaign("2023-12-31", None),
+        &store,
+        Some(&sim.client()),
+        &dry,
+    )
+    .await
+    .unwrap();
+    let s = &loaded.summary;
+    assert_eq!(
+        (s.rows, s.valid, s.rejected, s.duplicates),
+        (12_001, 11_989, 12, 0),
+        "{s:?}"
+    );
+    assert!(
+        s.rejects[0]
+            .reason
+            .contains("Convrs user 3941-cms-999 has no phone number"),
+        "{:?}",
+        s.rejects[0]
+    );
+}
+
+#[tokio::test]
+async fn since_last_run_counts_from_the_schedules_previous_run_when_none_fired() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::helpers::store_in(dir.path()).await;
+    let def = users_campaign(users::SINCE_LAST_RUN, Some("0 9 * * *"));
+    let after = users::since_last_run(&store, &def, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let schedule = campaign::schedule::Schedule::parse("0 9 * * *", "UTC").unwrap();
+    let expected = schedule.latest_at(campaign::clock::now_ms() - 1).unwrap();
+    assert_eq!(
+        after,
+        chrono::DateTime::from_timestamp_millis(expected)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    );
+    let unscheduled = users_campaign(users::SINCE_LAST_RUN, None);
+    let err = users::since_last_run(&store, &unscheduled, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no schedule"), "{err}");
+}
+
+#[test]
+fn a_created_after_that_is_no_date_is_refused_naming_the_forms() {
+    let err = CampaignFile {
+        bot_id: Some(3941),
+        channel: Some(Channel::Sms),
+        message: Some("Hi".into()),
+        convrs_users: Some(UsersSource {
+            bot_id: 3941,
+            created_after: Some("last tuesday".into()),
+        }),
+        ..Default::default()
+    }
+    .with(CampaignFile::default())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("\"last tuesday\" is not a date") && err.contains("since_last_run"),
+        "{err}"
     );
 }
