@@ -28,6 +28,8 @@ pub enum DefinitionError {
 pub enum Channel {
     Whatsapp,
     Sms,
+    /// SendMessage: the number handed to a flow route configured on the server.
+    Route,
 }
 
 impl Channel {
@@ -35,15 +37,25 @@ impl Channel {
         match self {
             Channel::Whatsapp => "whatsapp",
             Channel::Sms => "sms",
+            Channel::Route => "route",
         }
     }
 
-    /// The channel as the store keeps it (`campaigns.channel`); anything but `sms` is WhatsApp.
+    /// The channel as the store keeps it (`campaigns.channel`); anything else is WhatsApp.
     pub fn from_stored(stored: &str) -> Channel {
-        if stored == "sms" {
-            Channel::Sms
-        } else {
-            Channel::Whatsapp
+        match stored {
+            "sms" => Channel::Sms,
+            "route" => Channel::Route,
+            _ => Channel::Whatsapp,
+        }
+    }
+
+    /// The platform tag of a Convrs uid on this channel (`3941-wa3-...`), where it has one.
+    pub fn uid_tag(self) -> Option<&'static str> {
+        match self {
+            Channel::Whatsapp => Some("wa3"),
+            Channel::Sms => Some("cms"),
+            Channel::Route => None,
         }
     }
 
@@ -52,6 +64,7 @@ impl Channel {
         match self {
             Channel::Whatsapp => "SendWhatsAppTemplate",
             Channel::Sms => "SendSMSMessage",
+            Channel::Route => "SendMessage",
         }
     }
 }
@@ -74,6 +87,17 @@ pub enum MessageSpec {
         text: String,
         allow_empty: bool,
         smart_encoding: bool,
+    },
+    /// SendMessage to a flow route, with an optional `{column}` text and user data whose values
+    /// are `{column}` texts. `via` is the channel the route's flow answers on, through the
+    /// campaign's bot, when the operator names it: only then is the recipient's uid known (for
+    /// reconciling an ambiguous answer).
+    Route {
+        route: String,
+        text: Option<String>,
+        userdata: Vec<(String, String)>,
+        allow_empty: bool,
+        via: Option<Channel>,
     },
 }
 
@@ -123,6 +147,7 @@ impl Definition {
         match self.message {
             MessageSpec::Template { .. } => Channel::Whatsapp,
             MessageSpec::Sms { .. } => Channel::Sms,
+            MessageSpec::Route { .. } => Channel::Route,
         }
     }
 }
@@ -160,6 +185,9 @@ pub struct CampaignFile {
     pub daily_limit: Option<u32>,
     pub frequency_cap: Option<crate::timing::FrequencyCapFile>,
     pub agent_email: Option<String>,
+    pub route: Option<String>,
+    pub userdata: Option<std::collections::BTreeMap<String, String>>,
+    pub route_via: Option<Channel>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,7 +247,8 @@ impl CampaignFile {
             allow_empty,
             smart_encoding,
             delimiter,
-            csv
+            csv,
+            route
         );
         self.build()
     }
@@ -230,7 +259,21 @@ impl CampaignFile {
         let bot_id = self
             .bot_id
             .ok_or_else(|| invalid("no bot: pass --bot ID (or bot_id = N in the campaign file)"))?;
+        if channel != Channel::Route
+            && (self.route.is_some() || self.userdata.is_some() || self.route_via.is_some())
+        {
+            return Err(invalid(
+                "route, userdata and route_via are for channel = \"route\" (SendMessage)",
+            ));
+        }
         let message = match channel {
+            Channel::Route => route_message(
+                self.route,
+                self.message,
+                self.userdata,
+                self.allow_empty,
+                self.route_via,
+            )?,
             Channel::Whatsapp => {
                 if self.smart_encoding == Some(true) {
                     return Err(invalid(
@@ -352,6 +395,38 @@ impl CampaignFile {
             agent_email: self.agent_email.map(check_agent_email).transpose()?,
         })
     }
+}
+
+/// A route campaign's message: the route (1 to 256 characters, as the API takes it), an
+/// optional text, user data, and the channel the route answers on.
+fn route_message(
+    route: Option<String>,
+    text: Option<String>,
+    userdata: Option<std::collections::BTreeMap<String, String>>,
+    allow_empty: Option<bool>,
+    via: Option<Channel>,
+) -> Result<MessageSpec, DefinitionError> {
+    let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
+    let route = route
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| invalid("no route: a route campaign names its flow route (route = \"welcome\", or --route NAME)"))?;
+    if route.chars().count() > 256 {
+        return Err(invalid(
+            "the route name is longer than the API takes (256 characters, error 1014)",
+        ));
+    }
+    if via == Some(Channel::Route) {
+        return Err(invalid(
+            "route_via names the channel the route answers on: whatsapp or sms",
+        ));
+    }
+    Ok(MessageSpec::Route {
+        route,
+        text,
+        userdata: userdata.unwrap_or_default().into_iter().collect(),
+        allow_empty: allow_empty.unwrap_or(false),
+        via,
+    })
 }
 
 /// An agent's e-mail address as the API would take it: one `@` with text on both sides, no

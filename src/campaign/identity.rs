@@ -58,6 +58,22 @@ impl Settings {
                     put("smart_encoding", "true".into());
                 }
             }
+            MessageSpec::Route {
+                route,
+                text,
+                userdata,
+                allow_empty,
+                via,
+            } => {
+                put("route", shown(Some(route)));
+                put("message", shown(text.as_deref()));
+                let data: Vec<String> = userdata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                put("userdata", shown(Some(&data.join(","))));
+                put("route_via", shown(via.map(|v| v.as_str())));
+                if *allow_empty {
+                    put("allow_empty", "true".into());
+                }
+            }
         }
         put("phone_column", shown(Some(&def.phone_column)));
         put("region", shown(def.region.map(|r| r.code()).as_deref()));
@@ -96,6 +112,18 @@ impl Settings {
             .map(|(k, v)| Some((k, v.as_str()?.to_string())))
             .collect::<Option<_>>()
             .map(Settings)
+    }
+
+    /// The uid of `phone` (E.164) on a route campaign whose operator named the channel the
+    /// route answers on (`route_via`), through the campaign's bot; `None` otherwise.
+    pub fn route_uid(&self, phone: &str) -> Option<String> {
+        let tag = match self.0.get("route_via")?.as_str() {
+            "\"whatsapp\"" => "wa3",
+            "\"sms\"" => "cms",
+            _ => return None,
+        };
+        let bot = self.0.get("bot")?;
+        Some(format!("{bot}-{tag}-{}", phone.trim_start_matches('+')))
     }
 
     /// A short stable digest, to find campaigns with these settings.

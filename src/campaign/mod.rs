@@ -9,6 +9,7 @@ pub mod load;
 pub mod price;
 pub mod quotes;
 pub mod render;
+pub mod route;
 pub mod smart;
 pub mod sms;
 pub mod source;
@@ -161,10 +162,16 @@ pub async fn load(
         return Ok(loaded);
     }
     let template = template(store, client, def).await?;
-    let warnings = template
+    let mut warnings = template
         .as_ref()
         .map(advice::template_warnings)
         .unwrap_or_default();
+    if let MessageSpec::Route { route, .. } = &def.message {
+        warnings.push(format!(
+            "route '{route}' cannot be checked before sending: the API has no command that lists \
+             routes, so an unknown one (1012) is found at the first send, which stops the campaign"
+        ));
+    }
     let suppressed = store.suppressed_set().await?;
     // Open the source and check its columns before a campaign exists: a missing file or column
     // must not leave an empty campaign behind.

@@ -62,6 +62,7 @@ enum Body {
         allow_empty: bool,
         smart_encoding: bool,
     },
+    Route(super::route::RouteBody),
 }
 
 impl RowChecker {
@@ -128,6 +129,19 @@ impl RowChecker {
                 allow_empty: *allow_empty,
                 smart_encoding: *smart_encoding,
             },
+            MessageSpec::Route {
+                route,
+                text,
+                userdata,
+                allow_empty,
+                ..
+            } => Body::Route(super::route::RouteBody::new(
+                route,
+                text.as_deref(),
+                userdata,
+                *allow_empty,
+                &columns,
+            )?),
         };
         let dedupe = def
             .dedupe_key
@@ -284,6 +298,12 @@ impl RowChecker {
                     text,
                     Some(info),
                 )
+            }
+            Body::Route(body) => {
+                let (payload, shown) = body
+                    .render(&phone, &record.values)
+                    .map_err(|(field, reason)| reject(&field, reason))?;
+                (payload, shown, None)
             }
         };
         let dedupe_key = match &self.dedupe {

@@ -17,7 +17,7 @@ pub struct CampaignArgs {
     pub api: super::ApiArgs,
     /// A CSV file of recipients, or a campaign file (.toml) naming its source and message.
     pub source: PathBuf,
-    /// whatsapp (a template) or sms (a text).
+    /// whatsapp (a template), sms (a text) or route (SendMessage to a flow route).
     #[arg(long, value_enum)]
     pub channel: Option<Channel>,
     /// The Convrs bot that sends.
@@ -32,9 +32,12 @@ pub struct CampaignArgs {
     /// CSV columns, in order, that fill the template's {{1}}, {{2}}...
     #[arg(long, value_delimiter = ',', value_name = "COL,COL")]
     pub params: Option<Vec<String>>,
-    /// SMS text with {column} placeholders.
+    /// SMS text with {column} placeholders (for a route: the optional text it is handed).
     #[arg(long)]
     pub message: Option<String>,
+    /// The flow route a route campaign hands each number to.
+    #[arg(long)]
+    pub route: Option<String>,
     /// The column holding phone numbers (default: phone).
     #[arg(long)]
     pub phone_column: Option<String>,
@@ -76,6 +79,7 @@ impl CampaignArgs {
             (self.language.is_some(), "--language"),
             (self.params.is_some(), "--params"),
             (self.message.is_some(), "--message"),
+            (self.route.is_some(), "--route"),
             (self.phone_column.is_some(), "--phone-column"),
             (self.region.is_some(), "--region"),
             (self.name.is_some(), "--name"),
@@ -109,6 +113,7 @@ impl CampaignArgs {
             language: self.language.clone(),
             params: self.params.clone(),
             message: self.message.clone(),
+            route: self.route.clone(),
             phone_column: self.phone_column.clone(),
             region: self.region.clone(),
             clean_params: self.clean_params.then_some(true),

@@ -103,6 +103,21 @@ impl Command for SendTextMessage {
     const CMD: &'static str = "SendTextMessage";
 }
 
+/// The number handed to a flow route configured on the server; answers with a mid, no uid.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub phone: String,
+    pub route: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub userdata: Option<serde_json::Map<String, Value>>,
+}
+
+impl Command for SendMessage {
+    const CMD: &'static str = "SendMessage";
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GetConversation {
     pub uid: String,

@@ -24,7 +24,8 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 use super::DispatchConfig;
-use crate::convrs::wire::{ConversationMessage, Template, render_body};
+use crate::campaign::identity::Settings;
+use crate::convrs::wire::{ConversationMessage, SendMessage, Template, render_body};
 use crate::convrs::{CallError, Client, ErrorCode};
 use crate::queue::{CampaignId, Store, StoreError, Uncertain};
 
@@ -67,8 +68,18 @@ pub async fn reconcile(
 ) -> Result<Reconciled, StoreError> {
     let mut report = Reconciled::default();
     let mut templates = Templates::default();
+    let settings = match config.command {
+        "SendMessage" => store
+            .campaign_settings(campaign)
+            .await?
+            .and_then(|json| Settings::from_json(&json)),
+        _ => None,
+    };
     for u in store.uncertain(campaign).await? {
-        let expected = expectation(&u, config.command, &mut templates, store).await?;
+        let expected = match &settings {
+            Some(settings) => route_expectation(&u, settings),
+            None => expectation(&u, config.command, &mut templates, store).await?,
+        };
         let finding = match (expected, time(&u.started_at), time(&u.ended_at)) {
             (Some(expected), Some(started), Some(ended)) => {
                 let answer = client.get_conversation(&expected.uid).await;
@@ -133,6 +144,10 @@ struct Expected {
     uid: String,
     /// The whole text the recipient sees: the template body with its parameters, or the SMS.
     text: String,
+    /// Whether a conversation without it proves it was not sent. Not for a route: the document
+    /// does not say a route's flow shows the text it was handed, or anything, in the
+    /// conversation, so only finding the text decides.
+    absence_decides: bool,
 }
 
 /// Template bodies by (bot, name, language), from the store's cache; `None` when not cached.
@@ -159,6 +174,7 @@ async fn expectation(
         return Ok(text("message").map(|text| Expected {
             uid: format!("{bot}-cms-{digits}"),
             text,
+            absence_decides: true,
         }));
     }
     let (Some(name), Some(language)) = (text("templateName"), text("language")) else {
@@ -188,7 +204,20 @@ async fn expectation(
     Ok(Some(Expected {
         uid: format!("{bot}-wa3-{digits}"),
         text: render_body(body, &params),
+        absence_decides: true,
     }))
+}
+
+/// A route send's conversation, when the campaign names the channel the route answers on; it
+/// is proven only by its text (a route without one shows nothing of ours to match, so an
+/// ambiguous answer stays uncertain).
+fn route_expectation(u: &Uncertain, settings: &Settings) -> Option<Expected> {
+    let payload: SendMessage = serde_json::from_str(&u.payload).ok()?;
+    Some(Expected {
+        uid: settings.route_uid(&payload.phone)?,
+        text: payload.message?,
+        absence_decides: false,
+    })
 }
 
 fn time(at: &Option<i64>) -> Option<DateTime<Utc>> {
@@ -223,7 +252,14 @@ fn judge(
         .and_then(|d| ended.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let nothing_seen = |why| {
-        if now >= decided_at {
+        if !expected.absence_decides {
+            Finding::Ambiguous(
+                "not decided: the conversation does not show this route's text, and a route's \
+                 flow need not show it; not sent again automatically: `campaign retry CAMPAIGN \
+                 --uncertain` sends it again if you decide so"
+                    .into(),
+            )
+        } else if now >= decided_at {
             Finding::NotSent(why)
         } else {
             Finding::Wait(decided_at)
@@ -273,6 +309,7 @@ mod tests {
         Expected {
             uid: "3941-wa3-447911000001".into(),
             text: "Hi Ann, your order O-1 is confirmed".into(),
+            absence_decides: true,
         }
     }
 
@@ -378,6 +415,40 @@ mod tests {
     /// string broken across source lines.
     fn assert_reads_as_one_line(why: &str) {
         assert!(!why.contains("  ") && !why.contains('\n'), "{why:?}");
+    }
+
+    #[test]
+    fn a_route_whose_text_the_conversation_lacks_is_never_taken_for_not_sent() {
+        let started = at("2026-01-01T10:00:00Z");
+        let route = Expected {
+            absence_decides: false,
+            ..expected()
+        };
+        let later = started + chrono::TimeDelta::seconds(600);
+        match judge(
+            &route,
+            instant(started),
+            Ok(vec![]),
+            &none_known(),
+            later,
+            DELAY,
+        ) {
+            Finding::Ambiguous(why) => {
+                assert_reads_as_one_line(&why);
+                assert!(why.contains("route"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let shown = Ok(vec![msg(
+            "m9",
+            "2026-01-01T10:00:01.000Z",
+            "Hi Ann, your order O-1 is confirmed",
+            "system",
+        )]);
+        assert_eq!(
+            judge(&route, instant(started), shown, &none_known(), later, DELAY),
+            Finding::Sent("m9".into())
+        );
     }
 
     #[test]

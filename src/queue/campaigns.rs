@@ -21,6 +21,17 @@ impl Store {
         Ok(row.map(|(id, settings)| (CampaignId(id), settings)))
     }
 
+    /// The settings a campaign runs with, as stored (`None` for no such campaign).
+    pub async fn campaign_settings(
+        &self,
+        campaign: CampaignId,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(q_scalar("SELECT definition FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// Creates a campaign. With `skip_reached`, recipients (by dedupe key) that an earlier
     /// campaign of the same name reached are not queued in it.
     pub async fn create_campaign(

@@ -112,7 +112,7 @@ pub fn run(sim: &Sim, token: &str, cmd: &str, request: &Map<String, Value>) -> R
             record(&mut state.conversations, uid, &mid, message, &bot);
             Ok(Map::new())
         }
-        "SendMessage" => send_message(sim, &req),
+        "SendMessage" => send_message(sim, token, &req),
         "SetUserData" | "SetUserName" | "SetUserEmail" | "SetUserNotes" | "SetUserPhone" => {
             set_user(sim, cmd, &req)
         }
@@ -263,16 +263,37 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
     if let Some(refusal) = scripted_error(channel, phone.digits()) {
         return Err(refusal);
     }
+    let cmd = match channel {
+        Channel::WhatsApp => "SendWhatsAppTemplate",
+        Channel::Sms => "SendSMSMessage",
+    };
+    let (mid, uid) = admit(sim, token, req, cmd, (bot, channel), &phone, &content)?;
+    Ok(fields([
+        ("phoneNumber", json!(phone.as_str())),
+        ("countryIso2", json!(phone.region_code())),
+        ("uid", json!(uid)),
+        ("mid", json!(mid)),
+    ]))
+}
+
+/// Admits one send within the token's and the number's rates (or refuses it, in the ledger),
+/// then records it: the user, the conversation, the message and its acks, callbacks. Its mid
+/// and the user's uid.
+fn admit(
+    sim: &Sim,
+    token: &str,
+    req: &Req,
+    cmd: &str,
+    (bot, channel): (&Bot, Channel),
+    phone: &PhoneNumber,
+    content: &Content,
+) -> Result<(String, String), Refusal> {
     // The document says only that an agent the chat cannot be assigned to is refused (2002);
     // the simulator takes any address but one without an `@`.
     let agent_email = req.text("agentEmail");
     if agent_email.is_some_and(|e| !e.contains('@')) {
         return Err(InvalidAgentEmail.into());
     }
-    let cmd = match channel {
-        Channel::WhatsApp => "SendWhatsAppTemplate",
-        Channel::Sms => "SendSMSMessage",
-    };
     let mut entry = LedgerEntry {
         time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         event: "accepted".into(),
@@ -283,7 +304,9 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
         template: content.template.as_ref().map(|t| t.0.clone()),
         language: content.template.as_ref().map(|t| t.1.clone()),
         parameters: content.template.as_ref().map(|t| t.2.clone()),
-        message: (channel == Channel::Sms).then(|| content.text.clone()),
+        message: (cmd != "SendWhatsAppTemplate").then(|| content.text.clone()),
+        route: req.text("route").map(str::to_string),
+        userdata: req.0.get("userdata").cloned(),
         mid: None,
         error_code: None,
         webhook_payload: req.0.get("webhookPayload").cloned(),
@@ -376,12 +399,7 @@ fn send(sim: &Sim, token: &str, req: &Req, channel: Channel) -> Reply {
             sim.config.ack_delay,
         ));
     }
-    Ok(fields([
-        ("phoneNumber", json!(phone.as_str())),
-        ("countryIso2", json!(phone.region_code())),
-        ("uid", json!(uid)),
-        ("mid", json!(mid)),
-    ]))
+    Ok((mid, uid))
 }
 
 fn record(
@@ -484,21 +502,40 @@ fn users(sim: &Sim, req: &Req) -> Reply {
     Ok(fields([("data", Value::Array(data))]))
 }
 
-fn send_message(sim: &Sim, req: &Req) -> Reply {
-    phone(req)?;
+fn send_message(sim: &Sim, token: &str, req: &Req) -> Reply {
+    let phone = phone(req)?;
     let route = req.text("route").ok_or(MissingRoute)?;
     if route.chars().count() > 256 {
         return Err(RouteTooLong.into());
     }
-    if let Some(message) = req.0.get("message").and_then(Value::as_str)
-        && message.chars().count() > 2000
-    {
+    let message = req.0.get("message").and_then(Value::as_str);
+    if message.is_some_and(|m| m.chars().count() > 2000) {
         return Err(MessageTooLong.into());
     }
     if !sim.config.routes.iter().any(|r| r == route) {
         return Err(UnknownRoute.into());
     }
-    let mid = sim.lock().new_mid();
+    // A route's flow answers through a bot the document does not name: the simulator's first
+    // WhatsApp bot, whose conversation shows the text the route was handed.
+    let bot = sim
+        .config
+        .bots
+        .iter()
+        .find(|b| b.whatsapp)
+        .ok_or(UnknownRoute)?;
+    let content = Content {
+        template: None,
+        text: message.map_or_else(|| format!("(route {route})"), str::to_string),
+    };
+    let (mid, _) = admit(
+        sim,
+        token,
+        req,
+        "SendMessage",
+        (bot, Channel::WhatsApp),
+        &phone,
+        &content,
+    )?;
     Ok(fields([("mid", json!(mid))]))
 }
 

@@ -35,6 +35,12 @@ pub struct LedgerEntry {
     pub error_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_payload: Option<Value>,
+    /// The flow route a SendMessage handed the number to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The user data a SendMessage carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userdata: Option<Value>,
     /// The agent the chat was assigned to (`agentEmail`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_email: Option<String>,

@@ -248,3 +248,70 @@ fn a_created_after_that_is_no_date_is_refused_naming_the_forms() {
         "{err}"
     );
 }
+
+/// A route campaign file over two recipients.
+fn route_campaign(dir: &std::path::Path, route: &str) {
+    std::fs::write(
+        dir.join("r.csv"),
+        format!(
+            "phone,name,plan\n{},Ann,gold\n{},Bob,silver\n",
+            uk_mobile(1),
+            uk_mobile(2)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.toml"),
+        format!(
+            "channel = \"route\"\nbot_id = 3941\ncsv = \"r.csv\"\nroute = \"{route}\"\n\
+             message = \"Hi {{name}}\"\nroute_via = \"whatsapp\"\n\
+             userdata = {{ plan = \"{{plan}}\" }}\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_campaign_hands_each_number_to_the_route_with_its_text_and_user_data() {
+    let dir = tempfile::tempdir().unwrap();
+    route_campaign(dir.path(), "welcome");
+    let out = campaign_cmd(dir.path(), &["validate", "c.toml"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("warning: route 'welcome' cannot be checked before sending"),
+        "{shown}"
+    );
+    let sim = spawn_sim(|_| {}).await;
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "20s"]);
+    let mut sent: Vec<_> = accepted_to(&sim, "+44")
+        .into_iter()
+        .map(|e| (e.cmd, e.route, e.message, e.userdata))
+        .collect();
+    sent.sort_by(|a, b| a.2.cmp(&b.2));
+    let route = |name: &str, plan: &str| {
+        (
+            "SendMessage".to_string(),
+            Some("welcome".to_string()),
+            Some(format!("Hi {name}")),
+            Some(serde_json::json!({ "plan": plan })),
+        )
+    };
+    assert_eq!(sent, [route("Ann", "gold"), route("Bob", "silver")]);
+    let status = campaign_cmd(dir.path(), &["status", "c", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    // Its mids are followed like any send's (GetMessageDetails).
+    assert_eq!(status["funnel"]["delivered"], 2, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_route_stops_the_campaign_at_its_first_send() {
+    let dir = tempfile::tempdir().unwrap();
+    route_campaign(dir.path(), "nope");
+    let sim = spawn_sim(|_| {}).await;
+    let out = crate::helpers::spawn_campaign(dir.path(), &sim, &["run", "c.toml", "--wait", "5s"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1012"), "{stderr}");
+    assert!(accepted_to(&sim, "+44").is_empty());
+}

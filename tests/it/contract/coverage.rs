@@ -74,10 +74,9 @@ async fn the_rest(scene: Scene) {
         store.find_campaign(&name).await.unwrap(),
         campaign::queue::Found::One(found) if found == id
     ));
-    assert_eq!(
-        store.latest_campaign_named(&name).await.unwrap().unwrap().0,
-        id
-    );
+    let (latest, settings) = store.latest_campaign_named(&name).await.unwrap().unwrap();
+    assert_eq!(latest, id);
+    assert_eq!(store.campaign_settings(id).await.unwrap(), Some(settings));
     assert_eq!(store.campaigns().await.unwrap().len(), 1);
     assert_eq!(store.message_count(id).await.unwrap(), 3);
     assert!(store.load_record(id).await.unwrap().is_some());
