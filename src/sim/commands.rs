@@ -103,15 +103,7 @@ pub fn run(sim: &Sim, token: &str, cmd: &str, request: &Map<String, Value>) -> R
             Ok(fields([("data", sim.lock().users[uid].to_json())]))
         }
         "GetUsers" => users(sim, &req),
-        "SendTextMessage" => {
-            let uid = req.uid(sim)?;
-            let message = checked_message(&req)?;
-            let mut state = sim.lock();
-            let mid = state.new_mid();
-            let bot = state.users[uid].bot.clone();
-            record(&mut state.conversations, uid, &mid, message, &bot);
-            Ok(Map::new())
-        }
+        "SendTextMessage" => send_text(sim, token, &req),
         "SendMessage" => send_message(sim, token, &req),
         "SetUserData" | "SetUserName" | "SetUserEmail" | "SetUserNotes" | "SetUserPhone" => {
             set_user(sim, cmd, &req)
@@ -500,6 +492,53 @@ fn users(sim: &Sim, req: &Req) -> Reply {
     users.sort_by_key(|u| u.created);
     let data: Vec<Value> = users.iter().take(5000).map(|u| u.to_json()).collect();
     Ok(fields([("data", Value::Array(data))]))
+}
+
+/// How long after a user's last message WhatsApp takes a free-form message (the API document:
+/// "a 24-hour conversation window opens" when the user writes).
+const CONVERSATION_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// SendTextMessage: to a WhatsApp user only within 24 hours of their last message (else
+/// WhatsApp's 131047), within the token's and the number's rates; `ok: 1` without a mid, as
+/// the document shows, the message in the conversation with one.
+fn send_text(sim: &Sim, token: &str, req: &Req) -> Reply {
+    let uid = req.uid(sim)?.to_string();
+    let text = checked_message(req)?.to_string();
+    let (bot_id, phone, platform, last) = {
+        let state = sim.lock();
+        let user = &state.users[&uid];
+        let last = listening::last_client_message(sim, &state, &uid);
+        (user.bot_id, user.phone.clone(), user.bot.clone(), last)
+    };
+    let bot = sim.config.bots.iter().find(|b| b.id == bot_id);
+    let number = PhoneNumber::parse(&phone, None).ok();
+    match (platform.as_str(), bot, number) {
+        ("WA3", Some(bot), Some(number)) => {
+            if last.is_none_or(|t| Utc::now() - t > CONVERSATION_WINDOW) {
+                return Err(Refusal::whatsapp(whatsapp::REENGAGEMENT));
+            }
+            let content = Content {
+                template: None,
+                text,
+            };
+            admit(
+                sim,
+                token,
+                req,
+                "SendTextMessage",
+                (bot, Channel::WhatsApp),
+                &number,
+                &content,
+            )?;
+        }
+        // Other platforms have no such window; the simulator only records the message.
+        _ => {
+            let mut state = sim.lock();
+            let mid = state.new_mid();
+            record(&mut state.conversations, &uid, &mid, &text, &platform);
+        }
+    }
+    Ok(Map::new())
 }
 
 fn send_message(sim: &Sim, token: &str, req: &Req) -> Reply {

@@ -40,10 +40,15 @@ pub fn replies(sim: &Sim, state: &SimState, uid: &str) -> Vec<ConversationEntry>
         .collect()
 }
 
-/// `SimClientMessage {uid, message}`: the client writes; pushed as onUserConversation.
+/// `SimClientMessage {uid, message, dt?}`: the client writes (at `dt`, ISO 8601, to stand for
+/// an older message; else now); pushed as onUserConversation.
 pub fn client_message(sim: &Sim, req: &Req) -> Reply {
     let uid = req.uid(sim)?;
     let text = checked_message(req)?;
+    let dt = req
+        .text("dt")
+        .and_then(crate::clock::parse_iso)
+        .unwrap_or_else(Utc::now);
     let mut state = sim.lock();
     let mid = state.new_mid();
     let bot = state.users[uid].bot.clone();
@@ -51,7 +56,7 @@ pub fn client_message(sim: &Sim, req: &Req) -> Reply {
         mid: mid.clone(),
         msg: text.to_string(),
         sender: "client",
-        dt: Utc::now(),
+        dt,
         bot,
     };
     let data = entry_json(uid, &entry);
@@ -66,6 +71,24 @@ pub fn client_message(sim: &Sim, req: &Req) -> Reply {
         json!({ "cmd": "onUserConversation", "ok": 1, "uid": uid, "data": [data] }),
     );
     Ok(Map::from_iter([("mid".to_string(), json!(mid))]))
+}
+
+/// When the user last wrote (a message of theirs, or a reply the simulator makes for them).
+pub fn last_client_message(
+    sim: &Sim,
+    state: &SimState,
+    uid: &str,
+) -> Option<chrono::DateTime<Utc>> {
+    let written = state
+        .conversations
+        .get(uid)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.sender == "client")
+        .map(|e| e.dt);
+    written
+        .chain(replies(sim, state, uid).into_iter().map(|e| e.dt))
+        .max()
 }
 
 /// `SimUserDisable` / `SimUserEnable {uid}`: pushed as onUserDisable / onUserEnable.

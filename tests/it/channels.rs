@@ -315,3 +315,55 @@ async fn an_unknown_route_stops_the_campaign_at_its_first_send() {
     assert!(stderr.contains("1012"), "{stderr}");
     assert!(accepted_to(&sim, "+44").is_empty());
 }
+
+#[tokio::test]
+async fn the_simulator_takes_a_free_form_text_only_within_24_hours_of_the_users_last_message() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    let sent = sim
+        .call(
+            "SendWhatsAppTemplate",
+            serde_json::json!({"botID": 3941, "phone": uk_mobile(1), "templateName": "followup_inquiry_request", "language": "en"}),
+        )
+        .await;
+    let uid = sent["uid"].as_str().unwrap().to_string();
+    let text = |message: &str| {
+        sim.call(
+            "SendTextMessage",
+            serde_json::json!({"uid": uid, "message": message}),
+        )
+    };
+    // The user never wrote: WhatsApp refuses a free-form message (131047).
+    let refused = text("Your order shipped").await;
+    assert_eq!(
+        (
+            &refused["ok"],
+            &refused["errorCode"],
+            &refused["whatsappErrorCode"]
+        ),
+        (&0.into(), &3002.into(), &131047.into()),
+        "{refused}"
+    );
+    let wrote = |dt: String| {
+        sim.call(
+            "SimClientMessage",
+            serde_json::json!({"uid": uid, "message": "where is my order?", "dt": dt}),
+        )
+    };
+    let ago = |hours: i64| (chrono::Utc::now() - chrono::TimeDelta::hours(hours)).to_rfc3339();
+    wrote(ago(25)).await;
+    assert_eq!(
+        text("Your order shipped").await["whatsappErrorCode"],
+        131047
+    );
+    wrote(ago(23)).await;
+    let taken = text("Your order shipped").await;
+    // `ok: 1` and no mid, as the document shows; the ledger and the conversation have it.
+    assert_eq!(taken["ok"], 1, "{taken}");
+    assert!(taken.get("mid").is_none(), "{taken}");
+    let ledger: Vec<_> = accepted_to(&sim, "+44")
+        .into_iter()
+        .filter(|e| e.cmd == "SendTextMessage")
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(ledger, [Some("Your order shipped".to_string())]);
+}
