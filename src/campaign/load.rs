@@ -45,6 +45,9 @@ pub struct Summary {
     /// True when an unchanged source was not read again (its earlier summary is shown).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub unchanged: bool,
+    /// What sending the valid messages would cost and take (`validate`, `run --dry-run`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub estimate: Option<super::estimate::Estimate>,
     /// What WhatsApp's template guidelines would say of the template (`advice`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,

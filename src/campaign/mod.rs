@@ -3,6 +3,7 @@
 
 pub mod advice;
 pub mod definition;
+pub mod estimate;
 pub mod identity;
 pub mod lines;
 pub mod load;

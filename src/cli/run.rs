@@ -13,6 +13,7 @@ use super::campaign_args::{Api, CampaignArgs};
 pub use super::flags::{check_reconcile_after, parse_duration};
 use super::{EXIT_BUSY, EXIT_INTERRUPTED, EXIT_STOPPED, GlobalArgs, progress, status, validate};
 use crate::campaign::definition::Definition;
+use crate::campaign::estimate::{Estimate, TOKEN_RATE};
 use crate::campaign::{self, LoadOptions};
 use crate::engine::{self, Receiving, RunEnd, RunError, RunOptions, Target};
 use crate::queue::{Role, Store};
@@ -139,7 +140,10 @@ async fn load(
     };
     let loaded = campaign::load(def, store, api.client.as_ref(), &opts).await?;
     if args.dry_run {
-        validate::print_summary(&loaded.summary, args.json)?;
+        let mut summary = loaded.summary;
+        let rate = args.send.rate.unwrap_or(TOKEN_RATE).min(TOKEN_RATE);
+        summary.estimate = Some(Estimate::of(def, &summary, rate));
+        validate::print_summary(&summary, args.json)?;
         return Ok(None);
     }
     let id = loaded.campaign.context("a real run has a campaign")?;

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use super::campaign_args::{Api, CampaignArgs};
+use crate::campaign::estimate::{Estimate, TOKEN_RATE};
 use crate::campaign::load::Summary;
 use crate::campaign::{self, LoadOptions};
 use crate::queue::Purpose;
@@ -46,8 +47,9 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<Exi
     let loaded = campaign::load(&def, &store, api.client.as_ref(), &opts).await;
     api.close().await?;
     store.close().await;
-    let loaded = loaded?;
-    print_summary(&loaded.summary, args.json)?;
+    let mut summary = loaded?.summary;
+    summary.estimate = Some(Estimate::of(&def, &summary, TOKEN_RATE));
+    print_summary(&summary, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -111,6 +113,9 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
                 counted(sms.smart_would_save, "segment", "segments")
             );
         }
+    }
+    if let Some(estimate) = &summary.estimate {
+        crate::show!("estimate: {}", estimate.describe());
     }
     for warning in &summary.warnings {
         crate::show!("warning: {warning}");
