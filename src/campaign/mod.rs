@@ -2,6 +2,7 @@
 //! (`validate`, `render`, `sms`) and the loading pipeline into the queue (`load`).
 
 pub mod advice;
+pub mod columns;
 pub mod definition;
 pub mod estimate;
 pub mod identity;
@@ -186,6 +187,7 @@ pub async fn load(
         source_name: source_name(def),
         message,
     })?;
+    warnings.extend(checker.notes.iter().cloned());
     let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref())
         .map_err(LoadError::RejectsFile)?
         .with_window(def.timing.send_window.clone(), crate::clock::now_ms());

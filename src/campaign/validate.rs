@@ -46,6 +46,9 @@ pub struct RowChecker {
     body: Body,
     dedupe: Option<Pattern>,
     zones: Option<super::zones::ZoneFinder>,
+    /// What the operator should know of how the columns were read (a phone column found by
+    /// its alias).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -74,21 +77,9 @@ impl RowChecker {
         template_body: Option<&str>,
     ) -> Result<Self, String> {
         let find = |name: &str, what: &str, fix: &dyn Fn(&str) -> String| {
-            columns.iter().position(|c| c == name).ok_or_else(|| {
-                let close = columns.iter().find(|c| same_name(c, name));
-                format!(
-                    "{what} column '{name}' does not exist; the columns are: {}{}{}",
-                    columns.join(", "),
-                    close
-                        .map(|c| format!(". Did you mean '{c}'? {}", fix(c)))
-                        .unwrap_or_default(),
-                    delimiter_hint(&columns)
-                )
-            })
+            super::columns::find(&columns, name, what, fix)
         };
-        let phone = find(&def.phone_column, "the phone", &|c| {
-            format!("pass --phone-column '{c}' (or phone_column = \"{c}\" in the campaign file)")
-        })?;
+        let (phone, note) = super::columns::phone(&columns, &def.phone_column)?;
         let body = match &def.message {
             MessageSpec::Template {
                 name,
@@ -158,6 +149,7 @@ impl RowChecker {
             body,
             dedupe,
             columns,
+            notes: note.into_iter().collect(),
         })
     }
 
@@ -380,71 +372,10 @@ fn clean_param(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// When the header reads as one column holding another delimiter, which option would split it.
-/// Whether two column names differ only in case, spaces, `_` and `-` (`Phone`, `first name`).
-fn same_name(a: &str, b: &str) -> bool {
-    let plain = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    plain(a) == plain(b)
-}
-
-fn delimiter_hint(columns: &[String]) -> String {
-    let [only] = columns else {
-        return String::new();
-    };
-    [(';', "';'"), ('\t', "tab"), (',', "','"), ('|', "'|'")]
-        .iter()
-        .find(|(d, _)| only.contains(*d))
-        .map(|(_, name)| {
-            format!(
-                " (the header reads as one column with {name} in it: pass --delimiter {name}, or delimiter = \"{}\" in a campaign file)",
-                name.trim_matches('\'')
-            )
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::campaign::definition::{CampaignFile, Channel};
-
-    #[test]
-    fn a_missing_column_with_a_near_namesake_says_which_option_to_pass() {
-        let def = CampaignFile {
-            bot_id: Some(3941),
-            template: Some("t".into()),
-            language: Some("en".into()),
-            params: Some(vec!["first_name".into()]),
-            csv: Some("x.csv".into()),
-            ..Default::default()
-        }
-        .with(CampaignFile::default())
-        .unwrap();
-        let columns = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let err = RowChecker::new(&def, columns(&["Phone", "first_name"]), Some("Hi {{1}}"))
-            .err()
-            .unwrap();
-        assert!(
-            err.contains("Did you mean 'Phone'? pass --phone-column 'Phone'"),
-            "{err}"
-        );
-        let err = RowChecker::new(&def, columns(&["phone", "First Name"]), Some("Hi {{1}}"))
-            .err()
-            .unwrap();
-        assert!(
-            err.contains("Did you mean 'First Name'? name 'First Name' in --params"),
-            "{err}"
-        );
-        let err = RowChecker::new(&def, columns(&["mobile", "first_name"]), Some("Hi {{1}}"))
-            .err()
-            .unwrap();
-        assert!(!err.contains("Did you mean"), "no namesake: {err}");
-    }
 
     fn checker(clean: bool) -> RowChecker {
         let def = CampaignFile {

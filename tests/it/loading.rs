@@ -378,9 +378,35 @@ async fn bad_files_fail_with_the_file_line_and_field_named() {
     assert!(err(sms("missing.csv")).contains("missing.csv"));
     std::fs::write(d.join("empty.csv"), "").unwrap();
     assert!(err(sms("empty.csv")).contains("is empty"));
-    std::fs::write(d.join("nophone.csv"), "mobile,name\n1,2\n").unwrap();
+    std::fs::write(d.join("nophone.csv"), "contact,name\n1,2\n").unwrap();
     let e = err(sms("nophone.csv"));
-    assert!(e.contains("'phone'") && e.contains("mobile, name"), "{e}");
+    assert!(e.contains("'phone'") && e.contains("contact, name"), "{e}");
+    // A spreadsheet's phone column by another common name is found, and the run says which.
+    std::fs::write(
+        d.join("mobile.csv"),
+        format!("Name,Mobile\nAnn,{}\n", uk_mobile(1)),
+    )
+    .unwrap();
+    let out = campaign_cmd(
+        d,
+        &[
+            "validate",
+            "mobile.csv",
+            "--channel",
+            "sms",
+            "--bot",
+            "3941",
+            "--message",
+            "Hi",
+        ],
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && shown.contains("valid 1")
+            && shown.contains("the phone numbers are read from column 'Mobile'"),
+        "{shown}"
+    );
     std::fs::write(
         d.join("bad.toml"),
         "bot_id = 3941\ncsv = \"x.csv\"\nchanel = \"sms\"\n",
@@ -476,7 +502,7 @@ async fn a_source_that_cannot_be_read_leaves_no_campaign_behind() {
             .await
             .is_err()
     );
-    std::fs::write(dir.path().join("nophone.csv"), "mobile\n1\n").unwrap();
+    std::fs::write(dir.path().join("nophone.csv"), "contact\n1\n").unwrap();
     let no_phone = CampaignFile {
         csv: Some(dir.path().join("nophone.csv")),
         ..Default::default()
