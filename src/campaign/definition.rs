@@ -136,6 +136,8 @@ pub struct Definition {
     pub timing: Timing,
     /// The agent the chat is assigned to (the API's `agentEmail`, templates and SMS).
     pub agent_email: Option<String>,
+    /// Tag and data set on each recipient's Convrs user after the send.
+    pub after_send: Option<super::after_send::AfterSend>,
 }
 
 fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
@@ -188,6 +190,7 @@ pub struct CampaignFile {
     pub route: Option<String>,
     pub userdata: Option<std::collections::BTreeMap<String, String>>,
     pub route_via: Option<Channel>,
+    pub after_send: Option<super::after_send::AfterSendFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -393,6 +396,7 @@ impl CampaignFile {
             price,
             timing,
             agent_email: self.agent_email.map(check_agent_email).transpose()?,
+            after_send: self.after_send.map(|a| a.check()).transpose()?,
         })
     }
 }

@@ -75,6 +75,13 @@ impl Settings {
                 }
             }
         }
+        // Only when set, so campaigns stored before it existed keep their settings.
+        if let Some(after) = &def.after_send {
+            put(
+                "after_send",
+                serde_json::to_string(after).expect("after_send serialises"),
+            );
+        }
         put("phone_column", shown(Some(&def.phone_column)));
         put("region", shown(def.region.map(|r| r.code()).as_deref()));
         put("dedupe_key", shown(def.dedupe_key.as_deref()));

@@ -199,6 +199,7 @@ impl Loader {
             dedupe_key: checked.dedupe_key,
             payload: checked.payload,
             tz: checked.zone.map(|z| z.name().to_string()),
+            context: checked.context,
         });
     }
 

@@ -2,6 +2,7 @@
 //! (`validate`, `render`, `sms`) and the loading pipeline into the queue (`load`).
 
 pub mod advice;
+pub mod after_send;
 pub mod columns;
 pub mod definition;
 pub mod estimate;
@@ -267,8 +268,8 @@ pub async fn load(
     Ok(Loaded { campaign, summary })
 }
 
-/// The price and timing as of this load: a new tariff applies to the whole campaign's report,
-/// a new expiry to its messages not sent yet.
+/// The price, timing and context after the send as of this load: a new tariff applies to the
+/// whole campaign's report, a new expiry to its messages not sent yet.
 async fn set_price(store: &Store, id: CampaignId, def: &Definition) -> Result<(), LoadError> {
     let json = def
         .price
@@ -276,7 +277,17 @@ async fn set_price(store: &Store, id: CampaignId, def: &Definition) -> Result<()
         .map(|p| serde_json::to_string(p).expect("prices serialise"));
     store.set_price(id, json.as_deref()).await?;
     let timing = serde_json::to_string(&def.timing).expect("timings serialise");
-    Ok(store.set_timing(id, &timing).await?)
+    store.set_timing(id, &timing).await?;
+    let after_send = def.after_send.as_ref().map(|a| {
+        (
+            serde_json::to_string(a).expect("after_send serialises"),
+            a.when.as_str(),
+        )
+    });
+    let after_send = after_send
+        .as_ref()
+        .map(|(json, when)| (json.as_str(), *when));
+    Ok(store.set_after_send(id, after_send).await?)
 }
 
 /// The campaign a definition loads into (created if new), as a run would find it; a changed

@@ -33,6 +33,8 @@ pub struct Checked {
     pub smart: Option<SmartEffect>,
     /// The recipient's zone, for a campaign with a send window.
     pub zone: Option<chrono_tz::Tz>,
+    /// The data set on the recipient's user after the send (JSON), for a campaign with one.
+    pub context: Option<String>,
 }
 
 /// The checks for one definition against one set of columns.
@@ -46,6 +48,7 @@ pub struct RowChecker {
     body: Body,
     dedupe: Option<Pattern>,
     zones: Option<super::zones::ZoneFinder>,
+    context: Option<super::after_send::ContextData>,
     /// What the operator should know of how the columns were read (a phone column found by
     /// its alias).
     pub notes: Vec<String>,
@@ -140,8 +143,14 @@ impl RowChecker {
             .map(|k| Pattern::resolve(k, &columns).map_err(|e| format!("dedupe_key: {e}")))
             .transpose()?;
         let zones = super::zones::ZoneFinder::new(&def.timing, &columns)?;
+        let context = def
+            .after_send
+            .as_ref()
+            .map(|a| super::after_send::ContextData::new(a, &columns))
+            .transpose()?;
         Ok(RowChecker {
             zones,
+            context,
             phone,
             region: def.region,
             bot_id: def.bot_id,
@@ -328,6 +337,7 @@ impl RowChecker {
             sms,
             smart,
             zone,
+            context: self.context.as_ref().map(|c| c.render(&record.values)),
         })
     }
 }

@@ -148,6 +148,12 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
             crate::show!("opt-outs' confirmations: {confirmed}");
         }
     }
+    if let Some(context) = &o.context {
+        crate::show!(
+            "context after the send: {}",
+            crate::report::context_line(context)
+        );
+    }
     for reply in r.listed.iter().rev().take(10) {
         crate::show!(
             "{:<16}  {} {}: \"{}\"",

@@ -118,6 +118,38 @@ impl Command for SendMessage {
     const CMD: &'static str = "SendMessage";
 }
 
+/// Adds an existing tag to a user.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetUserTag {
+    pub uid: String,
+    pub tag: String,
+}
+
+impl Command for SetUserTag {
+    const CMD: &'static str = "SetUserTag";
+}
+
+/// Creates a tag (3 to 50 characters).
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateUserTag {
+    pub tag: String,
+}
+
+impl Command for CreateUserTag {
+    const CMD: &'static str = "CreateUserTag";
+}
+
+/// Merges data into a user's (no `overwrite`, no `route`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SetUserData {
+    pub uid: String,
+    pub data: serde_json::Map<String, Value>,
+}
+
+impl Command for SetUserData {
+    const CMD: &'static str = "SetUserData";
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GetConversation {
     pub uid: String,

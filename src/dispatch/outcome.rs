@@ -127,6 +127,7 @@ mod tests {
             phone: "+447911000001".into(),
             payload: "{}".into(),
             attempts,
+            context_on_accept: false,
         }
     }
 

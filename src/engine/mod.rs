@@ -9,6 +9,7 @@
 
 mod acks;
 mod confirm;
+mod context;
 mod follow;
 mod health;
 mod metrics;

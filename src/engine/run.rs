@@ -356,6 +356,7 @@ async fn run_leased(
         campaign,
         opts.polls.clone(),
     ));
+    let context = super::context::RunContext::start(store, client, &token.gate, campaign);
     let on_token = OnToken {
         client,
         gate: &token.gate,
@@ -388,6 +389,7 @@ async fn run_leased(
     if let Some(polling) = polling.take() {
         polling.stop().await;
     }
+    context.finish().await;
     if lease.is_lost() {
         // The campaign is someone else's now: its state is theirs to write.
         return Err(RunError::LeaseLost(campaign));

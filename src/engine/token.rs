@@ -113,6 +113,11 @@ impl Renewing {
         Renewing { done, task }
     }
 
+    /// Stops renewing after the renewal under way, without waiting for it (a drop).
+    pub fn cancel(&self) {
+        self.done.cancel();
+    }
+
     /// Stops renewing, once a renewal under way (if any) is done. Call it once.
     pub async fn stop(&mut self) {
         self.done.cancel();

@@ -236,6 +236,7 @@ async fn send_on(
     let mut active: HashSet<CampaignId> = HashSet::new();
     // Once per holding of the token: batches a dead firer left half loaded.
     let mut recover = true;
+    let created_tags = super::context::CreatedTags::default();
     let result = loop {
         while let Some(done) = sendings.try_join_next() {
             if let Ok(id) = done {
@@ -272,6 +273,12 @@ async fn send_on(
             // Opt-outs' confirmations: sends, through the token's gate like any.
             if let Err(e) = super::confirm::send_confirmations(store, client, &token.gate).await {
                 tracing::warn!(error = %e, "cannot send the opt-outs' confirmations now; will try again");
+            }
+            // Context after the send (tags, data), in the gate's lane of least weight.
+            let context =
+                super::context::send_context(store, client, &token.gate, None, &created_tags);
+            if let Err(e) = context.await {
+                tracing::warn!(error = %e, "cannot set the context after the send now; will try again");
             }
             start_due(
                 store,

@@ -2,7 +2,7 @@
 //! settings. The poll schedule is `polls`.
 
 use super::Lock;
-use super::sql::{q, q_as, q_scalar};
+use super::sql::{built, q, q_as, q_scalar};
 use super::{InboundSource, MessageState};
 use super::{Store, StoreError};
 use crate::convrs::Ack;
@@ -92,7 +92,8 @@ impl Store {
         let at_ms = heard.at_ms.min(now_ms);
         let mut tx = self.begin(Lock::Beside).await?;
         let Some(row) = q(format!(
-            "SELECT state, ack, phone, mid, attempt_id, campaign_id, uid, sent_at FROM messages WHERE id = $1{}",
+            "SELECT state, ack, phone, mid, attempt_id, campaign_id, uid, sent_at, \
+             CASE WHEN context IS NULL THEN 0 ELSE 1 END FROM messages WHERE id = $1{}",
             self.for_update()
         ))
         .bind(heard.message_id)
@@ -125,6 +126,18 @@ impl Store {
                     .bind(now_ms)
                     .execute(&mut tx)
                     .await?;
+            }
+            // Context after the send: an ack that it reached the phone triggers it (for a
+            // campaign that waits for delivery, or one whose acceptance was never recorded),
+            // when the message has context to set.
+            if heard.ack.code() >= Ack::Delivered.code() && row.get::<i32, _>(8) == 1 {
+                let mut jobs = super::context::enqueue(
+                    self.backend,
+                    &[heard.message_id],
+                    "'accepted', 'delivered'",
+                    now_ms,
+                );
+                built(&mut jobs).execute(&mut tx).await?;
             }
             // A reply: its text is read with GetConversation (by the campaign's poller), to
             // hear an opt-out in it.

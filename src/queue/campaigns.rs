@@ -318,7 +318,7 @@ struct Queued {
 }
 
 const INSERT_MESSAGES: &str = "INSERT INTO messages (campaign_id, line, phone, dedupe_key, \
-     recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at) ";
+     recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at";
 
 impl Queued {
     /// The insert of `chunk`: on SQLite one multi-row VALUES with `?` placeholders (SQLite has
@@ -334,7 +334,10 @@ impl Queued {
         if backend == Backend::Postgres {
             return self.arrays(chunk, key);
         }
+        // The context column only when the campaign has one: a bind less per row otherwise.
+        let context = chunk.iter().any(|m| m.context.is_some());
         let mut query = Builder::new(backend, INSERT_MESSAGES);
+        query.push(if context { ", context) " } else { ") " });
         query.push_values(chunk, |mut row, m| {
             row.push_bind(self.campaign)
                 .push_bind(m.line as i64)
@@ -348,6 +351,9 @@ impl Queued {
                 .push_bind(&m.payload)
                 .push_bind(self.now_ms)
                 .push_bind(self.now_ms);
+            if context {
+                row.push_bind(&m.context);
+            }
         });
         query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
         built(&mut query)
@@ -366,15 +372,16 @@ impl Queued {
             .bind(texts(|m| m.dedupe_key.clone()))
             .bind(chunk.iter().map(|m| m.tz.clone()).collect::<Vec<_>>())
             .bind(texts(|m| m.payload.clone()))
+            .bind(chunk.iter().map(|m| m.context.clone()).collect::<Vec<_>>())
     }
 }
 
 const INSERT_MESSAGES_PG: &str = concat!(
     "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, \
-     queued_ms, expires_ms, tz, payload, created_at, updated_at) ",
-    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, t.payload, $3, $3 \
-     FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-     WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, n) \
+     queued_ms, expires_ms, tz, payload, context, created_at, updated_at) ",
+    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, t.payload, t.context, $3, $3 \
+     FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+     $11::text[]) WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, context, n) \
      ORDER BY t.n ON CONFLICT (campaign_id, dedupe_key) DO NOTHING"
 );
 

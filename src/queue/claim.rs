@@ -17,6 +17,9 @@ pub struct Claim {
     pub phone: String,
     pub payload: String,
     pub attempts: i64,
+    /// Its campaign sets context once a message is accepted (`[after_send]`): the outcome
+    /// that records the acceptance stores the job.
+    pub context_on_accept: bool,
 }
 
 /// What the claim reads of its campaign.
@@ -24,6 +27,7 @@ struct Claimable {
     timing: Timing,
     /// The token, when its daily cap applies.
     capped_token: Option<String>,
+    context_on_accept: bool,
 }
 
 impl Store {
@@ -41,9 +45,12 @@ impl Store {
         let ids = self
             .hold_back(&mut tx, lease, &campaign, ids, stamp)
             .await?;
-        let claims = self
+        let mut claims = self
             .start_attempts(&mut tx, lease.campaign, &ids, stamp)
             .await?;
+        for claim in &mut claims {
+            claim.context_on_accept = campaign.context_on_accept;
+        }
         tx.commit().await?;
         Ok(claims)
     }
@@ -170,6 +177,7 @@ impl Store {
                 payload: r.get("payload"),
                 attempts: r.get("attempts"),
                 campaign_id: r.get("campaign_id"),
+                context_on_accept: false,
             })
             .collect();
         claims.sort_by_key(|c| c.message_id);
@@ -186,11 +194,13 @@ async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable,
         Option<String>,
         Option<String>,
         Option<i64>,
+        Option<String>,
     );
     let row: Option<Row> = q_as(
         "SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END,
                 c.control, c.timing, c.token_fingerprint,
-                (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint)
+                (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint),
+                c.after_send_when
          FROM campaigns c WHERE c.id = $3",
     )
     .bind(&lease.owner)
@@ -198,7 +208,7 @@ async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable,
     .bind(lease.campaign)
     .fetch_optional(&mut *tx)
     .await?;
-    let (held, control, timing, token, cap) = row.unwrap_or_default();
+    let (held, control, timing, token, cap, after_send_when) = row.unwrap_or_default();
     if held != Some(1) || !super::token_lease::holds_token(tx, lease, now_ms).await? {
         lease.lose();
         return Err(StoreError::LeaseLost(lease.campaign));
@@ -212,5 +222,6 @@ async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable,
     Ok(Claimable {
         timing: super::stored("timing", timing)?.unwrap_or_default(),
         capped_token: token.filter(|_| cap.is_some()),
+        context_on_accept: after_send_when.as_deref() == Some("accepted"),
     })
 }

@@ -215,6 +215,17 @@ impl Store {
             let mut attempts = ending(self.backend, &rows, stamp);
             built(&mut attempts).execute(&mut tx).await?;
         }
+        // Context after the send, for campaigns that set it once a message is accepted (the
+        // claim read it): the jobs are stored with the outcomes that trigger them.
+        let accepted: Vec<i64> = ended
+            .iter()
+            .filter(|(c, o)| c.context_on_accept && matches!(o, Outcome::Sent { .. }))
+            .map(|(c, _)| c.message_id)
+            .collect();
+        for ids in accepted.chunks(100) {
+            let mut jobs = super::context::enqueue(self.backend, ids, "'accepted'", stamp);
+            built(&mut jobs).execute(&mut tx).await?;
+        }
         for (claim, outcome) in ended {
             if let Outcome::Failed {
                 suppress: true,

@@ -44,6 +44,7 @@ embedded!(
     "0017_suppression_campaign.sql",
     "0018_frequency_cap.sql",
     "0019_confirmations.sql",
+    "0020_after_send.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

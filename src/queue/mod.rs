@@ -13,6 +13,7 @@ mod campaigns;
 mod caps;
 mod claim;
 mod confirmations;
+mod context;
 mod control;
 mod counts;
 mod frequency;
@@ -46,6 +47,7 @@ pub use acks::{AckApplied, HeardAck, state_for, state_for_sql};
 pub use campaigns::Listed;
 pub use claim::Claim;
 pub use confirmations::{Confirmed, DueConfirmation};
+pub use context::{ContextCounts, ContextEnd, ContextJob};
 pub use control::Found;
 pub use counts::Counts;
 pub use gauges::QueueGauges;
@@ -172,6 +174,8 @@ pub struct NewMessage {
     pub payload: String,
     /// The recipient's zone (IANA name), when the campaign has a send window.
     pub tz: Option<String>,
+    /// The data set on the recipient's user after the send (JSON), for a campaign with one.
+    pub context: Option<String>,
 }
 
 /// What a batch insert did.

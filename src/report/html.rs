@@ -360,6 +360,7 @@ mod tests {
             batches: vec![],
             deferred: vec![],
             replies: Default::default(),
+            context: None,
         };
         let header = [("SMS text", "Hi <b>".to_string())];
         let page = render(&o, &header, &[[Some(0), Some(10), Some(20), None]]);

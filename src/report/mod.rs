@@ -38,6 +38,22 @@ pub struct Overview {
     pub deferred: Vec<DeferredGroup>,
     /// What recipients wrote in answer to the campaign.
     pub replies: Replies,
+    /// The tags and data set on recipients after the send (`[after_send]`), if the campaign
+    /// sets any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::queue::ContextCounts>,
+}
+
+/// `12 done, 3 pending, 1 failed; stopped: the tag "x" cannot be set (...)`.
+pub fn context_line(c: &crate::queue::ContextCounts) -> String {
+    let mut line = format!(
+        "{} done, {} pending, {} failed",
+        c.done, c.pending, c.failed
+    );
+    if let Some(why) = &c.stopped {
+        line.push_str(&format!("; stopped: {why}"));
+    }
+    line
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +96,7 @@ impl Overview {
                 confirmations: store.confirmations(id).await?,
                 ..Replies::of(store.replies(id).await?)
             },
+            context: store.context_counts(id).await?,
         }))
     }
 }
@@ -261,8 +278,15 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
     let timeline = store.reach_times(id).await?;
     let header = header(store, id).await?;
     let (troubled, all) = store.troubled(id, TROUBLED_SHOWN).await?;
+    let context = overview.context.as_ref().map_or_else(String::new, |c| {
+        format!(
+            "<h2>Context after the send</h2><p id=\"context\">Tags and data set on the recipients: {}.</p>",
+            html::esc(&context_line(c))
+        )
+    });
     let page = html::render(&overview, &header, &timeline)
         + &replies::html(&overview.replies)
+        + &context
         + &html::troubled(&troubled, all, id);
     std::io::Write::write_all(
         &mut crate::files::write_private(path).map_err(fail)?,

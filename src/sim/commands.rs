@@ -111,6 +111,12 @@ pub fn run(sim: &Sim, token: &str, cmd: &str, request: &Map<String, Value>) -> R
         "GetUserTags" | "SetUserTag" | "DeleteUserTag" | "CreateUserTag" => tags(sim, cmd, &req),
         "GetConversationsFlat" | "GetOpenConversations" => Ok(fields([("data", json!([]))])),
         "SimClientMessage" => listening::client_message(sim, &req),
+        // Test-only: the data SetUserData set on a user (the document's user object has none).
+        "SimUserData" => {
+            let uid = req.uid(sim)?;
+            let data = sim.lock().users[uid].data.clone();
+            Ok(fields([("data", Value::Object(data))]))
+        }
         "SimUserDisable" | "SimUserEnable" => listening::user_event(sim, cmd, &req),
         "SimDropSockets" | "SimCloseSockets" => listening::sockets(sim, cmd, &req),
         "heartbeat" => Ok(fields([("data", json!({ "datetime": iso(Utc::now()) }))])),

@@ -11,11 +11,7 @@ use crate::helpers::{accepted_to, campaign_cmd, campaign_ok, spawn_sim, uk_mobil
 /// A CSV of two recipients and an SMS campaign file whose text has a curly apostrophe and a
 /// long dash: UCS-2 as written, GSM-7 with their look-alikes.
 fn curly_sms(dir: &std::path::Path, extra: &str) {
-    std::fs::write(
-        dir.join("r.csv"),
-        format!("phone,name\n{},Ann\n{},Bob\n", uk_mobile(1), uk_mobile(2)),
-    )
-    .unwrap();
+    crate::helpers::ann_and_bob(dir, None);
     let text = format!("Hi {{name}} \u{2014} it\u{2019}s ready. {}", "x".repeat(60));
     std::fs::write(
         dir.join("c.toml"),
@@ -251,15 +247,7 @@ fn a_created_after_that_is_no_date_is_refused_naming_the_forms() {
 
 /// A route campaign file over two recipients.
 fn route_campaign(dir: &std::path::Path, route: &str) {
-    std::fs::write(
-        dir.join("r.csv"),
-        format!(
-            "phone,name,plan\n{},Ann,gold\n{},Bob,silver\n",
-            uk_mobile(1),
-            uk_mobile(2)
-        ),
-    )
-    .unwrap();
+    crate::helpers::ann_and_bob(dir, Some(("plan", ["gold", "silver"])));
     std::fs::write(
         dir.join("c.toml"),
         format!(

@@ -526,3 +526,18 @@ pub fn busiest_second(sim: &TestSim) -> std::collections::BTreeMap<String, usize
         })
         .collect()
 }
+
+/// `dir/r.csv`: Ann and Bob (`uk_mobile(1)`, `uk_mobile(2)`), with a third column and its two
+/// values when given.
+pub fn ann_and_bob(dir: &std::path::Path, third: Option<(&str, [&str; 2])>) {
+    let (head, [a, b]) = match third {
+        Some((name, [a, b])) => (format!(",{name}"), [format!(",{a}"), format!(",{b}")]),
+        None => (String::new(), [String::new(), String::new()]),
+    };
+    let csv = format!(
+        "phone,name{head}\n{},Ann{a}\n{},Bob{b}\n",
+        uk_mobile(1),
+        uk_mobile(2)
+    );
+    std::fs::write(dir.join("r.csv"), csv).unwrap();
+}

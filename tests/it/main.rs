@@ -8,6 +8,7 @@ mod browser;
 mod channels;
 mod cli_sim;
 mod client_verdicts;
+mod context;
 mod contract;
 mod control;
 mod identity;

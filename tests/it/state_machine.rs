@@ -97,6 +97,7 @@ impl World {
             dedupe_key: "k".into(),
             payload: "{}".into(),
             tz: None,
+            context: None,
         };
         store
             .insert_messages(campaign, &[message], None)

@@ -80,6 +80,7 @@ async fn load_holds_up_nothing_else(scene: Scene) {
             dedupe_key: format!("later-{i}"),
             payload: "{}".into(),
             tz: None,
+            context: None,
         })
         .collect();
     let load = {

@@ -31,6 +31,7 @@ macro_rules! contract {
 }
 
 mod claims;
+mod context;
 mod conversations;
 mod coverage;
 mod frequency;
