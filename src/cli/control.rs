@@ -31,6 +31,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let store = global.store_to_read().await?;
     let id = resolve(&store, &args.campaign).await?;
+    refuse_if_meaningless(&store, id, action).await?;
     match action {
         Action::Pause => {
             store.pause(id).await?;
@@ -41,7 +42,7 @@ pub async fn run(
         Action::Resume => {
             anyhow::ensure!(
                 store.resume(id).await?,
-                "campaign {id} is not paused by the operator (a cancelled campaign stays cancelled)"
+                "campaign {id} is not paused by the operator: there is nothing to resume"
             );
             let worker = match store.campaign_token(id).await? {
                 Some(token) => store.token_holder(&token).await?,
@@ -65,6 +66,43 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, saying why, a pause, resume or cancel that would mean nothing: on a cancelled
+/// campaign (it stays so), a pause of a paused one, a resume of one not paused, and a pause or
+/// cancel of one with nothing left to send (its messages keep their states).
+async fn refuse_if_meaningless(
+    store: &Store,
+    id: CampaignId,
+    action: Action,
+) -> anyhow::Result<()> {
+    use crate::queue::{CampaignState, Control};
+    let standing = store.standing(id).await?;
+    let verb = match action {
+        Action::Pause => "pause",
+        Action::Resume => "resume",
+        Action::Cancel => "cancel",
+    };
+    if standing.control == Some(Control::Cancelled) || standing.state == CampaignState::Cancelled {
+        anyhow::bail!(
+            "campaign {id} is cancelled, and a cancelled campaign stays so: nothing to {verb}"
+        );
+    }
+    let paused = standing.control == Some(Control::Paused);
+    match action {
+        Action::Pause if paused => {
+            anyhow::bail!("campaign {id} is paused already: `campaign resume {id}` to go on")
+        }
+        Action::Resume if !paused => anyhow::bail!(
+            "campaign {id} is not paused ({}): nothing to resume",
+            standing.state
+        ),
+        Action::Pause | Action::Cancel if !store.has_work(id).await? => anyhow::bail!(
+            "campaign {id} has nothing left to send ({}): nothing to {verb}; its messages keep their states",
+            standing.state
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The campaign meant by an id or a name; an unknown or ambiguous one is an error that says

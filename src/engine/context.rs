@@ -88,7 +88,8 @@ pub async fn send_context(
 /// A run's context task: every second, the due jobs of its campaign, through its token's gate
 /// (kept after the run hands its token on: the calls are not sends). `finish` does a last pass.
 pub struct RunContext {
-    every: super::token::Renewing,
+    /// `None` for a campaign without `[after_send]`: nothing to do.
+    every: Option<super::token::Renewing>,
     store: Store,
     client: Client,
     gate: Arc<Gate>,
@@ -97,10 +98,16 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn start(store: &Store, client: &Client, gate: &Arc<Gate>, campaign: CampaignId) -> Self {
+    pub async fn start(
+        store: &Store,
+        client: &Client,
+        gate: &Arc<Gate>,
+        campaign: CampaignId,
+    ) -> Result<Self, StoreError> {
         let created = Arc::new(CreatedTags::default());
+        let wanted = store.context_counts(campaign).await?.is_some();
         let (s, c, g, t) = (store.clone(), client.clone(), gate.clone(), created.clone());
-        let every = super::token::Renewing::start(Duration::from_secs(1), move || {
+        let every = wanted.then(|| super::token::Renewing::start(Duration::from_secs(1), move || {
             let (s, c, g, t) = (s.clone(), c.clone(), g.clone(), t.clone());
             async move {
                 if let Err(e) = send_context(&s, &c, &g, Some(campaign), &t).await {
@@ -108,20 +115,23 @@ impl RunContext {
                 }
                 true
             }
-        });
-        RunContext {
+        }));
+        Ok(RunContext {
             every,
             store: store.clone(),
             client: client.clone(),
             gate: gate.clone(),
             campaign,
             created,
-        }
+        })
     }
 
     /// Stops the task, then sets what is due now.
     pub async fn finish(mut self) {
-        self.every.stop().await;
+        let Some(every) = self.every.as_mut() else {
+            return;
+        };
+        every.stop().await;
         let last = send_context(
             &self.store,
             &self.client,
@@ -138,7 +148,9 @@ impl RunContext {
 impl Drop for RunContext {
     fn drop(&mut self) {
         // Dropped without `finish` (an error path): the task stops.
-        self.every.cancel();
+        if let Some(every) = &self.every {
+            every.cancel();
+        }
     }
 }
 

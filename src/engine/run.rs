@@ -356,7 +356,7 @@ async fn run_leased(
         campaign,
         opts.polls.clone(),
     ));
-    let context = super::context::RunContext::start(store, client, &token.gate, campaign);
+    let context = super::context::RunContext::start(store, client, &token.gate, campaign).await?;
     let on_token = OnToken {
         client,
         gate: &token.gate,

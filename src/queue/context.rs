@@ -2,7 +2,7 @@
 //! outcomes and acks store in their own transactions (`finish_many`, `record_ack`), and their
 //! claiming and ending by the process holding the campaign's token (`engine::context`).
 
-use super::sql::{Builder, built, q, q_as};
+use super::sql::{Builder, built, q, q_as, q_scalar};
 use super::{CampaignId, Lock, Store, StoreError};
 
 /// How long a claimed job is left to its claimer before another process may take it.
@@ -101,6 +101,20 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ContextJob>, StoreError> {
         let now = self.now_ms();
+        // Most ticks find nothing due: a plain read says so without a write transaction.
+        let any: Option<i64> = q_scalar(
+            "SELECT j.message_id FROM context_jobs j JOIN campaigns c ON c.id = j.campaign_id \
+             WHERE j.state = 'pending' AND j.due_at <= $1 AND c.context_stopped IS NULL \
+             AND (c.token_fingerprint = $2 OR c.id = $3) LIMIT 1",
+        )
+        .bind(now)
+        .bind(token)
+        .bind(campaign.map_or(0, |c| c.0))
+        .fetch_optional(self.pool())
+        .await?;
+        if any.is_none() {
+            return Ok(vec![]);
+        }
         let mut tx = self.begin(Lock::Beside).await?;
         type Row = (
             i64,

@@ -130,8 +130,62 @@ async fn a_cancelled_campaign_cancels_what_is_unsent_and_leaves_what_was_sent() 
         .sum::<u64>();
     assert_eq!(reached, sent, "{status}");
     assert_eq!(status["counts"]["cancelled"], 30 - sent, "{status}");
-    let refused = campaign_cmd(d, &["resume", "1"]);
-    assert!(!refused.status.success());
+    for verb in ["resume", "pause", "cancel"] {
+        let refused = campaign_cmd(d, &[verb, "1"]);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success()
+                && said.contains(&format!(
+                    "campaign 1 is cancelled, and a cancelled campaign stays so: nothing to {verb}"
+                )),
+            "{verb}: {said}"
+        );
+    }
     let ambiguous = campaign_cmd(d, &["pause", "nobody"]);
     assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("no campaign \"nobody\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_cancel_refuse_a_finished_campaign_and_resume_one_not_paused() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    recipients_csv(d, "customers.csv", &[uk_mobile(1), uk_mobile(2)]);
+    let args = [
+        &["run", "customers.csv"][..],
+        &SMS_FLAGS,
+        &["--wait", "20s"],
+    ]
+    .concat();
+    let out = spawn_campaign(d, &sim, &args).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (verb, says) in [
+        (
+            "pause",
+            "campaign 1 has nothing left to send (finished): nothing to pause",
+        ),
+        (
+            "cancel",
+            "campaign 1 has nothing left to send (finished): nothing to cancel",
+        ),
+        (
+            "resume",
+            "campaign 1 is not paused (finished): nothing to resume",
+        ),
+    ] {
+        let refused = campaign_cmd(d, &[verb, "1"]);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && said.contains(says),
+            "{verb}: {said}"
+        );
+    }
+    // Nothing changed: the campaign is as the run left it.
+    let status = campaign_cmd(d, &["status", "1", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["state"], "finished", "{status}");
 }
