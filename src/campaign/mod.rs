@@ -17,6 +17,7 @@ pub mod smart;
 pub mod sms;
 pub mod source;
 pub mod sql;
+pub mod template_names;
 pub mod users;
 pub mod validate;
 pub mod zones;
@@ -121,16 +122,19 @@ pub async fn template(
         template_name: name.clone(),
         language: language.clone(),
     };
-    let template = client
-        .get_whatsapp_template(&request)
-        .await
-        .map_err(|e| match e {
-            CallError::Api {
+    let template = match client.get_whatsapp_template(&request).await {
+        Ok(template) => template,
+        Err(
+            e @ CallError::Api {
                 code: ErrorCode::UnknownTemplate | ErrorCode::NoTemplates,
                 ..
-            } => fail(format!("does not exist ({e})")),
-            other => fail(format!("cannot fetch it: {other}")),
-        })?;
+            },
+        ) => {
+            let close = template_names::close_to(store, name, language, def.bot_id).await?;
+            return Err(fail(format!("does not exist ({e}){close}")));
+        }
+        Err(other) => return Err(fail(format!("cannot fetch it: {other}"))),
+    };
     store
         .cache_template(
             def.bot_id,

@@ -19,6 +19,7 @@ mod shell;
 mod sim;
 mod status;
 mod suppress;
+mod template;
 mod token;
 mod track;
 mod validate;
@@ -88,6 +89,10 @@ pub enum Command {
     OptOut(opt_out::OptOutArgs),
     /// What happened to one recipient across campaigns: messages, acks, replies, suppression.
     Lookup(lookup::LookupArgs),
+    /// Fetch one WhatsApp template: status, category, parameters, texts, and a preview.
+    Template(Box<template::TemplateArgs>),
+    /// The WhatsApp templates this database has seen (the API has no command to list them).
+    Templates(template::TemplatesArgs),
     /// Scheduled campaigns: list them with their next runs, add one from its file, remove one.
     Schedule(scheduled::ScheduleArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -106,6 +111,8 @@ impl Command {
             Command::List(a) => a.json,
             Command::Status(a) => a.json,
             Command::Lookup(a) => a.json,
+            Command::Template(a) => a.json,
+            Command::Templates(a) => a.json,
             Command::Validate(a) => a.json,
             Command::Schedule(a) => {
                 matches!(a.action, scheduled::ScheduleAction::List { json: true, .. })
@@ -134,6 +141,8 @@ impl Command {
             Command::Suppress(a) => g(&a.db),
             Command::OptOut(a) => g(&a.db),
             Command::Lookup(a) => g(&a.db),
+            Command::Template(a) => g(&a.db).and_api(&a.api),
+            Command::Templates(a) => g(&a.db),
             Command::Schedule(a) => match &a.action {
                 scheduled::ScheduleAction::Add { token, .. } => g(&a.db).and_token(token),
                 _ => g(&a.db),
@@ -179,6 +188,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Suppress(args) => suppress::run(&global, &args).await,
         Command::OptOut(args) => opt_out::run(&global, &args).await,
         Command::Lookup(args) => lookup::run(&global, &args).await,
+        Command::Template(args) => template::show(&global, &args).await,
+        Command::Templates(args) => template::list(&global, &args).await,
         Command::Schedule(args) => scheduled::schedule(&global, &args).await,
         Command::Worker(args) => worker::run(&global, &args).await,
         Command::Completions(args) => shell::completions(&args),

@@ -289,6 +289,19 @@ impl Store {
         Ok(row.map(|r| r.get("body")))
     }
 
+    /// Every cached template, by bot, name and language: (bot, name, language, body JSON,
+    /// fetched at).
+    pub async fn cached_templates(
+        &self,
+    ) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
+        Ok(q_as(
+            "SELECT bot_id, name, language, body, fetched_at FROM templates \
+             ORDER BY bot_id, name, language",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn cache_template(
         &self,
         bot_id: i64,

@@ -27,6 +27,7 @@ mod send_path;
 mod sim_api;
 mod socket;
 mod state_machine;
+mod templates;
 mod timing;
 mod tracking;
 mod worker;

@@ -132,6 +132,14 @@ async fn the_rest(scene: Scene) {
             .as_deref(),
         Some("{}")
     );
+    let cached = store.cached_templates().await.unwrap();
+    assert_eq!(
+        cached
+            .iter()
+            .map(|t| (t.0, t.1.as_str(), t.2.as_str(), t.3.as_str()))
+            .collect::<Vec<_>>(),
+        [(3941, "t", "en", "{}")]
+    );
     assert_eq!(store.setting_or_insert("k", "v").await.unwrap(), "v");
     assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("v"));
     let now = store.now_ms();
