@@ -269,8 +269,13 @@ impl CampaignFile {
                 "route, userdata and route_via are for channel = \"route\" (SendMessage)",
             ));
         }
+        if channel != Channel::Sms && self.smart_encoding == Some(true) {
+            return Err(invalid(
+                "smart_encoding is for SMS: only an SMS is sent in GSM-7 or UCS-2 segments",
+            ));
+        }
         let message = match channel {
-            Channel::Route => route_message(
+            Channel::Route => super::route::message(
                 self.route,
                 self.message,
                 self.userdata,
@@ -278,11 +283,6 @@ impl CampaignFile {
                 self.route_via,
             )?,
             Channel::Whatsapp => {
-                if self.smart_encoding == Some(true) {
-                    return Err(invalid(
-                        "smart_encoding is for SMS; a WhatsApp template is not split into segments",
-                    ));
-                }
                 if self.message.is_some() {
                     return Err(invalid(
                         "--message is for SMS; a WhatsApp campaign sends --template",
@@ -399,38 +399,6 @@ impl CampaignFile {
             after_send: self.after_send.map(|a| a.check()).transpose()?,
         })
     }
-}
-
-/// A route campaign's message: the route (1 to 256 characters, as the API takes it), an
-/// optional text, user data, and the channel the route answers on.
-fn route_message(
-    route: Option<String>,
-    text: Option<String>,
-    userdata: Option<std::collections::BTreeMap<String, String>>,
-    allow_empty: Option<bool>,
-    via: Option<Channel>,
-) -> Result<MessageSpec, DefinitionError> {
-    let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
-    let route = route
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| invalid("no route: a route campaign names its flow route (route = \"welcome\", or --route NAME)"))?;
-    if route.chars().count() > 256 {
-        return Err(invalid(
-            "the route name is longer than the API takes (256 characters, error 1014)",
-        ));
-    }
-    if via == Some(Channel::Route) {
-        return Err(invalid(
-            "route_via names the channel the route answers on: whatsapp or sms",
-        ));
-    }
-    Ok(MessageSpec::Route {
-        route,
-        text,
-        userdata: userdata.unwrap_or_default().into_iter().collect(),
-        allow_empty: allow_empty.unwrap_or(false),
-        via,
-    })
 }
 
 /// An agent's e-mail address as the API would take it: one `@` with text on both sides, no

@@ -164,7 +164,7 @@ pub async fn load(
     ) && let Some(loaded) = unchanged_since_last_load(store, def, stamp).await?
     {
         if let Some(id) = loaded.campaign {
-            set_price(store, id, def).await?;
+            record_settings(store, id, def).await?;
         }
         return Ok(loaded);
     }
@@ -201,7 +201,7 @@ pub async fn load(
     } else {
         let id = campaign_for(store, def, opts).await?;
         // Before the messages: they expire by the timing as of their queueing.
-        set_price(store, id, def).await?;
+        record_settings(store, id, def).await?;
         Some(id)
     };
     // Rows are read and checked on a blocking thread while this task writes the batches.
@@ -274,7 +274,7 @@ pub async fn load(
 
 /// The price, timing and context after the send as of this load: a new tariff applies to the
 /// whole campaign's report, a new expiry to its messages not sent yet.
-async fn set_price(store: &Store, id: CampaignId, def: &Definition) -> Result<(), LoadError> {
+async fn record_settings(store: &Store, id: CampaignId, def: &Definition) -> Result<(), LoadError> {
     let json = def
         .price
         .as_ref()

@@ -3,12 +3,45 @@
 
 use serde_json::{Map, Value};
 
+use super::definition::{Channel, DefinitionError, MessageSpec};
 use super::render::Pattern;
 use crate::convrs::wire::SendMessage;
 use crate::phone::PhoneNumber;
 
 /// The most characters SendMessage takes in `message` (error 1013).
 const MAX_MESSAGE: usize = 2000;
+
+/// A route campaign's message: the route (1 to 256 characters, as the API takes it), an
+/// optional text, user data, and the channel the route answers on.
+pub fn message(
+    route: Option<String>,
+    text: Option<String>,
+    userdata: Option<std::collections::BTreeMap<String, String>>,
+    allow_empty: Option<bool>,
+    via: Option<Channel>,
+) -> Result<MessageSpec, DefinitionError> {
+    let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
+    let route = route
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| invalid("no route: a route campaign names its flow route (route = \"welcome\", or --route NAME)"))?;
+    if route.chars().count() > 256 {
+        return Err(invalid(
+            "the route name is longer than the API takes (256 characters, error 1014)",
+        ));
+    }
+    if via == Some(Channel::Route) {
+        return Err(invalid(
+            "route_via names the channel the route answers on: whatsapp or sms",
+        ));
+    }
+    Ok(MessageSpec::Route {
+        route,
+        text,
+        userdata: userdata.unwrap_or_default().into_iter().collect(),
+        allow_empty: allow_empty.unwrap_or(false),
+        via,
+    })
+}
 
 /// A route campaign's message, its placeholders resolved against the source's columns.
 #[derive(Debug)]
