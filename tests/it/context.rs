@@ -46,6 +46,13 @@ async fn each_recipient_is_tagged_and_given_data_once_the_message_is_accepted() 
     }
     let context = &status(dir.path())["context"];
     assert_eq!(context, &json!({ "done": 2, "pending": 0, "failed": 0 }));
+    let report = campaign_cmd(dir.path(), &["report", "c", "--html", "r.html"]);
+    assert!(report.status.success());
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(
+        page.contains("<p id=\"context\">Tags and data set on the recipients: 2 done, 0 pending, 0 failed.</p>"),
+        "the report's context section"
+    );
     let shown = campaign_cmd(dir.path(), &["status", "c"]);
     assert!(
         String::from_utf8_lossy(&shown.stdout)
