@@ -131,5 +131,20 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
         };
         crate::show!("rejected line {}{field}: {}", r.line, r.reason);
     }
+    const SHOWN: usize = 20;
+    for d in summary.duplicate_lines.iter().take(SHOWN) {
+        crate::show!(
+            "duplicate line {}: the same recipient as line {} (not queued again)",
+            d.line,
+            d.of
+        );
+    }
+    if summary.duplicates > SHOWN as u64 {
+        crate::show!(
+            "... and {} more duplicates (--json lists the first {})",
+            summary.duplicates - SHOWN as u64,
+            crate::campaign::load::LISTED_DUPLICATES
+        );
+    }
     Ok(())
 }

@@ -248,11 +248,11 @@ async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, Stri
         lines.push((
             "rows loaded",
             format!(
-                "{}: {} valid, {} rejected, {} duplicates, {} suppressed",
+                "{}: {} valid, {} rejected, {}, {} suppressed",
                 n("rows"),
                 n("valid"),
                 n("rejected"),
-                n("duplicates"),
+                crate::terminal::counted(n("duplicates"), "duplicate", "duplicates"),
                 n("suppressed")
             ),
         ));

@@ -85,6 +85,8 @@ async fn validate_json_counts_every_row_and_names_each_rejects_line_and_field() 
         ),
         (json!(10), json!(4), json!(5), json!(1), json!(0))
     );
+    // Ann again (line 6) repeats Ann (line 2): listed with both lines.
+    assert_eq!(summary["duplicate_lines"], json!([{ "line": 6, "of": 2 }]));
     let rejects: Vec<(u64, String)> = summary["rejects"]
         .as_array()
         .unwrap()
