@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::sms::Encoding;
+use super::source::Dialect;
 use super::validate::{Checked, Record, RowChecker};
 use crate::queue::{NewMessage, Reject};
 
@@ -132,13 +133,15 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// `dialect` is the source's: the rejects file is written in it.
     pub fn new(
         checker: RowChecker,
         suppressed: HashSet<String>,
         rejects_file: Option<&Path>,
+        dialect: Dialect,
     ) -> std::io::Result<Self> {
         let rejects_file = rejects_file
-            .map(|p| RejectsWriter::create(p, checker.columns()))
+            .map(|p| RejectsWriter::create(p, checker.columns(), dialect))
             .transpose()?;
         Ok(Loader {
             checker,
@@ -268,10 +271,15 @@ struct RejectsWriter {
 }
 
 impl RejectsWriter {
-    fn create(path: &Path, columns: &[String]) -> std::io::Result<Self> {
+    fn create(path: &Path, columns: &[String], dialect: Dialect) -> std::io::Result<Self> {
+        let mut file = crate::files::write_private(path)?;
+        if dialect.bom {
+            std::io::Write::write_all(&mut file, b"\xef\xbb\xbf")?;
+        }
         let mut writer = csv::WriterBuilder::new()
             .flexible(true)
-            .from_writer(crate::files::write_private(path)?);
+            .delimiter(dialect.delimiter)
+            .from_writer(file);
         let header = ["line", "field", "reason"]
             .into_iter()
             .map(str::to_string)

@@ -32,7 +32,7 @@ use crate::queue::{BatchInto, CampaignId, CampaignKey, NewMessage, Store, StoreE
 use definition::{Definition, MessageSpec, Source};
 use identity::Settings;
 use load::{Loader, Summary};
-use source::{CsvSource, Row, SourceError};
+use source::{CsvSource, Dialect, Row, SourceError};
 use validate::RowChecker;
 
 #[derive(Debug, thiserror::Error)]
@@ -186,14 +186,14 @@ pub async fn load(
     // Users created between a run's slot and its fetch are asked for again by the next run:
     // its batch must not queue them twice, with or without a dedupe key.
     let across_batches = def.dedupe_key.is_some() || users_after.is_some();
-    let (columns, rows) = open_rows(def, client, users_after).await?;
+    let (columns, rows, dialect) = open_rows(def, client, users_after).await?;
     let body = template.as_ref().map(Template::body_text);
     let checker = RowChecker::new(def, columns, body).map_err(|message| LoadError::Definition {
         source_name: source_name(def),
         message,
     })?;
     warnings.extend(checker.notes.iter().cloned());
-    let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref())
+    let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref(), dialect)
         .map_err(LoadError::RejectsFile)?
         .with_window(def.timing.send_window.clone(), crate::clock::now_ms());
     let campaign = if opts.dry_run {
@@ -400,19 +400,25 @@ async fn unchanged_since_last_load(
 /// Rows of any source, read lazily (CSV) or already fetched (SQL, Convrs users).
 type Rows = Box<dyn Iterator<Item = Result<Row, SourceError>> + Send>;
 
-/// `users_after` stands for a users source's `created_after` when it is `since_last_run`.
+/// `users_after` stands for a users source's `created_after` when it is `since_last_run`. The
+/// rows come with the source's dialect (a CSV file's; a comma and no BOM for the others).
 async fn open_rows(
     def: &Definition,
     client: Option<&Client>,
     users_after: Option<String>,
-) -> Result<(Vec<String>, Rows), LoadError> {
-    let fetched = |(columns, rows): (Vec<String>, Vec<Row>)| -> (Vec<String>, Rows) {
-        (columns, Box::new(rows.into_iter().map(Ok)))
+) -> Result<(Vec<String>, Rows, Dialect), LoadError> {
+    let fetched = |(columns, rows): (Vec<String>, Vec<Row>)| -> (Vec<String>, Rows, Dialect) {
+        (
+            columns,
+            Box::new(rows.into_iter().map(Ok)),
+            Dialect::default(),
+        )
     };
     Ok(match &def.source {
         Source::Csv(path) => {
             let csv = CsvSource::open(path, def.delimiter)?;
-            (csv.columns().to_vec(), Box::new(csv))
+            let dialect = csv.dialect();
+            (csv.columns().to_vec(), Box::new(csv), dialect)
         }
         Source::Sql {
             url,

@@ -45,6 +45,24 @@ pub struct CsvSource {
     lines: Lines,
     columns: Vec<String>,
     record: csv::ByteRecord,
+    dialect: Dialect,
+}
+
+/// How a CSV file is written: its delimiter, and whether it starts with a UTF-8 BOM (Excel's
+/// "CSV UTF-8"). The files we write from it follow it, so they open as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub bom: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: b',',
+            bom: false,
+        }
+    }
 }
 
 /// A row as read: good, or one to reject with the cells we could read.
@@ -89,6 +107,12 @@ impl CsvSource {
         if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
             return Err(SourceError::Empty { path: path.into() });
         }
+        // The csv reader drops a BOM before the header: the file's first bytes tell.
+        let bom = {
+            let mut first = [0u8; 3];
+            let mut file = open()?;
+            matches!(file.read_exact(&mut first), Ok(())) && &first == b"\xef\xbb\xbf"
+        };
         let mut columns = Vec::with_capacity(header.len());
         for (i, cell) in header.iter().enumerate() {
             let cell = if i == 0 {
@@ -108,11 +132,16 @@ impl CsvSource {
             lines,
             columns,
             record: csv::ByteRecord::new(),
+            dialect: Dialect { delimiter, bom },
         })
     }
 
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// The next row, `None` at the end. A broken file (I/O error) is an error naming the line.
@@ -234,7 +263,7 @@ mod fuzz {
                 .unwrap();
             let Ok(mut csv) = CsvSource::open(&path, None) else { return Ok(()) };
             let Ok(checker) = RowChecker::new(&def, csv.columns().to_vec(), None) else { return Ok(()) };
-            let mut loader = Loader::new(checker, HashSet::new(), None).unwrap();
+            let mut loader = Loader::new(checker, HashSet::new(), None, Dialect::default()).unwrap();
             let mut queued: u64 = 0;
             loop {
                 match csv.next_row() {

@@ -380,3 +380,42 @@ fn the_help_and_the_systemd_unit_say_what_is_true_and_keep_the_password_out() {
     );
     assert!(unit.contains("install -m 0600 -o root /dev/null /etc/campaign/worker.env"));
 }
+
+#[test]
+fn the_rejects_file_follows_the_inputs_delimiter_and_bom_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Excel's "CSV UTF-8" in a semicolon locale: a BOM, semicolons, a name with an accent.
+    std::fs::write(
+        d.join("semi.csv"),
+        "\u{feff}phone;name\r\n+447911000001;Zoë\r\n12345;Bad\r\n",
+    )
+    .unwrap();
+    let rejects = |file: &str| {
+        let args = [
+            &["validate", file][..],
+            &SMS_FLAGS,
+            &["--rejects", "rejects.csv"],
+        ]
+        .concat();
+        let out = campaign_cmd(d, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(d.join("rejects.csv")).unwrap()
+    };
+    let written = rejects("semi.csv");
+    let text = String::from_utf8(written).unwrap();
+    assert!(
+        text.starts_with("\u{feff}line;field;reason;phone;name\n"),
+        "{text:?}"
+    );
+    assert!(text.contains("\n3;phone;"), "{text:?}");
+    // Corrected in place, the rejects file is itself a source: same dialect, same columns.
+    std::fs::copy(d.join("rejects.csv"), d.join("fixed.csv")).unwrap();
+    let again = String::from_utf8(rejects("fixed.csv")).unwrap();
+    assert!(again.starts_with("\u{feff}line;field;reason;"), "{again:?}");
+}
