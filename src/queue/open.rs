@@ -89,7 +89,7 @@ async fn open_and_migrate(
             check_postgres_version(pool, db).await?;
         }
         match pool {
-            Ok(pool) => match migrate(&pool).await {
+            Ok(pool) => match migrate(&pool, &connect).await {
                 Ok(()) => return Ok(pool),
                 Err(error) if last => {
                     return Err(StoreError::Migrate {
@@ -117,11 +117,43 @@ enum Connect {
     Postgres(PgConnectOptions),
 }
 
-async fn migrate(pool: &Db) -> Result<(), sqlx::migrate::MigrateError> {
+async fn migrate(pool: &Db, connect: &Connect) -> Result<(), sqlx::migrate::MigrateError> {
     match pool {
-        Db::Sqlite(p) => migrator(Backend::Sqlite).run(p).await,
+        Db::Sqlite(p) => {
+            let _one_at_a_time = match connect {
+                Connect::Sqlite(options) => migration_lock(options.get_filename()).await?,
+                Connect::Postgres(_) => None,
+            };
+            migrator(Backend::Sqlite).run(p).await
+        }
         Db::Postgres(p) => migrator(Backend::Postgres).run(p).await,
     }
+}
+
+/// sqlx takes no lock for SQLite's migrations, and migration 0014 runs outside a transaction (it
+/// rebuilds tables): two processes opening a new database at once could both apply it, the
+/// later rebuilding `campaigns` after the other had added the columns of later migrations (a
+/// run then failed with "no such column: after_send"). An exclusive `flock` of the database
+/// file while migrating lets one process migrate at a time; the next finds nothing to do.
+/// SQLite's own locks are `fcntl` locks, which a `flock` does not touch on Linux.
+async fn migration_lock(
+    path: &std::path::Path,
+) -> Result<Option<std::fs::File>, sqlx::migrate::MigrateError> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(None);
+    }
+    let path = path.to_path_buf();
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|locked| locked);
+    locked
+        .map(Some)
+        .map_err(|e| sqlx::migrate::MigrateError::Execute(sqlx::Error::Io(e)))
 }
 
 /// Refuses a PostgreSQL server older than `MIN_POSTGRES`, before anything is migrated.

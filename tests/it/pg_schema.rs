@@ -229,3 +229,49 @@ async fn migrated_store_works(store: &campaign::queue::Store) {
     let uncertain = store.uncertain(CampaignId(1)).await.unwrap();
     assert_eq!(uncertain[0].started_at, Some(1_796_120_400_500));
 }
+
+/// Processes opening a new SQLite database at once migrate it one at a time: before, two could
+/// both apply migration 0014 (outside a transaction, it rebuilds tables) and one rebuilt
+/// `campaigns` after the other had added later columns ("no such column: after_send").
+#[test]
+fn processes_opening_a_new_sqlite_database_at_once_leave_it_fully_migrated() {
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        let opening: Vec<std::process::Child> = (0..6)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_campaign"))
+                    .args([
+                        "suppress",
+                        "add",
+                        "+447911123456",
+                        "--db",
+                        db.to_str().unwrap(),
+                    ])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in opening {
+            let out = child.wait_with_output().unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(!said.contains("no such"), "round {round}: {said}");
+        }
+        let out = std::process::Command::new("sqlite3")
+            .args([
+                db.to_str().unwrap(),
+                "SELECT name FROM pragma_table_info('campaigns')",
+            ])
+            .output();
+        let columns = match out {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(_) => return, // no sqlite3 on this machine: the opens above are the check
+        };
+        assert!(
+            columns.contains("after_send_when"),
+            "round {round}: {columns}"
+        );
+    }
+}
