@@ -130,7 +130,7 @@ impl Settings {
             _ => return None,
         };
         let bot = self.0.get("bot")?;
-        Some(format!("{bot}-{tag}-{}", phone.trim_start_matches('+')))
+        Some(crate::convrs::uid_of_number(bot.parse().ok()?, tag, phone))
     }
 
     /// A short stable digest, to find campaigns with these settings.

@@ -4,6 +4,12 @@
 
 use crate::phone::PhoneNumber;
 
+/// The uid of a WhatsApp (`wa3`) or SMS (`cms`) user of `bot` by its number (E.164, with or
+/// without `+`): `3941-wa3-447911123456`. The inverse of `phone_of_uid`.
+pub fn uid_of_number(bot: i64, tag: &str, phone: &str) -> String {
+    format!("{bot}-{tag}-{}", phone.trim_start_matches('+'))
+}
+
 /// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
 pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
     let mut parts = uid.splitn(3, '-');

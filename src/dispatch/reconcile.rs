@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::DispatchConfig;
 use crate::campaign::identity::Settings;
+use crate::convrs::uid_of_number;
 use crate::convrs::wire::{ConversationMessage, SendMessage, Template, render_body};
 use crate::convrs::{CallError, Client, ErrorCode};
 use crate::queue::{CampaignId, Store, StoreError, Uncertain};
@@ -168,11 +169,10 @@ async fn expectation(
     ) else {
         return Ok(None);
     };
-    let digits = phone.trim_start_matches('+');
     let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
     if command == "SendSMSMessage" {
         return Ok(text("message").map(|text| Expected {
-            uid: format!("{bot}-cms-{digits}"),
+            uid: uid_of_number(bot, "cms", phone),
             text,
             absence_decides: true,
         }));
@@ -202,7 +202,7 @@ async fn expectation(
         })
         .unwrap_or_default();
     Ok(Some(Expected {
-        uid: format!("{bot}-wa3-{digits}"),
+        uid: uid_of_number(bot, "wa3", phone),
         text: render_body(body, &params),
         absence_decides: true,
     }))

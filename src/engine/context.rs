@@ -159,11 +159,7 @@ impl Drop for RunContext {
 fn uid_of(job: &ContextJob) -> Option<String> {
     job.uid.clone().or_else(|| {
         let tag = Channel::from_stored(&job.channel).uid_tag()?;
-        Some(format!(
-            "{}-{tag}-{}",
-            job.bot_id,
-            job.phone.trim_start_matches('+')
-        ))
+        Some(crate::convrs::uid_of_number(job.bot_id, tag, &job.phone))
     })
 }
 
