@@ -30,6 +30,9 @@ pub enum Channel {
     Sms,
     /// SendMessage: the number handed to a flow route configured on the server.
     Route,
+    /// SendTextMessage: a free-form text to a user inside the 24-hour window their last
+    /// message opened.
+    Text,
 }
 
 impl Channel {
@@ -38,6 +41,7 @@ impl Channel {
             Channel::Whatsapp => "whatsapp",
             Channel::Sms => "sms",
             Channel::Route => "route",
+            Channel::Text => "text",
         }
     }
 
@@ -46,6 +50,7 @@ impl Channel {
         match stored {
             "sms" => Channel::Sms,
             "route" => Channel::Route,
+            "text" => Channel::Text,
             _ => Channel::Whatsapp,
         }
     }
@@ -55,7 +60,8 @@ impl Channel {
         match self {
             Channel::Whatsapp => Some("wa3"),
             Channel::Sms => Some("cms"),
-            Channel::Route => None,
+            // A route's recipient has no uid we know; a text's is in its row.
+            Channel::Route | Channel::Text => None,
         }
     }
 
@@ -65,6 +71,7 @@ impl Channel {
             Channel::Whatsapp => "SendWhatsAppTemplate",
             Channel::Sms => "SendSMSMessage",
             Channel::Route => "SendMessage",
+            Channel::Text => "SendTextMessage",
         }
     }
 }
@@ -99,6 +106,9 @@ pub enum MessageSpec {
         allow_empty: bool,
         via: Option<Channel>,
     },
+    /// SendTextMessage with a `{column}` text, to the uid in `uid_column` (else the WhatsApp
+    /// user of the row's number), only inside the 24-hour window less `margin_ms`.
+    Text(super::text::TextSpec),
 }
 
 /// Where the recipients come from.
@@ -150,6 +160,7 @@ impl Definition {
             MessageSpec::Template { .. } => Channel::Whatsapp,
             MessageSpec::Sms { .. } => Channel::Sms,
             MessageSpec::Route { .. } => Channel::Route,
+            MessageSpec::Text(_) => Channel::Text,
         }
     }
 }
@@ -191,6 +202,8 @@ pub struct CampaignFile {
     pub userdata: Option<std::collections::BTreeMap<String, String>>,
     pub route_via: Option<Channel>,
     pub after_send: Option<super::after_send::AfterSendFile>,
+    pub uid_column: Option<String>,
+    pub window_margin: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,7 +264,8 @@ impl CampaignFile {
             smart_encoding,
             delimiter,
             csv,
-            route
+            route,
+            uid_column
         );
         self.build()
     }
@@ -269,6 +283,11 @@ impl CampaignFile {
                 "route, userdata and route_via are for channel = \"route\" (SendMessage)",
             ));
         }
+        if channel != Channel::Text && (self.uid_column.is_some() || self.window_margin.is_some()) {
+            return Err(invalid(
+                "uid_column and window_margin are for channel = \"text\" (SendTextMessage)",
+            ));
+        }
         if channel != Channel::Sms && self.smart_encoding == Some(true) {
             return Err(invalid(
                 "smart_encoding is for SMS: only an SMS is sent in GSM-7 or UCS-2 segments",
@@ -282,6 +301,19 @@ impl CampaignFile {
                 self.allow_empty,
                 self.route_via,
             )?,
+            Channel::Text => {
+                if self.template.is_some() {
+                    return Err(invalid(
+                        "--template is for WhatsApp templates; a text campaign sends --message TEXT",
+                    ));
+                }
+                super::text::message(
+                    self.message,
+                    self.uid_column,
+                    self.window_margin,
+                    self.allow_empty,
+                )?
+            }
             Channel::Whatsapp => {
                 if self.message.is_some() {
                     return Err(invalid(

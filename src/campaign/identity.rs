@@ -74,6 +74,14 @@ impl Settings {
                     put("allow_empty", "true".into());
                 }
             }
+            MessageSpec::Text(spec) => {
+                put("message", shown(Some(&spec.text)));
+                put("uid_column", shown(spec.uid_column.as_deref()));
+                put("window_margin", format!("{} ms", spec.margin_ms));
+                if spec.allow_empty {
+                    put("allow_empty", "true".into());
+                }
+            }
         }
         // Only when set, so campaigns stored before it existed keep their settings.
         if let Some(after) = &def.after_send {

@@ -44,6 +44,9 @@ pub struct Summary {
     pub duplicate_lines: Vec<Duplicate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsTotals>,
+    /// A text campaign's rows against their 24-hour window.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text_window: Option<super::reply_window::WindowCounts>,
     pub rejects: Vec<Reject>,
     #[serde(skip)]
     pub previews: Vec<Preview>,
@@ -130,6 +133,8 @@ pub struct Loader {
     rejects_file: Option<RejectsWriter>,
     /// The send window and the moment to count who is outside it.
     window: Option<(crate::timing::window::SendWindow, i64)>,
+    /// A text campaign's 24-hour windows.
+    replies: Option<super::reply_window::WindowCheck>,
 }
 
 impl Loader {
@@ -151,6 +156,7 @@ impl Loader {
             summary: Summary::default(),
             rejects_file,
             window: None,
+            replies: None,
         })
     }
 
@@ -164,12 +170,26 @@ impl Loader {
         self
     }
 
+    /// Checks each text row's 24-hour window (it blocks on the API: push from a blocking
+    /// thread).
+    pub fn with_replies(mut self, replies: Option<super::reply_window::WindowCheck>) -> Self {
+        self.replies = replies;
+        self
+    }
+
     /// Takes one row; returns a full batch when there is one.
     pub fn push(&mut self, record: Record) -> Option<Vec<NewMessage>> {
         self.summary.rows += 1;
         match self.checker.check(&record) {
             Err(reject) => self.reject(reject, &record.values),
-            Ok(checked) => self.accept(checked),
+            Ok(checked) => {
+                if self.admit(&checked) {
+                    match self.reply_window(&checked) {
+                        Ok(expires_ms) => self.accept(checked, expires_ms),
+                        Err(reject) => self.reject(reject, &record.values),
+                    }
+                }
+            }
         }
         (self.pending.len() >= BATCH)
             .then(|| std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH)))
@@ -189,10 +209,35 @@ impl Loader {
         self.summary.rejects.push(reject);
     }
 
-    fn accept(&mut self, checked: Checked) {
-        if self.suppressed.contains(checked.phone.as_str()) {
+    /// A text row's window: when its message expires (the window's close), or the reject of a
+    /// row outside it. A row whose window is not known (no API to ask) is counted so, and
+    /// queued without one only by a dry run (a load always has the API).
+    fn reply_window(&mut self, checked: &Checked) -> Result<Option<i64>, Reject> {
+        use super::reply_window::Window;
+        let (Some(replies), Some(uid)) = (&self.replies, &checked.uid) else {
+            return Ok(None);
+        };
+        let window = replies.of(uid);
+        self.summary
+            .text_window
+            .get_or_insert_with(Default::default)
+            .count(&window);
+        match window {
+            Window::Open { closes_ms } => Ok(Some(closes_ms)),
+            Window::Unknown => Ok(None),
+            Window::Closed(reason) => Err(Reject {
+                line: checked.line,
+                field: self.checker.recipient_column().to_string(),
+                reason,
+            }),
+        }
+    }
+
+    /// Whether a checked row is neither suppressed nor a duplicate (each counted).
+    fn admit(&mut self, checked: &Checked) -> bool {
+        if self.suppressed.contains(&checked.recipient) {
             self.summary.suppressed += 1;
-            return;
+            return false;
         }
         let mut hasher = DefaultHasher::new();
         checked.dedupe_key.hash(&mut hasher);
@@ -206,12 +251,16 @@ impl Loader {
                         of: u64::from(*first.get()),
                     });
                 }
-                return;
+                return false;
             }
             Entry::Vacant(slot) => {
                 slot.insert(u32::try_from(checked.line).unwrap_or(u32::MAX));
             }
         }
+        true
+    }
+
+    fn accept(&mut self, checked: Checked, expires_ms: Option<i64>) {
         self.summary.valid += 1;
         if let (Some((window, now)), Some(zone)) = (&self.window, checked.zone)
             && window.opens_at(zone, *now).is_some()
@@ -240,13 +289,14 @@ impl Loader {
         if self.summary.previews.len() < PREVIEWS {
             self.summary.previews.push(Preview {
                 line: checked.line,
-                phone: checked.phone.to_string(),
+                phone: checked.recipient.clone(),
                 text: checked.text,
             });
         }
         self.pending.push(NewMessage {
             line: checked.line,
-            phone: checked.phone.to_string(),
+            phone: checked.recipient,
+            expires_ms,
             dedupe_key: checked.dedupe_key,
             payload: checked.payload,
             tz: checked.zone.map(|z| z.name().to_string()),

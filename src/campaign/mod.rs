@@ -12,12 +12,14 @@ pub mod load;
 pub mod price;
 pub mod quotes;
 pub mod render;
+pub mod reply_window;
 pub mod route;
 pub mod smart;
 pub mod sms;
 pub mod source;
 pub mod sql;
 pub mod template_names;
+pub mod text;
 pub mod users;
 pub mod validate;
 pub mod zones;
@@ -86,6 +88,9 @@ pub struct LoadOptions {
     /// Queue into this batch of a scheduled campaign (its run fired): the source is read
     /// again, and with a dedupe key a recipient an earlier batch has is not queued.
     pub batch: Option<i64>,
+    /// GetConversation calls a second for a text campaign's windows (`None`: the poll
+    /// schedule's default).
+    pub conversation_rate: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -193,9 +198,11 @@ pub async fn load(
         message,
     })?;
     warnings.extend(checker.notes.iter().cloned());
+    let replies = reply_windows(store, client, def, opts).await?;
     let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref(), dialect)
         .map_err(LoadError::RejectsFile)?
-        .with_window(def.timing.send_window.clone(), crate::clock::now_ms());
+        .with_window(def.timing.send_window.clone(), crate::clock::now_ms())
+        .with_replies(replies);
     let campaign = if opts.dry_run {
         None
     } else {
@@ -270,6 +277,29 @@ pub async fn load(
         }
     }
     Ok(Loaded { campaign, summary })
+}
+
+/// A text campaign's window check: what the inbound table heard in the last 24 hours, and the
+/// API (if there is one) to read the conversation of anyone else.
+async fn reply_windows(
+    store: &Store,
+    client: Option<&Client>,
+    def: &Definition,
+    opts: &LoadOptions,
+) -> Result<Option<reply_window::WindowCheck>, LoadError> {
+    let MessageSpec::Text(spec) = &def.message else {
+        return Ok(None);
+    };
+    let now = store.now_ms();
+    let heard = store.heard_since(now - text::WINDOW_MS).await?;
+    let rate = opts.conversation_rate.unwrap_or(reply_window::DEFAULT_RATE);
+    Ok(Some(reply_window::WindowCheck::new(
+        heard,
+        client,
+        rate,
+        spec.margin_ms,
+        now,
+    )))
 }
 
 /// The price, timing and context after the send as of this load: a new tariff applies to the
@@ -353,6 +383,10 @@ fn source_stamp(def: &Definition) -> Option<String> {
     let Source::Csv(path) = &def.source else {
         return None;
     };
+    // A text's window moves with time: an unchanged file is checked again.
+    if let MessageSpec::Text(_) = def.message {
+        return None;
+    }
     let meta = std::fs::metadata(path).ok()?;
     let modified = meta
         .modified()

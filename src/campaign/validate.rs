@@ -22,7 +22,12 @@ pub struct Record {
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub line: u64,
-    pub phone: PhoneNumber,
+    /// The recipient's number; a text to a user of another platform has none.
+    pub phone: Option<PhoneNumber>,
+    /// The recipient as the store keys it: the number, else the uid.
+    pub recipient: String,
+    /// The recipient's Convrs uid, for a text (its 24-hour window is checked at load).
+    pub uid: Option<String>,
     pub dedupe_key: String,
     /// The request body without token, frozen.
     pub payload: String,
@@ -41,7 +46,8 @@ pub struct Checked {
 #[derive(Debug)]
 pub struct RowChecker {
     columns: Vec<String>,
-    phone: usize,
+    /// The phone column (a text campaign to uids has none).
+    phone: Option<usize>,
     region: Option<Region>,
     bot_id: i64,
     agent_email: Option<String>,
@@ -69,6 +75,7 @@ enum Body {
         smart_encoding: bool,
     },
     Route(super::route::RouteBody),
+    Text(super::text::TextBody),
 }
 
 impl RowChecker {
@@ -82,8 +89,27 @@ impl RowChecker {
         let find = |name: &str, what: &str, fix: &dyn Fn(&str) -> String| {
             super::columns::find(&columns, name, what, fix)
         };
-        let (phone, note) = super::columns::phone(&columns, &def.phone_column)?;
+        let phone_column = super::columns::phone(&columns, &def.phone_column);
+        let mut notes = vec![];
+        let mut phone = None;
+        // A text campaign reads its recipient itself (a uid column, else the phone's).
+        if !matches!(def.message, MessageSpec::Text(_)) {
+            let (i, note) = phone_column.clone()?;
+            phone = Some(i);
+            notes.extend(note);
+        }
         let body = match &def.message {
+            MessageSpec::Text(spec) => {
+                let (body, text_notes) = super::text::TextBody::new(
+                    spec,
+                    &columns,
+                    phone_column,
+                    def.bot_id,
+                    def.region,
+                )?;
+                notes.extend(text_notes);
+                Body::Text(body)
+            }
             MessageSpec::Template {
                 name,
                 language,
@@ -158,12 +184,21 @@ impl RowChecker {
             body,
             dedupe,
             columns,
-            notes: note.into_iter().collect(),
+            notes,
         })
     }
 
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// The column a row's recipient is read from.
+    pub fn recipient_column(&self) -> &str {
+        match (&self.body, self.phone) {
+            (Body::Text(body), _) => body.recipient_column(&self.columns),
+            (_, Some(i)) => &self.columns[i],
+            (_, None) => "",
+        }
     }
 
     pub fn check(&self, record: &Record) -> Result<Checked, Reject> {
@@ -197,15 +232,27 @@ impl RowChecker {
                 "the field is longer than 64 KiB".into(),
             ));
         }
-        let phone_column = &self.columns[self.phone];
-        let phone = PhoneNumber::parse(&record.values[self.phone], self.region).map_err(|e| {
-            reject(
-                phone_column,
-                format!("'{}': {e}", record.values[self.phone]),
-            )
-        })?;
+        let mut phone = None;
+        if let Some(column) = self.phone {
+            let number = PhoneNumber::parse(&record.values[column], self.region).map_err(|e| {
+                reject(
+                    &self.columns[column],
+                    format!("'{}': {e}", record.values[column]),
+                )
+            })?;
+            phone = Some(number);
+        }
         let mut smart = None;
+        let mut uid = None;
         let (payload, text, sms) = match &self.body {
+            Body::Text(body) => {
+                let rendered = body
+                    .render(&self.columns, &record.values)
+                    .map_err(|(field, reason)| reject(&field, reason))?;
+                phone = rendered.phone;
+                uid = Some(rendered.uid);
+                (rendered.payload, rendered.text, None)
+            }
             Body::Template {
                 name,
                 language,
@@ -245,7 +292,7 @@ impl RowChecker {
                 }
                 let request = SendWhatsAppTemplate {
                     bot_id: self.bot_id,
-                    phone: phone.to_string(),
+                    phone: number(&phone).to_string(),
                     template_name: name.clone(),
                     language: language.clone(),
                     parameters: values.into_iter().map(TemplateParameter::text).collect(),
@@ -290,7 +337,7 @@ impl RowChecker {
                 }
                 let request = SendSmsMessage {
                     bot_id: self.bot_id,
-                    phone: phone.to_string(),
+                    phone: number(&phone).to_string(),
                     message: text.clone(),
                     agent_email: self.agent_email.clone(),
                 };
@@ -302,10 +349,16 @@ impl RowChecker {
             }
             Body::Route(body) => {
                 let (payload, shown) = body
-                    .render(&phone, &record.values)
+                    .render(number(&phone), &record.values)
                     .map_err(|(field, reason)| reject(&field, reason))?;
                 (payload, shown, None)
             }
+        };
+        // The number, else (a text to another platform's user) the uid.
+        let recipient = match (&phone, &uid) {
+            (Some(number), _) => number.to_string(),
+            (None, Some(uid)) => uid.clone(),
+            (None, None) => unreachable!("every row has a number or a uid"),
         };
         let dedupe_key = match &self.dedupe {
             Some(pattern) => {
@@ -318,12 +371,12 @@ impl RowChecker {
                 }
                 key
             }
-            None => phone.to_string(),
+            None => recipient.clone(),
         };
         let zone = match &self.zones {
             Some(zones) => Some(
                 zones
-                    .zone(&phone, &record.values)
+                    .zone(phone.as_ref(), &record.values)
                     .map_err(|(field, reason)| reject(&field, reason))?,
             ),
             None => None,
@@ -331,6 +384,8 @@ impl RowChecker {
         Ok(Checked {
             line: record.line,
             phone,
+            recipient,
+            uid,
             dedupe_key,
             payload,
             text,
@@ -340,6 +395,11 @@ impl RowChecker {
             context: self.context.as_ref().map(|c| c.render(&record.values)),
         })
     }
+}
+
+/// The row's number, on every channel but text (`RowChecker::new` requires its column).
+fn number(phone: &Option<PhoneNumber>) -> &PhoneNumber {
+    phone.as_ref().expect("a phone column")
 }
 
 /// A rendered SMS as it is sent, its encoding and segments, and what smart encoding did (`on`)
@@ -420,7 +480,7 @@ mod tests {
         let c = checker(false)
             .check(&row(&["07911 123456", "Ann", "O-1"]))
             .unwrap();
-        assert_eq!(c.phone.as_str(), "+447911123456");
+        assert_eq!(c.recipient, "+447911123456");
         assert_eq!(c.text, "Hi Ann, order O-1");
         assert_eq!(c.dedupe_key, "+447911123456");
         let payload: serde_json::Value = serde_json::from_str(&c.payload).unwrap();

@@ -38,10 +38,14 @@ impl ZoneFinder {
     /// campaign's; an error names the column of a cell that is no zone.
     pub fn zone(
         &self,
-        phone: &crate::phone::PhoneNumber,
+        phone: Option<&crate::phone::PhoneNumber>,
         values: &[String],
     ) -> Result<Tz, (String, String)> {
-        if let Some(tz) = phone.region_code().as_deref().and_then(region_zone) {
+        if let Some(tz) = phone
+            .and_then(|p| p.region_code())
+            .as_deref()
+            .and_then(region_zone)
+        {
             return Ok(tz);
         }
         if let Some((i, name)) = &self.column {

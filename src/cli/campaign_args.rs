@@ -17,7 +17,8 @@ pub struct CampaignArgs {
     pub api: super::ApiArgs,
     /// A CSV file of recipients, or a campaign file (.toml) naming its source and message.
     pub source: PathBuf,
-    /// whatsapp (a template), sms (a text) or route (SendMessage to a flow route).
+    /// whatsapp (a template), sms (a text), route (SendMessage to a flow route) or text (a
+    /// WhatsApp text inside the 24-hour window the recipient's last message opened).
     #[arg(long, value_enum)]
     pub channel: Option<Channel>,
     /// The Convrs bot that sends.
@@ -32,7 +33,8 @@ pub struct CampaignArgs {
     /// CSV columns, in order, that fill the template's {{1}}, {{2}}...
     #[arg(long, value_delimiter = ',', value_name = "COL,COL")]
     pub params: Option<Vec<String>>,
-    /// SMS text with {column} placeholders (for a route: the optional text it is handed).
+    /// SMS or WhatsApp text with {column} placeholders (for a route: the optional text it is
+    /// handed).
     #[arg(long)]
     pub message: Option<String>,
     /// The flow route a route campaign hands each number to.
@@ -41,6 +43,10 @@ pub struct CampaignArgs {
     /// The column holding phone numbers (default: phone).
     #[arg(long)]
     pub phone_column: Option<String>,
+    /// Text campaigns: the column holding each recipient's Convrs uid (default: uid; without
+    /// it, the WhatsApp user of the row's number).
+    #[arg(long, value_name = "COLUMN")]
+    pub uid_column: Option<String>,
     /// Read national numbers in this region (ISO 3166 alpha-2, e.g. GB).
     #[arg(long, value_name = "ISO2")]
     pub region: Option<String>,
@@ -81,6 +87,7 @@ impl CampaignArgs {
             (self.message.is_some(), "--message"),
             (self.route.is_some(), "--route"),
             (self.phone_column.is_some(), "--phone-column"),
+            (self.uid_column.is_some(), "--uid-column"),
             (self.region.is_some(), "--region"),
             (self.name.is_some(), "--name"),
             (self.clean_params, "--clean-params"),
@@ -115,6 +122,7 @@ impl CampaignArgs {
             message: self.message.clone(),
             route: self.route.clone(),
             phone_column: self.phone_column.clone(),
+            uid_column: self.uid_column.clone(),
             region: self.region.clone(),
             clean_params: self.clean_params.then_some(true),
             allow_empty: self.allow_empty.then_some(true),

@@ -137,6 +137,7 @@ async fn load(
         include_reached: args.include_reached,
         rejects_file: args.rejects.clone(),
         batch,
+        conversation_rate: args.send.poll_rate,
     };
     let loaded = campaign::load(def, store, api.client.as_ref(), &opts).await?;
     if args.dry_run {

@@ -97,6 +97,11 @@ pub async fn print_campaign(store: &Store, id: CampaignId, as_json: bool) -> any
         c.expired,
         c.total
     );
+    if let Some(n) = o.untracked.filter(|n| *n > 0) {
+        crate::show!(
+            "untracked {n}: texts the API accepted without a message id that their conversations never showed; sent, but no delivery or read can be learnt for them"
+        );
+    }
     if o.delivery.by_callback.is_some() || o.delivery.by_polling.is_some() {
         crate::show!(
             "median time to delivered: {}",

@@ -91,6 +91,29 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
             "{n} of the valid recipients are outside their send window now: they wait in the queue until it opens in their time"
         );
     }
+    if let Some(w) = &summary.text_window {
+        let counted = crate::terminal::counted;
+        let closes = w
+            .first_close_ms
+            .map(|at| {
+                format!(
+                    "; the first window closes at {}",
+                    crate::clock::rfc3339_secs(at)
+                )
+            })
+            .unwrap_or_default();
+        crate::show!(
+            "24-hour window: {} inside it now{closes}; {} outside it (rejected: a template is required)",
+            counted(w.open, "recipient", "recipients"),
+            w.closed
+        );
+        if w.unknown > 0 {
+            crate::show!(
+                "{} not heard from recently: their window is unknown without the API to read their conversation (set CONVRS_TOKEN, or --sim)",
+                counted(w.unknown, "recipient", "recipients")
+            );
+        }
+    }
     if let Some(sms) = &summary.sms {
         crate::show!(
             "SMS: {} segments; {} GSM-7, {} UCS-2 messages",

@@ -12,12 +12,16 @@ use super::client::{CallError, Client};
 use super::codes::{ErrorCode, whatsapp};
 use super::wire;
 use super::wire::Answer;
+use super::wire::Command as _;
 
 /// The outcome of one send, as a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The API accepted the message.
     Accepted { mid: String, uid: Option<String> },
+    /// The API accepted a text (SendTextMessage answers `ok:1` without a mid, as the document
+    /// shows): sent, its mid to be found in the user's conversation.
+    AcceptedWithoutId,
     /// Not sent, and safe to send again after `after`. `rate_limited` asks the sender to slow down.
     RetryLater {
         reason: String,
@@ -93,6 +97,29 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// Classifies the result of a SendTextMessage: its success has no mid, and 131047 means
+    /// the recipient's 24-hour window closed (failed, the number not suppressed).
+    pub fn of_text(result: Result<Answer, CallError>) -> Verdict {
+        match result {
+            Ok(answer) if answer.mid.as_deref().is_none_or(str::is_empty) => {
+                Verdict::AcceptedWithoutId
+            }
+            Err(CallError::Api {
+                whatsapp: Some((whatsapp::REENGAGEMENT, desc)),
+                ..
+            }) => Verdict::Rejected {
+                reason: format!(
+                    "window closed: WhatsApp refused the text (3002, WhatsApp error 131047:                      {desc}): more than 24 hours since the user last wrote; only a template                      reaches them now"
+                ),
+                code: Some(whatsapp::REENGAGEMENT),
+                suppress: false,
+            },
+            other => Verdict::of_send(other),
+        }
+    }
+}
+
 /// Sends, as decisions: the client answers with what came back, and this turns it into the
 /// verdict (so the client does not depend on the policy).
 impl Client {
@@ -118,7 +145,11 @@ impl Client {
         if let (Some(extra), Value::Object(fields)) = (extra, &mut body) {
             fields.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        Verdict::of_send(self.post_value(cmd, &body).await)
+        let result = self.post_value(cmd, &body).await;
+        if cmd == wire::SendTextMessage::CMD {
+            return Verdict::of_text(result);
+        }
+        Verdict::of_send(result)
     }
 
     pub async fn send_whatsapp_template(&self, req: &wire::SendWhatsAppTemplate) -> Verdict {
@@ -240,7 +271,7 @@ mod tests {
 
     fn kind(v: &Verdict) -> &'static str {
         match v {
-            Verdict::Accepted { .. } => "accepted",
+            Verdict::Accepted { .. } | Verdict::AcceptedWithoutId => "accepted",
             Verdict::RetryLater {
                 rate_limited: true, ..
             } => "slow-down",
@@ -276,6 +307,27 @@ mod tests {
             }))),
             "ambiguous"
         );
+    }
+
+    #[test]
+    fn a_text_answered_ok_without_a_mid_is_sent_and_131047_fails_it_as_window_closed() {
+        let ok = Answer {
+            ok: 1,
+            ..Default::default()
+        };
+        assert_eq!(Verdict::of_text(Ok(ok)), Verdict::AcceptedWithoutId);
+        let Verdict::Rejected {
+            reason,
+            suppress: false,
+            code: Some(131047),
+        } = Verdict::of_text(wa(131047))
+        else {
+            panic!("131047 fails a text without suppressing its number")
+        };
+        assert!(reason.starts_with("window closed"), "{reason}");
+        // Anything else as any send.
+        assert_eq!(kind(&Verdict::of_text(api(2008))), "slow-down");
+        assert_eq!(kind(&Verdict::of_text(wa(131050))), "reject+suppress");
     }
 
     #[test]

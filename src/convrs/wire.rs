@@ -93,7 +93,7 @@ impl Command for GetWhatsAppTemplate {
 
 /// A free-form WhatsApp text to a user, legal within 24 hours of the user's last message; the
 /// document's answer is `ok: 1` without a mid.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendTextMessage {
     pub uid: String,
     pub message: String,

@@ -13,7 +13,7 @@ mod recorder;
 
 pub use gate::{Gate, GateStats};
 pub use outcome::outcome_of;
-pub use reconcile::{Reconciled, reconcile};
+pub use reconcile::{Reconciled, find_sent, outbound_since, reconcile};
 pub use recorder::{Recorder, RecorderTask};
 
 use std::sync::Arc;

@@ -54,6 +54,20 @@ pub fn outcome_of(
             let poll_at = now_ms + config.first_poll.as_millis() as i64;
             (Outcome::Sent { mid, uid, poll_at }, None)
         }
+        // A text: its uid is in the frozen request; its mid is searched for from the first poll.
+        Verdict::AcceptedWithoutId => {
+            let poll_at = now_ms + config.first_poll.as_millis() as i64;
+            match text_uid(&claim.payload) {
+                Some(uid) => (Outcome::SentUnidentified { uid, poll_at }, None),
+                None => (
+                    Outcome::Uncertain {
+                        reason: "the API said ok without a message id, and the stored request                                  names no uid to look for it under"
+                            .into(),
+                    },
+                    None,
+                ),
+            }
+        }
         Verdict::RetryLater {
             reason,
             after,
@@ -98,6 +112,12 @@ pub fn outcome_of(
             Some(Stop::Token(reason)),
         ),
     }
+}
+
+/// The uid a frozen SendTextMessage goes to.
+fn text_uid(payload: &str) -> Option<String> {
+    let request: crate::convrs::wire::SendTextMessage = serde_json::from_str(payload).ok()?;
+    Some(request.uid)
 }
 
 /// How long a message whose request never reached the API waits before it is tried again.

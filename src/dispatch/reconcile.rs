@@ -163,6 +163,17 @@ async fn expectation(
     let Ok(payload) = serde_json::from_str::<Value>(&u.payload) else {
         return Ok(None);
     };
+    // A text names its user: the conversation shows it as it shows an SMS, by its text.
+    if command == "SendTextMessage" {
+        let field = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
+        return Ok(field("uid")
+            .zip(field("message"))
+            .map(|(uid, text)| Expected {
+                uid,
+                text,
+                absence_decides: true,
+            }));
+    }
     let (Some(bot), Some(phone)) = (
         payload.get("botID").and_then(Value::as_i64),
         payload.get("phone").and_then(Value::as_str),
@@ -224,9 +235,22 @@ fn time(at: &Option<i64>) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis((*at)?)
 }
 
+/// The mid of the message of ours that shows `text` in the conversation after `started`, that
+/// no other send of ours accounts for (`known`): the oldest such, if any.
+pub fn find_sent(
+    messages: &[ConversationMessage],
+    started: DateTime<Utc>,
+    text: &str,
+    known: &HashSet<String>,
+) -> Option<String> {
+    outbound_since(messages, started)
+        .find(|m| m.msg.trim() == text.trim() && !known.contains(&m.mid))
+        .map(|m| m.mid.clone())
+}
+
 /// The messages of the conversation that reached the user (not theirs) after `started` (less
 /// the clock skew the API's clock may have).
-fn outbound_since(
+pub fn outbound_since(
     messages: &[ConversationMessage],
     started: DateTime<Utc>,
 ) -> impl Iterator<Item = &ConversationMessage> {
@@ -267,10 +291,11 @@ fn judge(
     };
     match answer {
         Ok(messages) => {
-            let since: Vec<&ConversationMessage> = outbound_since(&messages, started).collect();
-            if let Some(m) = since.iter().find(|m| m.msg.trim() == expected.text.trim()) {
-                return Finding::Sent(m.mid.clone());
+            // Our text, in a message no other send of ours accounts for, proves it.
+            if let Some(mid) = find_sent(&messages, started, &expected.text, known) {
+                return Finding::Sent(mid);
             }
+            let since: Vec<&ConversationMessage> = outbound_since(&messages, started).collect();
             match since.iter().find(|m| !known.contains(&m.mid)) {
                 Some(m) => Finding::Ambiguous(format!(
                     "not decided: after this attempt began the conversation shows a message \
@@ -409,6 +434,36 @@ mod tests {
             Finding::NotSent(why) => assert_reads_as_one_line(why),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn our_text_in_a_message_another_send_of_ours_accounts_for_proves_nothing() {
+        let started = at("2026-01-01T10:00:00Z");
+        let same = || {
+            Ok(vec![msg(
+                "ours-3",
+                "2026-01-01T10:00:01.000Z",
+                "Hi Ann, your order O-1 is confirmed",
+                "system",
+            )])
+        };
+        let later = started + chrono::TimeDelta::seconds(61);
+        let ours = known(&["ours-3"]);
+        assert!(matches!(
+            judge(&expected(), instant(started), same(), &ours, later, DELAY),
+            Finding::NotSent(_)
+        ));
+        assert_eq!(
+            judge(
+                &expected(),
+                instant(started),
+                same(),
+                &none_known(),
+                later,
+                DELAY
+            ),
+            Finding::Sent("ours-3".into())
+        );
     }
 
     /// A reason is shown to the operator in `status` and the report: one line, no gap left by a

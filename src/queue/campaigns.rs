@@ -334,6 +334,14 @@ const INSERT_MESSAGES: &str = "INSERT INTO messages (campaign_id, line, phone, d
      recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at";
 
 impl Queued {
+    /// A message's expiry: the campaign's, or its own when sooner.
+    fn expiry(&self, m: &NewMessage) -> Option<i64> {
+        match (self.expires_ms, m.expires_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The insert of `chunk`: on SQLite one multi-row VALUES with `?` placeholders (SQLite has
     /// no arrays); on PostgreSQL one array per column through `unnest`, so the statement's
     /// text is the same for every chunk (prepared once) and its size does not grow with the
@@ -359,7 +367,7 @@ impl Queued {
                 .push_bind(&m.dedupe_key)
                 .push_bind(self.batch)
                 .push_bind(self.now_ms)
-                .push_bind(self.expires_ms)
+                .push_bind(self.expiry(m))
                 .push_bind(&m.tz)
                 .push_bind(&m.payload)
                 .push_bind(self.now_ms)
@@ -378,7 +386,7 @@ impl Queued {
             .bind(self.campaign)
             .bind(self.batch)
             .bind(self.now_ms)
-            .bind(self.expires_ms)
+            .bind(chunk.iter().map(|m| self.expiry(m)).collect::<Vec<_>>())
             .bind(chunk.iter().map(|m| m.line as i64).collect::<Vec<_>>())
             .bind(texts(|m| m.phone.clone()))
             .bind(chunk.iter().map(|m| key(m)).collect::<Vec<_>>())
@@ -392,9 +400,9 @@ impl Queued {
 const INSERT_MESSAGES_PG: &str = concat!(
     "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, \
      queued_ms, expires_ms, tz, payload, context, created_at, updated_at) ",
-    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, $4, t.tz, t.payload, t.context, $3, $3 \
+    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, t.expires, t.tz, t.payload, t.context, $3, $3 \
      FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-     $11::text[]) WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, context, n) \
+     $11::text[], $4::bigint[]) WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, context, expires, n) \
      ORDER BY t.n ON CONFLICT (campaign_id, dedupe_key) DO NOTHING"
 );
 

@@ -204,6 +204,20 @@ impl Store {
     }
 
     /// What recipients wrote in answer to the campaign, oldest first.
+    /// The newest message heard from each user since `since_ms` (unix ms): whose 24-hour
+    /// window a text campaign may still send in.
+    pub async fn heard_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            q_as("SELECT uid, MAX(dt_ms) FROM inbound WHERE dt_ms >= $1 GROUP BY uid")
+                .bind(since_ms)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     pub async fn replies(&self, campaign: CampaignId) -> Result<Vec<Reply>, StoreError> {
         let rows: Vec<(String, String, i64, String, String)> = q_as(
             "SELECT COALESCE(phone, uid), text, dt_ms, verdict, source FROM inbound

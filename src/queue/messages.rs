@@ -17,6 +17,12 @@ pub enum Outcome {
         uid: Option<String>,
         poll_at: i64,
     },
+    /// Accepted without a mid (a text): sent to `uid`, its mid searched for in the user's
+    /// conversation from `poll_at` (unix ms).
+    SentUnidentified {
+        uid: String,
+        poll_at: i64,
+    },
     Retry {
         at_ms: i64,
         reason: String,
@@ -42,10 +48,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Accepted by the API, with a mid or without.
+    pub fn is_sent(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Sent { .. } | Outcome::SentUnidentified { .. }
+        )
+    }
+
     /// Its kind, as metrics label it.
     pub fn kind(&self) -> &'static str {
         match self {
-            Outcome::Sent { .. } => "sent",
+            Outcome::Sent { .. } | Outcome::SentUnidentified { .. } => "sent",
             Outcome::Retry { .. } => "retry",
             Outcome::Failed { .. } => "failed",
             Outcome::Uncertain { .. } => "uncertain",
@@ -79,7 +93,7 @@ struct Finished<'a> {
 impl<'a> Finished<'a> {
     fn of(claim: &Claim, outcome: &'a Outcome, now_ms: i64) -> Self {
         let (state, detail) = match outcome {
-            Outcome::Sent { .. } => (AttemptOutcome::Sent, ""),
+            Outcome::Sent { .. } | Outcome::SentUnidentified { .. } => (AttemptOutcome::Sent, ""),
             Outcome::Retry { reason, .. }
             | Outcome::Unreached { reason, .. }
             | Outcome::Released { reason } => (AttemptOutcome::Queued, reason.as_str()),
@@ -88,6 +102,7 @@ impl<'a> Finished<'a> {
         };
         let (mid, uid) = match outcome {
             Outcome::Sent { mid, uid, .. } => (Some(mid.as_str()), uid.as_deref()),
+            Outcome::SentUnidentified { uid, .. } => (None, Some(uid.as_str())),
             _ => (None, None),
         };
         Finished {
@@ -109,9 +124,11 @@ impl<'a> Finished<'a> {
                 outcome,
                 Outcome::Released { .. } | Outcome::Unreached { .. }
             ) as i64,
-            sent_at: matches!(outcome, Outcome::Sent { .. }).then_some(now_ms),
+            sent_at: outcome.is_sent().then_some(now_ms),
             poll_at: match outcome {
-                Outcome::Sent { poll_at, .. } => Some(*poll_at),
+                Outcome::Sent { poll_at, .. } | Outcome::SentUnidentified { poll_at, .. } => {
+                    Some(*poll_at)
+                }
                 _ => None,
             },
         }
@@ -219,7 +236,7 @@ impl Store {
         // claim read it): the jobs are stored with the outcomes that trigger them.
         let accepted: Vec<i64> = ended
             .iter()
-            .filter(|(c, o)| c.context_on_accept && matches!(o, Outcome::Sent { .. }))
+            .filter(|(c, o)| c.context_on_accept && o.is_sent())
             .map(|(c, _)| c.message_id)
             .collect();
         for ids in accepted.chunks(100) {
@@ -411,8 +428,13 @@ fn finished_arrays(messages: &mut Builder, rows: &[Finished<'_>]) {
         .push("::bigint[])");
 }
 
+/// A text's own expiry is its 24-hour window's close (less the margin).
 const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
-     error = 'expired: not sent before its max_age or expires_at', updated_at = ";
+     error = CASE WHEN EXISTS (SELECT 1 FROM campaigns c WHERE c.id = messages.campaign_id \
+         AND c.channel = 'text') THEN 'expired: the 24-hour window the user''s last message \
+         opened closed (less the margin) before it could be sent, or its max_age or expires_at \
+         passed; only a template reaches them now' \
+     ELSE 'expired: not sent before its max_age or expires_at' END, updated_at = ";
 
 /// The update that expires the campaign's queued messages past their expiry at `now_ms`.
 pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> Builder {

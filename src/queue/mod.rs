@@ -176,6 +176,8 @@ pub struct NewMessage {
     pub tz: Option<String>,
     /// The data set on the recipient's user after the send (JSON), for a campaign with one.
     pub context: Option<String>,
+    /// Its own expiry (a text's 24-hour window), when sooner than the campaign's (unix ms).
+    pub expires_ms: Option<i64>,
 }
 
 /// What a batch insert did.

@@ -16,7 +16,7 @@ macro_rules! due_polls {
             EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id AND e.source = 'callback') AS callbacks
          FROM messages m JOIN campaigns c ON c.id = m.campaign_id
          WHERE m.campaign_id = $1 AND m.next_poll_at IS NOT NULL AND m.next_poll_at <= $2
-             AND m.mid IS NOT NULL
+             AND (m.mid IS NOT NULL OR m.uid IS NOT NULL)
          ORDER BY m.next_poll_at LIMIT $3"
     };
 }
@@ -24,11 +24,12 @@ const DUE_POLLS: &str = due_polls!();
 /// Another worker's claim of a due poll is skipped, not waited for.
 const DUE_POLLS_PG: &str = concat!(due_polls!(), " FOR UPDATE OF m SKIP LOCKED");
 
-/// A message due for GetMessageDetails.
+/// A message due for GetMessageDetails, or (a text accepted without a mid) for its mid to be
+/// searched for in its user's conversation.
 #[derive(Debug, Clone)]
 pub struct DuePoll {
     pub message_id: i64,
-    pub mid: String,
+    pub mid: Option<String>,
     /// The API's id of the recipient (from the send's answer), if it gave one.
     pub uid: Option<String>,
     pub polls: i64,
@@ -90,6 +91,61 @@ impl Store {
         }
         tx.commit().await?;
         Ok(due)
+    }
+
+    /// What a text accepted without a mid is searched for with: its frozen request, and when
+    /// its attempt started (unix ms).
+    pub async fn search_basis(&self, message_id: i64) -> Result<(String, i64), StoreError> {
+        Ok(q_as(
+            "SELECT m.payload, COALESCE(a.started_at, m.sent_at, 0) FROM messages m
+             LEFT JOIN attempts a ON a.id = m.attempt_id WHERE m.id = $1",
+        )
+        .bind(message_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// A text's mid, found in its user's conversation: from now on it is polled as any.
+    pub async fn identify(
+        &self,
+        message_id: i64,
+        mid: &str,
+        next_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = q(
+            "UPDATE messages SET mid = $1, polls = 0, next_poll_at = $2, updated_at = $3
+             WHERE id = $4 AND mid IS NULL",
+        )
+        .bind(mid)
+        .bind(next_at)
+        .bind(self.now_ms())
+        .bind(message_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A text whose mid was not found: it stays sent, untracked, with `why`.
+    pub async fn untrack(&self, message_id: i64, why: &str) -> Result<(), StoreError> {
+        q("UPDATE messages SET next_poll_at = NULL, error = $1, updated_at = $2 WHERE id = $3")
+            .bind(why)
+            .bind(self.now_ms())
+            .bind(message_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// How many of the campaign's sent messages are untracked: accepted without a mid that
+    /// was ever found, so no ack can be asked for.
+    pub async fn untracked(&self, campaign: CampaignId) -> Result<i64, StoreError> {
+        Ok(q_scalar(
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND state = 'sent'
+                 AND mid IS NULL AND next_poll_at IS NULL",
+        )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Schedules the next poll (`None`: stop polling this message).
@@ -169,13 +225,15 @@ impl Store {
             .collect()
     }
 
-    /// How many sent messages have no delivery ack (or failure) yet.
+    /// How many sent messages have no delivery ack (or failure) yet, of those an ack can come
+    /// for (not an untracked text).
     pub async fn undelivered(&self, campaign: CampaignId) -> Result<i64, StoreError> {
-        Ok(
-            q_scalar("SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND state = 'sent'")
-                .bind(campaign)
-                .fetch_one(self.pool())
-                .await?,
+        Ok(q_scalar(
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND state = 'sent'
+                 AND (mid IS NOT NULL OR next_poll_at IS NOT NULL)",
         )
+        .bind(campaign)
+        .fetch_one(self.pool())
+        .await?)
     }
 }

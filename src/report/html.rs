@@ -361,6 +361,7 @@ mod tests {
             deferred: vec![],
             replies: Default::default(),
             context: None,
+            untracked: None,
         };
         let header = [("SMS text", "Hi <b>".to_string())];
         let page = render(&o, &header, &[[Some(0), Some(10), Some(20), None]]);

@@ -42,6 +42,9 @@ pub struct Overview {
     /// sets any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<crate::queue::ContextCounts>,
+    /// A text campaign's sent messages whose mid was never found: no ack can come for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untracked: Option<i64>,
 }
 
 /// `12 done, 3 pending, 1 failed; stopped: the tag "x" cannot be set (...)`.
@@ -70,8 +73,12 @@ impl Overview {
             return Ok(None);
         };
         let h = store.report_header(id).await?;
-        let sms = crate::campaign::definition::Channel::from_stored(&h.channel)
-            == crate::campaign::definition::Channel::Sms;
+        let channel = crate::campaign::definition::Channel::from_stored(&h.channel);
+        let sms = channel == crate::campaign::definition::Channel::Sms;
+        let untracked = match channel {
+            crate::campaign::definition::Channel::Text => Some(store.untracked(id).await?),
+            _ => None,
+        };
         let funnel = store.funnel(id).await?;
         Ok(Some(Overview {
             id,
@@ -97,6 +104,7 @@ impl Overview {
                 ..Replies::of(store.replies(id).await?)
             },
             context: store.context_counts(id).await?,
+            untracked,
         }))
     }
 }

@@ -121,6 +121,11 @@ pub async fn poll_due(
             }
             break;
         }
+        let Some(mid) = &due.mid else {
+            search_mid(store, client, due, schedule, limiters, now).await?;
+            asked += 1;
+            continue;
+        };
         match plan(due, schedule, now) {
             Plan::Retire => store.schedule_poll(due.message_id, due.polls, None).await?,
             Plan::Later(at) => {
@@ -134,7 +139,7 @@ pub async fn poll_due(
                 }
                 asked += 1;
                 let mut last_ack = None;
-                match client.get_message_details(&due.mid).await {
+                match client.get_message_details(mid).await {
                     Ok(details) => match Ack::from_code(details.ack) {
                         Some(ack) => {
                             let heard = HeardAck {
@@ -142,7 +147,7 @@ pub async fn poll_due(
                                 ack,
                                 source: "poll",
                                 at_ms: store.now_ms(),
-                                mid: Some(&due.mid),
+                                mid: Some(mid),
                                 attempt: None,
                             };
                             store.record_ack(&heard).await?;
@@ -178,6 +183,68 @@ pub async fn poll_due(
         read_due(store, client, campaign, schedule.first, limiters, cancel).await?;
     }
     Ok(asked)
+}
+
+/// How many times a text's conversation is read for its mid (at the first three polls' times)
+/// before it is left untracked.
+const MID_SEARCHES: i64 = 3;
+
+/// A text accepted without a mid: its user's conversation is read (on the poll budget) for
+/// the message, matched as reconciliation matches (our text, after the attempt began, a mid
+/// no other send of ours has). Found, it is polled from then on; not found after
+/// `MID_SEARCHES` reads, it stays sent, untracked.
+async fn search_mid(
+    store: &Store,
+    client: &Client,
+    due: &DuePoll,
+    schedule: &PollSchedule,
+    limiters: &[&DefaultDirectRateLimiter],
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(uid) = &due.uid else { return Ok(()) };
+    let (payload, started) = store.search_basis(due.message_id).await?;
+    let text = serde_json::from_str::<crate::convrs::wire::SendTextMessage>(&payload)
+        .map(|r| r.message)
+        .unwrap_or_default();
+    for limiter in limiters {
+        limiter.until_ready().await;
+    }
+    let found = match client.get_conversation(uid).await {
+        Ok(messages) => {
+            let started = chrono::DateTime::from_timestamp_millis(started).unwrap_or_default();
+            let candidates: Vec<&str> = crate::dispatch::outbound_since(&messages, started)
+                .map(|m| m.mid.as_str())
+                .collect();
+            let known = store.known_mids(&candidates).await?;
+            crate::dispatch::find_sent(&messages, started, &text, &known)
+        }
+        Err(e) => {
+            tracing::warn!(message_id = due.message_id, error = %e, "cannot read a text's conversation for its mid");
+            None
+        }
+    };
+    let searches = due.polls + 1;
+    match found {
+        Some(mid) => {
+            let next = store.now_ms() + schedule.after(0).as_millis() as i64;
+            store.identify(due.message_id, &mid, next).await?;
+        }
+        None if searches >= MID_SEARCHES
+            || now - due.sent_at > schedule.max_age.as_millis() as i64 =>
+        {
+            let why = format!(
+                "untracked: the API accepted the text without a message id (as SendTextMessage                  does), and {searches} reads of {uid}'s conversation did not show it, so its                  delivery cannot be followed"
+            );
+            store.untrack(due.message_id, &why).await?;
+        }
+        None => {
+            let next = store.now_ms() + schedule.after(searches).as_millis() as i64;
+            store
+                .schedule_poll(due.message_id, searches, Some(next))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Starts the reply sweep of a delivered SMS (an SMS reply brings no ack).
@@ -322,7 +389,7 @@ mod tests {
     fn due(polls: i64, sent_at: i64, last_ack_at: Option<i64>) -> DuePoll {
         DuePoll {
             message_id: 1,
-            mid: "m".into(),
+            mid: Some("m".into()),
             uid: None,
             polls,
             sent_at,

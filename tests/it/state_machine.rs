@@ -98,6 +98,7 @@ impl World {
             payload: "{}".into(),
             tz: None,
             context: None,
+            expires_ms: None,
         };
         store
             .insert_messages(campaign, &[message], None)

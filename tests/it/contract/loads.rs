@@ -81,6 +81,7 @@ async fn load_holds_up_nothing_else(scene: Scene) {
             payload: "{}".into(),
             tz: None,
             context: None,
+            expires_ms: None,
         })
         .collect();
     let load = {

@@ -39,6 +39,7 @@ mod listening;
 mod loads;
 mod plans;
 mod reads;
+mod texts;
 mod timing;
 
 /// What a scenario gets: a fresh store, the simulator, and a directory for its files.
