@@ -204,3 +204,66 @@ fn every_example_campaign_file_reads_and_builds() {
     }
     assert!(built >= 9, "{built} campaign files");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_whose_conversation_never_shows_it_is_left_untracked_after_three_reads() {
+    use campaign::queue::Outcome;
+    use campaign::tracking::PollSchedule;
+    use campaign::tracking::poller::poll_due;
+    let sim = spawn_sim(|c| c.users = users()).await;
+    wrote(&sim, 1, chrono::TimeDelta::minutes(5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    text_campaign(dir.path());
+    let clock = campaign::clock::ManualClock::now();
+    let store = crate::helpers::store_in(dir.path())
+        .await
+        .with_clock(clock.clone());
+    let def = CampaignFile::read(&dir.path().join("c.toml"))
+        .unwrap()
+        .with(CampaignFile::default())
+        .unwrap();
+    let client = sim.client();
+    let id = camp::load(&def, &store, Some(&client), &LoadOptions::default())
+        .await
+        .unwrap()
+        .campaign
+        .unwrap();
+    // Taken as sent without a mid, but (unlike a real send) nothing reached Ann's
+    // conversation: only her own message is there.
+    let lease = crate::helpers::lease(&store, id).await;
+    let due: Vec<i64> = store
+        .due(id, i64::MAX, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.0)
+        .collect();
+    let claims = store.claim(&lease, &due).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    let sent = Outcome::SentUnidentified {
+        uid: uid(1),
+        poll_at: store.now_ms(),
+    };
+    assert!(store.finish(&claims[0], &sent).await.unwrap());
+    let schedule = PollSchedule::default();
+    let limiter = schedule.limiter();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    for read in 0..3 {
+        assert_eq!(store.untracked(id).await.unwrap(), 0, "before read {read}");
+        poll_due(&store, &client, id, &schedule, &[&limiter], &cancel)
+            .await
+            .unwrap();
+        clock.advance(schedule.after(read + 1));
+    }
+    assert_eq!(store.untracked(id).await.unwrap(), 1);
+    let story = store.lookup("+447911000001").await.unwrap();
+    let why = story.messages[0].error.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("untracked:") && why.contains("3 reads"),
+        "{why}"
+    );
+    assert_eq!(story.messages[0].state, campaign::queue::MessageState::Sent);
+    // Nothing follows: no more reads, and a run waiting for delivery does not wait for it.
+    assert_eq!(store.next_poll(id).await.unwrap(), None);
+    assert_eq!(store.undelivered(id).await.unwrap(), 0);
+}
