@@ -14,6 +14,7 @@ pub mod quotes;
 pub mod render;
 pub mod reply_window;
 pub mod route;
+pub mod sample;
 pub mod smart;
 pub mod sms;
 pub mod source;

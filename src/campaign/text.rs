@@ -212,6 +212,11 @@ impl TextBody {
         })
     }
 
+    /// Whether the recipient is read as a uid (else as a number).
+    pub fn reads_uids(&self) -> bool {
+        matches!(self.to, To::Uid(..))
+    }
+
     /// The column the recipient is read from (where a window reject is pinned).
     pub fn recipient_column<'a>(&'a self, columns: &'a [String]) -> &'a str {
         match &self.to {

@@ -192,6 +192,11 @@ impl RowChecker {
         &self.columns
     }
 
+    /// Whether a row's recipient is a uid (a text campaign with a uid column).
+    pub fn reads_uids(&self) -> bool {
+        matches!(&self.body, Body::Text(body) if body.reads_uids())
+    }
+
     /// The column a row's recipient is read from.
     pub fn recipient_column(&self) -> &str {
         match (&self.body, self.phone) {

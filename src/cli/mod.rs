@@ -15,6 +15,7 @@ mod retry;
 mod run;
 mod scheduled;
 mod send_args;
+mod send_test;
 mod shell;
 mod sim;
 mod status;
@@ -70,6 +71,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Load and check a campaign's source without sending anything.
     Validate(validate::ValidateArgs),
+    /// Send one message of a campaign to test recipients, rendered from a row of its source,
+    /// and follow its acks; nothing of it is part of the campaign.
+    SendTest(Box<send_test::SendTestArgs>),
     /// Collect acks that come after a run ended and reconcile uncertain messages, then exit.
     Track(track::TrackArgs),
     /// Pause a campaign, also while a run sends it: nothing more of it is sent until resumed.
@@ -114,6 +118,7 @@ impl Command {
             Command::Template(a) => a.json,
             Command::Templates(a) => a.json,
             Command::Validate(a) => a.json,
+            Command::SendTest(a) => a.json,
             Command::Schedule(a) => {
                 matches!(a.action, scheduled::ScheduleAction::List { json: true, .. })
             }
@@ -130,6 +135,7 @@ impl Command {
         match self {
             Command::Run(a) => g(&a.db).and_api(&a.campaign.api),
             Command::Validate(a) => g(&a.db).and_api(&a.campaign.api),
+            Command::SendTest(a) => g(&a.db).and_api(&a.campaign.api),
             Command::Track(a) => g(&a.db).and_api(&a.api),
             Command::Worker(a) => g(&a.db).and_api(&a.api),
             Command::ClearTokenStop(a) => g(&a.db).and_token(&a.token),
@@ -180,6 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(&global, &args).await,
         Command::Status(args) => status::run(&global, &args).await,
         Command::Validate(args) => validate::run(&global, &args).await,
+        Command::SendTest(args) => send_test::run(&global, &args).await,
         Command::Track(args) => track::run(&global, &args).await,
         Command::Pause(args) => control::run(&global, &args, control::Action::Pause).await,
         Command::Resume(args) => control::run(&global, &args, control::Action::Resume).await,

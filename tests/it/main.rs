@@ -28,6 +28,7 @@ mod sim_api;
 mod socket;
 mod state_machine;
 mod templates;
+mod test_sends;
 mod text_channel;
 mod timing;
 mod tracking;

@@ -1,0 +1,93 @@
+//! `campaign send-test` (issue 23, item 2): one message of a campaign to test recipients,
+//! through the same verdicts, not part of the campaign.
+
+use serde_json::Value;
+
+use crate::helpers::{accepted_to, ann_and_bob, campaign_ok, spawn_campaign, spawn_sim, uk_mobile};
+
+fn sms_campaign(dir: &std::path::Path) {
+    ann_and_bob(dir, None);
+    std::fs::write(
+        dir.join("c.toml"),
+        "channel = \"sms\"\nbot_id = 3941\ncsv = \"r.csv\"\nmessage = \"Hi {name}, see you soon\"\n",
+    )
+    .unwrap();
+}
+
+fn send_test(dir: &std::path::Path, sim: &crate::helpers::TestSim, args: &[&str]) -> (bool, Value) {
+    let out = spawn_campaign(
+        dir,
+        sim,
+        &[&["send-test", "c.toml", "--json", "--follow", "0s"], args].concat(),
+    )
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (out.status.success(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_send_renders_the_chosen_row_for_each_test_number_and_is_not_part_of_the_campaign() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    let me = uk_mobile(90);
+    // Bob's row (line 3), his name replaced, to a test number and to Ann's own number.
+    let (ok, tested) = send_test(
+        dir.path(),
+        &sim,
+        &[
+            "--to",
+            &format!("{me},{}", uk_mobile(1)),
+            "--row",
+            "3",
+            "--set",
+            "name=Tester",
+        ],
+    );
+    assert!(ok, "{tested}");
+    let sent: Vec<_> = accepted_to(&sim, "+44")
+        .into_iter()
+        .map(|e| (e.phone, e.message))
+        .collect();
+    let text = Some("Hi Tester, see you soon".to_string());
+    assert_eq!(sent, [(me.clone(), text.clone()), (uk_mobile(1), text)]);
+    assert_eq!(tested[0]["line"], 3);
+    assert!(tested[0]["mid"].is_string(), "{tested}");
+    // Nothing of it is in the campaign: the run sends to Ann and Bob as if no test had been.
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "2s"]);
+    let mut run: Vec<_> = accepted_to(&sim, "+44")
+        .into_iter()
+        .skip(2)
+        .map(|e| e.message.unwrap())
+        .collect();
+    run.sort();
+    assert_eq!(run, ["Hi Ann, see you soon", "Hi Bob, see you soon"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_send_refuses_a_suppressed_or_invalid_number_and_says_why() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    campaign_ok(dir.path(), &sim, &["suppress", "add", &uk_mobile(5)]);
+    let (ok, tested) = send_test(
+        dir.path(),
+        &sim,
+        &["--to", &format!("{},12345", uk_mobile(5))],
+    );
+    assert!(!ok, "{tested}");
+    let outcomes: Vec<&str> = tested
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["outcome"].as_str().unwrap())
+        .collect();
+    assert!(outcomes[0].contains("suppression list"), "{outcomes:?}");
+    assert!(
+        outcomes[1].contains("field phone") && outcomes[1].contains("5 digits"),
+        "{outcomes:?}"
+    );
+    assert!(accepted_to(&sim, "+44").is_empty());
+}
