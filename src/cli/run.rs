@@ -57,6 +57,15 @@ pub struct RunArgs {
     /// `campaign worker` sends it, with this run's sending flags, and receives its callbacks).
     #[arg(long, conflicts_with_all = ["dry_run", "listen", "callback_url", "sim", "wait", "no_wait"])]
     pub detach: bool,
+    /// Load the campaign now and queue it for the worker holding its token to send at this
+    /// time ("2026-12-24 09:00" in --timezone, or "2026-12-24T09:00:00Z"): a one-off send
+    /// without a cron file.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["dry_run", "listen", "callback_url", "sim", "wait", "no_wait"])]
+    pub at: Option<String>,
+    /// The zone --at is read in (an IANA name such as Europe/London) [default: the campaign's
+    /// timezone, else UTC].
+    #[arg(long, value_name = "ZONE", requires = "at")]
+    pub timezone: Option<String>,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -80,15 +89,18 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
         Some(_) => None,
         None => Some(args.campaign.definition()?),
     };
+    // Checked before anything is loaded.
+    let at = send_at(&store, def.as_ref().map(|d| &d.timing), args)?;
     let api = Api::connect(global, args.campaign.sim, !args.dry_run).await?;
+    let send = |target| send(&store, &api, target, args, global, at.clone());
     let result = match (continued, &def) {
         (Some(target), _) if args.dry_run => {
             status::print_campaign(&store, target.id, args.json).await?;
             Ok(ExitCode::SUCCESS)
         }
-        (Some(target), _) => send(&store, &api, target, args, global).await,
+        (Some(target), _) => send(target).await,
         (None, Some(def)) => match load(&store, &api, def, args).await {
-            Ok(Some(target)) => send(&store, &api, target, args, global).await,
+            Ok(Some(target)) => send(target).await,
             Ok(None) => Ok(ExitCode::SUCCESS),
             Err(e) => Err(e),
         },
@@ -159,14 +171,70 @@ async fn load(
     }))
 }
 
+/// `--at` as unix ms and as said back (`2026-12-24 09:00 Europe/London (09:00 UTC)`), checked
+/// before anything is loaded: in the future, and before the campaign's messages would expire.
+/// A campaign run by its name (`timing` unknown here) reads --at in --timezone, else UTC.
+fn send_at(
+    store: &Store,
+    timing: Option<&crate::timing::Timing>,
+    args: &RunArgs,
+) -> anyhow::Result<Option<(i64, String)>> {
+    let Some(text) = &args.at else {
+        return Ok(None);
+    };
+    let named = args
+        .timezone
+        .as_deref()
+        .or(timing.and_then(|t| t.timezone.as_deref()));
+    let zone: chrono_tz::Tz = match named {
+        Some(name) => name.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--timezone '{name}' is not a time zone: give an IANA name such as Europe/London"
+            )
+        })?,
+        None => chrono_tz::UTC,
+    };
+    let at = crate::timing::at::parse_at(text, zone).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+    let now = store.now_ms();
+    let utc = crate::clock::rfc3339_secs(at);
+    if at <= now {
+        anyhow::bail!(
+            "--at {text} ({utc}) is in the past: give a later time, or leave --at out to send now"
+        );
+    }
+    if let Some(expires) = timing.and_then(|t| t.expires_for(now)).filter(|e| *e <= at) {
+        anyhow::bail!(
+            "--at {text} ({utc}) is after the campaign's messages would expire ({}, by its              max_age or expires_at): nothing would be sent. Give an earlier --at, or a longer max_age",
+            crate::clock::rfc3339_secs(expires)
+        );
+    }
+    let local = chrono::DateTime::from_timestamp_millis(at)
+        .map(|t| {
+            t.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_default();
+    Ok(Some((at, format!("{local} ({utc})"))))
+}
+
 async fn send(
     store: &Store,
     api: &Api,
     target: Target,
     args: &RunArgs,
     global: &GlobalArgs,
+    at: Option<(i64, String)>,
 ) -> anyhow::Result<ExitCode> {
     let id = target.id;
+    if let Some((at_ms, shown)) = &at {
+        let held = store.hold_until(id, *at_ms).await?;
+        if !args.json {
+            crate::tell!(
+                "campaign {id}: {held} message(s) held until {shown}; the worker holding its token sends them then"
+            );
+        }
+    }
     let client = api.client.as_ref().context("sending needs the API")?;
     let receiver = receive(store, args).await?;
     let (config, run_opts) = options(store, &target, args, global, receiver.as_ref()).await?;
@@ -246,7 +314,7 @@ async fn options(
         wait: (!args.no_wait).then_some(args.wait),
         reconcile_after: settings.reconcile_after,
         priority,
-        detach: args.detach,
+        detach: args.detach || args.at.is_some(),
         receiving: receiver.is_some(),
         chosen,
         notice: engine::Notice::new(|line| crate::tell!("{line}")),

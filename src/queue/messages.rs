@@ -207,6 +207,18 @@ impl Store {
         Ok(())
     }
 
+    /// Holds the campaign's queued messages until `at_ms` (`run --at`): none is due before;
+    /// how many were held.
+    pub async fn hold_until(&self, campaign: CampaignId, at_ms: i64) -> Result<u64, StoreError> {
+        let held = q("UPDATE messages SET next_attempt_at = $1
+             WHERE campaign_id = $2 AND state = 'queued' AND next_attempt_at < $1")
+        .bind(at_ms)
+        .bind(campaign)
+        .execute(self.pool())
+        .await?;
+        Ok(held.rows_affected())
+    }
+
     /// Records how an attempt ended. False if the message was no longer this attempt's.
     pub async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<bool, StoreError> {
         Ok(self

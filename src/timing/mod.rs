@@ -6,6 +6,7 @@
 //! A leaf of the house: the campaign file's checks (`campaign`) and the claim's (`queue`) both
 //! read these rules, and this module reads neither.
 
+pub mod at;
 pub mod window;
 
 use serde::{Deserialize, Serialize};

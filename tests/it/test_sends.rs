@@ -91,3 +91,50 @@ async fn a_test_send_refuses_a_suppressed_or_invalid_number_and_says_why() {
     );
     assert!(accepted_to(&sim, "+44").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_at_queues_a_one_off_send_that_the_worker_sends_at_its_time_and_not_before() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    // A time in the past is refused before anything is loaded.
+    let out = spawn_campaign(
+        dir.path(),
+        &sim,
+        &["run", "c.toml", "--at", "2020-01-01 09:00"],
+    )
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is in the past"),
+        "{stderr}"
+    );
+    let at = chrono::Utc::now() + chrono::TimeDelta::seconds(3);
+    let at_text = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let said = campaign_ok(dir.path(), &sim, &["run", "c.toml", "--at", &at_text]);
+    assert!(said.contains("2 message(s) held until"), "{said}");
+    let status = crate::helpers::campaign_cmd(dir.path(), &["status", "c", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["deferred"][0]["count"], 2, "{status}");
+    assert_eq!(
+        status["deferred"][0]["first_at"],
+        at.timestamp_millis() / 1000 * 1000,
+        "{status}"
+    );
+    let worker = crate::helpers::TestWorker::spawn(dir.path(), &sim, &[]).await;
+    let sent = crate::helpers::wait_for("the worker to send at --at", || async {
+        let sent = accepted_to(&sim, "+44");
+        (sent.len() == 2).then_some(sent)
+    })
+    .await;
+    worker.stop();
+    for entry in sent {
+        let when = chrono::DateTime::parse_from_rfc3339(&entry.time).unwrap();
+        assert!(
+            when.timestamp_millis() >= at.timestamp_millis() / 1000 * 1000,
+            "{} before {at_text}",
+            entry.time
+        );
+    }
+}
