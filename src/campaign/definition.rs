@@ -36,6 +36,13 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Whatsapp,
+        Channel::Sms,
+        Channel::Route,
+        Channel::Text,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Whatsapp => "whatsapp",

@@ -52,6 +52,8 @@ pub struct GateStats {
     waits: AtomicU64,
     /// Attempts by command and outcome kind.
     outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+    /// Messages failed for good by command and the API's (or WhatsApp's) code, if any.
+    failures: std::sync::Mutex<std::collections::BTreeMap<(&'static str, Option<i64>), u64>>,
 }
 
 impl GateStats {
@@ -68,6 +70,17 @@ impl GateStats {
     pub(super) fn count(&self, command: &'static str, kind: &'static str) {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
         *outcomes.entry((command, kind)).or_default() += 1;
+    }
+
+    /// Messages failed so far by (command, code).
+    pub fn failures(&self) -> Vec<((&'static str, Option<i64>), u64)> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    pub(super) fn count_failure(&self, command: &'static str, code: Option<i64>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        *failures.entry((command, code)).or_default() += 1;
     }
 }
 

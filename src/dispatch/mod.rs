@@ -392,6 +392,9 @@ async fn send_one(
     }
     let (outcome, halt) = outcome_of(&claim, verdict, config, shared.store.now_ms());
     shared.gate.stats().count(config.command, outcome.kind());
+    if let Outcome::Failed { code, .. } = &outcome {
+        shared.gate.stats().count_failure(config.command, *code);
+    }
     if let Some(halt) = halt {
         shared.stop.raise(halt);
     }

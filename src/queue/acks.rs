@@ -10,8 +10,8 @@ use crate::convrs::Ack;
 /// What an incoming ack did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckApplied {
-    /// The message moved forward.
-    Moved,
+    /// The message moved forward; `sent_at` is when it was accepted (unix ms), if known.
+    Moved { sent_at: Option<i64> },
     /// Kept as an event; the message already had this ack or a later one.
     Stale,
     /// Kept as an event only: it is about an earlier attempt of the message (sent again since).
@@ -155,7 +155,9 @@ impl Store {
                     .execute(&mut tx)
                     .await?;
             }
-            AckApplied::Moved
+            AckApplied::Moved {
+                sent_at: row.get::<Option<i64>, _>(7),
+            }
         } else {
             q("UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > $1 THEN last_ack_at ELSE $2 END WHERE id = $3",
             )

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod heard;
+pub mod latency;
 pub mod poller;
 pub mod serve;
 pub mod socket;

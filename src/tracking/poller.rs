@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::convrs::{Ack, Client};
 use crate::listening::quality::{QUALITY_EVERY, QualityWatch};
 use crate::listening::reads::{read_due, sweep_of};
-use crate::queue::{CampaignId, DuePoll, HeardAck, QualityPolicy, SendOptions, Store, StoreError};
+use crate::queue::{
+    AckApplied, CampaignId, DuePoll, HeardAck, QualityPolicy, SendOptions, Store, StoreError,
+};
 
 #[derive(Debug, Clone)]
 pub struct PollSchedule {
@@ -150,7 +152,9 @@ pub async fn poll_due(
                                 mid: Some(mid),
                                 attempt: None,
                             };
-                            store.record_ack(&heard).await?;
+                            if let AckApplied::Moved { sent_at } = store.record_ack(&heard).await? {
+                                super::latency::observe(ack, sent_at, heard.at_ms);
+                            }
                             last_ack = Some(ack);
                         }
                         None => tracing::warn!(

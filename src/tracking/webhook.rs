@@ -195,7 +195,10 @@ async fn callback(State(r): State<Receiver>, headers: HeaderMap, body: Body) -> 
         attempt: news.attempt,
     };
     match r.store.record_ack(&heard).await {
-        Ok(AckApplied::Moved) => reply(StatusCode::OK, "applied"),
+        Ok(AckApplied::Moved { sent_at }) => {
+            super::latency::observe(news.ack, sent_at, news.at_ms);
+            reply(StatusCode::OK, "applied")
+        }
         Ok(AckApplied::Superseded) => reply(
             StatusCode::OK,
             "kept as an event: it is about an earlier attempt of this message",

@@ -61,7 +61,10 @@ async fn an_ack_heard_while_sending_proves_the_send_whatever_the_answer_said() {
     let dir = tempfile::tempdir().unwrap();
     let (store, c) = claimed(dir.path()).await;
     let ack = heard(&c, Ack::Delivered, "m-1", c.attempt_id);
-    assert_eq!(store.record_ack(&ack).await.unwrap(), AckApplied::Moved);
+    assert!(matches!(
+        store.record_ack(&ack).await.unwrap(),
+        AckApplied::Moved { .. }
+    ));
     let ambiguous = Outcome::Uncertain {
         reason: "HTTP 502 without JSON".into(),
     };

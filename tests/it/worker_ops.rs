@@ -115,12 +115,15 @@ async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone(
     .await;
     let (code, text) = worker.get("/metrics").await;
     assert_eq!(code, 200, "{text}");
-    assert_eq!(
-        sample(
-            &text,
-            r#"campaign_sends_total{channel="sms",outcome="sent"}"#
-        ),
-        Some(5.0),
+    // By token, too: the one token's series.
+    let sends: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("campaign_sends_total{"))
+        .collect();
+    assert_eq!(sends.len(), 1, "{text}");
+    assert!(
+        sends[0].contains(r#"token="fp:"#)
+            && sends[0].contains(r#"channel="sms",outcome="sent"} 5"#),
         "{text}"
     );
     assert_eq!(
@@ -143,6 +146,14 @@ async fn metrics_are_prometheus_text_and_healthz_turns_503_when_the_api_is_gone(
         "{text}"
     );
 
+    // The delivered acks the worker hears are timed from acceptance.
+    wait_for("a delivery delay in /metrics", || async {
+        let (_, text) = worker.get("/metrics").await;
+        text.lines()
+            .any(|l| l.starts_with(r#"campaign_ack_delay_seconds_count{ack="delivered"}"#))
+            .then_some(())
+    })
+    .await;
     let (code, body) = worker.get("/healthz").await;
     assert_eq!(code, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
