@@ -12,8 +12,15 @@ pub struct ListArgs {
     #[command(flatten)]
     pub db: super::DbArg,
     /// One JSON array instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Redraw the table in place as campaigns move, with each campaign's and token's rate
+    /// (a line per campaign and interval when not a terminal), until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch looks.
+    #[arg(long, value_name = "DURATION", value_parser = super::flags::parse_duration, default_value = "2s", requires = "watch")]
+    pub every: std::time::Duration,
 }
 
 pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
@@ -30,7 +37,11 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCod
         println!("{}", crate::terminal::json(&campaigns));
         return Ok(ExitCode::SUCCESS);
     }
-    print_table(&store).await?;
+    if args.watch {
+        super::watch::list(&store, args.every).await?;
+    } else {
+        print_table(&store).await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -24,6 +24,7 @@ mod template;
 mod token;
 mod track;
 mod validate;
+mod watch;
 mod worker;
 
 use std::process::ExitCode;

@@ -16,8 +16,15 @@ pub struct StatusArgs {
     /// A campaign id or name (without it: every campaign).
     pub campaign: Option<String>,
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Follow the campaign as it moves: redrawn in place on a terminal, a line per interval
+    /// otherwise; ends when it is finished or cancelled (or Ctrl-C).
+    #[arg(long, requires = "campaign")]
+    pub watch: bool,
+    /// How often --watch looks.
+    #[arg(long, value_name = "DURATION", value_parser = super::flags::parse_duration, default_value = "2s", requires = "watch")]
+    pub every: std::time::Duration,
 }
 
 pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitCode> {
@@ -34,6 +41,10 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     };
     match &args.campaign {
+        Some(name) if args.watch => {
+            let id = super::control::resolve(&store, name).await?;
+            super::watch::status(&store, id, args.every).await?
+        }
         Some(name) => {
             let id = super::control::resolve(&store, name).await?;
             print_campaign(&store, id, args.json).await?

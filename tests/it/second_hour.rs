@@ -1,5 +1,6 @@
-//! `campaign send-test` (issue 23, item 2): one message of a campaign to test recipients,
-//! through the same verdicts, not part of the campaign.
+//! The operator's second hour (issue 23): `send-test` (one message of a campaign to test
+//! recipients, through the same verdicts, not part of the campaign), `run --at` (a one-off send
+//! at a time), `status --watch` (the campaign as it moves).
 
 use serde_json::Value;
 
@@ -137,4 +138,33 @@ async fn run_at_queues_a_one_off_send_that_the_worker_sends_at_its_time_and_not_
             entry.time
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_watch_prints_a_line_when_something_changes_and_ends_with_the_campaign() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "20s"]);
+    // Not a terminal (a pipe): plain lines; the campaign is finished, so it ends at once.
+    let out =
+        crate::helpers::campaign_cmd(dir.path(), &["status", "c", "--watch", "--every", "1s"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 1, "{shown}");
+    assert!(
+        lines[0].contains("campaign 1 finished: 2/2 done") && lines[0].contains("time left done"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains('\x1b'),
+        "no terminal codes in a pipe: {shown:?}"
+    );
+    let refused = crate::helpers::campaign_cmd(dir.path(), &["status", "--watch"]);
+    assert!(!refused.status.success());
 }
