@@ -1,6 +1,7 @@
 //! The worker's own endpoints, on their own listener (`--admin-listen`, loopback by default),
 //! never on the public receiver: `GET /healthz` (200 with what the worker holds; 503 when the
-//! database or the API cannot be reached) and `GET /metrics`.
+//! database or the API cannot be reached), `GET /metrics`, and `GET /`, the live page
+//! (`live`).
 //!
 //! Neither costs a request's worth of work elsewhere: `/healthz` judges the API by the last real
 //! call, or by a probe made at most once per `check_every` (concurrent requests share it), and
@@ -41,6 +42,8 @@ pub struct Health {
     check_every: Duration,
     probed: Arc<Recent<()>>,
     queue: Arc<Recent<Snapshot>>,
+    /// The rates the live page shows, kept between its requests.
+    pub(super) paces: super::live::SharedPaces,
 }
 
 /// What a scrape shows of the store.
@@ -69,6 +72,7 @@ impl Health {
             check_every,
             probed: Arc::new(Recent::new(check_every)),
             queue: Arc::new(Recent::new(SNAPSHOT_EVERY)),
+            paces: Default::default(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Health {
 
 pub fn router(health: Health) -> Router {
     Router::new()
+        .route("/", get(super::live::page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(health)

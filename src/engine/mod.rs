@@ -12,6 +12,7 @@ mod confirm;
 mod context;
 mod follow;
 mod health;
+mod live;
 mod metrics;
 mod receiving;
 mod run;

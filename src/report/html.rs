@@ -14,7 +14,7 @@ pub(super) fn esc(s: &str) -> String {
 
 /// Readable on a phone (it reflows, charts scale) and printed (no colours lost, no chart cut
 /// over two pages).
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1em auto;padding:0 1em;max-width:60em;color:#222}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1em auto;padding:0 1em;max-width:60em;color:#222}\
 h2{margin-top:1.5em}table{border-collapse:collapse;max-width:100%}td,th{padding:2px 10px;text-align:left;\
 vertical-align:top;overflow-wrap:break-word}th{white-space:nowrap}svg text{font-size:12px}.chart{height:auto}\
 .wide{overflow-x:auto}.wide .chart{min-width:600px}@media print{body{margin:0;max-width:none}svg,table{break-inside:avoid}\

@@ -2,6 +2,8 @@
 //! self-contained HTML page with the funnel, acks over time and failure reasons as inline SVG.
 
 mod html;
+pub mod live;
+mod pace;
 mod replies;
 mod usage;
 
@@ -13,6 +15,7 @@ use crate::campaign::load::spreadsheet_safe;
 use crate::queue::{CampaignId, Counts, DeferredGroup, DeliveryTimes, Funnel, Store, StoreError};
 
 pub use html::render as html;
+pub use pace::Pace;
 pub use replies::Replies;
 pub use usage::{Cost, Usage};
 

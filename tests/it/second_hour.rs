@@ -168,3 +168,36 @@ async fn status_watch_prints_a_line_when_something_changes_and_ends_with_the_cam
     let refused = crate::helpers::campaign_cmd(dir.path(), &["status", "--watch"]);
     assert!(!refused.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_live_page_shows_campaigns_tokens_and_reloads_itself_in_a_browser() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    let worker = crate::helpers::TestWorker::spawn(dir.path(), &sim, &[]).await;
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--detach"]);
+    crate::helpers::wait_for("the worker to send both", || async {
+        (accepted_to(&sim, "+44").len() == 2).then_some(())
+    })
+    .await;
+    let (code, page) = worker.get("/").await;
+    assert_eq!(code, 200, "{page}");
+    worker.stop();
+    let path = dir.path().join("live.html");
+    std::fs::write(&path, &page).unwrap();
+    let Some(shown) = crate::browser::render(&path) else {
+        return;
+    };
+    assert!(shown.console.is_empty(), "{:?}", shown.console);
+    let dom = &shown.dom;
+    assert!(dom.contains("http-equiv=\"refresh\""), "{dom}");
+    assert!(dom.contains("<td>c</td>"), "the campaign by name: {dom}");
+    assert!(
+        dom.contains("<progress value=\"2\" max=\"2\"></progress> 2/2"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("held by this worker") && dom.contains("of 10/s"),
+        "{dom}"
+    );
+}
