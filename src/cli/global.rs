@@ -148,8 +148,16 @@ impl GlobalArgs {
     /// "no campaigns here: ...", for when the database does not exist.
     pub fn no_database(&self) -> String {
         let db = self.db.as_deref().unwrap_or(DEFAULT_DB);
+        // Only rehearsals ran here: say where they are.
+        let rehearsals = if self.db.is_none() && std::path::Path::new(DEFAULT_SIM_DB).exists() {
+            format!(
+                "; the rehearsals (--sim) are in {DEFAULT_SIM_DB}: add --db {DEFAULT_SIM_DB} to look at them"
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "no campaigns here: there is no database {db} (run a campaign first, or name the database with --db or CAMPAIGN_DB)"
+            "no campaigns here: there is no database {db} (run a campaign first, or name the database with --db or CAMPAIGN_DB){rehearsals}"
         )
     }
 

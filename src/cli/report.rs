@@ -46,6 +46,13 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitC
         written["html"] = serde_json::json!({ "path": path });
         if !args.json {
             crate::show!("report written to {}", path.display());
+            // The hint is the operator's, not the manager's: here, not on the page.
+            let priced = store.report_header(id).await?.price.is_some();
+            if !priced {
+                crate::tell!(
+                    "no cost on the report: add price = {{ per_message = AMOUNT, currency = \"GBP\" }} (or per_segment, for SMS) to the campaign file, and run it again"
+                );
+            }
         }
     }
     if args.json {

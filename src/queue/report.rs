@@ -55,6 +55,10 @@ pub struct HeaderRow {
     pub last_sent: Option<i64>,
     /// The price from the campaign file (JSON).
     pub price: Option<String>,
+    /// The campaign's timing (JSON), for its zone.
+    pub timing: Option<String>,
+    /// The first message by source line: its line and frozen request, for an example.
+    pub first: Option<(i64, String)>,
 }
 
 /// One recipient, for the CSV report.
@@ -213,13 +217,14 @@ impl Store {
         let r = q("SELECT c.channel, c.definition, c.token_fingerprint, c.created_at, c.load_summary, c.bot_id,
                     (SELECT MIN(sent_at) FROM messages WHERE campaign_id = c.id),
                     (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id),
-                    c.price
+                    c.price, c.timing,
+                    (SELECT MIN(line) FROM messages WHERE campaign_id = c.id)
              FROM campaigns c WHERE c.id = $1",
         )
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
-        Ok(HeaderRow {
+        let mut header = HeaderRow {
             channel: r.get(0),
             settings: r.get(1),
             token: r.get(2),
@@ -229,7 +234,21 @@ impl Store {
             first_sent: r.get(6),
             last_sent: r.get(7),
             price: r.get(8),
-        })
+            timing: r.get(9),
+            first: None,
+        };
+        let line: Option<i64> = r.get(10);
+        if let Some(line) = line {
+            let payload: Option<String> = q_scalar(
+                "SELECT payload FROM messages WHERE campaign_id = $1 AND line = $2 LIMIT 1",
+            )
+            .bind(campaign)
+            .bind(line)
+            .fetch_optional(self.pool())
+            .await?;
+            header.first = payload.map(|p| (line, p));
+        }
+        Ok(header)
     }
 
     /// The first `limit` failed or uncertain recipients, by source line: (line, phone, state,

@@ -74,6 +74,9 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
     page.push_str(&wide(bars("funnel", &stages, "#3b82f6")));
     page.push_str("<h2>Acks over time</h2>");
     page.push_str(&wide(timeline_chart(timeline)));
+    if timeline.len() <= SMALL {
+        page.push_str(&acks_table(timeline));
+    }
     page.push_str("<h2>Failure reasons</h2>");
     let failures: Vec<(String, i64)> = o
         .failures
@@ -112,12 +115,14 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
     match &u.cost {
         Some(c) => usage.push((
             "estimated cost",
-            format!("{} {} ({})", super::usage::money(c.amount), c.currency, c.price),
+            format!(
+                "{} {} ({})",
+                super::usage::money(c.amount),
+                c.currency,
+                c.price
+            ),
         )),
-        None => usage.push((
-            "estimated cost",
-            "no price: add price = { per_message = AMOUNT, currency = \"GBP\" } (or per_segment, for SMS) to the campaign file".into(),
-        )),
+        None => usage.push(("estimated cost", "no price was given".into())),
     }
     for (label, value) in usage {
         let _ = write!(page, "<tr><th>{label}</th><td>{}</td></tr>", esc(&value));
@@ -172,7 +177,7 @@ pub fn troubled(
     if all > rows.len() as i64 {
         let _ = write!(
             html,
-            "<p>The first {} of {all}; `campaign report {id} --csv FILE` lists every recipient.</p>",
+            "<p>The first {} of {all} (campaign {id}'s CSV report lists every recipient).</p>",
             rows.len()
         );
     }
@@ -288,6 +293,7 @@ fn timeline_chart(reach: &[[Option<i64>; 4]]) -> String {
         if let Some(start) = at.first() {
             let _ = write!(points, "{:.1},{:.1}", x(*start), y(0.0));
         }
+        let mut dots = String::new();
         for (n, t) in at.iter().enumerate() {
             // A step: up at the moment it was reached.
             let _ = write!(
@@ -298,6 +304,16 @@ fn timeline_chart(reach: &[[Option<i64>; 4]]) -> String {
                 x(*t),
                 y(n as f64 + 1.0)
             );
+            // A few messages: each one a point, so that steps close together still read.
+            if reach.len() <= SMALL {
+                let _ = write!(
+                    dots,
+                    "<circle class=\"point\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"><title>{label} +{}</title></circle>",
+                    x(*t),
+                    y(n as f64 + 1.0),
+                    since(*t - first).trim_start_matches('+')
+                );
+            }
         }
         let _ = write!(
             svg,
@@ -308,9 +324,36 @@ fn timeline_chart(reach: &[[Option<i64>; 4]]) -> String {
             h - 4.0,
             at.len()
         );
+        svg.push_str(&dots);
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Up to this many messages, the acks chart marks each one and a table lists them.
+const SMALL: usize = 50;
+
+/// Each message's acks, as times after the first send: what a chart of a few messages cannot
+/// show apart.
+fn acks_table(reach: &[[Option<i64>; 4]]) -> String {
+    let Some(first) = reach.iter().filter_map(|r| r[0]).min() else {
+        return String::new();
+    };
+    let mut rows: Vec<&[Option<i64>; 4]> = reach.iter().collect();
+    rows.sort_by_key(|r| r[0].unwrap_or(i64::MAX));
+    let mut html = String::from(
+        "<table id=\"acks-by-message\"><tr><th>message</th><th>sent</th><th>delivered</th><th>read</th><th>replied</th></tr>",
+    );
+    for (n, r) in rows.iter().enumerate() {
+        let _ = write!(html, "<tr><td>{}</td>", n + 1);
+        for at in r.iter() {
+            let cell = at.map_or_else(|| "-".to_string(), |t| since(t - first));
+            let _ = write!(html, "<td>{cell}</td>");
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table><p>Times after the first send.</p>");
+    html
 }
 
 /// `+0s`, `+45s`, `+12m`, `+3.5h`.
@@ -329,6 +372,24 @@ mod tests {
     use super::*;
     use crate::queue::{CampaignId, Counts, Funnel};
     use crate::report::Failure;
+
+    #[test]
+    fn a_few_messages_get_a_point_each_and_a_table_of_their_acks() {
+        let reach = [
+            [Some(1_000), Some(1_400), None, None],
+            [Some(1_100), Some(1_300), Some(9_000), None],
+        ];
+        let chart = timeline_chart(&reach);
+        assert_eq!(chart.matches("class=\"point\"").count(), 5);
+        let table = acks_table(&reach);
+        assert!(
+            table.contains("<tr><td>1</td><td>+0.0s</td><td>+0.4s</td><td>-</td><td>-</td></tr>"),
+            "{table}"
+        );
+        assert!(table.contains("<td>+8.0s</td>"), "{table}");
+        let many: Vec<[Option<i64>; 4]> = (0..51).map(|i| [Some(i), None, None, None]).collect();
+        assert!(!timeline_chart(&many).contains("class=\"point\""));
+    }
 
     #[test]
     fn the_page_is_self_contained_and_escapes_what_it_shows() {
@@ -373,6 +434,8 @@ mod tests {
         }
         assert!(page.contains("1.5 s"));
         assert!(page.contains("delivered (67% of sent)"), "rates");
+        // The manager's page gives no configuration hints: the command line does.
+        assert!(page.contains("no price was given") && !page.contains("price = {"));
     }
 
     #[test]

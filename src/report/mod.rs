@@ -228,23 +228,53 @@ async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, Stri
             .get(key)
             .map(|v| serde_json::from_str::<String>(v).unwrap_or_else(|_| v.clone()))
     };
+    let zone = h
+        .timing
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<crate::timing::Timing>(t).ok())
+        .unwrap_or_default()
+        .fallback_zone();
+    let at = |ms: i64| local_time(ms, zone);
     let mut lines = vec![("channel", format!("{} (bot {})", h.channel, h.bot_id))];
+    let mut body = None;
     if let (Some(name), Some(language)) = (setting("template"), setting("language")) {
         lines.push(("template", format!("{name} ({language})")));
         if let Some(json) = store.cached_template(h.bot_id, &name, &language).await?
             && let Ok(template) = serde_json::from_str::<crate::convrs::wire::Template>(&json)
         {
-            lines.push(("template text", template.body_text().to_string()));
+            // Its placeholders named by the columns that fill them.
+            let columns: Vec<String> = setting("params")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| format!("[{c}]"))
+                .collect();
+            let text = template.body_text().to_string();
+            lines.push((
+                "template text",
+                crate::convrs::wire::render_body(&text, &columns),
+            ));
+            body = Some(text);
         }
     }
     if let Some(text) = setting("message") {
-        lines.push(("SMS text", text));
+        let label = if h.channel == "sms" {
+            "SMS text"
+        } else {
+            "text"
+        };
+        lines.push((label, text));
+    }
+    if let Some((line, payload)) = &h.first
+        && let Some(example) = example(payload, body.as_deref())
+    {
+        lines.push(("as sent (first row)", format!("line {line}: {example}")));
     }
     lines.push(("token", h.token.unwrap_or_else(|| "(not sent yet)".into())));
-    lines.push(("created", crate::clock::rfc3339_secs(h.created_at)));
+    lines.push(("created", at(h.created_at)));
     if let (Some(first), Some(last)) = (h.first_sent, h.last_sent) {
-        lines.push(("first send", crate::clock::rfc3339_secs(first)));
-        lines.push(("last send", crate::clock::rfc3339_secs(last)));
+        lines.push(("first send", at(first)));
+        lines.push(("last send", at(last)));
         let s = (last - first) / 1000;
         lines.push((
             "sending took",
@@ -269,6 +299,41 @@ async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, Stri
         ));
     }
     Ok(lines)
+}
+
+/// What the recipient of a frozen request reads: a template's body with its parameters, or
+/// the text of an SMS, a WhatsApp text or a route.
+fn example(payload: &str, body: Option<&str>) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_str(payload).ok()?;
+    if let Some(body) = body {
+        let params: Vec<String> = request["parameters"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["text"].as_str().map(str::to_string))
+            .collect();
+        return Some(crate::convrs::wire::render_body(body, &params));
+    }
+    request["message"].as_str().map(str::to_string)
+}
+
+/// A time for the manager: in the campaign's zone, the zone named (`2026-12-07 09:15:02
+/// Europe/London (GMT)`).
+pub fn local_time(ms: i64, zone: chrono_tz::Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            let t = t.with_timezone(&zone);
+            let abbreviation = t.format("%Z").to_string();
+            if abbreviation == zone.name() {
+                format!("{} {}", t.format("%Y-%m-%d %H:%M:%S"), zone.name())
+            } else {
+                format!(
+                    "{} {} ({abbreviation})",
+                    t.format("%Y-%m-%d %H:%M:%S"),
+                    zone.name()
+                )
+            }
+        })
+        .unwrap_or_default()
 }
 
 /// How many failed and uncertain recipients the page lists (the CSV has them all).
@@ -304,4 +369,33 @@ pub async fn write_html(store: &Store, id: CampaignId, path: &Path) -> Result<()
         page.as_bytes(),
     )
     .map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_in_the_campaigns_zone_with_the_zone_named() {
+        let at = 1_796_608_800_000; // 2026-12-07T02:00:00Z
+        assert_eq!(
+            super::local_time(at, chrono_tz::Europe::Paris),
+            "2026-12-07 03:00:00 Europe/Paris (CET)"
+        );
+        assert_eq!(
+            super::local_time(at, chrono_tz::UTC),
+            "2026-12-07 02:00:00 UTC"
+        );
+    }
+
+    #[test]
+    fn the_example_is_the_template_with_its_parameters_or_the_text() {
+        let template = r#"{"parameters":[{"type":"text","text":"Ann"}],"templateName":"t"}"#;
+        assert_eq!(
+            super::example(template, Some("Hi {{1}}!")).as_deref(),
+            Some("Hi Ann!")
+        );
+        assert_eq!(
+            super::example(r#"{"message":"Hi Bo"}"#, None).as_deref(),
+            Some("Hi Bo")
+        );
+    }
 }

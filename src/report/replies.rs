@@ -117,7 +117,7 @@ pub fn html(r: &Replies) -> String {
     }
     html.push_str("</table>");
     if r.possible_opt_outs > 0 {
-        html.push_str("<p>A possible opt-out opens with an opt-out keyword and says more; it is recorded, not acted on, unless <code>campaign opt-out possible act</code> is set.</p>");
+        html.push_str("<p>A possible opt-out opens with an opt-out keyword and says more; it is recorded, not acted on, unless the operator has chosen to act on such messages.</p>");
     }
     html
 }

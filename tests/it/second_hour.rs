@@ -201,3 +201,31 @@ async fn the_workers_live_page_shows_campaigns_tokens_and_reloads_itself_in_a_br
         "{dom}"
     );
 }
+
+#[test]
+fn where_only_rehearsals_ran_the_commands_say_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    let out = crate::helpers::campaign_cmd(dir.path(), &["run", "c.toml", "--sim", "--wait", "1s"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = crate::helpers::campaign_cmd(dir.path(), &["report", "c", "--html", "r.html"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("add --db campaign.sim.db to look at them"),
+        "{said}"
+    );
+    let out = crate::helpers::campaign_cmd(
+        dir.path(),
+        &["report", "c", "--html", "r.html", "--db", "campaign.sim.db"],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    // The price hint is the operator's: said here, not written on the manager's page.
+    assert!(said.contains("no cost on the report: add price"), "{said}");
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(!page.contains("price = {"));
+}
