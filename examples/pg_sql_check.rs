@@ -155,7 +155,7 @@ async fn scenario(dir: &std::path::Path) -> anyhow::Result<()> {
     let cancel = tokio_util::sync::CancellationToken::new();
     campaign::engine::run_campaign(&store, &client, id, &dispatch, &options, &cancel).await?;
     campaign::report::Overview::of(&store, id).await?;
-    campaign::report::write_csv(&store, id, &dir.join("r.csv")).await?;
+    campaign::report::write_csv(&store, id, &dir.join("r.csv"), Default::default()).await?;
     campaign::report::write_html(&store, id, &dir.join("r.html")).await?;
     store.list_campaigns(now).await?;
     store.expire_due(None, now).await?;

@@ -161,7 +161,10 @@ pub async fn load(
     opts: &LoadOptions,
 ) -> Result<Loaded, LoadError> {
     let stamp = source_stamp(def);
-    if let (false, false, None, None, Some(stamp)) = (
+    // A text's window moves with time: an unchanged file is checked again.
+    let rechecked = matches!(def.message, MessageSpec::Text(_));
+    if let (false, false, false, None, None, Some(stamp)) = (
+        rechecked,
         opts.dry_run,
         opts.new,
         &opts.rejects_file,
@@ -384,10 +387,6 @@ fn source_stamp(def: &Definition) -> Option<String> {
     let Source::Csv(path) = &def.source else {
         return None;
     };
-    // A text's window moves with time: an unchanged file is checked again.
-    if let MessageSpec::Text(_) = def.message {
-        return None;
-    }
     let meta = std::fs::metadata(path).ok()?;
     let modified = meta
         .modified()

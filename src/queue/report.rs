@@ -75,6 +75,37 @@ pub struct RecipientRow {
     pub queued_at: i64,
     pub sent_at: Option<i64>,
     pub delivered_at: Option<i64>,
+    /// When an ack first said it was read, or replied to (unix ms).
+    pub read_at: Option<i64>,
+    pub replied_at: Option<i64>,
+}
+
+impl RecipientRow {
+    /// Queued, sent, delivered, read and replied, each no earlier than the one before it:
+    /// callback timestamps have whole seconds, so a delivery can seem to come before the send
+    /// it follows (ours are to the millisecond); the order of the states decides.
+    pub fn times(&self) -> [Option<i64>; 5] {
+        let mut times = [
+            Some(self.queued_at),
+            self.sent_at,
+            self.delivered_at,
+            self.read_at,
+            self.replied_at,
+        ];
+        in_order(&mut times);
+        times
+    }
+}
+
+/// Each time made no earlier than the last known one before it.
+fn in_order(times: &mut [Option<i64>]) {
+    let mut before: Option<i64> = None;
+    for t in times.iter_mut() {
+        if let (Some(b), Some(at)) = (before, *t) {
+            *t = Some(at.max(b));
+        }
+        before = t.or(before);
+    }
 }
 
 impl Store {
@@ -201,11 +232,7 @@ impl Store {
                 // Callback timestamps have whole seconds: one can read earlier than the send
                 // it follows. A state is reached no earlier than the one before it.
                 let mut reach = [sent, delivered, read, replied];
-                for k in 1..reach.len() {
-                    if let (Some(before), Some(at)) = (reach[k - 1], reach[k]) {
-                        reach[k] = Some(at.max(before));
-                    }
-                }
+                in_order(&mut reach);
                 reach
             })
             .collect())
@@ -279,8 +306,11 @@ impl Store {
     }
 
     pub async fn recipients(&self, campaign: CampaignId) -> Result<Vec<RecipientRow>, StoreError> {
-        let rows = q("SELECT line, phone, state, ack, mid, attempts, error_code, error, created_at, sent_at, delivered_at
-             FROM messages WHERE campaign_id = $1 ORDER BY line, id",
+        let rows = q("SELECT m.line, m.phone, m.state, m.ack, m.mid, m.attempts, m.error_code, m.error,
+                    COALESCE(m.queued_ms, m.created_at), m.sent_at, m.delivered_at,
+                    MIN(CASE WHEN e.ack >= 3 THEN e.at_ms END), MIN(CASE WHEN e.ack = 10 THEN e.at_ms END)
+             FROM messages m LEFT JOIN events e ON e.message_id = m.id AND e.kind = 'ack'
+             WHERE m.campaign_id = $1 GROUP BY m.id ORDER BY m.line, m.id",
         )
         .bind(campaign)
         .fetch_all(self.pool())
@@ -299,6 +329,8 @@ impl Store {
                     queued_at: r.get(8),
                     sent_at: r.get(9),
                     delivered_at: r.get(10),
+                    read_at: r.get(11),
+                    replied_at: r.get(12),
                 })
             })
             .collect()
@@ -339,5 +371,34 @@ impl Store {
                 reason: r.get(3),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_second_callback_time_never_puts_a_state_before_the_one_it_follows() {
+        let row = RecipientRow {
+            line: 2,
+            phone: "+447911000001".into(),
+            state: MessageState::Read,
+            ack: Some(3),
+            mid: None,
+            attempts: 1,
+            error_code: None,
+            error: None,
+            queued_at: 1_000,
+            sent_at: Some(5_400),
+            // The callback said 00:00:05, the send was at 00:00:05.400.
+            delivered_at: Some(5_000),
+            read_at: None,
+            replied_at: Some(4_000),
+        };
+        assert_eq!(
+            row.times(),
+            [Some(1_000), Some(5_400), Some(5_400), None, Some(5_400)]
+        );
     }
 }

@@ -4,6 +4,7 @@
 mod html;
 pub mod live;
 mod pace;
+mod recipients;
 mod replies;
 mod usage;
 
@@ -11,11 +12,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::campaign::load::spreadsheet_safe;
 use crate::queue::{CampaignId, Counts, DeferredGroup, DeliveryTimes, Funnel, Store, StoreError};
 
 pub use html::render as html;
 pub use pace::Pace;
+pub use recipients::{CsvOutput, Written, write_csv};
 pub use replies::Replies;
 pub use usage::{Cost, Usage};
 
@@ -155,65 +156,6 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error("cannot write {path}: {error}")]
     Write { path: String, error: std::io::Error },
-}
-
-/// One row per recipient: source line, phone, state, ack, mid, attempts, error, times, and
-/// the recipient's last opt-out or possible opt-out (what it said, when). Cells a spreadsheet
-/// would run as formulas are neutralised.
-pub async fn write_csv(store: &Store, id: CampaignId, path: &Path) -> Result<usize, ReportError> {
-    let fail = |error: std::io::Error| ReportError::Write {
-        path: path.display().to_string(),
-        error,
-    };
-    let mut out = csv::Writer::from_writer(crate::files::write_private(path).map_err(fail)?);
-    out.write_record([
-        "line",
-        "phone",
-        "state",
-        "ack",
-        "mid",
-        "attempts",
-        "error_code",
-        "error",
-        "queued_at",
-        "sent_at",
-        "delivered_at",
-        "opt_out",
-        "opt_out_text",
-        "opt_out_at",
-    ])
-    .map_err(|e| fail(e.into()))?;
-    let rows = store.recipients(id).await?;
-    let replies = Replies::of(store.replies(id).await?);
-    let opt_outs = replies.by_recipient();
-    let time = |ms: Option<i64>| {
-        ms.and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_default()
-    };
-    for r in &rows {
-        let opt_out = opt_outs.get(r.phone.as_str());
-        let cells = [
-            r.line.to_string(),
-            r.phone.clone(),
-            r.state.to_string(),
-            r.ack.map(|a| a.to_string()).unwrap_or_default(),
-            r.mid.clone().unwrap_or_default(),
-            r.attempts.to_string(),
-            r.error_code.map(|c| c.to_string()).unwrap_or_default(),
-            r.error.clone().unwrap_or_default(),
-            time(Some(r.queued_at)),
-            time(r.sent_at),
-            time(r.delivered_at),
-            opt_out.map(|o| o.verdict.to_string()).unwrap_or_default(),
-            opt_out.map(|o| o.text.clone()).unwrap_or_default(),
-            time(opt_out.map(|o| o.at_ms)),
-        ];
-        out.write_record(cells.iter().map(|c| spreadsheet_safe(c)))
-            .map_err(|e| fail(e.into()))?;
-    }
-    out.flush().map_err(fail)?;
-    Ok(rows.len())
 }
 
 /// The report's header, as (label, value) lines: what was sent, with which token, when, and

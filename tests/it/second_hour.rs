@@ -229,3 +229,86 @@ fn where_only_rehearsals_ran_the_commands_say_where_they_are() {
     let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert!(!page.contains("price = {"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recipients_csv_opens_in_the_spreadsheet_the_source_came_from_with_its_columns() {
+    let sim = spawn_sim(|c| c.number_rate = 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Excel in a `;` locale, saved as "CSV UTF-8": a BOM, semicolons, CRLF.
+    let csv = format!(
+        "\u{feff}phone;name;city\r\n{};Zoë;Zürich\r\n{};Bob;Lyon\r\n",
+        uk_mobile(1),
+        uk_mobile(2)
+    );
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "channel = \"sms\"\nbot_id = 3941\ncsv = \"r.csv\"\nmessage = \"Hi {name}\"\n",
+    )
+    .unwrap();
+    campaign_ok(dir.path(), &sim, &["run", "c.toml", "--wait", "20s"]);
+    let report = |args: &[&str]| {
+        let out = crate::helpers::campaign_cmd(
+            dir.path(),
+            &[&["report", "c", "--csv", "out.csv"], args].concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            std::fs::read(dir.path().join("out.csv")).unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (bytes, said) = report(&[]);
+    assert!(
+        said.contains("delimiter ';', with a BOM, with the source's columns"),
+        "{said}"
+    );
+    assert!(
+        bytes.starts_with(b"\xef\xbb\xbf"),
+        "a BOM, as the source had"
+    );
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("line;phone;state;")
+            && lines[0].contains(";read_at;replied_at;")
+            && lines[0].ends_with(";source.phone;name;city"),
+        "{}",
+        lines[0]
+    );
+    let zoe = lines.iter().find(|l| l.contains("Zoë")).unwrap();
+    assert!(
+        zoe.ends_with(&format!(";{};Zoë;Zürich", uk_mobile(1))),
+        "{zoe}"
+    );
+    // No time is earlier than the one before it: queued, sent, delivered, read, replied.
+    for line in &lines[1..] {
+        let cells: Vec<&str> = line.split(';').collect();
+        let times: Vec<&str> = cells[8..13]
+            .iter()
+            .copied()
+            .filter(|t| !t.is_empty())
+            .collect();
+        let mut sorted = times.clone();
+        sorted.sort();
+        assert_eq!(times, sorted, "{line}");
+    }
+    // The flags say otherwise; and a source changed since it was loaded is not joined.
+    let (bytes, _) = report(&["--delimiter", ",", "--no-bom"]);
+    assert!(bytes.starts_with(b"line,phone,state,"));
+    std::fs::write(dir.path().join("r.csv"), "phone;name\r\n").unwrap();
+    let (bytes, said) = report(&[]);
+    assert!(said.contains("is no longer as it was loaded"), "{said}");
+    assert!(
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("opt_out_at")
+    );
+}

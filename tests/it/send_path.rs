@@ -180,7 +180,7 @@ async fn the_token_never_reaches_the_database_even_when_the_api_echoes_it_back()
             .contains("[secret removed]"),
         "the echo is kept, without the token: {overview:?}"
     );
-    campaign::report::write_csv(&store, id, &dir.path().join("r.csv"))
+    campaign::report::write_csv(&store, id, &dir.path().join("r.csv"), Default::default())
         .await
         .unwrap();
     drop(store);

@@ -120,6 +120,10 @@ async fn the_rest(scene: Scene) {
         "1005 is not permanent"
     );
     assert_eq!(store.retry_uncertain(id).await.unwrap(), 0);
+    // `run --at`: the two queued (released, and failed then retried) wait until then.
+    let at = store.now_ms() + 3_600_000;
+    assert_eq!(store.hold_until(id, at).await.unwrap(), 2);
+    assert_eq!(store.deferred(id, at - 1).await.unwrap()[0].first_at, at);
     store.suppressed_set().await.unwrap();
     store.stop_token("fp:rest", "a test").await.unwrap();
     assert!(store.clear_token_stop("fp:rest").await.unwrap());
