@@ -92,7 +92,12 @@ async fn reports_have_a_row_per_recipient_and_charts_a_browser_finds() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 7, "header and one row per recipient: {csv}");
     assert!(lines[0].starts_with("line,phone,state,ack,mid,attempts,error_code,error"));
-    assert!(lines[0].ends_with(",opt_out,opt_out_text,opt_out_at"));
+    // Then the source row's own columns (its phone column under another name).
+    assert!(
+        lines[0].ends_with(",opt_out,opt_out_text,opt_out_at,source.phone,name,order,key"),
+        "{}",
+        lines[0]
+    );
     let opted = lines.iter().find(|l| l.contains("+447911000011")).unwrap();
     assert!(opted.contains(",opt-out,STOP,"), "{opted}");
     assert!(
