@@ -150,7 +150,9 @@ impl Api {
         required: bool,
     ) -> anyhow::Result<Api> {
         if use_sim {
-            let token = format!("sim-{}", unique_label());
+            // One token for every rehearsal: a rehearsal campaign resumed keeps its token's
+            // fingerprint (and its lease and limits) as a real one does.
+            let token = REHEARSAL_TOKEN.to_string();
             let config = SimConfig {
                 tokens: vec![token.clone()],
                 ack_delay: std::time::Duration::from_millis(300),
@@ -195,11 +197,5 @@ impl Api {
     }
 }
 
-/// A label unique to this process and moment, for the in-process simulator's token.
-fn unique_label() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}{:x}", nanos, std::process::id())
-}
+/// The in-process simulator's token (a rehearsal's database never holds a real one).
+const REHEARSAL_TOKEN: &str = "sim-rehearsal";

@@ -60,9 +60,29 @@ pub async fn run(
         }
         Action::Cancel => {
             let n = store.cancel(id).await?;
-            crate::show!(
-                "campaign {id} cancelled: {n} message(s) not sent yet are cancelled; those sent already are left as they are"
+            // The figures `status` shows right after: the campaign's cancelled in all (some
+            // may have been before, e.g. already reached by an earlier campaign of its name),
+            // and those in flight, which are cancelled too if they come back unsent.
+            let c = store.counts(id).await?;
+            let mut said = format!(
+                "campaign {id} cancelled: {}",
+                crate::terminal::counted(
+                    n,
+                    "queued message cancelled now",
+                    "queued messages cancelled now"
+                )
             );
+            if c.cancelled != n as i64 {
+                said.push_str(&format!(" ({} cancelled in all)", c.cancelled));
+            }
+            if c.sending > 0 {
+                said.push_str(&format!(
+                    "; {} being sent finish, and are cancelled if they come back unsent",
+                    c.sending
+                ));
+            }
+            said.push_str("; those sent already are left as they are");
+            crate::show!("{said}");
         }
     }
     Ok(ExitCode::SUCCESS)

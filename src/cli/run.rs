@@ -38,9 +38,11 @@ pub struct RunArgs {
     /// With --new: send to recipients an earlier campaign of this name reached, too.
     #[arg(long, requires = "new")]
     pub include_reached: bool,
-    /// How long to wait for delivery acks after sending (e.g. 30s, 10m, 1h; at most 30 days).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
-    pub wait: Duration,
+    /// How long to wait for delivery acks after sending (e.g. 30s, 10m, 1h; at most 30 days)
+    /// [default: 10m]. A rehearsal (--sim) given --wait also waits for the simulator's read
+    /// receipts and replies within it.
+    #[arg(long, value_parser = parse_duration)]
+    pub wait: Option<Duration>,
     /// Return once everything is sent, without waiting for acks.
     #[arg(long)]
     pub no_wait: bool,
@@ -75,6 +77,9 @@ pub struct RunArgs {
 }
 
 pub(super) use super::send_args::DEFER_AFTER;
+
+/// How long a run waits for delivery acks unless --wait says.
+const DEFAULT_WAIT: Duration = Duration::from_secs(600);
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(reconcile_after) = args.send.reconcile_after {
@@ -227,6 +232,15 @@ async fn send(
     at: Option<(i64, String)>,
 ) -> anyhow::Result<ExitCode> {
     let id = target.id;
+    if args.campaign.sim {
+        let left = store.forget_earlier_sends(id, store.now_ms()).await?;
+        if left > 0 && !args.json {
+            crate::tell!(
+                "{} sent by an earlier rehearsal no longer followed: the simulator that took them is gone",
+                crate::terminal::counted(left, "message", "messages")
+            );
+        }
+    }
     if let Some((at_ms, shown)) = &at {
         let held = store.hold_until(id, *at_ms).await?;
         if !args.json {
@@ -311,7 +325,8 @@ async fn options(
     };
     let run_opts = RunOptions {
         polls: settings.polls,
-        wait: (!args.no_wait).then_some(args.wait),
+        wait: (!args.no_wait).then_some(args.wait.unwrap_or(DEFAULT_WAIT)),
+        until_settled: args.campaign.sim && args.wait.is_some(),
         reconcile_after: settings.reconcile_after,
         priority,
         detach: args.detach || args.at.is_some(),
@@ -354,7 +369,7 @@ fn exit_code(id: crate::queue::CampaignId, report: &engine::RunReport, args: &Ru
             if *unsettled > 0 {
                 crate::tell!(
                     "{unsettled} message(s) not yet delivered after {:?}; `campaign status {id}` shows them later",
-                    args.wait
+                    args.wait.unwrap_or(DEFAULT_WAIT)
                 );
             }
             ExitCode::SUCCESS

@@ -53,6 +53,9 @@ impl std::fmt::Debug for Notice {
 pub struct RunOptions {
     /// How long to wait for delivery acks once sending is over; `None` returns once all is sent.
     pub wait: Option<Duration>,
+    /// Within `wait`, go on polling once all is delivered, until no message awaits an ack
+    /// (read receipts, replies): a rehearsal asked to wait shows the simulator's replies.
+    pub until_settled: bool,
     /// How long after an attempt a conversation without the message proves it was not sent.
     pub reconcile_after: Duration,
     /// When and how often to poll GetMessageDetails.
@@ -76,6 +79,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             wait: Some(Duration::from_secs(600)),
+            until_settled: false,
             reconcile_after: Duration::from_secs(60),
             polls: PollSchedule::default(),
             lease: Duration::from_secs(30),
@@ -422,6 +426,17 @@ async fn await_acks(
     // The wait for acks counts from the end of sending, however long sending took.
     let deadline = tokio::time::Instant::now() + wait;
     let unsettled = await_delivery(store, client, campaign, &opts.polls, deadline, cancel).await?;
+    if opts.until_settled && !cancel.is_cancelled() {
+        crate::tracking::poller::track_acks(
+            store,
+            client,
+            &[campaign],
+            &opts.polls,
+            deadline,
+            cancel,
+        )
+        .await?;
+    }
     Ok(if cancel.is_cancelled() {
         RunEnd::Interrupted
     } else {

@@ -148,6 +148,30 @@ impl Store {
         .await?)
     }
 
+    /// Stops following what the campaign sent before `before_ms`, and reading its recipients'
+    /// conversations (a rehearsal resumed: the simulator that took those messages is gone,
+    /// and the new one knows none of them); how many messages were left.
+    pub async fn forget_earlier_sends(
+        &self,
+        campaign: CampaignId,
+        before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin(Lock::Beside).await?;
+        let left = q("UPDATE messages SET next_poll_at = NULL
+             WHERE campaign_id = $1 AND next_poll_at IS NOT NULL AND sent_at < $2")
+        .bind(campaign)
+        .bind(before_ms)
+        .execute(&mut tx)
+        .await?;
+        q("DELETE FROM conversation_reads WHERE campaign_id = $1 AND since_ms < $2")
+            .bind(campaign)
+            .bind(before_ms)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(left.rows_affected())
+    }
+
     /// Schedules the next poll (`None`: stop polling this message).
     pub async fn schedule_poll(
         &self,

@@ -189,3 +189,31 @@ async fn pause_and_cancel_refuse_a_finished_campaign_and_resume_one_not_paused()
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["state"], "finished", "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_says_the_cancelled_count_that_status_shows_right_after() {
+    let sim = spawn_sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::helpers::ann_and_bob(d, None);
+    std::fs::write(
+        d.join("c.toml"),
+        "channel = \"sms\"\nbot_id = 3941\ncsv = \"r.csv\"\nmessage = \"Hi {name}\"\n",
+    )
+    .unwrap();
+    crate::helpers::campaign_ok(d, &sim, &["run", "c.toml", "--no-wait"]);
+    // A new campaign of the name, one more recipient: Ann and Bob are cancelled at once (the
+    // first reached them), Cy waits for a worker.
+    let mut csv = std::fs::read_to_string(d.join("r.csv")).unwrap();
+    csv.push_str(&format!("{},Cy\n", uk_mobile(3)));
+    std::fs::write(d.join("r.csv"), csv).unwrap();
+    crate::helpers::campaign_ok(d, &sim, &["run", "c.toml", "--new", "--detach"]);
+    let (_, said) = control(d, &["cancel", "2"]);
+    let status = campaign_cmd(d, &["status", "2", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["counts"]["cancelled"], 3, "{status}");
+    assert!(
+        said.contains("1 queued message cancelled now (3 cancelled in all)"),
+        "{said}"
+    );
+}

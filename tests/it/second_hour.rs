@@ -312,3 +312,33 @@ async fn the_recipients_csv_opens_in_the_spreadsheet_the_source_came_from_with_i
             .ends_with("opt_out_at")
     );
 }
+
+#[test]
+fn a_rehearsal_resumed_keeps_its_token_and_does_not_ask_the_new_simulator_about_old_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    sms_campaign(dir.path());
+    let run = |wait: &str| {
+        let out = crate::helpers::campaign_cmd(
+            dir.path(),
+            &["run", "c.toml", "--sim", "--wait", wait, "-v"],
+        );
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{said}");
+        let listed = crate::helpers::campaign_cmd(
+            dir.path(),
+            &["list", "--json", "--db", "campaign.sim.db"],
+        );
+        let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        (said, listed[0]["token"].clone())
+    };
+    let (_, first) = run("0s");
+    // Polling on: an old mid asked of the new simulator would be answered 1020.
+    let (said, again) = run("2s");
+    assert!(first.is_string());
+    assert_eq!(first, again, "one fingerprint for every rehearsal");
+    assert!(
+        said.contains("2 messages sent by an earlier rehearsal no longer followed"),
+        "{said}"
+    );
+    assert!(!said.contains("1020"), "{said}");
+}

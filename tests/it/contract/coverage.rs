@@ -124,6 +124,8 @@ async fn the_rest(scene: Scene) {
     let at = store.now_ms() + 3_600_000;
     assert_eq!(store.hold_until(id, at).await.unwrap(), 2);
     assert_eq!(store.deferred(id, at - 1).await.unwrap()[0].first_at, at);
+    // A rehearsal resumed forgets what an earlier simulator took: here, the one sent.
+    assert_eq!(store.forget_earlier_sends(id, i64::MAX).await.unwrap(), 1);
     store.suppressed_set().await.unwrap();
     store.stop_token("fp:rest", "a test").await.unwrap();
     assert!(store.clear_token_stop("fp:rest").await.unwrap());
