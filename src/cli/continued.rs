@@ -5,20 +5,27 @@
 use super::campaign_args::CampaignArgs;
 use crate::campaign::definition::Channel;
 use crate::engine::Target;
-use crate::queue::{Found, Store};
+use crate::queue::{CampaignId, Found, Store};
 
-/// The campaign `args.source` names, when it is not a file; `None` to load the source.
-pub async fn campaign(store: &Store, args: &CampaignArgs) -> anyhow::Result<Option<Target>> {
+/// The stored campaign `args.source` names, when it is not a file; `None` to load the source.
+pub async fn stored(store: &Store, args: &CampaignArgs) -> anyhow::Result<Option<CampaignId>> {
     if args.source.exists() {
         return Ok(None);
     }
     let given = args.source.to_string_lossy();
-    let id = match store.find_campaign(&given).await? {
-        Found::One(id) => id,
+    match store.find_campaign(&given).await? {
+        Found::One(id) => Ok(Some(id)),
         // Neither a file nor a campaign: loading it says the file is missing.
-        Found::None => return Ok(None),
+        Found::None => Ok(None),
         // Which one: the error names their ids.
-        Found::Several(_) => return super::control::resolve(store, &given).await.map(|_| None),
+        Found::Several(_) => super::control::resolve(store, &given).await.map(|_| None),
+    }
+}
+
+/// The campaign `args.source` names, when it is not a file; `None` to load the source.
+pub async fn campaign(store: &Store, args: &CampaignArgs) -> anyhow::Result<Option<Target>> {
+    let Some(id) = stored(store, args).await? else {
+        return Ok(None);
     };
     if let Some(flag) = args.defining_flag() {
         anyhow::bail!(

@@ -1,5 +1,5 @@
 //! `campaign send-test SOURCE --to NUMBER`: one message of a campaign, rendered from a row of
-//! its source, sent to the given test recipients through the same verdicts as a campaign's
+//! its source (or, for a campaign named by id or name, as it was frozen at its queueing), sent to the given test recipients through the same verdicts as a campaign's
 //! sends; the API's answer printed and the message's acks followed for a while. A test is not
 //! part of the campaign: nothing of it is stored, so it is neither counted in the campaign nor
 //! deduplicated against it.
@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::GlobalArgs;
 use super::campaign_args::{Api, CampaignArgs};
 use super::flags::parse_duration;
+use crate::campaign::definition::Channel;
 use crate::campaign::sample::{Sample, samples};
 use crate::convrs::{Ack, Client, Verdict};
 
@@ -73,20 +74,35 @@ struct SeenAck {
 }
 
 pub async fn run(global: &GlobalArgs, args: &SendTestArgs) -> anyhow::Result<ExitCode> {
-    let def = args.campaign.definition()?;
     let store = global
         .store(super::validate::purpose_of(args.campaign.sim))
         .await?;
+    let stored = super::continued::stored(&store, &args.campaign).await?;
+    let def = match stored {
+        Some(_) => None,
+        None => Some(args.campaign.definition()?),
+    };
     let api = Api::connect(global, args.campaign.sim, true).await?;
     let client = api.client.clone().expect("a client when required");
-    let rendered = samples(&def, &store, Some(&client), args.row, &args.set, &args.to).await;
+    let ready = match (stored, &def) {
+        (Some(id), _) => stored_tests(&store, id, args).await,
+        (None, Some(def)) => samples(def, &store, Some(&client), args.row, &args.set, &args.to)
+            .await
+            .map(|s| {
+                (
+                    def.channel().send_command(),
+                    s.into_iter().map(Ready::of).collect(),
+                )
+            })
+            .map_err(anyhow::Error::from),
+        (None, None) => unreachable!("a definition when no campaign is named"),
+    };
     let suppressed = store.suppressed_set().await;
     store.close().await;
-    let (rendered, suppressed) = (rendered?, suppressed?);
-    let command = def.channel().send_command();
+    let ((command, ready), suppressed) = (ready?, suppressed?);
     let mut tested = vec![];
-    for sample in rendered {
-        let done = send(&client, command, sample, &suppressed).await;
+    for one in ready {
+        let done = send(&client, command, one, &suppressed).await;
         if !args.json {
             crate::show!("{}", describe(&done));
         }
@@ -104,15 +120,133 @@ pub async fn run(global: &GlobalArgs, args: &SendTestArgs) -> anyhow::Result<Exi
     })
 }
 
+/// One test, ready to send (its request, what it reads, who it goes to), or why not.
+struct Ready {
+    to: String,
+    line: u64,
+    message: Result<Message, String>,
+}
+
+struct Message {
+    payload: String,
+    text: String,
+    /// As the suppression list keys it: the number, else the uid.
+    recipient: String,
+    uid: Option<String>,
+}
+
+impl Ready {
+    fn of(sample: Sample) -> Ready {
+        Ready {
+            to: sample.to,
+            line: sample.line,
+            message: sample
+                .checked
+                .map(|c| Message {
+                    payload: c.payload,
+                    text: c.text,
+                    recipient: c.recipient,
+                    uid: c.uid,
+                })
+                .map_err(|r| format!("field {}: {}", r.field, r.reason)),
+        }
+    }
+}
+
+/// A stored campaign's message of line `--row` (default: the first) as it was frozen, to each
+/// test recipient instead: its number (or, for a text, its uid) put in the request.
+async fn stored_tests(
+    store: &crate::queue::Store,
+    id: crate::queue::CampaignId,
+    args: &SendTestArgs,
+) -> anyhow::Result<(&'static str, Vec<Ready>)> {
+    if let Some(flag) = args.campaign.defining_flag() {
+        anyhow::bail!(
+            "campaign {id} is sent as it is stored: drop {flag}, or give its campaign file to render one with other settings"
+        );
+    }
+    anyhow::ensure!(
+        args.set.is_empty(),
+        "campaign {id}'s messages are frozen as they were queued: --set changes nothing; give its campaign file to render one with other values"
+    );
+    let row = args.row.map(|r| r as i64);
+    let Some((line, payload)) = store.message_at_line(id, row).await? else {
+        anyhow::bail!(
+            "campaign {id} has no message of line {}: `campaign report {id} --csv FILE` lists its lines",
+            args.row.map_or_else(|| "any".into(), |r| r.to_string())
+        );
+    };
+    let (_, channel) = store.name_and_channel(id).await?;
+    let channel = Channel::from_stored(&channel);
+    let header = store.report_header(id).await?;
+    let request: serde_json::Value = serde_json::from_str(&payload)?;
+    let body = match (
+        request["templateName"].as_str(),
+        request["language"].as_str(),
+    ) {
+        (Some(name), Some(language)) => store
+            .cached_template(header.bot_id, name, language)
+            .await?
+            .and_then(|t| serde_json::from_str::<crate::convrs::wire::Template>(&t).ok())
+            .map(|t| t.body_text().to_string()),
+        _ => None,
+    };
+    let text = crate::report::example(&payload, body.as_deref()).unwrap_or_default();
+    let ready = args
+        .to
+        .iter()
+        .map(|to| Ready {
+            to: to.clone(),
+            line: line as u64,
+            message: for_recipient(&request, channel, header.bot_id, to).map(
+                |(payload, recipient, uid)| Message {
+                    payload,
+                    text: text.clone(),
+                    recipient,
+                    uid,
+                },
+            ),
+        })
+        .collect();
+    Ok((channel.send_command(), ready))
+}
+
+/// The frozen request sent to `to` instead: (request, recipient key, uid).
+fn for_recipient(
+    request: &serde_json::Value,
+    channel: Channel,
+    bot_id: i64,
+    to: &str,
+) -> Result<(String, String, Option<String>), String> {
+    let mut request = request.clone();
+    let number = crate::phone::PhoneNumber::parse(to, None);
+    if channel == Channel::Text {
+        let uid = match &number {
+            Ok(n) if !to.contains("-wa3-") => {
+                crate::convrs::uid_of_number(bot_id, "wa3", n.as_str())
+            }
+            _ => to.trim().to_string(),
+        };
+        request["uid"] = uid.clone().into();
+        let recipient =
+            crate::convrs::phone_of_uid(&uid).map_or_else(|| uid.clone(), |p| p.to_string());
+        return Ok((request.to_string(), recipient, Some(uid)));
+    }
+    let number =
+        number.map_err(|e| format!("'{to}': {e} (give it in international form, +44...)"))?;
+    request["phone"] = number.to_string().into();
+    Ok((request.to_string(), number.to_string(), None))
+}
+
 async fn send(
     client: &Client,
     command: &str,
-    sample: Sample,
+    ready: Ready,
     suppressed: &std::collections::HashSet<String>,
 ) -> Tested {
     let mut tested = Tested {
-        to: sample.to,
-        line: sample.line,
+        to: ready.to,
+        line: ready.line,
         text: None,
         sent: false,
         outcome: String::new(),
@@ -120,22 +254,22 @@ async fn send(
         uid: None,
         acks: vec![],
     };
-    let checked = match sample.checked {
-        Ok(checked) => checked,
-        Err(reject) => {
-            tested.outcome = format!("not sent: field {}: {}", reject.field, reject.reason);
+    let message = match ready.message {
+        Ok(message) => message,
+        Err(why) => {
+            tested.outcome = format!("not sent: {why}");
             return tested;
         }
     };
-    tested.text = Some(checked.text.clone());
-    if suppressed.contains(&checked.recipient) {
+    tested.text = Some(message.text.clone());
+    if suppressed.contains(&message.recipient) {
         tested.outcome = format!(
             "not sent: {} is on the suppression list (`campaign suppress list` says why)",
-            checked.recipient
+            message.recipient
         );
         return tested;
     }
-    match client.send_frozen(command, &checked.payload, None).await {
+    match client.send_frozen(command, &message.payload, None).await {
         Verdict::Accepted { mid, uid } => {
             tested.sent = true;
             tested.outcome = format!("accepted: message id {mid}");
@@ -146,7 +280,7 @@ async fn send(
             tested.sent = true;
             tested.outcome =
                 "accepted (a text has no message id, so its acks cannot be followed)".into();
-            tested.uid = checked.uid;
+            tested.uid = message.uid;
         }
         other => tested.outcome = format!("not sent: {}", verdict_reason(&other)),
     }

@@ -278,6 +278,24 @@ impl Store {
         Ok(header)
     }
 
+    /// The frozen request of the campaign's message from source line `line` (default: the
+    /// first line), and its line.
+    pub async fn message_at_line(
+        &self,
+        campaign: CampaignId,
+        line: Option<i64>,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let found: Option<(i64, String)> = q_as(
+            "SELECT line, payload FROM messages WHERE campaign_id = $1 AND line >= $2
+             ORDER BY line, id LIMIT 1",
+        )
+        .bind(campaign)
+        .bind(line.unwrap_or(0))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.filter(|(at, _)| line.is_none_or(|l| l == *at)))
+    }
+
     /// The first `limit` failed or uncertain recipients, by source line: (line, phone, state,
     /// why), and how many there are in all.
     pub async fn troubled(

@@ -245,7 +245,7 @@ async fn header(store: &Store, id: CampaignId) -> Result<Vec<(&'static str, Stri
 
 /// What the recipient of a frozen request reads: a template's body with its parameters, or
 /// the text of an SMS, a WhatsApp text or a route.
-fn example(payload: &str, body: Option<&str>) -> Option<String> {
+pub fn example(payload: &str, body: Option<&str>) -> Option<String> {
     let request: serde_json::Value = serde_json::from_str(payload).ok()?;
     if let Some(body) = body {
         let params: Vec<String> = request["parameters"]

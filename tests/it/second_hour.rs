@@ -65,6 +65,32 @@ async fn a_test_send_renders_the_chosen_row_for_each_test_number_and_is_not_part
         .collect();
     run.sort();
     assert_eq!(run, ["Hi Ann, see you soon", "Hi Bob, see you soon"]);
+    // A stored campaign, by name: its message of line 3 as it was frozen, to the test number.
+    let out = spawn_campaign(
+        dir.path(),
+        &sim,
+        &[
+            "send-test",
+            "c",
+            "--to",
+            &me,
+            "--row",
+            "3",
+            "--json",
+            "--follow",
+            "0s",
+        ],
+    )
+    .wait_with_output()
+    .unwrap();
+    let stored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{stored}");
+    assert_eq!(stored[0]["text"], "Hi Bob, see you soon", "{stored}");
+    let last = accepted_to(&sim, "+44").pop().unwrap();
+    assert_eq!(
+        (last.phone, last.message.as_deref()),
+        (me.clone(), Some("Hi Bob, see you soon"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
