@@ -50,7 +50,22 @@ pub struct TrackArgs {
 
 pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCode> {
     super::run::check_reconcile_after(args.reconcile_after, global.request_timeout);
-    let store = global.store(Purpose::Real).await?;
+    let store = match global.store(Purpose::Real).await {
+        Err(e)
+            if matches!(
+                e.downcast_ref::<crate::queue::StoreError>(),
+                Some(crate::queue::StoreError::WrongPurpose { .. })
+            ) =>
+        {
+            anyhow::bail!(
+                "{e}\nA rehearsal cannot be tracked later: its simulator ends with its run, and \
+                 nothing else knows its messages. Run the rehearsal with --wait (e.g. --wait 2m) \
+                 to wait for its read receipts and replies, then look with `campaign status \
+                 --db campaign.sim.db`"
+            )
+        }
+        store => store?,
+    };
     let api = Api::connect(global, false, true).await?;
     let Some(client) = api.client.as_ref() else {
         anyhow::bail!("tracking needs the API: set CONVRS_TOKEN and CONVRS_API_URL");

@@ -367,4 +367,11 @@ fn a_rehearsal_resumed_keeps_its_token_and_does_not_ask_the_new_simulator_about_
         "{said}"
     );
     assert!(!said.contains("1020"), "{said}");
+    // Later, nothing knows its messages: tracking says so and what to do instead.
+    let track = crate::helpers::campaign_cmd(dir.path(), &["track", "--db", "campaign.sim.db"]);
+    let said = String::from_utf8_lossy(&track.stderr);
+    assert!(
+        !track.status.success() && said.contains("Run the rehearsal with --wait"),
+        "{said}"
+    );
 }

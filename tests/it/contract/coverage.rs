@@ -106,8 +106,20 @@ async fn the_rest(scene: Scene) {
     store.next_poll(id).await.unwrap();
     store.troubled(id, 10).await.unwrap();
     let (line, _) = store.message_at_line(id, None).await.unwrap().unwrap();
-    assert!(store.message_at_line(id, Some(line)).await.unwrap().is_some());
-    assert!(store.message_at_line(id, Some(line + 1000)).await.unwrap().is_none());
+    assert!(
+        store
+            .message_at_line(id, Some(line))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .message_at_line(id, Some(line + 1000))
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.campaigns_to_track().await.unwrap();
     store.campaigns_to_track_on("fp:rest").await.unwrap();
     store.sendable_campaigns("fp:rest", i64::MAX).await.unwrap();
