@@ -86,6 +86,8 @@ pub struct LoadOptions {
     /// With `new`: send to recipients an earlier campaign of the name reached, too.
     pub include_reached: bool,
     pub rejects_file: Option<PathBuf>,
+    /// Whether the rejects file begins with a BOM (`None`: as the source did).
+    pub rejects_bom: Option<bool>,
     /// Queue into this batch of a scheduled campaign (its run fired): the source is read
     /// again, and with a dedupe key a recipient an earlier batch has is not queued.
     pub batch: Option<i64>,
@@ -203,7 +205,11 @@ pub async fn load(
     })?;
     warnings.extend(checker.notes.iter().cloned());
     let replies = reply_windows(store, client, def, opts).await?;
-    let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref(), dialect)
+    let written = Dialect {
+        bom: opts.rejects_bom.unwrap_or(dialect.bom),
+        ..dialect
+    };
+    let mut loader = Loader::new(checker, suppressed, opts.rejects_file.as_deref(), written)
         .map_err(LoadError::RejectsFile)?
         .with_window(def.timing.send_window.clone(), crate::clock::now_ms())
         .with_replies(replies);

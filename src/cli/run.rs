@@ -74,6 +74,13 @@ pub struct RunArgs {
     /// Write rejected rows to this CSV file.
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// Begin the rejects file with a UTF-8 BOM (Excel then reads its accents right) [default:
+    /// as the source did; its delimiter is the source's, or --delimiter's].
+    #[arg(long, requires = "rejects", conflicts_with = "no_bom")]
+    pub bom: bool,
+    /// No BOM in the rejects file, even when the source had one.
+    #[arg(long, requires = "rejects")]
+    pub no_bom: bool,
 }
 
 pub(super) use super::send_args::DEFER_AFTER;
@@ -153,6 +160,7 @@ async fn load(
         resume: args.resume || batch.is_some(),
         include_reached: args.include_reached,
         rejects_file: args.rejects.clone(),
+        rejects_bom: (args.bom || args.no_bom).then_some(args.bom),
         batch,
         conversation_rate: args.send.poll_rate,
     };

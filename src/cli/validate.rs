@@ -21,9 +21,16 @@ pub struct ValidateArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
-    /// Write the rejected rows to this CSV file.
+    /// Write rejected rows to this CSV file.
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// Begin the rejects file with a UTF-8 BOM (Excel then reads its accents right) [default:
+    /// as the source did; its delimiter is the source's, or --delimiter's].
+    #[arg(long, requires = "rejects", conflicts_with = "no_bom")]
+    pub bom: bool,
+    /// No BOM in the rejects file, even when the source had one.
+    #[arg(long, requires = "rejects")]
+    pub no_bom: bool,
 }
 
 /// A rehearsal (`--sim`) uses a rehearsal database; anything else is about real sending.
@@ -42,6 +49,7 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs) -> anyhow::Result<Exi
     let opts = LoadOptions {
         dry_run: true,
         rejects_file: args.rejects.clone(),
+        rejects_bom: (args.bom || args.no_bom).then_some(args.bom),
         ..LoadOptions::default()
     };
     let loaded = campaign::load(&def, &store, api.client.as_ref(), &opts).await;

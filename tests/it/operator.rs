@@ -418,4 +418,14 @@ fn the_rejects_file_follows_the_inputs_delimiter_and_bom_and_reads_back() {
     std::fs::copy(d.join("rejects.csv"), d.join("fixed.csv")).unwrap();
     let again = String::from_utf8(rejects("fixed.csv")).unwrap();
     assert!(again.starts_with("\u{feff}line;field;reason;"), "{again:?}");
+    // Unless told otherwise.
+    let args = [
+        &["validate", "semi.csv"][..],
+        &SMS_FLAGS,
+        &["--rejects", "rejects.csv", "--no-bom"],
+    ]
+    .concat();
+    assert!(campaign_cmd(d, &args).status.success());
+    let bare = std::fs::read_to_string(d.join("rejects.csv")).unwrap();
+    assert!(bare.starts_with("line;field;reason;"), "{bare:?}");
 }
