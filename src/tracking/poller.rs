@@ -207,9 +207,16 @@ async fn search_mid(
 ) -> Result<(), StoreError> {
     let Some(uid) = &due.uid else { return Ok(()) };
     let (payload, started) = store.search_basis(due.message_id).await?;
-    let text = serde_json::from_str::<crate::convrs::wire::SendTextMessage>(&payload)
+    // Only a text is searched for, by its text: anything else without a mid has nothing to
+    // match, and is left as it is rather than matched to an empty message.
+    let Some(text) = serde_json::from_str::<crate::convrs::wire::SendTextMessage>(&payload)
+        .ok()
         .map(|r| r.message)
-        .unwrap_or_default();
+        .filter(|t| !t.trim().is_empty())
+    else {
+        let why = "untracked: accepted without a message id, and not a text to look for";
+        return store.untrack(due.message_id, why).await;
+    };
     for limiter in limiters {
         limiter.until_ready().await;
     }
