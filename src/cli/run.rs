@@ -217,7 +217,7 @@ fn send_at(
     }
     if let Some(expires) = timing.and_then(|t| t.expires_for(now)).filter(|e| *e <= at) {
         anyhow::bail!(
-            "--at {text} ({utc}) is after the campaign's messages would expire ({}, by its              max_age or expires_at): nothing would be sent. Give an earlier --at, or a longer max_age",
+            "--at {text} ({utc}) is after the campaign's messages would expire ({}, by its max_age or expires_at): nothing would be sent. Give an earlier --at, or a longer max_age",
             crate::clock::rfc3339_secs(expires)
         );
     }

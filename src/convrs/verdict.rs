@@ -110,7 +110,7 @@ impl Verdict {
                 ..
             }) => Verdict::Rejected {
                 reason: format!(
-                    "window closed: WhatsApp refused the text (3002, WhatsApp error 131047:                      {desc}): more than 24 hours since the user last wrote; only a template                      reaches them now"
+                    "window closed: WhatsApp refused the text (3002, WhatsApp error 131047: {desc}): more than 24 hours since the user last wrote; only a template reaches them now"
                 ),
                 code: Some(whatsapp::REENGAGEMENT),
                 suppress: false,
@@ -324,7 +324,10 @@ mod tests {
         else {
             panic!("131047 fails a text without suppressing its number")
         };
-        assert!(reason.starts_with("window closed"), "{reason}");
+        assert!(
+            reason.starts_with("window closed") && !reason.contains("  "),
+            "one line, no gap: {reason:?}"
+        );
         // Anything else as any send.
         assert_eq!(kind(&Verdict::of_text(api(2008))), "slow-down");
         assert_eq!(kind(&Verdict::of_text(wa(131050))), "reject+suppress");

@@ -61,7 +61,7 @@ pub fn outcome_of(
                 Some(uid) => (Outcome::SentUnidentified { uid, poll_at }, None),
                 None => (
                     Outcome::Uncertain {
-                        reason: "the API said ok without a message id, and the stored request                                  names no uid to look for it under"
+                        reason: "the API said ok without a message id, and the stored request names no uid to look for it under"
                             .into(),
                     },
                     None,

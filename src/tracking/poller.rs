@@ -244,7 +244,7 @@ async fn search_mid(
             || now - due.sent_at > schedule.max_age.as_millis() as i64 =>
         {
             let why = format!(
-                "untracked: the API accepted the text without a message id (as SendTextMessage                  does), and {searches} reads of {uid}'s conversation did not show it, so its                  delivery cannot be followed"
+                "untracked: the API accepted the text without a message id (as SendTextMessage does), and {searches} reads of {uid}'s conversation did not show it, so its delivery cannot be followed"
             );
             store.untrack(due.message_id, &why).await?;
         }
