@@ -53,10 +53,13 @@ impl Screen {
     }
 }
 
-/// Waits `every`, or returns false on Ctrl-C.
+/// The shortest interval the views look at the store.
+const SHORTEST: Duration = Duration::from_millis(250);
+
+/// Waits `every` (at least `SHORTEST`), or returns false on Ctrl-C.
 async fn next(every: Duration) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(every) => true,
+        _ = tokio::time::sleep(every.max(SHORTEST)) => true,
         _ = tokio::signal::ctrl_c() => false,
     }
 }
