@@ -291,7 +291,7 @@ fn verdict_reason(verdict: &Verdict) -> String {
     match verdict {
         Verdict::RetryLater { reason, .. } => format!("{reason} (try again later)"),
         Verdict::Unreachable { reason } => format!("{reason} (nothing was sent)"),
-        Verdict::Ambiguous { reason } => {
+        Verdict::Ambiguous { reason } | Verdict::Unanswered { reason } => {
             format!("{reason}: it may have been sent; do not resend before checking the phone")
         }
         Verdict::Rejected { reason, .. }

@@ -33,6 +33,9 @@ pub enum Verdict {
     Unreachable { reason: String },
     /// May or may not have been sent: reconcile before doing anything else.
     Ambiguous { reason: String },
+    /// Ambiguous because no answer came at all (a timeout, the connection lost after the
+    /// request was written): many in a row mean an API that takes requests and answers none.
+    Unanswered { reason: String },
     /// This message can never be sent as it is. `suppress` marks a number to add to the
     /// suppression list (unsubscribed, opted out).
     Rejected {
@@ -72,7 +75,7 @@ impl Verdict {
             Err(err @ CallError::NotSent { .. }) => Verdict::Unreachable {
                 reason: err.to_string(),
             },
-            Err(err @ CallError::MaybeSent { .. }) => Verdict::Ambiguous {
+            Err(err @ CallError::MaybeSent { .. }) => Verdict::Unanswered {
                 reason: err.to_string(),
             },
             Err(err @ CallError::Redirect { .. }) => Verdict::StopCampaign {
@@ -277,7 +280,7 @@ mod tests {
             } => "slow-down",
             Verdict::RetryLater { .. } => "retry",
             Verdict::Unreachable { .. } => "unreachable",
-            Verdict::Ambiguous { .. } => "ambiguous",
+            Verdict::Ambiguous { .. } | Verdict::Unanswered { .. } => "ambiguous",
             Verdict::Rejected { suppress: true, .. } => "reject+suppress",
             Verdict::Rejected { .. } => "reject",
             Verdict::StopCampaign { .. } => "stop-campaign",

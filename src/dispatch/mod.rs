@@ -30,6 +30,13 @@ use crate::queue::{Claim, Control, Lease, Outcome, Store, StoreError};
 /// Sends in a row that never reached the API before the campaign is paused as an outage.
 pub const OUTAGE_STREAK: u32 = 5;
 
+/// Sends in a row the API took without answering (timeouts, connections dropped) before the
+/// campaign is paused, when it has answered none of this dispatch's: an API that answers
+/// nothing only piles up uncertain messages. Once it has answered, dropped connections come
+/// in bursts on a bad network, so it takes `SILENCE_STREAK_AFTER_ANSWERS`.
+pub const SILENCE_STREAK: u32 = 5;
+pub const SILENCE_STREAK_AFTER_ANSWERS: u32 = 20;
+
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     /// Sends per second of this campaign: the token's rate when it has its own gate
@@ -97,6 +104,9 @@ struct Shared {
     halt: CancellationToken,
     /// Sends in a row that never reached the API.
     unreached: AtomicU32,
+    /// Sends in a row the API took without answering, and whether it answered any.
+    unanswered: AtomicU32,
+    answered: AtomicBool,
     recorder: Recorder,
 }
 
@@ -144,6 +154,8 @@ pub async fn dispatch_through(
         stop: StopSignal::default(),
         halt: halt.clone(),
         unreached: AtomicU32::new(0),
+        unanswered: AtomicU32::new(0),
+        answered: AtomicBool::new(false),
         recorder: recording.recorder(),
     });
     let mut tasks = JoinSet::new();
@@ -389,6 +401,31 @@ async fn send_one(
         }
     } else {
         shared.unreached.store(0, Ordering::SeqCst);
+    }
+    if let Verdict::Unanswered { reason } = &verdict {
+        let streak = shared.unanswered.fetch_add(1, Ordering::SeqCst) + 1;
+        let limit = if shared.answered.load(Ordering::SeqCst) {
+            SILENCE_STREAK_AFTER_ANSWERS
+        } else {
+            SILENCE_STREAK
+        };
+        if streak >= limit {
+            shared.stop.raise(Stop::Campaign(format!(
+                "the Convrs API took {streak} requests in a row without answering any: {reason}. \
+                 Paused so that messages do not pile up uncertain; they are reconciled when it \
+                 answers again: check the API (--request-timeout, its status), then run again"
+            )));
+        }
+    } else {
+        // Written only when they change: every send of every task passes here.
+        if shared.unanswered.load(Ordering::Relaxed) != 0 {
+            shared.unanswered.store(0, Ordering::SeqCst);
+        }
+        if !matches!(verdict, Verdict::Unreachable { .. })
+            && !shared.answered.load(Ordering::Relaxed)
+        {
+            shared.answered.store(true, Ordering::SeqCst);
+        }
     }
     let (outcome, halt) = outcome_of(&claim, verdict, config, shared.store.now_ms());
     shared.gate.stats().count(config.command, outcome.kind());

@@ -86,7 +86,9 @@ pub fn outcome_of(
         ),
         // Counts as an attempt: after `max_attempts` ambiguous ones, reconciliation leaves the
         // message uncertain for the operator instead of sending it again.
-        Verdict::Ambiguous { reason } => (Outcome::Uncertain { reason }, None),
+        Verdict::Ambiguous { reason } | Verdict::Unanswered { reason } => {
+            (Outcome::Uncertain { reason }, None)
+        }
         Verdict::Rejected {
             reason,
             code,

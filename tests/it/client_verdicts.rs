@@ -219,7 +219,7 @@ async fn a_dropped_connection_after_processing_is_ambiguous_and_the_send_did_hap
         .client()
         .send_whatsapp_template(&confirmation(&uk_mobile(8)))
         .await;
-    assert!(matches!(verdict, Verdict::Ambiguous { .. }), "{verdict:?}");
+    assert!(matches!(verdict, Verdict::Unanswered { .. }), "{verdict:?}");
     assert_eq!(sim.ledger().len(), 1, "the simulator processed the send");
 }
 
@@ -258,5 +258,5 @@ async fn a_slow_answer_past_the_client_timeout_is_ambiguous() {
     let verdict = client
         .send_whatsapp_template(&confirmation(&uk_mobile(10)))
         .await;
-    assert!(matches!(verdict, Verdict::Ambiguous { .. }), "{verdict:?}");
+    assert!(matches!(verdict, Verdict::Unanswered { .. }), "{verdict:?}");
 }

@@ -448,3 +448,41 @@ async fn a_run_that_loses_its_lease_stops_sending() {
         "what was sent is recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_that_takes_requests_and_answers_none_pauses_the_campaign_instead_of_piling_up_uncertain_ones()
+ {
+    let sim = spawn_sim(|c| {
+        c.fault_rate = 1.0;
+        c.faults = vec![Fault::Slow];
+        c.slow = Duration::from_secs(5);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    numbered(dir.path(), 30);
+    let args = [
+        &["run", "c.csv", "--in-flight", "2", "--no-wait"][..],
+        &SMS_ARGS,
+    ]
+    .concat();
+    let out = spawn_campaign(dir.path(), &sim, &args)
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("took 5 requests in a row without answering any"),
+        "{stderr}"
+    );
+    let status = crate::helpers::campaign_cmd(dir.path(), &["status", "1", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    // The ones in flight are uncertain; the rest wait, queued, for a run against an API
+    // that answers.
+    let counts = &status["counts"];
+    assert_eq!(
+        counts["uncertain"].as_i64().unwrap() + counts["queued"].as_i64().unwrap(),
+        30,
+        "{status}"
+    );
+    assert!(counts["queued"].as_i64().unwrap() >= 20, "{status}");
+}
