@@ -225,7 +225,7 @@ impl Loader {
         match window {
             Window::Open { closes_ms } => Ok(Some(closes_ms)),
             Window::Unknown => Ok(None),
-            Window::Closed(reason) => Err(Reject {
+            Window::Closed(reason) | Window::Unread(reason) => Err(Reject {
                 line: checked.line,
                 field: self.checker.recipient_column().to_string(),
                 reason,

@@ -23,6 +23,8 @@ pub enum Window {
     Open { closes_ms: i64 },
     /// Closed, or never opened: why, for the reject.
     Closed(String),
+    /// The conversation could not be read (the API failed): why, for the reject.
+    Unread(String),
     /// Not known: nothing heard, and no API to ask (`validate` without a token).
     Unknown,
 }
@@ -37,6 +39,9 @@ pub struct WindowCounts {
     /// Not known: no API was there to read their conversation.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unknown: u64,
+    /// Not checked: the API failed to give their conversation (rejected; a run again checks).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unread: u64,
     /// When the first of the open windows closes (unix ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_close_ms: Option<i64>,
@@ -57,6 +62,7 @@ impl WindowCounts {
                 );
             }
             Window::Closed(_) => self.closed += 1,
+            Window::Unread(_) => self.unread += 1,
             Window::Unknown => self.unknown += 1,
         }
     }
@@ -123,7 +129,7 @@ impl WindowCheck {
                         ..
                     }) => None,
                     Err(e) => {
-                        return Window::Closed(format!(
+                        return Window::Unread(format!(
                             "cannot read {uid}'s conversation to find its 24-hour window ({e}); \
                              not queued: run again to check it again"
                         ));
@@ -206,6 +212,24 @@ mod tests {
         assert!(
             never.contains("never wrote to us") && never.contains("template"),
             "{never}"
+        );
+    }
+
+    #[test]
+    fn a_conversation_the_api_would_not_give_is_counted_apart_from_a_closed_window() {
+        let mut counts = WindowCounts::default();
+        counts.count(&Window::Closed("closed".into()));
+        counts.count(&Window::Unread("the API failed".into()));
+        counts.count(&Window::Open { closes_ms: 5 });
+        counts.count(&Window::Open { closes_ms: 3 });
+        assert_eq!(
+            (
+                counts.open,
+                counts.closed,
+                counts.unread,
+                counts.first_close_ms
+            ),
+            (2, 1, 1, Some(3))
         );
     }
 

@@ -115,6 +115,12 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
             counted(w.open, "recipient", "recipients"),
             w.closed
         );
+        if w.unread > 0 {
+            crate::show!(
+                "{} could not be checked: the API did not give their conversation (rejected; run again to check them)",
+                counted(w.unread, "recipient", "recipients")
+            );
+        }
         if w.unknown > 0 {
             crate::show!(
                 "{} not heard from recently: their window is unknown without the API to read their conversation (set CONVRS_TOKEN, or --sim)",

@@ -146,6 +146,14 @@ pub fn render(o: &Overview, header: &[(&str, String)], timeline: &[[Option<i64>;
         c.cancelled,
         c.expired
     );
+    if let Some(n) = o.untracked.filter(|n| *n > 0) {
+        let _ = write!(
+            page,
+            "<p id=\"untracked\">{} accepted without a message id, and their conversations \
+             never showed them: sent, but their delivery cannot be followed.</p>",
+            crate::terminal::counted(n as u64, "text was", "texts were")
+        );
+    }
     page
 }
 
@@ -434,6 +442,10 @@ mod tests {
         }
         assert!(page.contains("1.5 s"));
         assert!(page.contains("delivered (67% of sent)"), "rates");
+        assert!(
+            !page.contains("id=\"untracked\""),
+            "only for texts that have some"
+        );
         // The manager's page gives no configuration hints: the command line does.
         assert!(page.contains("no price was given") && !page.contains("price = {"));
     }

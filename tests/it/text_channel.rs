@@ -263,6 +263,16 @@ async fn a_text_whose_conversation_never_shows_it_is_left_untracked_after_three_
         "{why}"
     );
     assert_eq!(story.messages[0].state, campaign::queue::MessageState::Sent);
+    // The report says so too.
+    let page = dir.path().join("r.html");
+    campaign::report::write_html(&store, id, &page)
+        .await
+        .unwrap();
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(
+        page.contains("1 text was accepted without a message id"),
+        "{page}"
+    );
     // Nothing follows: no more reads, and a run waiting for delivery does not wait for it.
     assert_eq!(store.next_poll(id).await.unwrap(), None);
     assert_eq!(store.undelivered(id).await.unwrap(), 0);
