@@ -59,7 +59,10 @@ pub async fn samples(
                 columns.join(", ")
             ))
         })?;
-        record.values[i] = value.clone();
+        // A short row keeps its shape: the check says it has too few fields.
+        if let Some(cell) = record.values.get_mut(i) {
+            *cell = value.clone();
+        }
     }
     let recipient = checker.recipient_column().to_string();
     let at = columns.iter().position(|c| *c == recipient);
@@ -67,8 +70,8 @@ pub async fn samples(
         .iter()
         .map(|to| {
             let mut values = record.values.clone();
-            if let Some(i) = at {
-                values[i] = if checker.reads_uids() {
+            if let Some(cell) = at.and_then(|i| values.get_mut(i)) {
+                *cell = if checker.reads_uids() {
                     uid_for(def, to)
                 } else {
                     to.clone()

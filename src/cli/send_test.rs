@@ -148,7 +148,10 @@ impl Ready {
                     recipient: c.recipient,
                     uid: c.uid,
                 })
-                .map_err(|r| format!("field {}: {}", r.field, r.reason)),
+                .map_err(|r| match r.field.as_str() {
+                    "" => r.reason,
+                    field => format!("field {field}: {}", r.reason),
+                }),
         }
     }
 }

@@ -375,3 +375,40 @@ fn a_rehearsal_resumed_keeps_its_token_and_does_not_ask_the_new_simulator_about_
         "{said}"
     );
 }
+
+#[test]
+fn a_test_send_from_a_short_row_says_so_and_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.csv"), "phone,name\n+447911000001\n").unwrap();
+    let out = crate::helpers::campaign_cmd(
+        dir.path(),
+        &[
+            "send-test",
+            "r.csv",
+            "--channel",
+            "sms",
+            "--bot",
+            "3941",
+            "--message",
+            "Hi {name}",
+            "--sim",
+            "--to",
+            "+447911000099",
+            "--set",
+            "name=X",
+            "--follow",
+            "0s",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("not sent: the row has 1 fields, the header has 2"),
+        "{said}"
+    );
+}
