@@ -72,7 +72,7 @@ pub async fn samples(
             let mut values = record.values.clone();
             if let Some(cell) = at.and_then(|i| values.get_mut(i)) {
                 *cell = if checker.reads_uids() {
-                    uid_for(def, to)
+                    crate::convrs::whatsapp_uid_for(def.bot_id, to, def.region)
                 } else {
                     to.clone()
                 };
@@ -87,15 +87,4 @@ pub async fn samples(
             }
         })
         .collect())
-}
-
-/// What goes in a uid column for `to`: a number's WhatsApp uid on the campaign's bot, a uid as
-/// it is.
-fn uid_for(def: &Definition, to: &str) -> String {
-    match crate::phone::PhoneNumber::parse(to, def.region) {
-        Ok(number) if !to.contains("-wa3-") => {
-            crate::convrs::uid_of_number(def.bot_id, "wa3", number.as_str())
-        }
-        _ => to.to_string(),
-    }
 }

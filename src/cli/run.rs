@@ -221,13 +221,7 @@ fn send_at(
             crate::clock::rfc3339_secs(expires)
         );
     }
-    let local = chrono::DateTime::from_timestamp_millis(at)
-        .map(|t| {
-            t.with_timezone(&zone)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
-        .unwrap_or_default();
+    let local = crate::report::local_time(at, zone);
     Ok(Some((at, format!("{local} ({utc})"))))
 }
 

@@ -222,21 +222,15 @@ fn for_recipient(
     to: &str,
 ) -> Result<(String, String, Option<String>), String> {
     let mut request = request.clone();
-    let number = crate::phone::PhoneNumber::parse(to, None);
     if channel == Channel::Text {
-        let uid = match &number {
-            Ok(n) if !to.contains("-wa3-") => {
-                crate::convrs::uid_of_number(bot_id, "wa3", n.as_str())
-            }
-            _ => to.trim().to_string(),
-        };
+        let uid = crate::convrs::whatsapp_uid_for(bot_id, to, None);
         request["uid"] = uid.clone().into();
         let recipient =
             crate::convrs::phone_of_uid(&uid).map_or_else(|| uid.clone(), |p| p.to_string());
         return Ok((request.to_string(), recipient, Some(uid)));
     }
-    let number =
-        number.map_err(|e| format!("'{to}': {e} (give it in international form, +44...)"))?;
+    let number = crate::phone::PhoneNumber::parse(to, None)
+        .map_err(|e| format!("'{to}': {e} (give it in international form, +44...)"))?;
     request["phone"] = number.to_string().into();
     Ok((request.to_string(), number.to_string(), None))
 }

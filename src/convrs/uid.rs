@@ -10,6 +10,15 @@ pub fn uid_of_number(bot: i64, tag: &str, phone: &str) -> String {
     format!("{bot}-{tag}-{}", phone.trim_start_matches('+'))
 }
 
+/// A test recipient given as a number or a uid, as a uid: a number (in `region` when national)
+/// is its WhatsApp user on `bot`; anything else is taken as the uid it is.
+pub fn whatsapp_uid_for(bot: i64, given: &str, region: Option<crate::phone::Region>) -> String {
+    match PhoneNumber::parse(given, region) {
+        Ok(number) if !given.contains("-wa3-") => uid_of_number(bot, "wa3", number.as_str()),
+        _ => given.trim().to_string(),
+    }
+}
+
 /// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
 pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
     let mut parts = uid.splitn(3, '-');

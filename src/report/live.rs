@@ -119,25 +119,13 @@ pub fn render(live: &Live) -> String {
                 esc(&s.name),
                 esc(&s.cron),
                 esc(&s.timezone),
-                local(s.next_run_at, &s.timezone)
+                super::local_time(s.next_run_at, s.timezone.parse().unwrap_or(chrono_tz::UTC))
             );
         }
         page.push_str("</table>");
     }
     page.push_str("</body></html>\n");
     page
-}
-
-/// A time in the schedule's zone, with the zone named.
-fn local(ms: i64, zone: &str) -> String {
-    let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&zone)
-                .format("%Y-%m-%d %H:%M %Z")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

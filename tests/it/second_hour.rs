@@ -202,12 +202,13 @@ async fn the_workers_live_page_shows_campaigns_tokens_and_reloads_itself_in_a_br
     sms_campaign(dir.path());
     let worker = crate::helpers::TestWorker::spawn(dir.path(), &sim, &[]).await;
     campaign_ok(dir.path(), &sim, &["run", "c.toml", "--detach"]);
-    crate::helpers::wait_for("the worker to send both", || async {
-        (accepted_to(&sim, "+44").len() == 2).then_some(())
+    // The API takes a send before the worker records it: wait for the page to show both.
+    let page = crate::helpers::wait_for("the page to show both sent", || async {
+        let (code, page) = worker.get("/").await;
+        assert_eq!(code, 200, "{page}");
+        page.contains("</progress> 2/2").then_some(page)
     })
     .await;
-    let (code, page) = worker.get("/").await;
-    assert_eq!(code, 200, "{page}");
     worker.stop();
     let path = dir.path().join("live.html");
     std::fs::write(&path, &page).unwrap();
@@ -380,17 +381,10 @@ fn a_rehearsal_resumed_keeps_its_token_and_does_not_ask_the_new_simulator_about_
 fn a_test_send_from_a_short_row_says_so_and_does_not_panic() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("r.csv"), "phone,name\n+447911000001\n").unwrap();
-    let out = crate::helpers::campaign_cmd(
-        dir.path(),
+    let args = [
+        &["send-test", "r.csv"][..],
+        &crate::helpers::SMS_FLAGS,
         &[
-            "send-test",
-            "r.csv",
-            "--channel",
-            "sms",
-            "--bot",
-            "3941",
-            "--message",
-            "Hi {name}",
             "--sim",
             "--to",
             "+447911000099",
@@ -399,7 +393,9 @@ fn a_test_send_from_a_short_row_says_so_and_does_not_panic() {
             "--follow",
             "0s",
         ],
-    );
+    ]
+    .concat();
+    let out = crate::helpers::campaign_cmd(dir.path(), &args);
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

@@ -57,6 +57,25 @@ fn text_campaign(dir: &std::path::Path) {
     .unwrap();
 }
 
+/// The store in `dir` on a manual clock, and the text campaign file's definition.
+async fn clocked(
+    dir: &std::path::Path,
+) -> (
+    campaign::queue::Store,
+    std::sync::Arc<campaign::clock::ManualClock>,
+    campaign::campaign::definition::Definition,
+) {
+    let clock = campaign::clock::ManualClock::now();
+    let store = crate::helpers::store_in(dir)
+        .await
+        .with_clock(clock.clone());
+    let def = CampaignFile::read(&dir.join("c.toml"))
+        .unwrap()
+        .with(CampaignFile::default())
+        .unwrap();
+    (store, clock, def)
+}
+
 fn json(out: &std::process::Output) -> Value {
     assert!(
         out.status.success(),
@@ -144,10 +163,7 @@ async fn the_inbound_table_opens_the_window_and_each_message_expires_when_it_clo
     let sim = spawn_sim(|c| c.users = users()).await;
     let dir = tempfile::tempdir().unwrap();
     text_campaign(dir.path());
-    let clock = campaign::clock::ManualClock::now();
-    let store = crate::helpers::store_in(dir.path())
-        .await
-        .with_clock(clock.clone());
+    let (store, _clock, def) = clocked(dir.path()).await;
     let heard_at = store.now_ms() - 3_600_000;
     let said = InboundMessage {
         mid: "in-1",
@@ -161,10 +177,6 @@ async fn the_inbound_table_opens_the_window_and_each_message_expires_when_it_clo
     store
         .hear_inbound(&said, Effect::None, &HearRules::default())
         .await
-        .unwrap();
-    let def = CampaignFile::read(&dir.path().join("c.toml"))
-        .unwrap()
-        .with(CampaignFile::default())
         .unwrap();
     let loaded = camp::load(&def, &store, Some(&sim.client()), &LoadOptions::default())
         .await
@@ -214,14 +226,7 @@ async fn a_text_whose_conversation_never_shows_it_is_left_untracked_after_three_
     wrote(&sim, 1, chrono::TimeDelta::minutes(5)).await;
     let dir = tempfile::tempdir().unwrap();
     text_campaign(dir.path());
-    let clock = campaign::clock::ManualClock::now();
-    let store = crate::helpers::store_in(dir.path())
-        .await
-        .with_clock(clock.clone());
-    let def = CampaignFile::read(&dir.path().join("c.toml"))
-        .unwrap()
-        .with(CampaignFile::default())
-        .unwrap();
+    let (store, clock, def) = clocked(dir.path()).await;
     let client = sim.client();
     let id = camp::load(&def, &store, Some(&client), &LoadOptions::default())
         .await
