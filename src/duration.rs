@@ -36,9 +36,31 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is too long"))
 }
 
+/// `d` in the same grammar, in its largest whole unit: `10m`, `90s`, `0s` (the inverse of
+/// `parse` for what it reads).
+pub fn shown(d: Duration) -> String {
+    let ms = d.as_millis() as u64;
+    let (unit, size) = UNITS
+        .iter()
+        .rev()
+        .find(|(_, size)| ms.is_multiple_of(*size) && ms >= *size)
+        .copied()
+        .unwrap_or(("s", 1_000));
+    format!("{}{unit}", ms / size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_is_shown_in_its_largest_whole_unit() {
+        for (ms, text) in [(0, "0s"), (250, "250ms"), (90_000, "90s"), (600_000, "10m")] {
+            assert_eq!(shown(Duration::from_millis(ms)), text);
+            assert_eq!(parse(text), Ok(Duration::from_millis(ms)));
+        }
+        assert_eq!(shown(Duration::from_secs(14 * 86_400)), "2w");
+    }
 
     #[test]
     fn every_unit_and_what_is_refused() {

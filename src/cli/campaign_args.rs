@@ -9,7 +9,8 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::campaign::definition::{CampaignFile, Channel, Definition};
 use crate::convrs::{Client, ClientConfig};
-use crate::sim::{self, RunningSim, SimConfig};
+use crate::queue::Store;
+use crate::sim::{self, EarlierSend, RunningSim, SimConfig};
 
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
@@ -150,26 +151,7 @@ impl Api {
         required: bool,
     ) -> anyhow::Result<Api> {
         if use_sim {
-            // One token for every rehearsal: a rehearsal campaign resumed keeps its token's
-            // fingerprint (and its lease and limits) as a real one does.
-            let token = REHEARSAL_TOKEN.to_string();
-            let config = SimConfig {
-                tokens: vec![token.clone()],
-                ack_delay: std::time::Duration::from_millis(300),
-                ..SimConfig::default()
-            };
-            let running = sim::start("127.0.0.1:0".parse()?, config)
-                .await
-                .context("cannot start the simulator")?;
-            let config = ClientConfig {
-                timeout: global.request_timeout,
-                ..ClientConfig::new(running.url())
-            };
-            let client = Client::new(&config, token.into())?;
-            return Ok(Api {
-                client: Some(client),
-                sim: Some(running),
-            });
+            return Api::simulated(global, vec![]).await;
         }
         if !global.has_token() && !required {
             return Ok(Api {
@@ -186,6 +168,47 @@ impl Api {
         Ok(Api {
             client: Some(Client::new(&config, token)?),
             sim: None,
+        })
+    }
+
+    /// A rehearsal's simulator, remembering what earlier rehearsals in `store` sent and still
+    /// follow (their acks, their recipients' replies), so that they can be tracked.
+    pub async fn rehearsal(global: &GlobalArgs, store: &Store) -> anyhow::Result<Api> {
+        let earlier = store
+            .earlier_sends()
+            .await?
+            .into_iter()
+            .map(|(mid, uid, sent_ms)| EarlierSend {
+                mid,
+                uid,
+                accepted_at: chrono::DateTime::from_timestamp_millis(sent_ms).unwrap_or_default(),
+            })
+            .collect();
+        Api::simulated(global, earlier).await
+    }
+
+    /// A fresh simulator on a loopback port.
+    async fn simulated(global: &GlobalArgs, earlier: Vec<EarlierSend>) -> anyhow::Result<Api> {
+        // One token for every rehearsal: a rehearsal campaign resumed keeps its token's
+        // fingerprint (and its lease and limits) as a real one does.
+        let token = REHEARSAL_TOKEN.to_string();
+        let config = SimConfig {
+            tokens: vec![token.clone()],
+            ack_delay: std::time::Duration::from_millis(300),
+            earlier,
+            ..SimConfig::default()
+        };
+        let running = sim::start("127.0.0.1:0".parse()?, config)
+            .await
+            .context("cannot start the simulator")?;
+        let config = ClientConfig {
+            timeout: global.request_timeout,
+            ..ClientConfig::new(running.url())
+        };
+        let client = Client::new(&config, token.into())?;
+        Ok(Api {
+            client: Some(client),
+            sim: Some(running),
         })
     }
 

@@ -103,7 +103,11 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     };
     // Checked before anything is loaded.
     let at = send_at(&store, def.as_ref().map(|d| &d.timing), args)?;
-    let api = Api::connect(global, args.campaign.sim, !args.dry_run).await?;
+    // A rehearsal's simulator remembers what earlier rehearsals sent, and follows them still.
+    let api = match args.campaign.sim {
+        true => Api::rehearsal(global, &store).await?,
+        false => Api::connect(global, false, !args.dry_run).await?,
+    };
     let send = |target| send(&store, &api, target, args, global, at.clone());
     let result = match (continued, &def) {
         (Some(target), _) if args.dry_run => {
@@ -234,15 +238,6 @@ async fn send(
     at: Option<(i64, String)>,
 ) -> anyhow::Result<ExitCode> {
     let id = target.id;
-    if args.campaign.sim {
-        let left = store.forget_earlier_sends(id, store.now_ms()).await?;
-        if left > 0 && !args.json {
-            crate::tell!(
-                "{} sent by an earlier rehearsal no longer followed: the simulator that took them is gone",
-                crate::terminal::counted(left, "message", "messages")
-            );
-        }
-    }
     if let Some((at_ms, shown)) = &at {
         let held = store.hold_until(id, *at_ms).await?;
         if !args.json {
@@ -370,8 +365,8 @@ fn exit_code(id: crate::queue::CampaignId, report: &engine::RunReport, args: &Ru
         RunEnd::Finished { unsettled } => {
             if *unsettled > 0 {
                 crate::tell!(
-                    "{unsettled} message(s) not yet delivered after {:?}; `campaign status {id}` shows them later",
-                    args.wait.unwrap_or(DEFAULT_WAIT)
+                    "{unsettled} message(s) not yet delivered after --wait {}; `campaign status {id}` shows them later",
+                    crate::duration::shown(args.wait.unwrap_or(DEFAULT_WAIT))
                 );
             }
             ExitCode::SUCCESS

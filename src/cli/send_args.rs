@@ -109,6 +109,8 @@ impl SendArgs {
                 rate: 5,
                 reply_sweep: PollSchedule::default().reply_sweep,
                 quality: QualityPolicy::default(),
+                // A rehearsal's earlier runs had their own receivers, gone with them.
+                replies_by_callback: !sim,
             },
             reconcile_after: Duration::from_secs(60),
         };

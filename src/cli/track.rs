@@ -1,7 +1,8 @@
 //! `campaign track [CAMPAIGN] [--until DURATION]`: collects the acks that come after a run has
 //! ended (read receipts and replies come minutes or hours after delivery; SMS has no callbacks),
 //! and reconciles uncertain messages, then exits. Run it from cron, or after a run with
-//! `--no-wait`.
+//! `--no-wait`. A rehearsal's database is tracked against a new simulator that remembers what
+//! the rehearsal sent (`Api::rehearsal`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use super::{GlobalArgs, control};
 use crate::campaign::definition::Channel;
 use crate::cli::campaign_args::Api;
 use crate::dispatch::{self, DispatchConfig};
-use crate::queue::{CampaignId, Purpose};
+use crate::queue::{CampaignId, Purpose, Store};
 use crate::tracking::PollSchedule;
 use crate::tracking::poller::track_acks;
 
@@ -46,27 +47,21 @@ pub struct TrackArgs {
     /// How long after an ambiguous attempt ended an empty conversation proves it was not sent.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub reconcile_after: Duration,
+    /// Track a rehearsal (campaign.sim.db unless --db says): a new simulator, remembering what
+    /// the rehearsal sent, gives its acks and replies. A --db holding rehearsals is tracked so
+    /// without it.
+    #[arg(long)]
+    pub sim: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCode> {
     super::run::check_reconcile_after(args.reconcile_after, global.request_timeout);
-    let store = match global.store(Purpose::Real).await {
-        Err(e)
-            if matches!(
-                e.downcast_ref::<crate::queue::StoreError>(),
-                Some(crate::queue::StoreError::WrongPurpose { .. })
-            ) =>
-        {
-            anyhow::bail!(
-                "{e}\nA rehearsal cannot be tracked later: its simulator ends with its run, and \
-                 nothing else knows its messages. Run the rehearsal with --wait (e.g. --wait 2m) \
-                 to wait for its read receipts and replies, then look with `campaign status \
-                 --db campaign.sim.db`"
-            )
-        }
-        store => store?,
+    let (store, rehearsal) = open(global, args.sim).await?;
+    // A rehearsal's simulator ended with its run: a new one remembers what it took.
+    let api = match rehearsal {
+        true => Api::rehearsal(global, &store).await?,
+        false => Api::connect(global, false, true).await?,
     };
-    let api = Api::connect(global, false, true).await?;
     let Some(client) = api.client.as_ref() else {
         anyhow::bail!("tracking needs the API: set CONVRS_TOKEN and CONVRS_API_URL");
     };
@@ -88,9 +83,31 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         max_age: args.poll_max_age,
         rate: args.poll_rate,
         reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
+        // A rehearsal's callbacks went to its run's own receiver, gone with it.
+        replies_by_callback: !rehearsal,
         ..PollSchedule::default()
     };
     for (id, channel) in &campaigns {
+        if rehearsal {
+            // The new simulator knows only what the rehearsal recorded: a send that may have
+            // reached the old one is not in the conversation it shows, which would read as
+            // "not sent". Left as it is; `retry --uncertain` sends it again.
+            let uncertain = store.uncertain(*id).await?.len();
+            if uncertain > 0 {
+                let it = if uncertain == 1 { "it" } else { "them" };
+                crate::tell!(
+                    "campaign {id}: {} left uncertain: the simulator that may have taken {it} is gone (`campaign retry {id} --uncertain --db {}` queues {it} again)",
+                    crate::terminal::counted(uncertain as u64, "message", "messages"),
+                    crate::redact::url(
+                        global
+                            .db
+                            .as_deref()
+                            .unwrap_or(super::global::DEFAULT_SIM_DB)
+                    )
+                );
+            }
+            continue;
+        }
         let config = DispatchConfig {
             rate: 10,
             number_rate: 1,
@@ -127,5 +144,25 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
     if awaiting > 0 {
         crate::tell!("{awaiting} message(s) still await an ack: run `campaign track` again later");
     }
+    api.close().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The database to track, and whether it is a rehearsal's: `--sim` names one (campaign.sim.db
+/// unless --db says), and a `--db` that turns out to be one is tracked as one.
+async fn open(global: &GlobalArgs, sim: bool) -> anyhow::Result<(Store, bool)> {
+    if sim {
+        return Ok((global.store(Purpose::Rehearsal).await?, true));
+    }
+    match global.store(Purpose::Real).await {
+        Err(e)
+            if matches!(
+                e.downcast_ref::<crate::queue::StoreError>(),
+                Some(crate::queue::StoreError::WrongPurpose { .. })
+            ) =>
+        {
+            Ok((global.store(Purpose::Rehearsal).await?, true))
+        }
+        store => Ok((store?, false)),
+    }
 }

@@ -197,6 +197,8 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
             rate: args.poll_rate,
             reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
             quality: args.quality,
+            // The worker's own receiver takes its campaigns' callbacks.
+            replies_by_callback: true,
         },
         reconcile_after: args.reconcile_after,
         defer_after: DEFER_AFTER,

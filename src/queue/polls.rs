@@ -148,28 +148,20 @@ impl Store {
         .await?)
     }
 
-    /// Stops following what the campaign sent before `before_ms`, and reading its recipients'
-    /// conversations (a rehearsal resumed: the simulator that took those messages is gone,
-    /// and the new one knows none of them); how many messages were left.
-    pub async fn forget_earlier_sends(
-        &self,
-        campaign: CampaignId,
-        before_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.begin(Lock::Beside).await?;
-        let left = q("UPDATE messages SET next_poll_at = NULL
-             WHERE campaign_id = $1 AND next_poll_at IS NOT NULL AND sent_at < $2")
-        .bind(campaign)
-        .bind(before_ms)
-        .execute(&mut tx)
-        .await?;
-        q("DELETE FROM conversation_reads WHERE campaign_id = $1 AND since_ms < $2")
-            .bind(campaign)
-            .bind(before_ms)
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await?;
-        Ok(left.rows_affected())
+    /// What a rehearsal's earlier simulators took and something still follows: each message
+    /// with a mid and a uid whose acks are still polled or whose recipient's conversation is
+    /// still read, as (mid, uid, sent at in ms). A new simulator remembers them (`track` and
+    /// `run` on a rehearsal database), so that a rehearsal can be tracked after its run.
+    pub async fn earlier_sends(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(q_as(
+            "SELECT m.mid, m.uid, m.sent_at FROM messages m
+             WHERE m.mid IS NOT NULL AND m.uid IS NOT NULL AND m.sent_at IS NOT NULL
+                 AND (m.next_poll_at IS NOT NULL OR EXISTS (SELECT 1 FROM conversation_reads r
+                     WHERE r.campaign_id = m.campaign_id AND r.uid = m.uid))
+             ORDER BY m.id",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Schedules the next poll (`None`: stop polling this message).

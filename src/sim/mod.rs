@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use acks::{Channel, plan as ack_plan};
-pub use state::{Bot, default_bots};
+pub use state::{Bot, EarlierSend, default_bots};
 pub use templates::TemplateDef;
 
 use crate::convrs::ErrorCode;
@@ -67,6 +67,8 @@ pub struct SimConfig {
     pub reply_text: String,
     /// Users that exist from the start (tests: GetUsers beyond one answer).
     pub users: Vec<crate::convrs::wire::User>,
+    /// Messages earlier simulators took, remembered from the start (a rehearsal's database).
+    pub earlier: Vec<EarlierSend>,
 }
 
 /// How a template message is shown in the conversation (`--template-shown`).
@@ -118,6 +120,7 @@ impl std::fmt::Debug for SimConfig {
             .field("number_rate", &self.number_rate)
             .field("fault_rate", &self.fault_rate)
             .field("ack_delay", &self.ack_delay)
+            .field("earlier", &self.earlier.len())
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +145,7 @@ impl Default for SimConfig {
             events_url: None,
             reply_text: "Thanks!".into(),
             users: vec![],
+            earlier: vec![],
         }
     }
 }
@@ -206,8 +210,10 @@ pub fn router(config: SimConfig) -> std::io::Result<Router> {
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(std::io::Error::other)?;
+    let mut state = state::SimState::with_users(&config.users);
+    state.remember(&config.earlier, &config.bots);
     let sim = Arc::new(Sim {
-        state: Mutex::new(state::SimState::with_users(&config.users)),
+        state: Mutex::new(state),
         rng: Mutex::new(config.seed),
         config,
         sockets: Default::default(),

@@ -77,6 +77,17 @@ pub struct SimMessage {
     pub accepted_at: DateTime<Utc>,
 }
 
+/// A message an earlier simulator took, remembered by a new one (a rehearsal tracked, or run
+/// again, after its simulator ended): its acks and replies unfold from when it was taken, as
+/// they would have on the simulator that took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierSend {
+    pub mid: String,
+    /// `{botID}-wa3-{digits}` or `{botID}-cms-{digits}`; any other is not remembered.
+    pub uid: String,
+    pub accepted_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ConversationEntry {
     pub mid: String,
@@ -175,6 +186,56 @@ impl SimState {
         state
     }
 
+    /// Remembers what earlier simulators took (see `EarlierSend`); a uid this simulator's bots
+    /// could not have sent to is skipped. Mids made later never repeat a remembered one.
+    pub fn remember(&mut self, earlier: &[EarlierSend], bots: &[Bot]) {
+        let now = (Instant::now(), Utc::now());
+        for send in earlier {
+            let mut parts = send.uid.splitn(3, '-');
+            let (Some(bot), Some(tag), Some(digits)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let channel = match tag {
+                "wa3" => Channel::WhatsApp,
+                "cms" => Channel::Sms,
+                _ => continue,
+            };
+            let Some(bot) = bots.iter().find(|b| b.id.to_string() == bot) else {
+                continue;
+            };
+            self.ensure_user(&send.uid, &format!("+{digits}"), bot, channel);
+            let elapsed = (now.1 - send.accepted_at).to_std().unwrap_or_default();
+            // An Instant cannot go back before the machine started: such a message is old
+            // enough for every ack it will ever have.
+            let accepted = now.0.checked_sub(elapsed).unwrap_or_else(|| {
+                now.0
+                    .checked_sub(Duration::from_secs(3600))
+                    .unwrap_or(now.0)
+            });
+            self.messages.insert(
+                send.mid.clone(),
+                SimMessage {
+                    uid: send.uid.clone(),
+                    bot_id: bot.id,
+                    plan: super::acks::plan(channel, digits),
+                    accepted,
+                    accepted_at: send.accepted_at,
+                },
+            );
+            self.mids_of
+                .entry(send.uid.clone())
+                .or_default()
+                .push(send.mid.clone());
+            // The mid's counter (its last 16 hex digits): new ones start past it.
+            let counter = send
+                .mid
+                .get(send.mid.len().saturating_sub(16)..)
+                .and_then(|c| u64::from_str_radix(c, 16).ok());
+            self.next_mid = self.next_mid.max(counter.unwrap_or(0));
+        }
+    }
+
     pub fn new_mid(&mut self) -> String {
         self.next_mid += 1;
         // 24 hex digits, like the document's examples.
@@ -228,5 +289,38 @@ mod tests {
         assert!(w.admit("a", 2, t0 + Duration::from_millis(1000)));
         assert!(!w.admit("a", 2, t0 + Duration::from_millis(1400)));
         assert!(w.admit("a", 0, t0));
+    }
+
+    #[test]
+    fn a_remembered_send_has_the_acks_of_its_age_and_new_mids_never_repeat_it() {
+        let mut state = SimState::default();
+        let taken = |mid: &str, uid: &str, secs: i64| EarlierSend {
+            mid: mid.into(),
+            uid: uid.into(),
+            accepted_at: Utc::now() - chrono::TimeDelta::seconds(secs),
+        };
+        state.remember(
+            &[
+                taken("65f000000000000000000005", "3941-wa3-447700900128", 10),
+                taken("65f000000000000000000002", "3942-cms-447700900121", 0),
+                taken("65f000000000000000000009", "73-tel-615940546", 10),
+            ],
+            &default_bots(),
+        );
+        let old = &state.messages["65f000000000000000000005"];
+        let step = Duration::from_millis(500);
+        assert_eq!(
+            super::super::acks::current(old.plan, old.accepted.elapsed(), step),
+            10,
+            "taken 10 s ago: replied by now"
+        );
+        let new = &state.messages["65f000000000000000000002"];
+        assert_eq!(
+            super::super::acks::current(new.plan, new.accepted.elapsed(), step),
+            0
+        );
+        assert_eq!(state.users["3942-cms-447700900121"].phone, "+447700900121");
+        assert!(!state.messages.contains_key("65f000000000000000000009"));
+        assert!(state.new_mid().ends_with("0000000000000006"));
     }
 }

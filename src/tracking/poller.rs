@@ -28,6 +28,10 @@ pub struct PollSchedule {
     pub reply_sweep: Option<Duration>,
     /// When a campaign tracked pauses itself for its quality.
     pub quality: QualityPolicy,
+    /// Whether a read message whose callbacks were heard waits for its reply by callback
+    /// instead of being polled for it: false where those callbacks went to a receiver that is
+    /// gone (a rehearsal's earlier runs, whose simulator and receiver ended with them).
+    pub replies_by_callback: bool,
 }
 
 impl Default for PollSchedule {
@@ -38,6 +42,7 @@ impl Default for PollSchedule {
             rate: 5,
             reply_sweep: Some(Duration::from_secs(72 * 3600)),
             quality: QualityPolicy::default(),
+            replies_by_callback: true,
         }
     }
 }
@@ -57,6 +62,7 @@ impl PollSchedule {
                 .reply_sweep_ms
                 .map_or(self.reply_sweep, |sweep| (sweep > 0).then(|| ms(sweep))),
             quality: own.quality.unwrap_or(self.quality),
+            replies_by_callback: self.replies_by_callback,
         }
     }
 
@@ -86,7 +92,7 @@ fn plan(due: &DuePoll, schedule: &PollSchedule, now: i64) -> Plan {
         return Plan::Retire;
     }
     // Read, and callbacks work for it: a reply would come by callback, so no poll asks for one.
-    if due.callbacks && due.ack == Some(Ack::Read.code()) {
+    if schedule.replies_by_callback && due.callbacks && due.ack == Some(Ack::Read.code()) {
         return Plan::Retire;
     }
     let interval = schedule.after(due.polls).as_millis() as i64;
@@ -454,6 +460,15 @@ mod tests {
             plan(&read, &s, now),
             Plan::Ask,
             "no callbacks: polled for a reply"
+        );
+        let receiver_gone = PollSchedule {
+            replies_by_callback: false,
+            ..s
+        };
+        assert_eq!(
+            plan(&by_callback, &receiver_gone, now),
+            Plan::Ask,
+            "the callbacks' receiver is gone: polled for a reply"
         );
     }
 }

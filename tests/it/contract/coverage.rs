@@ -2,7 +2,7 @@
 
 use campaign::queue::{CampaignId, Outcome, Store};
 
-use super::{Scene, claim_due, queued, run, sent};
+use super::{Scene, claim_due, queued, run};
 use crate::helpers::lease;
 
 /// Every public method of the store is called by a contract scenario, directly or (listed
@@ -57,7 +57,12 @@ async fn the_rest(scene: Scene) {
     let store = &scene.store;
     let id = queued(&scene, 3).await;
     let (lease, claims) = claim_due(store, id).await;
-    store.finish(&claims[0], &sent("m-rest")).await.unwrap();
+    let with_uid = Outcome::Sent {
+        mid: "m-rest".into(),
+        uid: Some("3941-wa3-447700900001".into()),
+        poll_at: i64::MAX,
+    };
+    store.finish(&claims[0], &with_uid).await.unwrap();
     let failed = Outcome::Failed {
         code: Some(1005),
         reason: "temporarily refused".into(),
@@ -139,8 +144,15 @@ async fn the_rest(scene: Scene) {
     let at = store.now_ms() + 3_600_000;
     assert_eq!(store.hold_until(id, at).await.unwrap(), 2);
     assert_eq!(store.deferred(id, at - 1).await.unwrap()[0].first_at, at);
-    // A rehearsal resumed forgets what an earlier simulator took: here, the one sent.
-    assert_eq!(store.forget_earlier_sends(id, i64::MAX).await.unwrap(), 1);
+    // What a new simulator of a rehearsal remembers: the one sent, still followed.
+    let earlier = store.earlier_sends().await.unwrap();
+    assert_eq!(
+        earlier
+            .iter()
+            .map(|(mid, uid, _)| (mid.as_str(), uid.as_str()))
+            .collect::<Vec<_>>(),
+        [("m-rest", "3941-wa3-447700900001")]
+    );
     store.suppressed_set().await.unwrap();
     store.stop_token("fp:rest", "a test").await.unwrap();
     assert!(store.clear_token_stop("fp:rest").await.unwrap());
