@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use super::Sim;
-use super::commands::{Reply, Req, checked_message};
+use super::request::{Reply, Req, checked_message};
 use super::socket::Push;
 use super::state::{ConversationEntry, SimState, iso};
 

@@ -8,9 +8,12 @@ mod acks;
 mod commands;
 pub mod ledger;
 mod listening;
+mod request;
+mod sending;
 mod socket;
 mod state;
 pub mod templates;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -304,7 +307,7 @@ impl Sim {
     /// Parses, authenticates and runs one request; always returns the document's JSON.
     fn answer(&self, body: &[u8]) -> Value {
         let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
-            return refusal(None, commands::Refusal::code(ErrorCode::InvalidJson));
+            return refusal(None, request::Refusal::code(ErrorCode::InvalidJson));
         };
         let cmd = request
             .get("cmd")
@@ -314,19 +317,19 @@ impl Sim {
             None | Some("") => {
                 return refusal(
                     cmd.as_deref(),
-                    commands::Refusal::code(ErrorCode::MissingToken),
+                    request::Refusal::code(ErrorCode::MissingToken),
                 );
             }
             Some(t) if !self.config.tokens.iter().any(|known| known == t) => {
                 return refusal(
                     cmd.as_deref(),
-                    commands::Refusal::code(ErrorCode::InvalidToken),
+                    request::Refusal::code(ErrorCode::InvalidToken),
                 );
             }
             Some(t) => t,
         };
         let Some(cmd) = cmd else {
-            return refusal(None, commands::Refusal::code(ErrorCode::UnknownCommand));
+            return refusal(None, request::Refusal::code(ErrorCode::UnknownCommand));
         };
         match commands::run(self, token, &cmd, &request) {
             Ok(fields) => {
@@ -341,7 +344,7 @@ impl Sim {
     }
 }
 
-fn refusal(cmd: Option<&str>, r: commands::Refusal) -> Value {
+fn refusal(cmd: Option<&str>, r: request::Refusal) -> Value {
     let code = ErrorCode::from_code(r.code);
     let mut out = json!({ "ok": 0, "error": code.meaning(), "errorCode": r.code });
     if let Some(cmd) = cmd {
@@ -368,7 +371,7 @@ impl Sim {
     fn answer_on_socket(&self, token: &str, frame: &[u8]) -> Value {
         let mut request = match serde_json::from_slice::<Value>(frame) {
             Ok(Value::Object(request)) => request,
-            _ => return refusal(None, commands::Refusal::code(ErrorCode::InvalidJson)),
+            _ => return refusal(None, request::Refusal::code(ErrorCode::InvalidJson)),
         };
         request.insert("token".into(), json!(token));
         self.answer(Value::Object(request).to_string().as_bytes())
