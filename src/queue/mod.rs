@@ -20,6 +20,7 @@ mod frequency;
 mod gauges;
 mod inbound;
 mod lease;
+mod loading;
 mod lookup;
 mod messages;
 mod migrations;
