@@ -27,8 +27,8 @@ fn every_public_method_of_the_store_runs_in_a_scenario() {
         scenarios += &std::fs::read_to_string(file.unwrap().path()).unwrap();
     }
     let mut missing = vec![];
-    for file in std::fs::read_dir(root.join("src/queue")).unwrap() {
-        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+    for file in rust_files(&root.join("src/queue")) {
+        let text = std::fs::read_to_string(file).unwrap();
         for (at, _) in text.match_indices("pub async fn ") {
             let rest = &text[at + "pub async fn ".len()..];
             let name = &rest[..rest.find(['(', '<']).unwrap()];
@@ -44,6 +44,20 @@ fn every_public_method_of_the_store_runs_in_a_scenario() {
         missing.is_empty(),
         "store methods no contract scenario calls (add them to one): {missing:?}"
     );
+}
+
+/// The `.rs` files under `dir`, its subfolders' too.
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
 }
 
 contract!(
