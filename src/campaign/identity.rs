@@ -13,6 +13,9 @@
 use std::collections::BTreeMap;
 
 use super::definition::{Definition, MessageSpec, Source};
+use super::load::Summary;
+use super::{LoadError, LoadOptions, Loaded};
+use crate::queue::{CampaignId, CampaignKey, Store};
 use crate::redact::url as redact_url;
 
 /// A campaign's settings, by name; values as shown to the operator.
@@ -164,6 +167,109 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// The campaign a definition loads into (created if new), as a run would find it; a changed
+/// definition is taken as the campaign's from now on (a scheduled campaign's file was edited).
+pub async fn campaign_of(store: &Store, def: &Definition) -> Result<CampaignId, LoadError> {
+    let opts = LoadOptions {
+        resume: true,
+        ..LoadOptions::default()
+    };
+    campaign_for(store, def, &opts).await
+}
+
+/// The campaign this run loads into: the newest of its name if the settings are the same (or
+/// the operator said `--resume`), a new one if there is none (or with `--new`); otherwise the
+/// run stops, naming every difference.
+pub(super) async fn campaign_for(
+    store: &Store,
+    def: &Definition,
+    opts: &LoadOptions,
+) -> Result<CampaignId, LoadError> {
+    let settings = Settings::of(def);
+    let (json, fingerprint) = (settings.to_json(), settings.fingerprint());
+    let earlier = store.latest_campaign_named(&def.name).await?;
+    if let (Some((id, stored)), false) = (&earlier, opts.new) {
+        let before = Settings::from_json(stored);
+        if before.as_ref() == Some(&settings) {
+            return Ok(*id);
+        }
+        if opts.resume {
+            store
+                .update_campaign_settings(*id, &fingerprint, &json)
+                .await?;
+            return Ok(*id);
+        }
+        let differences = before.map_or_else(
+            || vec!["(recorded by an older version of campaign)".to_string()],
+            |b| settings.differences(&b),
+        );
+        return Err(LoadError::SettingsChanged {
+            campaign: *id,
+            name: def.name.clone(),
+            differences,
+        });
+    }
+    let key = CampaignKey {
+        name: &def.name,
+        fingerprint: &fingerprint,
+        channel: def.channel().as_str(),
+        bot_id: def.bot_id,
+        definition: &json,
+    };
+    let skip_reached = earlier.is_some() && !opts.include_reached;
+    Ok(store.create_campaign(&key, skip_reached).await?)
+}
+
+/// Identifies a CSV file's content cheaply (path, size, modification time); other sources
+/// are read again on every run, since a query can return new rows.
+pub(super) fn source_stamp(def: &Definition) -> Option<String> {
+    let Source::Csv(path) = &def.source else {
+        return None;
+    };
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "{}:{}:{}",
+        path.display(),
+        meta.len(),
+        modified.as_nanos()
+    ))
+}
+
+/// The earlier load's result, if this campaign already loaded exactly this file.
+pub(super) async fn unchanged_since_last_load(
+    store: &Store,
+    def: &Definition,
+    stamp: &str,
+) -> Result<Option<Loaded>, LoadError> {
+    let Some((id, stored)) = store.latest_campaign_named(&def.name).await? else {
+        return Ok(None);
+    };
+    if Settings::from_json(&stored) != Some(Settings::of(def)) {
+        return Ok(None);
+    }
+    let Some((recorded, summary)) = store.load_record(id).await? else {
+        return Ok(None);
+    };
+    if recorded != stamp {
+        return Ok(None);
+    }
+    let Ok(mut summary) = serde_json::from_str::<Summary>(&summary) else {
+        return Ok(None);
+    };
+    summary.already_queued = Some(summary.valid);
+    summary.unchanged = true;
+    summary.rejects = store.rejects(id).await?;
+    Ok(Some(Loaded {
+        campaign: Some(id),
+        summary,
+    }))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Campaigns: the definition (`definition`), where rows come from (`source`), the row checks
-//! (`validate`, `render`, `sms`) and the loading pipeline into the queue (`load`).
+//! Campaigns: the definition (`definition`), which campaign it loads into (`identity`), its
+//! template (`template`), where rows come from (`source`), the row checks (`validate`,
+//! `render`, `sms`) and the loading pipeline into the queue (`load`, driven from here).
 
 pub mod advice;
 pub mod after_send;
@@ -19,6 +20,7 @@ pub mod smart;
 pub mod sms;
 pub mod source;
 pub mod sql;
+pub mod template;
 pub mod template_names;
 pub mod text;
 pub mod users;
@@ -29,13 +31,15 @@ use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 
-use crate::convrs::wire::{GetWhatsAppTemplate, Template};
-use crate::convrs::{CallError, Client, ErrorCode};
-use crate::queue::{BatchInto, CampaignId, CampaignKey, NewMessage, Store, StoreError};
+use crate::convrs::Client;
+use crate::convrs::wire::Template;
+use crate::queue::{BatchInto, CampaignId, NewMessage, Store, StoreError};
 use definition::{Definition, MessageSpec, Source};
-use identity::Settings;
+pub use identity::campaign_of;
+use identity::{campaign_for, source_stamp, unchanged_since_last_load};
 use load::{Loader, Summary};
 use source::{CsvSource, Dialect, Row, SourceError};
+pub use template::template;
 use validate::RowChecker;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,58 +104,6 @@ pub struct LoadOptions {
 pub struct Loaded {
     pub campaign: Option<CampaignId>,
     pub summary: Summary,
-}
-
-/// The template, from the cache or (once) from GetWhatsAppTemplate.
-pub async fn template(
-    store: &Store,
-    client: Option<&Client>,
-    def: &Definition,
-) -> Result<Option<Template>, LoadError> {
-    let MessageSpec::Template { name, language, .. } = &def.message else {
-        return Ok(None);
-    };
-    let fail = |message: String| LoadError::Template {
-        name: name.clone(),
-        language: language.clone(),
-        bot_id: def.bot_id,
-        message,
-    };
-    if let Some(json) = store.cached_template(def.bot_id, name, language).await? {
-        let template: Template =
-            serde_json::from_str(&json).map_err(|e| fail(format!("bad cached copy: {e}")))?;
-        return Ok(Some(template));
-    }
-    let client = client.ok_or_else(|| {
-        fail("not cached yet, and no API to fetch it from: set CONVRS_TOKEN or use --sim".into())
-    })?;
-    let request = GetWhatsAppTemplate {
-        bot_id: def.bot_id,
-        template_name: name.clone(),
-        language: language.clone(),
-    };
-    let template = match client.get_whatsapp_template(&request).await {
-        Ok(template) => template,
-        Err(
-            e @ CallError::Api {
-                code: ErrorCode::UnknownTemplate | ErrorCode::NoTemplates,
-                ..
-            },
-        ) => {
-            let close = template_names::close_to(store, name, language, def.bot_id).await?;
-            return Err(fail(format!("does not exist ({e}){close}")));
-        }
-        Err(other) => return Err(fail(format!("cannot fetch it: {other}"))),
-    };
-    store
-        .cache_template(
-            def.bot_id,
-            name,
-            language,
-            &serde_json::to_string(&template).expect("templates serialise"),
-        )
-        .await?;
-    Ok(Some(template))
 }
 
 /// Loads the definition's source: checks every row and, unless `dry_run`, queues the valid
@@ -332,109 +284,6 @@ async fn record_settings(store: &Store, id: CampaignId, def: &Definition) -> Res
         .as_ref()
         .map(|(json, when)| (json.as_str(), *when));
     Ok(store.set_after_send(id, after_send).await?)
-}
-
-/// The campaign a definition loads into (created if new), as a run would find it; a changed
-/// definition is taken as the campaign's from now on (a scheduled campaign's file was edited).
-pub async fn campaign_of(store: &Store, def: &Definition) -> Result<CampaignId, LoadError> {
-    let opts = LoadOptions {
-        resume: true,
-        ..LoadOptions::default()
-    };
-    campaign_for(store, def, &opts).await
-}
-
-/// The campaign this run loads into: the newest of its name if the settings are the same (or
-/// the operator said `--resume`), a new one if there is none (or with `--new`); otherwise the
-/// run stops, naming every difference.
-async fn campaign_for(
-    store: &Store,
-    def: &Definition,
-    opts: &LoadOptions,
-) -> Result<CampaignId, LoadError> {
-    let settings = Settings::of(def);
-    let (json, fingerprint) = (settings.to_json(), settings.fingerprint());
-    let earlier = store.latest_campaign_named(&def.name).await?;
-    if let (Some((id, stored)), false) = (&earlier, opts.new) {
-        let before = Settings::from_json(stored);
-        if before.as_ref() == Some(&settings) {
-            return Ok(*id);
-        }
-        if opts.resume {
-            store
-                .update_campaign_settings(*id, &fingerprint, &json)
-                .await?;
-            return Ok(*id);
-        }
-        let differences = before.map_or_else(
-            || vec!["(recorded by an older version of campaign)".to_string()],
-            |b| settings.differences(&b),
-        );
-        return Err(LoadError::SettingsChanged {
-            campaign: *id,
-            name: def.name.clone(),
-            differences,
-        });
-    }
-    let key = CampaignKey {
-        name: &def.name,
-        fingerprint: &fingerprint,
-        channel: def.channel().as_str(),
-        bot_id: def.bot_id,
-        definition: &json,
-    };
-    let skip_reached = earlier.is_some() && !opts.include_reached;
-    Ok(store.create_campaign(&key, skip_reached).await?)
-}
-
-/// Identifies a CSV file's content cheaply (path, size, modification time); other sources
-/// are read again on every run, since a query can return new rows.
-fn source_stamp(def: &Definition) -> Option<String> {
-    let Source::Csv(path) = &def.source else {
-        return None;
-    };
-    let meta = std::fs::metadata(path).ok()?;
-    let modified = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some(format!(
-        "{}:{}:{}",
-        path.display(),
-        meta.len(),
-        modified.as_nanos()
-    ))
-}
-
-/// The earlier load's result, if this campaign already loaded exactly this file.
-async fn unchanged_since_last_load(
-    store: &Store,
-    def: &Definition,
-    stamp: &str,
-) -> Result<Option<Loaded>, LoadError> {
-    let Some((id, stored)) = store.latest_campaign_named(&def.name).await? else {
-        return Ok(None);
-    };
-    if Settings::from_json(&stored) != Some(Settings::of(def)) {
-        return Ok(None);
-    }
-    let Some((recorded, summary)) = store.load_record(id).await? else {
-        return Ok(None);
-    };
-    if recorded != stamp {
-        return Ok(None);
-    }
-    let Ok(mut summary) = serde_json::from_str::<Summary>(&summary) else {
-        return Ok(None);
-    };
-    summary.already_queued = Some(summary.valid);
-    summary.unchanged = true;
-    summary.rejects = store.rejects(id).await?;
-    Ok(Some(Loaded {
-        campaign: Some(id),
-        summary,
-    }))
 }
 
 /// Rows of any source, read lazily (CSV) or already fetched (SQL, Convrs users).
