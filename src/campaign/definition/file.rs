@@ -1,176 +1,14 @@
-//! A campaign definition: where the recipients come from and what each one is sent. Built from
-//! a campaign file (TOML) and/or command-line flags; flags win.
+//! The campaign file (TOML) and the command-line flags laid over it (a flag given wins),
+//! checked into a `Definition`.
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::price::Price;
+use super::{Channel, Definition, DefinitionError, MessageSpec, Source};
+use crate::campaign::price::Price;
 use crate::phone::Region;
-use crate::timing::{Timing, TimingFile};
-
-/// Why a definition could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum DefinitionError {
-    #[error("cannot read the campaign file {path}: {error}")]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Toml { path: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Whatsapp,
-    Sms,
-    /// SendMessage: the number handed to a flow route configured on the server.
-    Route,
-    /// SendTextMessage: a free-form text to a user inside the 24-hour window their last
-    /// message opened.
-    Text,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 4] = [
-        Channel::Whatsapp,
-        Channel::Sms,
-        Channel::Route,
-        Channel::Text,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Whatsapp => "whatsapp",
-            Channel::Sms => "sms",
-            Channel::Route => "route",
-            Channel::Text => "text",
-        }
-    }
-
-    /// The channel as the store keeps it (`campaigns.channel`); anything else is WhatsApp.
-    pub fn from_stored(stored: &str) -> Channel {
-        match stored {
-            "sms" => Channel::Sms,
-            "route" => Channel::Route,
-            "text" => Channel::Text,
-            _ => Channel::Whatsapp,
-        }
-    }
-
-    /// The platform tag of a Convrs uid on this channel (`3941-wa3-...`), where it has one.
-    pub fn uid_tag(self) -> Option<&'static str> {
-        match self {
-            Channel::Whatsapp => Some("wa3"),
-            Channel::Sms => Some("cms"),
-            // A route's recipient has no uid we know; a text's is in its row.
-            Channel::Route | Channel::Text => None,
-        }
-    }
-
-    /// The API command that sends one message on this channel.
-    pub fn send_command(self) -> &'static str {
-        match self {
-            Channel::Whatsapp => "SendWhatsAppTemplate",
-            Channel::Sms => "SendSMSMessage",
-            Channel::Route => "SendMessage",
-            Channel::Text => "SendTextMessage",
-        }
-    }
-}
-
-/// What each recipient is sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum MessageSpec {
-    /// A WhatsApp template; `params` are the source columns for `{{1}}`, `{{2}}`...
-    Template {
-        name: String,
-        language: String,
-        params: Vec<String>,
-        clean_params: bool,
-    },
-    /// An SMS text with `{column}` placeholders; a row where one renders empty is rejected
-    /// unless `allow_empty`. With `smart_encoding`, look-alikes of GSM-7 characters are
-    /// replaced when that makes the rendered text GSM-7 (`smart.rs`).
-    Sms {
-        text: String,
-        allow_empty: bool,
-        smart_encoding: bool,
-    },
-    /// SendMessage to a flow route, with an optional `{column}` text and user data whose values
-    /// are `{column}` texts. `via` is the channel the route's flow answers on, through the
-    /// campaign's bot, when the operator names it: only then is the recipient's uid known (for
-    /// reconciling an ambiguous answer).
-    Route {
-        route: String,
-        text: Option<String>,
-        userdata: Vec<(String, String)>,
-        allow_empty: bool,
-        via: Option<Channel>,
-    },
-    /// SendTextMessage with a `{column}` text, to the uid in `uid_column` (else the WhatsApp
-    /// user of the row's number), only inside the 24-hour window less `margin_ms`.
-    Text(super::text::TextSpec),
-}
-
-/// Where the recipients come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    Csv(PathBuf),
-    Sql {
-        url: String,
-        query: String,
-        /// The operator accepts a role that can write (`allow_writable = true`).
-        allow_writable: bool,
-    },
-    ConvrsUsers {
-        bot_id: i64,
-        created_after: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Definition {
-    pub name: String,
-    pub bot_id: i64,
-    pub message: MessageSpec,
-    pub phone_column: String,
-    #[serde(serialize_with = "region_code")]
-    pub region: Option<Region>,
-    pub dedupe_key: Option<String>,
-    pub source: Source,
-    /// The CSV delimiter, if given; otherwise it is found from the header line.
-    pub delimiter: Option<u8>,
-    /// What a message or SMS segment costs, for reports.
-    pub price: Option<Price>,
-    /// When it sends: schedule, expiry, how long a recipient is not sent again.
-    pub timing: Timing,
-    /// The agent the chat is assigned to (the API's `agentEmail`, templates and SMS).
-    pub agent_email: Option<String>,
-    /// Tag and data set on each recipient's Convrs user after the send.
-    pub after_send: Option<super::after_send::AfterSend>,
-}
-
-fn region_code<S: serde::Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_some(&region.map(|r| r.code()))
-}
-
-impl Definition {
-    pub fn channel(&self) -> Channel {
-        match self.message {
-            MessageSpec::Template { .. } => Channel::Whatsapp,
-            MessageSpec::Sms { .. } => Channel::Sms,
-            MessageSpec::Route { .. } => Channel::Route,
-            MessageSpec::Text(_) => Channel::Text,
-        }
-    }
-}
+use crate::timing::TimingFile;
 
 /// The campaign file's keys. Unknown keys are refused.
 #[derive(Debug, Default, Deserialize)]
@@ -208,7 +46,7 @@ pub struct CampaignFile {
     pub route: Option<String>,
     pub userdata: Option<std::collections::BTreeMap<String, String>>,
     pub route_via: Option<Channel>,
-    pub after_send: Option<super::after_send::AfterSendFile>,
+    pub after_send: Option<crate::campaign::after_send::AfterSendFile>,
     pub uid_column: Option<String>,
     pub window_margin: Option<String>,
 }
@@ -277,7 +115,7 @@ impl CampaignFile {
         self.build()
     }
 
-    fn build(self) -> Result<Definition, DefinitionError> {
+    fn build(mut self) -> Result<Definition, DefinitionError> {
         let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
         let channel = self.channel.unwrap_or(Channel::Whatsapp);
         let bot_id = self
@@ -300,95 +138,8 @@ impl CampaignFile {
                 "smart_encoding is for SMS: only an SMS is sent in GSM-7 or UCS-2 segments",
             ));
         }
-        let message = match channel {
-            Channel::Route => super::route::message(
-                self.route,
-                self.message,
-                self.userdata,
-                self.allow_empty,
-                self.route_via,
-            )?,
-            Channel::Text => {
-                if self.template.is_some() {
-                    return Err(invalid(
-                        "--template is for WhatsApp templates; a text campaign sends --message TEXT",
-                    ));
-                }
-                super::text::message(
-                    self.message,
-                    self.uid_column,
-                    self.window_margin,
-                    self.allow_empty,
-                )?
-            }
-            Channel::Whatsapp => {
-                if self.message.is_some() {
-                    return Err(invalid(
-                        "--message is for SMS; a WhatsApp campaign sends --template",
-                    ));
-                }
-                MessageSpec::Template {
-                    name: self.template.ok_or_else(|| {
-                        invalid("no template: pass --template NAME --language CODE")
-                    })?,
-                    language: self.language.ok_or_else(|| {
-                        invalid("no template language: pass --language CODE (e.g. en)")
-                    })?,
-                    params: self.params.unwrap_or_default(),
-                    clean_params: self.clean_params.unwrap_or(false),
-                }
-            }
-            Channel::Sms => {
-                if self.template.is_some() {
-                    return Err(invalid(
-                        "--template is for WhatsApp; an SMS campaign sends --message TEXT",
-                    ));
-                }
-                MessageSpec::Sms {
-                    text: self
-                        .message
-                        .ok_or_else(|| invalid("no message: pass --message TEXT"))?,
-                    allow_empty: self.allow_empty.unwrap_or(false),
-                    smart_encoding: self.smart_encoding.unwrap_or(false),
-                }
-            }
-        };
-        let sources = [
-            self.csv.is_some(),
-            self.sql.is_some(),
-            self.convrs_users.is_some(),
-        ];
-        let source = match (self.csv, self.sql, self.convrs_users) {
-            _ if sources.iter().filter(|s| **s).count() > 1 => {
-                return Err(invalid("name one source: csv, sql or convrs_users"));
-            }
-            (Some(csv), _, _) => Source::Csv(std::path::absolute(&csv).unwrap_or(csv)),
-            (_, Some(sql), _) => Source::Sql {
-                url: sql.url,
-                query: sql.query,
-                allow_writable: sql.allow_writable.unwrap_or(false),
-            },
-            (_, _, Some(u)) => {
-                if let Some(after) = &u.created_after
-                    && after != super::users::SINCE_LAST_RUN
-                    && crate::clock::parse_iso(after).is_none()
-                {
-                    return Err(DefinitionError::Invalid(format!(
-                        "convrs_users.created_after {after:?} is not a date: give one such as \"2024-01-01\" or \"2024-01-01T09:00:00Z\", or \"{}\" for the users created since the campaign's last scheduled run",
-                        super::users::SINCE_LAST_RUN
-                    )));
-                }
-                Source::ConvrsUsers {
-                    bot_id: u.bot_id,
-                    created_after: u.created_after,
-                }
-            }
-            _ => {
-                return Err(invalid(
-                    "no source: give a CSV file, or csv/sql/convrs_users in the campaign file",
-                ));
-            }
-        };
+        let message = self.message_spec(channel)?;
+        let source = self.source()?;
         let region = self
             .region
             .map(|r| Region::parse(&r))
@@ -437,6 +188,108 @@ impl CampaignFile {
             agent_email: self.agent_email.map(check_agent_email).transpose()?,
             after_send: self.after_send.map(|a| a.check()).transpose()?,
         })
+    }
+
+    /// What each recipient is sent, by channel; the keys it takes are taken out of the file.
+    fn message_spec(&mut self, channel: Channel) -> Result<MessageSpec, DefinitionError> {
+        let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
+        Ok(match channel {
+            Channel::Route => crate::campaign::route::message(
+                self.route.take(),
+                self.message.take(),
+                self.userdata.take(),
+                self.allow_empty,
+                self.route_via.take(),
+            )?,
+            Channel::Text => {
+                if self.template.is_some() {
+                    return Err(invalid(
+                        "--template is for WhatsApp templates; a text campaign sends --message TEXT",
+                    ));
+                }
+                crate::campaign::text::message(
+                    self.message.take(),
+                    self.uid_column.take(),
+                    self.window_margin.take(),
+                    self.allow_empty,
+                )?
+            }
+            Channel::Whatsapp => {
+                if self.message.is_some() {
+                    return Err(invalid(
+                        "--message is for SMS; a WhatsApp campaign sends --template",
+                    ));
+                }
+                MessageSpec::Template {
+                    name: self.template.take().ok_or_else(|| {
+                        invalid("no template: pass --template NAME --language CODE")
+                    })?,
+                    language: self.language.take().ok_or_else(|| {
+                        invalid("no template language: pass --language CODE (e.g. en)")
+                    })?,
+                    params: self.params.take().unwrap_or_default(),
+                    clean_params: self.clean_params.unwrap_or(false),
+                }
+            }
+            Channel::Sms => {
+                if self.template.is_some() {
+                    return Err(invalid(
+                        "--template is for WhatsApp; an SMS campaign sends --message TEXT",
+                    ));
+                }
+                MessageSpec::Sms {
+                    text: self
+                        .message
+                        .take()
+                        .ok_or_else(|| invalid("no message: pass --message TEXT"))?,
+                    allow_empty: self.allow_empty.unwrap_or(false),
+                    smart_encoding: self.smart_encoding.unwrap_or(false),
+                }
+            }
+        })
+    }
+
+    /// Where the recipients come from: exactly one of csv, sql and convrs_users.
+    fn source(&mut self) -> Result<Source, DefinitionError> {
+        let invalid = |m: &str| DefinitionError::Invalid(m.to_string());
+        let sources = [
+            self.csv.is_some(),
+            self.sql.is_some(),
+            self.convrs_users.is_some(),
+        ];
+        Ok(
+            match (self.csv.take(), self.sql.take(), self.convrs_users.take()) {
+                _ if sources.iter().filter(|s| **s).count() > 1 => {
+                    return Err(invalid("name one source: csv, sql or convrs_users"));
+                }
+                (Some(csv), _, _) => Source::Csv(std::path::absolute(&csv).unwrap_or(csv)),
+                (_, Some(sql), _) => Source::Sql {
+                    url: sql.url,
+                    query: sql.query,
+                    allow_writable: sql.allow_writable.unwrap_or(false),
+                },
+                (_, _, Some(u)) => {
+                    if let Some(after) = &u.created_after
+                        && after != crate::campaign::users::SINCE_LAST_RUN
+                        && crate::clock::parse_iso(after).is_none()
+                    {
+                        return Err(DefinitionError::Invalid(format!(
+                            "convrs_users.created_after {after:?} is not a date: give one such as \"2024-01-01\" or \"2024-01-01T09:00:00Z\", or \"{}\" for the users created since the campaign's last scheduled run",
+                            crate::campaign::users::SINCE_LAST_RUN
+                        )));
+                    }
+                    Source::ConvrsUsers {
+                        bot_id: u.bot_id,
+                        created_after: u.created_after,
+                    }
+                }
+                _ => {
+                    return Err(invalid(
+                        "no source: give a CSV file, or csv/sql/convrs_users in the campaign file",
+                    ));
+                }
+            },
+        )
     }
 }
 
