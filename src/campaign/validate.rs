@@ -1,12 +1,11 @@
 //! Row checks: a source row becomes a message ready to queue, or a reject naming its field.
 
-use crate::convrs::wire::{SendSmsMessage, SendWhatsAppTemplate, TemplateParameter};
 use crate::phone::{PhoneNumber, Region};
 use crate::queue::Reject;
 
 use super::definition::{Definition, MessageSpec};
 use super::render::Pattern;
-use super::sms::{self, Encoding, SmartEffect, SmsInfo};
+use super::sms::{SmartEffect, SmsInfo};
 
 /// The largest field we accept.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
@@ -62,18 +61,8 @@ pub struct RowChecker {
 
 #[derive(Debug)]
 enum Body {
-    Template {
-        name: String,
-        language: String,
-        params: Vec<usize>,
-        clean: bool,
-        text: String,
-    },
-    Sms {
-        pattern: Pattern,
-        allow_empty: bool,
-        smart_encoding: bool,
-    },
+    Template(super::template_body::TemplateBody),
+    Sms(super::sms_body::SmsBody),
     Route(super::route::RouteBody),
     Text(super::text::TextBody),
 }
@@ -86,9 +75,6 @@ impl RowChecker {
         columns: Vec<String>,
         template_body: Option<&str>,
     ) -> Result<Self, String> {
-        let find = |name: &str, what: &str, fix: &dyn Fn(&str) -> String| {
-            super::columns::find(&columns, name, what, fix)
-        };
         let phone_column = super::columns::phone(&columns, &def.phone_column);
         let mut notes = vec![];
         let mut phone = None;
@@ -115,40 +101,23 @@ impl RowChecker {
                 language,
                 params,
                 clean_params,
-            } => {
-                let text = template_body.unwrap_or_default().to_string();
-                let wanted = crate::convrs::wire::placeholder_count(&text);
-                if wanted != params.len() {
-                    return Err(format!(
-                        "template {name} ({language}) has {wanted} parameter(s) but --params names {} column(s)",
-                        params.len()
-                    ));
-                }
-                let params = params
-                    .iter()
-                    .map(|p| {
-                        find(p, "the parameter", &|c| {
-                            format!("name '{c}' in --params (or params in the campaign file)")
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                Body::Template {
-                    name: name.clone(),
-                    language: language.clone(),
-                    params,
-                    clean: *clean_params,
-                    text,
-                }
-            }
+            } => Body::Template(super::template_body::TemplateBody::new(
+                (name, language),
+                params,
+                *clean_params,
+                template_body,
+                &columns,
+            )?),
             MessageSpec::Sms {
                 text,
                 allow_empty,
                 smart_encoding,
-            } => Body::Sms {
-                pattern: Pattern::resolve(text, &columns).map_err(|e| format!("--message: {e}"))?,
-                allow_empty: *allow_empty,
-                smart_encoding: *smart_encoding,
-            },
+            } => Body::Sms(super::sms_body::SmsBody::new(
+                text,
+                *allow_empty,
+                *smart_encoding,
+                &columns,
+            )?),
             MessageSpec::Route {
                 route,
                 text,
@@ -249,6 +218,7 @@ impl RowChecker {
         }
         let mut smart = None;
         let mut uid = None;
+        let sender = (self.bot_id, self.agent_email.as_ref());
         let (payload, text, sms) = match &self.body {
             Body::Text(body) => {
                 let rendered = body
@@ -258,99 +228,18 @@ impl RowChecker {
                 uid = Some(rendered.uid);
                 (rendered.payload, rendered.text, None)
             }
-            Body::Template {
-                name,
-                language,
-                params,
-                clean,
-                text,
-            } => {
-                let mut values = Vec::with_capacity(params.len());
-                for (n, &col) in params.iter().enumerate() {
-                    let raw = &record.values[col];
-                    let value = if *clean {
-                        clean_param(raw)
-                    } else {
-                        raw.clone()
-                    };
-                    let field = &self.columns[col];
-                    if value.trim().is_empty() {
-                        return Err(reject(
-                            field,
-                            format!("parameter {{{{{}}}}} is empty", n + 1),
-                        ));
-                    }
-                    if let Some(why) = param_problem(&value) {
-                        return Err(reject(
-                            field,
-                            format!(
-                                "parameter {{{{{}}}}} {why} (pass --clean-params, or clean_params = true in a campaign file, to clean it)",
-                                n + 1
-                            ),
-                        ));
-                    }
-                    values.push(value);
-                }
-                let mut rendered = text.clone();
-                for (i, v) in values.iter().enumerate().rev() {
-                    rendered = rendered.replace(&format!("{{{{{}}}}}", i + 1), v);
-                }
-                let request = SendWhatsAppTemplate {
-                    bot_id: self.bot_id,
-                    phone: number(&phone).to_string(),
-                    template_name: name.clone(),
-                    language: language.clone(),
-                    parameters: values.into_iter().map(TemplateParameter::text).collect(),
-                    agent_email: self.agent_email.clone(),
-                    ..Default::default()
-                };
-                (
-                    serde_json::to_string(&request).expect("requests serialise"),
-                    rendered,
-                    None,
-                )
+            Body::Template(body) => {
+                let (payload, text) = body
+                    .render(sender, number(&phone), &self.columns, &record.values)
+                    .map_err(|(field, reason)| reject(&field, reason))?;
+                (payload, text, None)
             }
-            Body::Sms {
-                pattern,
-                allow_empty,
-                smart_encoding,
-            } => {
-                if !allow_empty && let Some(column) = pattern.empty_placeholder(&record.values) {
-                    return Err(reject(
-                        column,
-                        format!(
-                            "{{{column}}} is empty, so the SMS would have a gap; fill it in, or \
-                             pass --allow-empty (allow_empty = true in a campaign file) to send it so"
-                        ),
-                    ));
-                }
-                let (text, info, effect) =
-                    smart_encode(pattern.render(&record.values), *smart_encoding);
-                smart = effect;
-                if text.trim().is_empty() {
-                    return Err(reject(
-                        "message",
-                        "the message is empty for this row".into(),
-                    ));
-                }
-                let chars = text.chars().count();
-                if chars > 2000 {
-                    return Err(reject(
-                        "message",
-                        format!("the message has {chars} characters; the limit is 2000"),
-                    ));
-                }
-                let request = SendSmsMessage {
-                    bot_id: self.bot_id,
-                    phone: number(&phone).to_string(),
-                    message: text.clone(),
-                    agent_email: self.agent_email.clone(),
-                };
-                (
-                    serde_json::to_string(&request).expect("requests serialise"),
-                    text,
-                    Some(info),
-                )
+            Body::Sms(body) => {
+                let rendered = body
+                    .render(sender, number(&phone), &record.values)
+                    .map_err(|(field, reason)| reject(&field, reason))?;
+                smart = rendered.smart;
+                (rendered.payload, rendered.text, Some(rendered.info))
             }
             Body::Route(body) => {
                 let (payload, shown) = body
@@ -405,46 +294,6 @@ impl RowChecker {
 /// The row's number, on every channel but text (`RowChecker::new` requires its column).
 fn number(phone: &Option<PhoneNumber>) -> &PhoneNumber {
     phone.as_ref().expect("a phone column")
-}
-
-/// A rendered SMS as it is sent, its encoding and segments, and what smart encoding did (`on`)
-/// or would do to it: only a UCS-2 text that its look-alikes make GSM-7 is changed.
-fn smart_encode(text: String, on: bool) -> (String, SmsInfo, Option<SmartEffect>) {
-    let info = sms::analyse(&text);
-    if info.encoding == Encoding::Gsm7 {
-        return (text, info, None);
-    }
-    let Some(changed) = super::smart::transliterate(&text) else {
-        return (text, info, None);
-    };
-    let smart = sms::analyse(&changed);
-    let effect = SmartEffect {
-        applied: on,
-        segments_saved: info.segments.saturating_sub(smart.segments),
-    };
-    if on {
-        (changed, smart, Some(effect))
-    } else {
-        (text, info, Some(effect))
-    }
-}
-
-/// Why WhatsApp would refuse this parameter (132018), if it would.
-fn param_problem(value: &str) -> Option<&'static str> {
-    if value.contains('\n') || value.contains('\r') {
-        Some("contains a newline")
-    } else if value.contains('\t') {
-        Some("contains a tab")
-    } else if value.contains("     ") {
-        Some("contains more than 4 consecutive spaces")
-    } else {
-        None
-    }
-}
-
-/// Newlines and tabs become spaces, runs of spaces become one, ends are trimmed.
-fn clean_param(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
