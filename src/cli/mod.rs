@@ -13,6 +13,7 @@ mod progress;
 mod report;
 mod retry;
 mod run;
+mod run_end;
 mod scheduled;
 mod send_args;
 mod send_test;

@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::campaign_args::{Api, CampaignArgs};
 pub use super::flags::{check_reconcile_after, parse_duration};
-use super::{EXIT_BUSY, EXIT_INTERRUPTED, EXIT_STOPPED, GlobalArgs, progress, status, validate};
+use super::run_end::{exit_code, print_result, tell_reconciled};
+use super::{EXIT_BUSY, EXIT_INTERRUPTED, GlobalArgs, progress, status, validate};
 use crate::campaign::definition::Definition;
 use crate::campaign::estimate::{Estimate, TOKEN_RATE};
 use crate::campaign::{self, LoadOptions};
-use crate::engine::{self, Receiving, RunEnd, RunError, RunOptions, Target};
-use crate::queue::{Role, Store};
+use crate::engine::{self, Receiving, RunError, RunOptions, Target};
+use crate::queue::Store;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -86,7 +87,7 @@ pub struct RunArgs {
 pub(super) use super::send_args::DEFER_AFTER;
 
 /// How long a run waits for delivery acks unless --wait says.
-const DEFAULT_WAIT: Duration = Duration::from_secs(600);
+pub(super) const DEFAULT_WAIT: Duration = Duration::from_secs(600);
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(reconcile_after) = args.send.reconcile_after {
@@ -333,101 +334,6 @@ async fn options(
         ..RunOptions::default()
     };
     Ok((settings.dispatch, run_opts))
-}
-
-/// What reconciliation found of messages an earlier run left uncertain.
-fn tell_reconciled(id: crate::queue::CampaignId, report: &engine::RunReport) {
-    if report.left_uncertain_by_earlier_run > 0 {
-        crate::tell!(
-            "{} message(s) were being sent when an earlier run stopped: marked uncertain, then reconciled",
-            report.left_uncertain_by_earlier_run
-        );
-    }
-    let r = &report.reconciled;
-    if r.sent + r.requeued + r.undecided > 0 {
-        crate::tell!(
-            "reconciled uncertain messages: {} proven sent, {} proven unsent and sent again, {} still uncertain",
-            r.sent,
-            r.requeued,
-            r.undecided
-        );
-        if r.undecided > 0 {
-            crate::tell!(
-                "`campaign retry {id} --uncertain` sends the uncertain ones again, if you decide so"
-            );
-        }
-    }
-}
-
-/// How the run ended, said, and its exit code.
-fn exit_code(id: crate::queue::CampaignId, report: &engine::RunReport, args: &RunArgs) -> ExitCode {
-    let code = match &report.end {
-        RunEnd::Finished { unsettled } => {
-            if *unsettled > 0 {
-                crate::tell!(
-                    "{unsettled} message(s) not yet delivered after --wait {}; `campaign status {id}` shows them later",
-                    crate::duration::shown(args.wait.unwrap_or(DEFAULT_WAIT))
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        RunEnd::Sent => ExitCode::SUCCESS,
-        RunEnd::Stopped(stop) => {
-            crate::tell!("{stop}");
-            ExitCode::from(EXIT_STOPPED)
-        }
-        RunEnd::Interrupted => {
-            match &report.worker {
-                Some(worker) => crate::tell!(
-                    "stopped following campaign {id}: the worker {worker} goes on sending it (`campaign pause {id}` stops it)"
-                ),
-                None => crate::tell!("interrupted: run the same command again to resume"),
-            }
-            ExitCode::from(EXIT_INTERRUPTED)
-        }
-        RunEnd::Queued { sender } => {
-            match sender {
-                Some(h) if h.role == Role::Worker => {
-                    crate::tell!(
-                        "campaign {id} is queued for the worker {}: it sends it now (`campaign list` shows its progress)",
-                        h.owner
-                    )
-                }
-                Some(h) => crate::tell!(
-                    "campaign {id} is queued for a worker; {h} now, and no worker does: start `campaign worker` to send it"
-                ),
-                None => crate::tell!(
-                    "campaign {id} is queued for a worker, but none holds its token now: start `campaign worker` to send it"
-                ),
-            }
-            ExitCode::SUCCESS
-        }
-    };
-    if let Some(worker) = &report.worker
-        && !args.json
-    {
-        crate::tell!("campaign {id} was sent by the worker {worker}");
-    }
-    code
-}
-
-/// The campaign's status at the end: `status --json` with what the load found, or as text.
-async fn print_result(store: &Store, target: &Target, json: bool) -> anyhow::Result<()> {
-    if !json {
-        return status::print_campaign(store, target.id, false).await;
-    }
-    let mut value = status::campaign_json(store, target.id).await?;
-    if let Some(s) = &target.summary {
-        value["load"] = serde_json::json!({
-            "rows": s.rows,
-            "valid": s.valid,
-            "rejected": s.rejected,
-            "duplicates": s.duplicates,
-            "suppressed": s.suppressed,
-        });
-    }
-    println!("{}", crate::terminal::json(&value));
-    Ok(())
 }
 
 /// First Ctrl-C (or SIGTERM): stop claiming, let requests in flight finish. Second: exit now.
