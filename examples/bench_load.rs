@@ -7,6 +7,10 @@
 //! the load goes into PostgreSQL instead: a database of its own, made again for each run with
 //! `psql` and dropped at the end.
 //!
+//! With `BENCH_CHANNEL=whatsapp` the campaign is a WhatsApp template of three parameters (the
+//! simulator's `appointment_reminder`, put in the store's template cache first) instead of an
+//! SMS of three placeholders.
+//!
 //! `cargo run --release --example bench_load -- [ROWS] [RUNS]`
 
 use std::path::Path;
@@ -15,6 +19,7 @@ use std::time::Instant;
 
 use campaign::campaign::definition::{CampaignFile, Channel};
 use campaign::campaign::{self as camp, LoadOptions};
+use campaign::convrs::wire::Template;
 use campaign::phone::{PhoneNumber, Region};
 use campaign::queue::Store;
 
@@ -161,17 +166,29 @@ fn child(mode: &str, csv: &Path, db: &str) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let store = Store::open(db).await?;
-                let def = CampaignFile {
-                    bot_id: Some(3941),
-                    channel: Some(Channel::Sms),
-                    message: Some(
-                        "Hi {first_name}, see you on {appointment_date} at {appointment_time}."
-                            .into(),
-                    ),
-                    region: Some("GB".into()),
-                    dedupe_key: Some("{appointment_id}".into()),
-                    csv: Some(csv.into()),
-                    ..Default::default()
+                let whatsapp = std::env::var("BENCH_CHANNEL").as_deref() == Ok("whatsapp");
+                let def = if whatsapp {
+                    cache_template(&store).await?;
+                    CampaignFile {
+                        channel: Some(Channel::Whatsapp),
+                        template: Some("appointment_reminder".into()),
+                        language: Some("en".into()),
+                        params: Some(
+                            ["first_name", "appointment_date", "appointment_time"]
+                                .map(String::from)
+                                .to_vec(),
+                        ),
+                        ..campaign_file(csv)
+                    }
+                } else {
+                    CampaignFile {
+                        channel: Some(Channel::Sms),
+                        message: Some(
+                            "Hi {first_name}, see you on {appointment_date} at {appointment_time}."
+                                .into(),
+                        ),
+                        ..campaign_file(csv)
+                    }
                 }
                 .with(CampaignFile::default())?;
                 let dry_run = std::env::var_os("BENCH_DRY").is_some();
@@ -204,5 +221,35 @@ fn child(mode: &str, csv: &Path, db: &str) -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     println!("{secs} {}", peak_kb / 1024.0);
+    Ok(())
+}
+
+/// What both channels' campaigns share: the bot, the region, the dedupe key, the file.
+fn campaign_file(csv: &Path) -> CampaignFile {
+    CampaignFile {
+        bot_id: Some(3941),
+        region: Some("GB".into()),
+        dedupe_key: Some("{appointment_id}".into()),
+        csv: Some(csv.into()),
+        ..Default::default()
+    }
+}
+
+/// The simulator's `appointment_reminder` in the store's template cache, as a load that
+/// fetched it would leave it.
+async fn cache_template(store: &Store) -> anyhow::Result<()> {
+    let def = campaign::sim::templates::builtin()
+        .into_iter()
+        .find(|t| t.name == "appointment_reminder" && t.language == "en")
+        .expect("a built-in template");
+    let template: Template = serde_json::from_value(def.to_json())?;
+    store
+        .cache_template(
+            3941,
+            &template.name,
+            &template.language,
+            &serde_json::to_string(&template)?,
+        )
+        .await?;
     Ok(())
 }
