@@ -194,7 +194,7 @@ impl Api {
         let token = REHEARSAL_TOKEN.to_string();
         let config = SimConfig {
             tokens: vec![token.clone()],
-            ack_delay: std::time::Duration::from_millis(300),
+            ack_delay: REHEARSAL_ACK_DELAY,
             earlier,
             ..SimConfig::default()
         };
@@ -220,5 +220,35 @@ impl Api {
     }
 }
 
+/// The time between two acks of a message on a rehearsal's simulator.
+const REHEARSAL_ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How long after a send a rehearsal's simulator may still change its acks: its longest plan
+/// has five (a reply last, four steps after the send), with room to spare. An answer after
+/// that is the message's last.
+pub const REHEARSAL_SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The in-process simulator's token (a rehearsal's database never holds a real one).
 const REHEARSAL_TOKEN: &str = "sim-rehearsal";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rehearsals_acks_have_settled_when_it_says_they_have() {
+        let longest = ["1", "7", "8", "9", "0"]
+            .into_iter()
+            .flat_map(|d| {
+                [
+                    sim::ack_plan(sim::Channel::WhatsApp, d),
+                    sim::ack_plan(sim::Channel::Sms, d),
+                ]
+            })
+            .map(<[i64]>::len)
+            .max()
+            .unwrap();
+        let last_ack = REHEARSAL_ACK_DELAY * (longest as u32 - 1);
+        assert!(REHEARSAL_SETTLED > last_ack * 2, "{last_ack:?}");
+    }
+}

@@ -111,6 +111,7 @@ impl SendArgs {
                 quality: QualityPolicy::default(),
                 // A rehearsal's earlier runs had their own receivers, gone with them.
                 replies_by_callback: !sim,
+                settled_after: sim.then_some(super::campaign_args::REHEARSAL_SETTLED),
             },
             reconcile_after: Duration::from_secs(60),
         };

@@ -85,6 +85,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
         // A rehearsal's callbacks went to its run's own receiver, gone with it.
         replies_by_callback: !rehearsal,
+        settled_after: rehearsal.then_some(super::campaign_args::REHEARSAL_SETTLED),
         ..PollSchedule::default()
     };
     for (id, channel) in &campaigns {

@@ -199,6 +199,7 @@ pub async fn run(global: &GlobalArgs, args: &WorkerArgs) -> anyhow::Result<ExitC
             quality: args.quality,
             // The worker's own receiver takes its campaigns' callbacks.
             replies_by_callback: true,
+            settled_after: None,
         },
         reconcile_after: args.reconcile_after,
         defer_after: DEFER_AFTER,

@@ -32,6 +32,10 @@ pub struct PollSchedule {
     /// instead of being polled for it: false where those callbacks went to a receiver that is
     /// gone (a rehearsal's earlier runs, whose simulator and receiver ended with them).
     pub replies_by_callback: bool,
+    /// How long after a send its acks can still change (`None`: until a final ack, or
+    /// `max_age`). A rehearsal's simulator gives every ack within seconds of a send, so an
+    /// answer after that is the message's last: it is not asked about again.
+    pub settled_after: Option<Duration>,
 }
 
 impl Default for PollSchedule {
@@ -43,6 +47,7 @@ impl Default for PollSchedule {
             reply_sweep: Some(Duration::from_secs(72 * 3600)),
             quality: QualityPolicy::default(),
             replies_by_callback: true,
+            settled_after: None,
         }
     }
 }
@@ -63,6 +68,7 @@ impl PollSchedule {
                 .map_or(self.reply_sweep, |sweep| (sweep > 0).then(|| ms(sweep))),
             quality: own.quality.unwrap_or(self.quality),
             replies_by_callback: self.replies_by_callback,
+            settled_after: self.settled_after,
         }
     }
 
@@ -173,11 +179,16 @@ pub async fn poll_due(
                         tracing::warn!(message_id = due.message_id, error = %e, "cannot poll message details")
                     }
                 }
-                // Nothing follows a final ack, nor delivery of an SMS: stop asking.
+                // Nothing follows a final ack, nor delivery of an SMS, nor an answer given once
+                // the message's acks have settled: stop asking.
+                let answered = store.now_ms();
+                let settled = schedule
+                    .settled_after
+                    .is_some_and(|d| answered - due.sent_at > d.as_millis() as i64);
                 let done = last_ack.is_some_and(|ack| {
-                    ack.is_final() || (due.sms && ack.code() >= Ack::Delivered.code())
+                    ack.is_final() || (due.sms && ack.code() >= Ack::Delivered.code()) || settled
                 });
-                let next = store.now_ms() + schedule.after(due.polls + 1).as_millis() as i64;
+                let next = answered + schedule.after(due.polls + 1).as_millis() as i64;
                 store
                     .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
                     .await?;

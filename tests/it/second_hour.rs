@@ -340,12 +340,13 @@ async fn the_recipients_csv_opens_in_the_spreadsheet_the_source_came_from_with_i
     );
 }
 
-/// A WhatsApp rehearsal to two numbers whose acks end (the simulator's plans: a number ending
-/// in 8 replies, one ending in 0 is not on WhatsApp), sent without waiting for acks.
+/// A WhatsApp rehearsal to three numbers (the simulator's plans: one ending in 8 replies, one
+/// ending in 0 is not on WhatsApp, one ending in 7 is delivered and never read), sent without
+/// waiting for acks.
 fn rehearsed_without_waiting(dir: &std::path::Path) {
     std::fs::write(
         dir.join("r.csv"),
-        "phone,name\n+447911000008,Ann\n+447911000010,Bob\n",
+        "phone,name\n+447911000008,Ann\n+447911000010,Bob\n+447911000017,Cyd\n",
     )
     .unwrap();
     std::fs::write(
@@ -400,8 +401,8 @@ fn a_rehearsal_can_be_tracked_after_its_run_by_a_simulator_that_remembers_its_se
     assert!(!said.contains("still await"), "{said}");
     let (_, counts) = rehearsal_shown(dir.path());
     assert_eq!(
-        (&counts["replied"], &counts["failed"]),
-        (&1.into(), &1.into()),
+        (&counts["replied"], &counts["failed"], &counts["delivered"]),
+        (&1.into(), &1.into(), &1.into()),
         "{counts}"
     );
     // `--sim` finds the rehearsals' database itself.
@@ -431,8 +432,8 @@ fn a_rehearsal_resumed_keeps_its_token_and_follows_what_the_earlier_simulator_to
     assert!(first.is_string());
     assert_eq!(first, again, "one fingerprint for every rehearsal");
     assert_eq!(
-        (&counts["replied"], &counts["failed"]),
-        (&1.into(), &1.into()),
+        (&counts["replied"], &counts["failed"], &counts["delivered"]),
+        (&1.into(), &1.into(), &1.into()),
         "{counts}"
     );
 }
