@@ -34,9 +34,10 @@ pub struct TrackArgs {
     /// Messages older than this are no longer polled.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub poll_max_age: Duration,
-    /// The first poll interval; later ones widen (x6, x30, x180...).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub poll_first: Duration,
+    /// The first poll interval; later ones widen (x6, x30, x180...) [default: 10s, 1s for a
+    /// rehearsal].
+    #[arg(long, value_parser = parse_duration)]
+    pub poll_first: Option<Duration>,
     /// GetMessageDetails calls per second (1 to 1000).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub poll_rate: u32,
@@ -78,8 +79,12 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         }
         None => store.campaigns_to_track().await?,
     };
+    // The simulator acks within a second; a real API within seconds to minutes.
+    let poll_first = args
+        .poll_first
+        .unwrap_or(Duration::from_secs(if rehearsal { 1 } else { 10 }));
     let schedule = PollSchedule {
-        first: args.poll_first,
+        first: poll_first,
         max_age: args.poll_max_age,
         rate: args.poll_rate,
         reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
@@ -116,7 +121,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
             in_flight: 1,
             command: Channel::from_stored(channel).send_command(),
             callback: None,
-            first_poll: args.poll_first,
+            first_poll: poll_first,
             defer_after: Duration::from_secs(60),
         };
         let r = dispatch::reconcile(&store, client, *id, &config, args.reconcile_after).await?;

@@ -79,6 +79,12 @@ impl PollSchedule {
         ))
     }
 
+    /// Whether the acks of a message sent at `sent_at` can no longer change at `now`.
+    fn settled(&self, sent_at: i64, now: i64) -> bool {
+        self.settled_after
+            .is_some_and(|d| now - sent_at > d.as_millis() as i64)
+    }
+
     /// The wait before poll number `polls + 1`.
     pub fn after(&self, polls: i64) -> Duration {
         self.first * STEPS[(polls.max(0) as usize).min(STEPS.len() - 1)]
@@ -102,9 +108,11 @@ fn plan(due: &DuePoll, schedule: &PollSchedule, now: i64) -> Plan {
         return Plan::Retire;
     }
     let interval = schedule.after(due.polls).as_millis() as i64;
+    // Its acks have settled (a rehearsal): one more answer is its last, asked for now.
+    let settled = schedule.settled(due.sent_at, now);
     match due.last_ack_at {
         // A callback was heard within the interval: no need to ask.
-        Some(heard) if now - heard < interval => Plan::Later(heard + interval),
+        Some(heard) if !settled && now - heard < interval => Plan::Later(heard + interval),
         _ => Plan::Ask,
     }
 }
@@ -182,13 +190,15 @@ pub async fn poll_due(
                 // Nothing follows a final ack, nor delivery of an SMS, nor an answer given once
                 // the message's acks have settled: stop asking.
                 let answered = store.now_ms();
-                let settled = schedule
-                    .settled_after
-                    .is_some_and(|d| answered - due.sent_at > d.as_millis() as i64);
+                let settled = schedule.settled(due.sent_at, answered);
                 let done = last_ack.is_some_and(|ack| {
                     ack.is_final() || (due.sms && ack.code() >= Ack::Delivered.code()) || settled
                 });
-                let next = answered + schedule.after(due.polls + 1).as_millis() as i64;
+                let mut next = answered + schedule.after(due.polls + 1).as_millis() as i64;
+                if let Some(settled_after) = schedule.settled_after {
+                    // Asked again no later than when its acks have settled.
+                    next = next.min(due.sent_at + settled_after.as_millis() as i64 + 1);
+                }
                 store
                     .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
                     .await?;
@@ -481,5 +491,21 @@ mod tests {
             Plan::Ask,
             "the callbacks' receiver is gone: polled for a reply"
         );
+    }
+
+    #[test]
+    fn a_message_whose_acks_have_settled_is_asked_now_however_recently_it_was_heard_of() {
+        let now = 1_000_000_000;
+        let heard = DuePoll {
+            ack: Some(Ack::Delivered.code()),
+            ..due(1, now - 4_000, Some(now - 1_000))
+        };
+        let real = PollSchedule::default();
+        assert!(matches!(plan(&heard, &real, now), Plan::Later(_)));
+        let rehearsal = PollSchedule {
+            settled_after: Some(Duration::from_secs(3)),
+            ..real
+        };
+        assert_eq!(plan(&heard, &rehearsal, now), Plan::Ask);
     }
 }
