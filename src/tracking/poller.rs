@@ -196,8 +196,12 @@ pub async fn poll_due(
                 });
                 let mut next = answered + schedule.after(due.polls + 1).as_millis() as i64;
                 if let Some(settled_after) = schedule.settled_after {
-                    // Asked again no later than when its acks have settled.
-                    next = next.min(due.sent_at + settled_after.as_millis() as i64 + 1);
+                    // Asked again no later than when its acks settle, if that is still ahead
+                    // (after it, an error is asked about again on the usual schedule).
+                    let settle_at = due.sent_at + settled_after.as_millis() as i64 + 1;
+                    if settle_at > answered {
+                        next = next.min(settle_at);
+                    }
                 }
                 store
                     .schedule_poll(due.message_id, due.polls + 1, (!done).then_some(next))
