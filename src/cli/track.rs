@@ -79,20 +79,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
         }
         None => store.campaigns_to_track().await?,
     };
-    // The simulator acks within a second; a real API within seconds to minutes.
-    let poll_first = args
-        .poll_first
-        .unwrap_or(Duration::from_secs(if rehearsal { 1 } else { 10 }));
-    let schedule = PollSchedule {
-        first: poll_first,
-        max_age: args.poll_max_age,
-        rate: args.poll_rate,
-        reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
-        // A rehearsal's callbacks went to its run's own receiver, gone with it.
-        replies_by_callback: !rehearsal,
-        settled_after: rehearsal.then_some(super::campaign_args::REHEARSAL_SETTLED),
-        ..PollSchedule::default()
-    };
+    let schedule = poll_schedule(args, rehearsal);
     for (id, channel) in &campaigns {
         if rehearsal {
             // The new simulator knows only what the rehearsal recorded: a send that may have
@@ -121,7 +108,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
             in_flight: 1,
             command: Channel::from_stored(channel).send_command(),
             callback: None,
-            first_poll: poll_first,
+            first_poll: schedule.first,
             defer_after: Duration::from_secs(60),
         };
         let r = dispatch::reconcile(&store, client, *id, &config, args.reconcile_after).await?;
@@ -154,6 +141,25 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// How `track` polls. It runs no receiver and cannot know whether one takes the campaign's
+/// callbacks now (a run's own receiver ended with the run), so a read message is polled for
+/// its reply rather than left to a callback that may go nowhere: a STOP must not be missed.
+fn poll_schedule(args: &TrackArgs, rehearsal: bool) -> PollSchedule {
+    // The simulator acks within a second; a real API within seconds to minutes.
+    let poll_first = args
+        .poll_first
+        .unwrap_or(Duration::from_secs(if rehearsal { 1 } else { 10 }));
+    PollSchedule {
+        first: poll_first,
+        max_age: args.poll_max_age,
+        rate: args.poll_rate,
+        reply_sweep: (!args.reply_sweep.is_zero()).then_some(args.reply_sweep),
+        replies_by_callback: false,
+        settled_after: rehearsal.then_some(super::campaign_args::REHEARSAL_SETTLED),
+        ..PollSchedule::default()
+    }
+}
+
 /// The database to track, and whether it is a rehearsal's: `--sim` names one (campaign.sim.db
 /// unless --db says), and a `--db` that turns out to be one is tracked as one.
 async fn open(global: &GlobalArgs, sim: bool) -> anyhow::Result<(Store, bool)> {
@@ -170,5 +176,28 @@ async fn open(global: &GlobalArgs, sim: bool) -> anyhow::Result<(Store, bool)> {
             Ok((global.store(Purpose::Rehearsal).await?, true))
         }
         store => Ok((store?, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Track {
+        #[command(flatten)]
+        args: TrackArgs,
+    }
+
+    #[test]
+    fn track_polls_a_read_message_for_its_reply_whoever_took_its_callbacks() {
+        let args = Track::parse_from(["track"]).args;
+        for rehearsal in [false, true] {
+            let schedule = poll_schedule(&args, rehearsal);
+            assert!(!schedule.replies_by_callback, "rehearsal: {rehearsal}");
+        }
+        assert_eq!(poll_schedule(&args, false).first, Duration::from_secs(10));
+        assert_eq!(poll_schedule(&args, true).first, Duration::from_secs(1));
     }
 }
