@@ -101,6 +101,16 @@ fn request_timeout(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// Whether `db` names a SQLite file that does not exist (opening it would create it).
+pub fn missing(db: &str) -> bool {
+    let path = db
+        .strip_prefix("sqlite://")
+        .or_else(|| db.strip_prefix("sqlite:"))
+        .map_or(db, |p| p.split('?').next().unwrap_or(p));
+    let is_file = !db.contains("://") || db.starts_with("sqlite:");
+    is_file && path != ":memory:" && !std::path::Path::new(path).exists()
+}
+
 /// The database of real sends, unless `--db` names another.
 pub const DEFAULT_DB: &str = "campaign.db";
 /// The database of rehearsals (`--sim`), unless `--db` names another.
@@ -125,13 +135,7 @@ impl GlobalArgs {
     /// The database to read, if there is one: commands that only look (`status`, `list`,
     /// `report`...) never create one. `None` when the file does not exist.
     pub async fn existing_store(&self) -> anyhow::Result<Option<Store>> {
-        let db = self.db.as_deref().unwrap_or(DEFAULT_DB);
-        let path = db
-            .strip_prefix("sqlite://")
-            .or_else(|| db.strip_prefix("sqlite:"))
-            .map_or(db, |p| p.split('?').next().unwrap_or(p));
-        let is_file = !db.contains("://") || db.starts_with("sqlite:");
-        if is_file && path != ":memory:" && !std::path::Path::new(path).exists() {
+        if missing(self.db.as_deref().unwrap_or(DEFAULT_DB)) {
             return Ok(None);
         }
         Ok(Some(self.store(Purpose::Any).await?))

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::flags::parse_sweep;
 use super::run::parse_duration;
-use super::{GlobalArgs, control};
+use super::{GlobalArgs, control, global};
 use crate::campaign::definition::Channel;
 use crate::cli::campaign_args::Api;
 use crate::dispatch::{self, DispatchConfig};
@@ -91,12 +91,7 @@ pub async fn run(global: &GlobalArgs, args: &TrackArgs) -> anyhow::Result<ExitCo
                 crate::tell!(
                     "campaign {id}: {} left uncertain: the simulator that may have taken {it} is gone (`campaign retry {id} --uncertain --db {}` queues {it} again)",
                     crate::terminal::counted(uncertain as u64, "message", "messages"),
-                    crate::redact::url(
-                        global
-                            .db
-                            .as_deref()
-                            .unwrap_or(super::global::DEFAULT_SIM_DB)
-                    )
+                    crate::redact::url(global.db.as_deref().unwrap_or(global::DEFAULT_SIM_DB))
                 );
             }
             continue;
@@ -163,6 +158,18 @@ fn poll_schedule(args: &TrackArgs, rehearsal: bool) -> PollSchedule {
 /// The database to track, and whether it is a rehearsal's: `--sim` names one (campaign.sim.db
 /// unless --db says), and a `--db` that turns out to be one is tracked as one.
 async fn open(global: &GlobalArgs, sim: bool) -> anyhow::Result<(Store, bool)> {
+    // Nothing to track where nothing ran: said, and no empty database left behind.
+    match global.db.as_deref() {
+        None if sim && global::missing(global::DEFAULT_SIM_DB) => anyhow::bail!(
+            "no rehearsals here: there is no database {} (rehearse a campaign with `campaign run ... --sim` first, or name the database with --db)",
+            global::DEFAULT_SIM_DB
+        ),
+        None if !sim && global::missing(global::DEFAULT_DB) => {
+            anyhow::bail!("{}", global.no_database())
+        }
+        Some(db) if global::missing(db) => anyhow::bail!("{}", global.no_database()),
+        _ => {}
+    }
     if sim {
         return Ok((global.store(Purpose::Rehearsal).await?, true));
     }

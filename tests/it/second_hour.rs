@@ -257,6 +257,27 @@ fn where_only_rehearsals_ran_the_commands_say_where_they_are() {
     assert!(!page.contains("price = {"));
 }
 
+#[test]
+fn track_where_nothing_ran_says_so_and_leaves_no_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, said) in [
+        (
+            &["track", "--sim"][..],
+            "no rehearsals here: there is no database campaign.sim.db",
+        ),
+        (
+            &["track"][..],
+            "no campaigns here: there is no database campaign.db",
+        ),
+    ] {
+        let out = crate::helpers::campaign_cmd(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recipients_csv_opens_in_the_spreadsheet_the_source_came_from_with_its_columns() {
     let sim = spawn_sim(|c| c.number_rate = 0).await;
