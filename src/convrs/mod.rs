@@ -15,5 +15,5 @@ pub mod wire;
 pub use callback::CallbackTarget;
 pub use client::{CallError, Client, ClientConfig, Observe};
 pub use codes::{Ack, ErrorCode};
-pub use uid::{phone_of_uid, uid_of_number, whatsapp_uid_for};
+pub use uid::{phone_of_uid, uid_of_number, uid_parts, whatsapp_uid_for};
 pub use verdict::Verdict;

@@ -19,10 +19,16 @@ pub fn whatsapp_uid_for(bot: i64, given: &str, region: Option<crate::phone::Regi
     }
 }
 
+/// `3941-wa3-447911123456` -> (`3941`, `wa3`, `447911123456`): the bot, the platform and the
+/// user's id on it.
+pub fn uid_parts(uid: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = uid.splitn(3, '-');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
 /// `3941-wa3-447911123456` -> `+447911123456` (WhatsApp and SMS uids carry the number).
 pub fn phone_of_uid(uid: &str) -> Option<PhoneNumber> {
-    let mut parts = uid.splitn(3, '-');
-    let (_bot, tag, digits) = (parts.next()?, parts.next()?, parts.next()?);
+    let (_bot, tag, digits) = uid_parts(uid)?;
     matches!(tag, "wa3" | "cms")
         .then(|| PhoneNumber::parse(&format!("+{digits}"), None).ok())
         .flatten()

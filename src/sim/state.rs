@@ -191,9 +191,7 @@ impl SimState {
     pub fn remember(&mut self, earlier: &[EarlierSend], bots: &[Bot]) {
         let now = (Instant::now(), Utc::now());
         for send in earlier {
-            let mut parts = send.uid.splitn(3, '-');
-            let (Some(bot), Some(tag), Some(digits)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let Some((bot, tag, digits)) = crate::convrs::uid_parts(&send.uid) else {
                 continue;
             };
             let channel = match tag {
