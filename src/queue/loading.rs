@@ -20,12 +20,15 @@ impl Store {
     ) -> Result<Inserted, StoreError> {
         let now_ms = self.now_ms();
         let mut tx = self.begin(Lock::Load(campaign)).await?;
-        let (skip_reached, timing): (i32, Option<String>) = q_as(
-            "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = $1",
-        )
-        .bind(campaign)
-        .fetch_one(&mut tx)
-        .await?;
+        // The campaign's row, locked on PostgreSQL as a foreign key would lock it, once per
+        // chunk rather than once per row (migration 0021): it cannot go before the commit. No
+        // row, no load (`RowNotFound`).
+        let read = match self.backend {
+            Backend::Sqlite => CAMPAIGN_OF_LOAD.to_string(),
+            Backend::Postgres => format!("{CAMPAIGN_OF_LOAD} FOR KEY SHARE"),
+        };
+        let (skip_reached, timing): (i32, Option<String>) =
+            q_as(read).bind(campaign).fetch_one(&mut tx).await?;
         let timing: crate::timing::Timing = super::stored("timing", timing)?.unwrap_or_default();
         let expires_ms = timing.expires_for(now_ms);
         let mut done = Inserted::default();
@@ -159,6 +162,9 @@ impl Store {
             .collect())
     }
 }
+
+const CAMPAIGN_OF_LOAD: &str =
+    "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = $1";
 
 /// What the messages of one insert share.
 struct Queued {

@@ -45,6 +45,7 @@ embedded!(
     "0018_frequency_cap.sql",
     "0019_confirmations.sql",
     "0020_after_send.sql",
+    "0021_messages_campaign_checked_per_load.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));
