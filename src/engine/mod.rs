@@ -12,6 +12,7 @@ mod confirm;
 mod context;
 mod follow;
 mod health;
+mod holding;
 mod live;
 mod metrics;
 mod receiving;
