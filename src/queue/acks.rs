@@ -102,8 +102,8 @@ impl Store {
         else {
             return Ok(AckApplied::Unknown);
         };
-        let (state, current, phone): (MessageState, Option<i64>, String) =
-            (MessageState::parse(row.get(0))?, row.get(1), row.get(2));
+        let (state, current): (MessageState, Option<i64>) =
+            (MessageState::parse(row.get(0))?, row.get(1));
         let current_attempt = is_current(heard, row.get::<Option<&str>, _>(3), row.get(4));
         let kind = if current_attempt {
             "ack"
@@ -116,45 +116,7 @@ impl Store {
             AckApplied::Superseded
         } else if moves(state, current.and_then(Ack::from_code), heard.ack) {
             move_message(&mut tx, heard, state, at_ms, now_ms).await?;
-            // Only the ack that moves the message suppresses: a late or repeated -2 does not
-            // put back a number the operator took off the list.
-            if heard.ack == Ack::NotOnWhatsApp {
-                q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (phone) DO NOTHING")
-                    .bind(&phone)
-                    .bind("not on WhatsApp (ack -2)")
-                    .bind(heard.source)
-                    .bind(now_ms)
-                    .execute(&mut tx)
-                    .await?;
-            }
-            // Context after the send: an ack that it reached the phone triggers it (for a
-            // campaign that waits for delivery, or one whose acceptance was never recorded),
-            // when the message has context to set.
-            if heard.ack.code() >= Ack::Delivered.code() && row.get::<i32, _>(8) == 1 {
-                let mut jobs = super::context::enqueue(
-                    self.backend,
-                    &[heard.message_id],
-                    "'accepted', 'delivered'",
-                    now_ms,
-                );
-                built(&mut jobs).execute(&mut tx).await?;
-            }
-            // A reply: its text is read with GetConversation (by the campaign's poller), to
-            // hear an opt-out in it.
-            if heard.ack == Ack::Replied
-                && let Some(uid) = row.get::<Option<String>, _>(6)
-            {
-                let since = row.get::<Option<i64>, _>(7).unwrap_or(at_ms);
-                q(super::reads::WANT_CONVERSATION)
-                    .bind(row.get::<i64, _>(5))
-                    .bind(uid)
-                    .bind(InboundSource::Reply.as_str())
-                    .bind(since)
-                    .bind(now_ms)
-                    .bind(now_ms)
-                    .execute(&mut tx)
-                    .await?;
-            }
+            after_move(&mut tx, self.backend, heard, &row, at_ms, now_ms).await?;
             AckApplied::Moved {
                 sent_at: row.get::<Option<i64>, _>(7),
             }
@@ -312,5 +274,58 @@ async fn move_message(
     .bind(heard.message_id)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// What an ack that moves its message sets going, in its transaction: a -2 suppresses the
+/// number, a delivery starts the context after the send, a reply asks for the conversation.
+/// `row` is `record_ack`'s read of the message.
+async fn after_move(
+    tx: &mut super::Tx,
+    backend: super::Backend,
+    heard: &HeardAck<'_>,
+    row: &super::sql::Row,
+    at_ms: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    // Only the ack that moves the message suppresses: a late or repeated -2 does not
+    // put back a number the operator took off the list.
+    if heard.ack == Ack::NotOnWhatsApp {
+        q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (phone) DO NOTHING")
+            .bind(row.get::<String, _>(2))
+            .bind("not on WhatsApp (ack -2)")
+            .bind(heard.source)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+    }
+    // Context after the send: an ack that it reached the phone triggers it (for a
+    // campaign that waits for delivery, or one whose acceptance was never recorded),
+    // when the message has context to set.
+    if heard.ack.code() >= Ack::Delivered.code() && row.get::<i32, _>(8) == 1 {
+        let mut jobs = super::context::enqueue(
+            backend,
+            &[heard.message_id],
+            "'accepted', 'delivered'",
+            now_ms,
+        );
+        built(&mut jobs).execute(&mut *tx).await?;
+    }
+    // A reply: its text is read with GetConversation (by the campaign's poller), to
+    // hear an opt-out in it.
+    if heard.ack == Ack::Replied
+        && let Some(uid) = row.get::<Option<String>, _>(6)
+    {
+        let since = row.get::<Option<i64>, _>(7).unwrap_or(at_ms);
+        q(super::reads::WANT_CONVERSATION)
+            .bind(row.get::<i64, _>(5))
+            .bind(uid)
+            .bind(InboundSource::Reply.as_str())
+            .bind(since)
+            .bind(now_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }

@@ -116,40 +116,9 @@ impl Store {
         let acted = match effect {
             Effect::None => Acted::Kept,
             _ if later_keyword(&mut tx, m, rules.possible_acts).await? => Acted::Superseded,
-            Effect::Suppress => {
-                let added = q(
-                    "INSERT INTO suppressions (phone, reason, source, created_at, campaign_id)
-                     VALUES ($1, $2, 'keyword', $3, $4) ON CONFLICT (phone) DO NOTHING",
-                )
-                .bind(m.phone.unwrap_or(m.uid))
-                .bind(format!(
-                    "replied \"{}\" at {}",
-                    short_text(m.text),
-                    crate::clock::rfc3339_ms(m.dt_ms)
-                ))
-                .bind(now)
-                .bind(campaign.map(|(c,)| c))
-                .execute(&mut tx)
-                .await?;
-                let added = added.rows_affected() > 0;
-                if let (true, Some(text), Some((campaign,))) =
-                    (added, rules.confirmation.as_deref(), campaign)
-                {
-                    q("INSERT INTO confirmations (mid, uid, token_fingerprint, text, until_ms, updated_at)
-                         SELECT $1, $2, token_fingerprint, $3, $4, $5 FROM campaigns
-                         WHERE id = $6 AND token_fingerprint IS NOT NULL
-                         ON CONFLICT (mid) DO NOTHING")
-                    .bind(m.mid)
-                    .bind(m.uid)
-                    .bind(text)
-                    .bind(m.dt_ms + WINDOW_MS)
-                    .bind(now)
-                    .bind(campaign)
-                    .execute(&mut tx)
-                    .await?;
-                }
-                Acted::Suppressed(added)
-            }
+            Effect::Suppress => Acted::Suppressed(
+                suppress_for_keyword(&mut tx, m, rules, campaign.map(|(c,)| c), now).await?,
+            ),
             Effect::Lift => {
                 let lifted = q(format!(
                     "DELETE FROM suppressions WHERE phone = $1 AND {LIFTABLE}"
@@ -300,6 +269,50 @@ async fn later_keyword(
     .fetch_optional(tx)
     .await?;
     Ok(later.is_some())
+}
+
+/// Suppresses the number of a keyword's sender (unless suppressed already: false), and asks
+/// for the opt-out's confirmation when `rules` has a text and the campaign it answers has a
+/// token to send it with.
+async fn suppress_for_keyword(
+    tx: &mut super::Tx,
+    m: &InboundMessage<'_>,
+    rules: &HearRules,
+    campaign: Option<i64>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let added = q(
+        "INSERT INTO suppressions (phone, reason, source, created_at, campaign_id)
+         VALUES ($1, $2, 'keyword', $3, $4) ON CONFLICT (phone) DO NOTHING",
+    )
+    .bind(m.phone.unwrap_or(m.uid))
+    .bind(format!(
+        "replied \"{}\" at {}",
+        short_text(m.text),
+        crate::clock::rfc3339_ms(m.dt_ms)
+    ))
+    .bind(now)
+    .bind(campaign)
+    .execute(&mut *tx)
+    .await?;
+    let added = added.rows_affected() > 0;
+    if let (true, Some(text), Some(campaign)) = (added, rules.confirmation.as_deref(), campaign) {
+        q(
+            "INSERT INTO confirmations (mid, uid, token_fingerprint, text, until_ms, updated_at)
+                 SELECT $1, $2, token_fingerprint, $3, $4, $5 FROM campaigns
+                 WHERE id = $6 AND token_fingerprint IS NOT NULL
+                 ON CONFLICT (mid) DO NOTHING",
+        )
+        .bind(m.mid)
+        .bind(m.uid)
+        .bind(text)
+        .bind(m.dt_ms + WINDOW_MS)
+        .bind(now)
+        .bind(campaign)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(added)
 }
 
 #[cfg(test)]
