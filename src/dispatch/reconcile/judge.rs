@@ -1,55 +1,22 @@
-//! Reconciling `uncertain` messages: a send that may or may not have reached the API.
-//!
-//! The uid of the recipient is known in advance (`<botID>-wa3-<digits>` or `<botID>-cms-<digits>`),
-//! so GetConversation shows what reached that user after the attempt began:
-//! - an outbound message with exactly this text (the template body with its parameters, or the
-//!   SMS text) proves it was sent;
-//! - no outbound message at all, or only messages other sends of ours account for (their mids
-//!   are in the store), once `safe_delay` has passed since the attempt *ended* (the client gave
-//!   up, the connection broke, or the run died), proves it was not sent: it is queued again,
-//!   unless it has used up its attempts;
-//! - an outbound message nothing accounts for, whose text is not our rendering, decides
-//!   nothing: the API document does not say how a template shows in a conversation (a header,
-//!   the name, the parameters only...), so it may be this very message. It stays `uncertain`
-//!   with that reason: sending it again on a guess is how people get it twice.
-//!
-//! Anything that cannot be decided stays `uncertain` for the operator (`campaign retry
-//! --uncertain`).
+//! What a conversation proves about an uncertain message: sent (our text, in a message no
+//! other send of ours accounts for), not sent (nothing of ours after the attempt, once its
+//! safe delay has passed), or nothing (a message we cannot attribute: left to the operator).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
-use std::collections::{HashMap, HashSet};
-
-use super::DispatchConfig;
-use crate::campaign::identity::Settings;
-use crate::convrs::uid_of_number;
-use crate::convrs::wire::{ConversationMessage, SendMessage, Template, render_body};
-use crate::convrs::{CallError, Client, ErrorCode};
-use crate::queue::{CampaignId, Store, StoreError, Uncertain};
+use super::expected::Expected;
+use crate::convrs::wire::ConversationMessage;
+use crate::convrs::{CallError, ErrorCode};
 
 /// Allowance for the API's clock being behind ours.
 const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reconciled {
-    /// Proven sent.
-    pub sent: u64,
-    /// Proven not sent, queued again.
-    pub requeued: u64,
-    /// Still uncertain.
-    pub undecided: u64,
-    /// When the next undecided message can be decided by waiting (its safe delay ends).
-    pub next_decision: Option<DateTime<Utc>>,
-    /// Undecided because GetConversation failed: worth asking again soon.
-    pub unanswered: u64,
-}
-
 /// What the conversation says about one uncertain message.
 #[derive(Debug, PartialEq, Eq)]
-enum Finding {
+pub(super) enum Finding {
     Sent(String),
     NotSent(&'static str),
     Wait(DateTime<Utc>),
@@ -58,181 +25,6 @@ enum Finding {
     /// The conversation shows something that may be this message: left to the operator.
     Ambiguous(String),
     Unknown,
-}
-
-pub async fn reconcile(
-    store: &Store,
-    client: &Client,
-    campaign: CampaignId,
-    config: &DispatchConfig,
-    safe_delay: Duration,
-) -> Result<Reconciled, StoreError> {
-    let mut report = Reconciled::default();
-    let mut templates = Templates::default();
-    let settings = match config.command {
-        "SendMessage" => store
-            .campaign_settings(campaign)
-            .await?
-            .and_then(|json| Settings::from_json(&json)),
-        _ => None,
-    };
-    for u in store.uncertain(campaign).await? {
-        let expected = match &settings {
-            Some(settings) => route_expectation(&u, settings),
-            None => expectation(&u, config.command, &mut templates, store).await?,
-        };
-        let finding = match (expected, time(&u.started_at), time(&u.ended_at)) {
-            (Some(expected), Some(started), Some(ended)) => {
-                let answer = client.get_conversation(&expected.uid).await;
-                let known = match &answer {
-                    Ok(messages) => {
-                        let mids: Vec<&str> = outbound_since(messages, started)
-                            .map(|m| m.mid.as_str())
-                            .collect();
-                        store.known_mids(&mids).await?
-                    }
-                    Err(_) => Default::default(),
-                };
-                let attempt = (started, ended);
-                judge(&expected, attempt, answer, &known, Utc::now(), safe_delay)
-            }
-            _ => Finding::Unknown,
-        };
-        match finding {
-            Finding::Sent(mid) => {
-                let why = "reconciled: the conversation shows it was sent";
-                report.sent += store
-                    .settle_uncertain(
-                        &u,
-                        Some((&mid, store.now_ms() + config.first_poll.as_millis() as i64)),
-                        why,
-                    )
-                    .await? as u64;
-            }
-            Finding::NotSent(_) if u.attempts >= config.max_attempts => {
-                let why = format!(
-                    "{} attempts, each with an ambiguous answer; not sent again automatically: \
-                     `campaign retry CAMPAIGN --uncertain` sends it again if you decide so",
-                    u.attempts
-                );
-                store.leave_uncertain(&u, &why).await?;
-                report.undecided += 1;
-            }
-            Finding::NotSent(why) => {
-                report.requeued += store.settle_uncertain(&u, None, why).await? as u64
-            }
-            Finding::Wait(at) => {
-                report.undecided += 1;
-                report.next_decision = Some(report.next_decision.map_or(at, |n| n.min(at)));
-            }
-            Finding::Unanswered => {
-                report.undecided += 1;
-                report.unanswered += 1;
-            }
-            Finding::Ambiguous(why) => {
-                store.leave_uncertain(&u, &why).await?;
-                report.undecided += 1;
-            }
-            Finding::Unknown => report.undecided += 1,
-        }
-    }
-    Ok(report)
-}
-
-/// What a message that reached the API looks like in the conversation.
-#[derive(Debug)]
-struct Expected {
-    uid: String,
-    /// The whole text the recipient sees: the template body with its parameters, or the SMS.
-    text: String,
-    /// Whether a conversation without it proves it was not sent. Not for a route: the document
-    /// does not say a route's flow shows the text it was handed, or anything, in the
-    /// conversation, so only finding the text decides.
-    absence_decides: bool,
-}
-
-/// Template bodies by (bot, name, language), from the store's cache; `None` when not cached.
-type Templates = HashMap<(i64, String, String), Option<String>>;
-
-async fn expectation(
-    u: &Uncertain,
-    command: &str,
-    templates: &mut Templates,
-    store: &Store,
-) -> Result<Option<Expected>, StoreError> {
-    let Ok(payload) = serde_json::from_str::<Value>(&u.payload) else {
-        return Ok(None);
-    };
-    // A text names its user: the conversation shows it as it shows an SMS, by its text.
-    if command == "SendTextMessage" {
-        let field = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
-        return Ok(field("uid")
-            .zip(field("message"))
-            .map(|(uid, text)| Expected {
-                uid,
-                text,
-                absence_decides: true,
-            }));
-    }
-    let (Some(bot), Some(phone)) = (
-        payload.get("botID").and_then(Value::as_i64),
-        payload.get("phone").and_then(Value::as_str),
-    ) else {
-        return Ok(None);
-    };
-    let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
-    if command == "SendSMSMessage" {
-        return Ok(text("message").map(|text| Expected {
-            uid: uid_of_number(bot, "cms", phone),
-            text,
-            absence_decides: true,
-        }));
-    }
-    let (Some(name), Some(language)) = (text("templateName"), text("language")) else {
-        return Ok(None);
-    };
-    let key = (bot, name, language);
-    if !templates.contains_key(&key) {
-        let cached = store.cached_template(bot, &key.1, &key.2).await?;
-        let body = cached
-            .and_then(|json| serde_json::from_str::<Template>(&json).ok())
-            .map(|t| t.body_text().to_string());
-        templates.insert(key.clone(), body);
-    }
-    // Without the body there is nothing that proves this message over any other: undecided.
-    let Some(Some(body)) = templates.get(&key) else {
-        return Ok(None);
-    };
-    let params: Vec<String> = payload
-        .get("parameters")
-        .and_then(Value::as_array)
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p.get("text")?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Some(Expected {
-        uid: uid_of_number(bot, "wa3", phone),
-        text: render_body(body, &params),
-        absence_decides: true,
-    }))
-}
-
-/// A route send's conversation, when the campaign names the channel the route answers on; it
-/// is proven only by its text (a route without one shows nothing of ours to match, so an
-/// ambiguous answer stays uncertain).
-fn route_expectation(u: &Uncertain, settings: &Settings) -> Option<Expected> {
-    let payload: SendMessage = serde_json::from_str(&u.payload).ok()?;
-    Some(Expected {
-        uid: settings.route_uid(&payload.phone)?,
-        text: payload.message?,
-        absence_decides: false,
-    })
-}
-
-fn time(at: &Option<i64>) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis((*at)?)
 }
 
 /// The mid of the message of ours that shows `text` in the conversation after `started`, that
@@ -263,7 +55,7 @@ pub fn outbound_since(
 
 /// `attempt` is when the attempt started and when it ended; `known` the mids of the
 /// conversation's messages that other sends of ours got.
-fn judge(
+pub(super) fn judge(
     expected: &Expected,
     (started, ended): (DateTime<Utc>, DateTime<Utc>),
     answer: Result<Vec<ConversationMessage>, CallError>,
