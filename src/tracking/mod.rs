@@ -6,10 +6,12 @@ pub mod events;
 pub mod heard;
 pub mod latency;
 pub mod poller;
+mod schedule;
 pub mod serve;
 pub mod socket;
 pub mod webhook;
 
-pub use poller::{PollSchedule, Polling, await_delivery};
+pub use poller::{Polling, await_delivery};
+pub use schedule::PollSchedule;
 pub use serve::ReceiverLimits;
 pub use webhook::{CallbackTarget, SECRET_HEADER, webhook_secret};
