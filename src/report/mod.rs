@@ -6,6 +6,7 @@ pub mod live;
 mod pace;
 mod recipients;
 mod replies;
+mod timeline;
 mod usage;
 
 use std::path::Path;
