@@ -5,7 +5,9 @@
 //! delivered or the wait is over. Messages due much later (deferred by the API) do not hold the
 //! run: it ends and says what waits, until when and why.
 
-use crate::queue::CampaignState;
+mod options;
+mod report;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,146 +17,16 @@ use super::follow::follow;
 use super::send::{OnToken, SendEnd, send_campaign, state_after};
 use super::token::{HeldToken, Renewing, TokenLimits};
 use crate::convrs::Client;
-use crate::dispatch::{DispatchConfig, Reconciled, Stop};
+use crate::dispatch::DispatchConfig;
 use crate::queue::{
-    CampaignId, Lease, LeaseHeld, Role, SendOptions, Store, StoreError, TokenHeld, this_process,
+    CampaignId, CampaignState, Lease, LeaseHeld, Role, Store, StoreError, TokenHeld, this_process,
 };
-use crate::tracking::{PollSchedule, Polling, await_delivery};
+use crate::tracking::{Polling, await_delivery};
+pub use options::{Notice, RunOptions};
+pub use report::{Deferred, RunEnd, RunError, RunReport};
 
 /// How often a run waiting for its token looks again.
 const TOKEN_RETRY: Duration = Duration::from_secs(1);
-
-/// Lines for the operator while a run waits or follows (the CLI prints them).
-#[derive(Clone, Default)]
-pub struct Notice(Option<Arc<Say>>);
-
-type Say = dyn Fn(&str) + Send + Sync;
-
-impl Notice {
-    pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        Notice(Some(Arc::new(say)))
-    }
-
-    pub fn say(&self, line: &str) {
-        match &self.0 {
-            Some(say) => say(line),
-            None => tracing::info!("{line}"),
-        }
-    }
-}
-
-impl std::fmt::Debug for Notice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Notice")
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// How long to wait for delivery acks once sending is over; `None` returns once all is sent.
-    pub wait: Option<Duration>,
-    /// Within `wait`, go on polling once all is delivered, until no message awaits an ack
-    /// (read receipts, replies): a rehearsal asked to wait shows the simulator's replies.
-    pub until_settled: bool,
-    /// How long after an attempt a conversation without the message proves it was not sent.
-    pub reconcile_after: Duration,
-    /// When and how often to poll GetMessageDetails.
-    pub polls: PollSchedule,
-    /// How long the campaign and token leases last without renewal (renewed every third).
-    pub lease: Duration,
-    /// The campaign's share of its token against other campaigns on it (1 to 10).
-    pub priority: u32,
-    /// Queue the campaign for a worker and return, instead of sending or following it.
-    pub detach: bool,
-    /// The run receives callbacks itself (`--listen`): a worker it hands the campaign to
-    /// receives them instead, which the run says.
-    pub receiving: bool,
-    /// What the operator chose of how the campaign is sent (flags given now, or stored by an
-    /// earlier run): stored with it for whoever sends it. What is not chosen is the sender's.
-    pub chosen: SendOptions,
-    pub notice: Notice,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            wait: Some(Duration::from_secs(600)),
-            until_settled: false,
-            reconcile_after: Duration::from_secs(60),
-            polls: PollSchedule::default(),
-            lease: Duration::from_secs(30),
-            priority: 1,
-            detach: false,
-            receiving: false,
-            chosen: SendOptions::default(),
-            notice: Notice::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
-    /// Everything was sent and acks were awaited; `unsettled` were not delivered in time.
-    Finished { unsettled: usize },
-    /// Everything was sent (`--no-wait`).
-    Sent,
-    /// A stop verdict paused the campaign or stopped the token, or the operator did.
-    Stopped(Stop),
-    /// Cancelled (Ctrl-C): nothing new was claimed, what was in flight was recorded. When a
-    /// worker sends the campaign, only the following stopped.
-    Interrupted,
-    /// Queued for a worker (`detach`); `sender` holds the token now, if anyone does.
-    Queued { sender: Option<TokenHeld> },
-}
-
-/// Messages the run left waiting for a later attempt, grouped by why.
-pub type Deferred = crate::queue::DeferredGroup;
-
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    pub end: RunEnd,
-    /// Messages a dead run had left `sending`, now `uncertain`.
-    pub left_uncertain_by_earlier_run: u64,
-    pub reconciled: Reconciled,
-    /// Messages whose next attempt is due after the run ended.
-    pub deferred: Vec<Deferred>,
-    /// The worker that sent the campaign, when the run handed it over.
-    pub worker: Option<String>,
-}
-
-impl RunReport {
-    pub(super) fn ended(end: RunEnd) -> Self {
-        RunReport {
-            end,
-            left_uncertain_by_earlier_run: 0,
-            reconciled: Reconciled::default(),
-            deferred: vec![],
-            worker: None,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Busy(#[from] LeaseHeld),
-    /// Another process took the campaign over; this run sent nothing more from then on.
-    #[error(
-        "campaign {0} was taken over by another process (this run's lease expired or was taken), so this run stopped sending; what it had in flight is reconciled by whoever runs the campaign now"
-    )]
-    LeaseLost(CampaignId),
-    #[error(transparent)]
-    Store(StoreError),
-}
-
-impl From<StoreError> for RunError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::LeaseLost(campaign) => RunError::LeaseLost(campaign),
-            other => RunError::Store(other),
-        }
-    }
-}
 
 pub async fn run_campaign(
     store: &Store,
