@@ -93,7 +93,7 @@ impl Store {
         let mut tx = self.begin(Lock::Beside).await?;
         let Some(row) = q(format!(
             "SELECT state, ack, phone, mid, attempt_id, campaign_id, uid, sent_at, \
-             CASE WHEN context IS NULL THEN 0 ELSE 1 END FROM messages WHERE id = $1{}",
+             CASE WHEN context IS NULL THEN 0 ELSE 1 END AS has_context FROM messages WHERE id = $1{}",
             self.for_update()
         ))
         .bind(heard.message_id)
@@ -103,8 +103,12 @@ impl Store {
             return Ok(AckApplied::Unknown);
         };
         let (state, current): (MessageState, Option<i64>) =
-            (MessageState::parse(row.get(0))?, row.get(1));
-        let current_attempt = is_current(heard, row.get::<Option<&str>, _>(3), row.get(4));
+            (MessageState::parse(row.get("state"))?, row.get("ack"));
+        let current_attempt = is_current(
+            heard,
+            row.get::<Option<&str>, _>("mid"),
+            row.get("attempt_id"),
+        );
         let kind = if current_attempt {
             "ack"
         } else {
@@ -118,7 +122,7 @@ impl Store {
             move_message(&mut tx, heard, state, at_ms, now_ms).await?;
             after_move(&mut tx, self.backend, heard, &row, at_ms, now_ms).await?;
             AckApplied::Moved {
-                sent_at: row.get::<Option<i64>, _>(7),
+                sent_at: row.get::<Option<i64>, _>("sent_at"),
             }
         } else {
             q("UPDATE messages SET last_ack_at = CASE WHEN last_ack_at > $1 THEN last_ack_at ELSE $2 END WHERE id = $3",
@@ -279,7 +283,7 @@ async fn move_message(
 
 /// What an ack that moves its message sets going, in its transaction: a -2 suppresses the
 /// number, a delivery starts the context after the send, a reply asks for the conversation.
-/// `row` is `record_ack`'s read of the message.
+/// `row` is `record_ack`'s read of the message (its columns by name).
 async fn after_move(
     tx: &mut super::Tx,
     backend: super::Backend,
@@ -292,7 +296,7 @@ async fn after_move(
     // put back a number the operator took off the list.
     if heard.ack == Ack::NotOnWhatsApp {
         q("INSERT INTO suppressions (phone, reason, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (phone) DO NOTHING")
-            .bind(row.get::<String, _>(2))
+            .bind(row.get::<String, _>("phone"))
             .bind("not on WhatsApp (ack -2)")
             .bind(heard.source)
             .bind(now_ms)
@@ -302,7 +306,7 @@ async fn after_move(
     // Context after the send: an ack that it reached the phone triggers it (for a
     // campaign that waits for delivery, or one whose acceptance was never recorded),
     // when the message has context to set.
-    if heard.ack.code() >= Ack::Delivered.code() && row.get::<i32, _>(8) == 1 {
+    if heard.ack.code() >= Ack::Delivered.code() && row.get::<i32, _>("has_context") == 1 {
         let mut jobs = super::context::enqueue(
             backend,
             &[heard.message_id],
@@ -314,11 +318,11 @@ async fn after_move(
     // A reply: its text is read with GetConversation (by the campaign's poller), to
     // hear an opt-out in it.
     if heard.ack == Ack::Replied
-        && let Some(uid) = row.get::<Option<String>, _>(6)
+        && let Some(uid) = row.get::<Option<String>, _>("uid")
     {
-        let since = row.get::<Option<i64>, _>(7).unwrap_or(at_ms);
+        let since = row.get::<Option<i64>, _>("sent_at").unwrap_or(at_ms);
         q(super::reads::WANT_CONVERSATION)
-            .bind(row.get::<i64, _>(5))
+            .bind(row.get::<i64, _>("campaign_id"))
             .bind(uid)
             .bind(InboundSource::Reply.as_str())
             .bind(since)
