@@ -140,9 +140,11 @@ pub async fn dispatch_through(
     let halt = cancel.child_token();
     let recording = RecorderTask::start(store.clone(), halt.clone());
     let claim_size = gate.pacing().claim_size;
-    // `outstanding` bounds claimed messages (in flight, plus one claim batch waiting), so the
-    // next batch is claimed while the current one is sent.
-    let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + claim_size));
+    // `outstanding` bounds claimed messages: those in flight plus two claims waiting, so the
+    // next claim is made while the current one is sent. With one claim waiting, a claim of a
+    // thousand messages (limits off) could start only when its predecessor's last requests
+    // were in flight, and sending stood still while it committed (BENCHMARKS.md).
+    let outstanding = Arc::new(Semaphore::new(config.in_flight.max(1) + 2 * claim_size));
     let shared = Arc::new(Shared {
         store: store.clone(),
         client: client.clone(),
@@ -203,7 +205,11 @@ async fn claim_loop(
             done.expect("send tasks do not panic");
         }
         let now = store.now_ms();
-        let due = store.due(campaign, now, claim_size.max(200) as i64).await?;
+        // Two claims' worth at a time: each round's reads (token stop, what is due) wait for
+        // the store's one SQLite connection behind the recorder's commits.
+        let due = store
+            .due(campaign, now, (2 * claim_size).max(200) as i64)
+            .await?;
         if due.is_empty() {
             if wait_for_due(store, shared, tasks, now).await? {
                 continue;

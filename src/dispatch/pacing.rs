@@ -34,8 +34,8 @@ const SLACK: f64 = 1.004;
 /// (an fsync on SQLite): a token at 10/s claiming one message at a time made 10 commits a
 /// second for its claims alone, and a worker holding 100 such tokens fell to 5.8/s each,
 /// waiting on the disk. What a claim takes is `sending` until its request leaves (after a
-/// crash, reconciled, never resent blindly): at most `SMALL_CLAIM` messages or a tenth of a
-/// second's worth are claimed ahead.
+/// crash, reconciled, never resent blindly): two claims at most wait besides the requests in
+/// flight, each of at most `SMALL_CLAIM` messages or a tenth of a second's worth.
 fn claim_size(rate: usize) -> usize {
     (rate / 10).max(rate.min(SMALL_CLAIM)).clamp(1, 1000)
 }
