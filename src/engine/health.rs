@@ -19,7 +19,8 @@ use axum::routing::get;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::metrics::{ApiStats, render};
+use super::api_stats::ApiStats;
+use super::metrics::render;
 use super::worker::WorkerStatus;
 use crate::clock::{now_ms, rfc3339_secs};
 use crate::convrs::Client;

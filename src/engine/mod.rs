@@ -8,6 +8,7 @@
 //! (`scheduled`), from the worker or from a cron `run`.
 
 mod acks;
+mod api_stats;
 mod confirm;
 mod context;
 mod follow;
@@ -24,8 +25,8 @@ mod status;
 mod token;
 mod worker;
 
+pub use api_stats::ApiStats;
 pub use health::{Health, router as health_router};
-pub use metrics::ApiStats;
 pub use receiving::{ReceiveError, Receiving};
 pub use run::{Deferred, Notice, RunEnd, RunError, RunOptions, RunReport, run_campaign};
 pub use scheduled::{Firing, fire_due, fire_schedules, load_batch, register_and_fire, skip_reason};
