@@ -29,6 +29,7 @@ mod outcomes;
 mod polls;
 mod quality;
 mod reads;
+mod recipients;
 mod report;
 mod schedules;
 mod sending;
@@ -62,7 +63,8 @@ pub use outcomes::Outcome;
 pub use polls::{DuePoll, POLL_HOLD_MS};
 pub use quality::{QualityFigures, QualityPolicy};
 pub use reads::DueRead;
-pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median, RecipientRow};
+pub use recipients::RecipientRow;
+pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
 pub use states::{
