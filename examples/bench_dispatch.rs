@@ -184,7 +184,7 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         } else {
             payloads
         };
-        let start = Instant::now();
+        let (start, cpu_before) = (Instant::now(), cpu());
         let mut tasks = tokio::task::JoinSet::new();
         for payload in payloads {
             let permit = slots.clone().acquire_owned().await?;
@@ -202,8 +202,9 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         }
         let accepted = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
         bare.push(accepted as f64 / start.elapsed().as_secs_f64());
+        let bare_cpu = cpu().since(&cpu_before);
         let lease = lease(&store, id).await?;
-        let start = Instant::now();
+        let (start, cpu_before) = (Instant::now(), cpu());
         dispatch::dispatch(
             &store,
             &api,
@@ -213,6 +214,13 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         )
         .await?;
         ours.push(n as f64 / start.elapsed().as_secs_f64());
+        let ours_cpu = cpu().since(&cpu_before);
+        eprintln!(
+            "  CPU per message: bare loop {:.1} us, dispatcher {:.1} us (SQLite's thread {:.1} us)",
+            bare_cpu.total * 1e6 / accepted.max(1) as f64,
+            ours_cpu.total * 1e6 / n as f64,
+            ours_cpu.sqlite * 1e6 / n as f64,
+        );
         ratios.push(ours[ours.len() - 1] / bare[bare.len() - 1]);
         anyhow::ensure!(
             store.counts(id).await?.sent == n as i64,
@@ -227,6 +235,50 @@ async fn throughput(runs: usize) -> anyhow::Result<()> {
         runs_text.join(", ")
     );
     Ok(())
+}
+
+/// CPU seconds the process has used, in all and on SQLite's worker thread, from
+/// `/proc/self/task/*/stat` (utime + stime, in clock ticks of 10 ms).
+struct Cpu {
+    total: f64,
+    sqlite: f64,
+}
+
+impl Cpu {
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            total: self.total - before.total,
+            sqlite: self.sqlite - before.sqlite,
+        }
+    }
+}
+
+fn cpu() -> Cpu {
+    let mut cpu = Cpu {
+        total: 0.0,
+        sqlite: 0.0,
+    };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return cpu;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // The name is in parentheses and may hold spaces; the fields after it are plain.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks: f64 =
+            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        let seconds = ticks / 100.0;
+        cpu.total += seconds;
+        if head.contains("sqlx-sqlite") {
+            cpu.sqlite += seconds;
+        }
+    }
+    cpu
 }
 
 async fn first_send(runs: usize) -> anyhow::Result<()> {
