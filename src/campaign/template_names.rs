@@ -13,7 +13,7 @@ pub async fn close_to(
         .cached_templates()
         .await?
         .into_iter()
-        .map(|t| (t.0, t.1, t.2))
+        .map(|t| (t.bot_id, t.name, t.language))
         .collect();
     Ok(close_matches(name, language, bot, &seen))
 }

@@ -199,16 +199,16 @@ pub async fn list(global: &GlobalArgs, args: &TemplatesArgs) -> anyhow::Result<E
     let cached = store.cached_templates().await?;
     let rows: Vec<Value> = cached
         .iter()
-        .map(|(bot, name, language, body, fetched_at)| {
-            let template: Option<Template> = serde_json::from_str(body).ok();
+        .map(|t| {
+            let template: Option<Template> = serde_json::from_str(&t.body).ok();
             serde_json::json!({
-                "bot": bot,
-                "name": name,
-                "language": language,
+                "bot": t.bot_id,
+                "name": t.name,
+                "language": t.language,
                 "status": template.as_ref().map(|t| t.status.clone()),
                 "category": template.as_ref().map(|t| t.category.clone()).filter(|c| !c.is_empty()),
                 "parameters": template.as_ref().map(Template::body_parameter_count),
-                "fetched_at": crate::clock::rfc3339_secs(*fetched_at),
+                "fetched_at": crate::clock::rfc3339_secs(t.fetched_at),
             })
         })
         .collect();

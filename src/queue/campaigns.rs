@@ -1,10 +1,24 @@
 //! Campaigns in the store: finding one by name, creating one, its settings, its state, its
 //! token, listing them, and the template cache (a load's messages and rejects: `loading`).
 
-use super::sql::{q, q_as, q_scalar};
+use super::sql::{named, q, q_as, q_scalar};
 use super::states::CampaignState;
 use super::{CampaignId, CampaignKey, Store, StoreError};
 use crate::clock::rfc3339_ms;
+
+named! {
+    /// A template as the cache holds it.
+    #[derive(Debug, Clone)]
+    pub struct CachedTemplate {
+        pub bot_id: i64,
+        pub name: String,
+        pub language: String,
+        /// The API's template, as JSON.
+        pub body: String,
+        /// When it was fetched, unix ms.
+        pub fetched_at: i64,
+    }
+}
 
 impl Store {
     /// The newest campaign of this name: its id and its settings as stored.
@@ -137,11 +151,8 @@ impl Store {
         Ok(row.map(|r| r.get("body")))
     }
 
-    /// Every cached template, by bot, name and language: (bot, name, language, body JSON,
-    /// fetched at).
-    pub async fn cached_templates(
-        &self,
-    ) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
+    /// Every cached template, by bot, name and language.
+    pub async fn cached_templates(&self) -> Result<Vec<CachedTemplate>, StoreError> {
         Ok(q_as(
             "SELECT bot_id, name, language, body, fetched_at FROM templates \
              ORDER BY bot_id, name, language",

@@ -3,7 +3,7 @@
 //! recipient the token already started within the 24 hours is free, a new one takes a place,
 //! and one over the cap stays queued until the oldest place frees.
 
-use super::sql::{Builder, built, built_as, q, q_scalar};
+use super::sql::{Builder, built, q, q_scalar};
 use super::{Backend, CampaignId, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -99,13 +99,14 @@ pub async fn hold_over_cap(
         .push_bind(token)
         .push(" AND t.phone = m.phone AND t.first_ms > ")
         .push_bind(since)
-        .push(") THEN 1 ELSE 0 END FROM messages m WHERE ")
+        .push(") THEN 1 ELSE 0 END AS known FROM messages m WHERE ")
         .push_in("m.id", &ids)
         .push(" AND m.state = 'queued' ORDER BY m.id");
-    let rows: Vec<(i64, String, i32)> = built_as(&mut query).fetch_all(&mut *tx).await?;
+    let rows = built(&mut query).fetch_all(&mut *tx).await?;
     let (mut claim, mut held, mut started) = (vec![], vec![], std::collections::BTreeSet::new());
     let mut free = (cap - used).max(0);
-    for (id, phone, known) in rows {
+    for r in rows {
+        let (id, phone, known): (i64, String, i32) = (r.get("id"), r.get("phone"), r.get("known"));
         if known == 1 || started.contains(&phone) {
             claim.push(id);
         } else if free > 0 {

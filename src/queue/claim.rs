@@ -3,7 +3,7 @@
 //! closed send window, a number suppressed since it was queued, an expiry passed, the token's
 //! daily cap.
 
-use super::sql::{Builder, Tx, built, built_as, built_scalar, q_as};
+use super::sql::{Builder, Tx, built, built_scalar, named, q_as};
 use super::{CampaignId, Control, Lease, Lock, Store, StoreError};
 use crate::timing::Timing;
 
@@ -149,7 +149,13 @@ impl Store {
             .push(" AND ")
             .push_in("id", ids)
             .push(" RETURNING id, message_id");
-        let made: Vec<(i64, i64)> = built_as(&mut insert).fetch_all(&mut *tx).await?;
+        // Read by name: an attempt id taken for a message id would fence the wrong message.
+        let made: Vec<(i64, i64)> = built(&mut insert)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| (r.get("id"), r.get("message_id")))
+            .collect();
         if made.is_empty() {
             return Ok(vec![]);
         }
@@ -185,21 +191,25 @@ impl Store {
     }
 }
 
+named! {
+    /// What the claim reads of its campaign's row (`held`: 1 when the lease is the claimer's).
+    struct CampaignRow {
+        held: i32,
+        control: Option<String>,
+        timing: Option<String>,
+        token_fingerprint: Option<String>,
+        cap: Option<i64>,
+        after_send_when: Option<String>,
+    }
+}
+
 /// One read of the campaign: its lease, control, timing, and its token's daily cap. A lease
 /// lost (of the campaign or its token) and a pause or cancel are errors.
 async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable, StoreError> {
-    type Row = (
-        Option<i32>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-    );
-    let row: Option<Row> = q_as(
-        "SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END,
+    let row: Option<CampaignRow> = q_as(
+        "SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END AS held,
                 c.control, c.timing, c.token_fingerprint,
-                (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint),
+                (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint) AS cap,
                 c.after_send_when
          FROM campaigns c WHERE c.id = $3",
     )
@@ -208,20 +218,22 @@ async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable,
     .bind(lease.campaign)
     .fetch_optional(&mut *tx)
     .await?;
-    let (held, control, timing, token, cap, after_send_when) = row.unwrap_or_default();
-    if held != Some(1) || !super::token_lease::holds_token(tx, lease, now_ms).await? {
+    // The campaign's lease and its token's must both be the claimer's.
+    let row = row.filter(|r| r.held == 1);
+    let holds_token = row.is_some() && super::token_lease::holds_token(tx, lease, now_ms).await?;
+    let Some(c) = row.filter(|_| holds_token) else {
         lease.lose();
         return Err(StoreError::LeaseLost(lease.campaign));
-    }
-    if let Some(control) = control.as_deref().map(Control::parse).transpose()? {
+    };
+    if let Some(control) = c.control.as_deref().map(Control::parse).transpose()? {
         return Err(StoreError::Controlled {
             campaign: lease.campaign,
             control,
         });
     }
     Ok(Claimable {
-        timing: super::stored("timing", timing)?.unwrap_or_default(),
-        capped_token: token.filter(|_| cap.is_some()),
-        context_on_accept: after_send_when.as_deref() == Some("accepted"),
+        timing: super::stored("timing", c.timing)?.unwrap_or_default(),
+        capped_token: c.token_fingerprint.filter(|_| c.cap.is_some()),
+        context_on_accept: c.after_send_when.as_deref() == Some("accepted"),
     })
 }

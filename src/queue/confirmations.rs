@@ -1,18 +1,20 @@
 //! The confirmation texts of opt-outs: asked for when an opt-out suppresses (`inbound`), sent
 //! by the worker holding the token (`engine::confirm`), each at most once.
 
-use super::sql::{Builder, built, q, q_as};
+use super::sql::{Builder, built, named, q, q_as};
 use super::{CampaignId, Lock, Store, StoreError};
 
-/// A confirmation due to be sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DueConfirmation {
-    /// The opt-out it confirms.
-    pub mid: String,
-    pub uid: String,
-    pub text: String,
-    /// The 24-hour window the opt-out opened ends here (less a margin), unix ms.
-    pub until_ms: i64,
+named! {
+    /// A confirmation due to be sent.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DueConfirmation {
+        /// The opt-out it confirms.
+        pub mid: String,
+        pub uid: String,
+        pub text: String,
+        /// The 24-hour window the opt-out opened ends here (less a margin), unix ms.
+        pub until_ms: i64,
+    }
 }
 
 /// How a confirmation ended.
@@ -47,7 +49,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DueConfirmation>, StoreError> {
         let mut tx = self.begin(Lock::Beside).await?;
-        let rows: Vec<(String, String, String, i64)> = q_as(format!(
+        let rows: Vec<DueConfirmation> = q_as(format!(
             "SELECT mid, uid, text, until_ms FROM confirmations
              WHERE token_fingerprint = $1 AND state = 'due' ORDER BY updated_at LIMIT $2{}",
             self.skip_locked()
@@ -56,7 +58,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut tx)
         .await?;
-        let mids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        let mids: Vec<String> = rows.iter().map(|r| r.mid.clone()).collect();
         if !mids.is_empty() {
             let mut claim = Builder::new(
                 self.backend,
@@ -69,15 +71,7 @@ impl Store {
             built(&mut claim).execute(&mut tx).await?;
         }
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|(mid, uid, text, until_ms)| DueConfirmation {
-                mid,
-                uid,
-                text,
-                until_ms,
-            })
-            .collect())
+        Ok(rows)
     }
 
     /// The campaign's opt-outs' confirmations, by state (`due`, `sending`, `sent`, `failed`,

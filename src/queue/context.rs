@@ -2,7 +2,7 @@
 //! outcomes and acks store in their own transactions (`finish_many`, `record_ack`), and their
 //! claiming and ending by the process holding the campaign's token (`engine::context`).
 
-use super::sql::{Builder, built, q, q_as, q_scalar};
+use super::sql::{Builder, built, named, q, q_as, q_scalar};
 use super::{CampaignId, Lock, Store, StoreError};
 
 /// How long a claimed job is left to its claimer before another process may take it.
@@ -25,6 +25,22 @@ pub struct ContextJob {
     pub attempts: i64,
     /// When the message was accepted, unix ms.
     pub sent_at: Option<i64>,
+}
+
+named! {
+    /// A job as read, with its message and campaign.
+    struct JobRow {
+        message_id: i64,
+        campaign_id: i64,
+        after_send: String,
+        context: Option<String>,
+        uid: Option<String>,
+        phone: String,
+        bot_id: i64,
+        channel: String,
+        attempts: i64,
+        sent_at: Option<i64>,
+    }
 }
 
 /// How a job ended.
@@ -116,19 +132,7 @@ impl Store {
             return Ok(vec![]);
         }
         let mut tx = self.begin(Lock::Beside).await?;
-        type Row = (
-            i64,
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            i64,
-            String,
-            i64,
-            Option<i64>,
-        );
-        let rows: Vec<Row> = q_as(format!(
+        let rows: Vec<JobRow> = q_as(format!(
             "SELECT j.message_id, j.campaign_id, c.after_send, m.context, m.uid, m.phone, \
              c.bot_id, c.channel, j.attempts, m.sent_at \
              FROM context_jobs j JOIN messages m ON m.id = j.message_id \
@@ -144,7 +148,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut tx)
         .await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let ids: Vec<i64> = rows.iter().map(|r| r.message_id).collect();
         if !ids.is_empty() {
             let mut claim = Builder::new(self.backend, "UPDATE context_jobs SET due_at = ");
             claim
@@ -157,16 +161,16 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| ContextJob {
-                message_id: r.0,
-                campaign: CampaignId(r.1),
-                after_send: r.2,
-                data: r.3.unwrap_or_else(|| "{}".into()),
-                uid: r.4,
-                phone: r.5,
-                bot_id: r.6,
-                channel: r.7,
-                attempts: r.8,
-                sent_at: r.9,
+                message_id: r.message_id,
+                campaign: CampaignId(r.campaign_id),
+                after_send: r.after_send,
+                data: r.context.unwrap_or_else(|| "{}".into()),
+                uid: r.uid,
+                phone: r.phone,
+                bot_id: r.bot_id,
+                channel: r.channel,
+                attempts: r.attempts,
+                sent_at: r.sent_at,
             })
             .collect())
     }
@@ -207,14 +211,17 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<Option<ContextCounts>, StoreError> {
-        let head: Option<(Option<String>, Option<String>)> =
-            q_as("SELECT after_send, context_stopped FROM campaigns WHERE id = $1")
-                .bind(campaign)
-                .fetch_optional(self.pool())
-                .await?;
-        let Some((Some(_), stopped)) = head else {
+        let head = q("SELECT after_send, context_stopped FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(head) = head else {
             return Ok(None);
         };
+        if head.get::<Option<String>, _>("after_send").is_none() {
+            return Ok(None);
+        }
+        let stopped: Option<String> = head.get("context_stopped");
         let rows: Vec<(String, i64)> =
             q_as("SELECT state, COUNT(*) FROM context_jobs WHERE campaign_id = $1 GROUP BY state")
                 .bind(campaign)

@@ -2,7 +2,7 @@
 //! effects of an opt-out or opt-in keyword (or an event) on the suppression list, and the
 //! keyword lists. The conversations due to be read are `reads`.
 
-use super::sql::{q, q_as};
+use super::sql::{named, q, q_as};
 use super::states::{Heard, InboundSource, KeywordKind, is_in};
 use super::{CampaignId, Lock, Store, StoreError};
 
@@ -72,6 +72,17 @@ pub struct Reply {
 /// The suppression sources a keyword opt-in lifts: never the operator's, an import's, nor the
 /// API's (ack -2, errors 2006 and 131050).
 const LIFTABLE: &str = "source IN ('keyword', 'onUserDisable')";
+
+named! {
+    /// A reply to a campaign as stored (its verdict and source as text).
+    struct ReplyRow {
+        recipient: String,
+        text: String,
+        dt_ms: i64,
+        verdict: String,
+        source: String,
+    }
+}
 
 impl Store {
     /// Keeps a client's message, once per mid, and applies `effect` unless a later keyword of
@@ -188,21 +199,21 @@ impl Store {
     }
 
     pub async fn replies(&self, campaign: CampaignId) -> Result<Vec<Reply>, StoreError> {
-        let rows: Vec<(String, String, i64, String, String)> = q_as(
-            "SELECT COALESCE(phone, uid), text, dt_ms, verdict, source FROM inbound
+        let rows: Vec<ReplyRow> = q_as(
+            "SELECT COALESCE(phone, uid) AS recipient, text, dt_ms, verdict, source FROM inbound
              WHERE campaign_id = $1 AND campaign_id IS NOT NULL ORDER BY dt_ms, mid",
         )
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(recipient, text, at_ms, verdict, source)| {
+            .map(|r| {
                 Ok(Reply {
-                    recipient,
-                    text,
-                    at_ms,
-                    verdict: Heard::parse(&verdict)?,
-                    source: InboundSource::parse(&source)?,
+                    recipient: r.recipient,
+                    text: r.text,
+                    at_ms: r.dt_ms,
+                    verdict: Heard::parse(&r.verdict)?,
+                    source: InboundSource::parse(&r.source)?,
                 })
             })
             .collect()
@@ -210,12 +221,11 @@ impl Store {
 
     /// The keyword lists, as (normalised word, list).
     pub async fn keywords(&self) -> Result<Vec<(String, KeywordKind)>, StoreError> {
-        let rows: Vec<(String, String)> =
-            q_as("SELECT word, kind FROM keywords ORDER BY kind, word")
-                .fetch_all(self.pool())
-                .await?;
+        let rows = q("SELECT word, kind FROM keywords ORDER BY kind, word")
+            .fetch_all(self.pool())
+            .await?;
         rows.into_iter()
-            .map(|(word, kind)| Ok((word, KeywordKind::parse(&kind)?)))
+            .map(|r| Ok((r.get("word"), KeywordKind::parse(r.get("kind"))?)))
             .collect()
     }
 

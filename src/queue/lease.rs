@@ -164,7 +164,8 @@ impl Store {
             .bind(campaign)
             .fetch_one(&mut tx)
             .await?;
-        let (held_by, held_until): (Option<String>, Option<i64>) = (row.get(0), row.get(1));
+        let (held_by, held_until): (Option<String>, Option<i64>) =
+            (row.get("lease_owner"), row.get("lease_until"));
         if let (Some(other), Some(until)) = (held_by, held_until)
             && other != owner
             && until > now_ms

@@ -125,7 +125,8 @@ impl Store {
             .bind(campaign)
             .fetch_one(self.pool())
             .await?;
-        let (stamp, summary): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+        let (stamp, summary): (Option<String>, Option<String>) =
+            (row.get("source_stamp"), row.get("load_summary"));
         Ok(stamp.zip(summary))
     }
 
@@ -155,9 +156,9 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| Reject {
-                line: r.get::<i64, _>(0) as u64,
-                field: r.get(1),
-                reason: r.get(2),
+                line: r.get::<i64, _>("line") as u64,
+                field: r.get("field"),
+                reason: r.get("reason"),
             })
             .collect())
     }

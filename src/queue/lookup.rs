@@ -3,7 +3,7 @@
 //! Messages are found by number with a scan of the messages not sent yet (only sent ones are
 //! indexed by number, so that a load writes no entry): an operator's question, not a hot path.
 
-use super::sql::q_as;
+use super::sql::{named, q_as};
 use super::states::{Heard, InboundSource, MessageState};
 use super::{Store, StoreError, Suppression};
 
@@ -50,25 +50,55 @@ pub struct Story {
     pub suppression: Option<Suppression>,
 }
 
-type MessageRow = (
-    i64,
-    i64,
-    String,
-    i64,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-    i64,
-    Option<i64>,
-);
+named! {
+    struct MessageRow {
+        id: i64,
+        campaign_id: i64,
+        campaign_name: String,
+        line: i64,
+        state: String,
+        attempts: i64,
+        ack: Option<i64>,
+        error: Option<String>,
+        queued_at: i64,
+        sent_at: Option<i64>,
+    }
+}
+
+named! {
+    struct AckRow {
+        ack: Option<i64>,
+        at_ms: Option<i64>,
+        at: i64,
+        source: String,
+    }
+}
+
+named! {
+    struct ReplyRow {
+        text: String,
+        dt_ms: i64,
+        verdict: String,
+        source: String,
+        campaign_id: Option<i64>,
+    }
+}
+
+named! {
+    struct SuppressionRow {
+        phone: String,
+        reason: String,
+        source: String,
+        created_at: i64,
+    }
+}
 
 impl Store {
     /// Everything the store knows of `recipient` (an E.164 number, or a uid), oldest first.
     pub async fn lookup(&self, recipient: &str) -> Result<Story, StoreError> {
         let rows: Vec<MessageRow> = q_as(
-            "SELECT m.id, m.campaign_id, c.name, m.line, m.state, m.attempts, m.ack, m.error,
-                    COALESCE(m.queued_ms, m.created_at), m.sent_at
+            "SELECT m.id, m.campaign_id, c.name AS campaign_name, m.line, m.state, m.attempts,
+                    m.ack, m.error, COALESCE(m.queued_ms, m.created_at) AS queued_at, m.sent_at
              FROM messages m JOIN campaigns c ON c.id = m.campaign_id
              WHERE m.phone = $1 OR (m.uid = $2 AND m.uid IS NOT NULL) ORDER BY m.id",
         )
@@ -77,39 +107,37 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut messages = vec![];
-        for (id, campaign, campaign_name, line, state, attempts, ack, error, queued, sent_at) in
-            rows
-        {
-            let acks: Vec<(Option<i64>, Option<i64>, i64, String)> = q_as(
+        for m in rows {
+            let acks: Vec<AckRow> = q_as(
                 "SELECT ack, at_ms, at, source FROM events
                  WHERE message_id = $1 AND ack IS NOT NULL ORDER BY COALESCE(at_ms, at), id",
             )
-            .bind(id)
+            .bind(m.id)
             .fetch_all(self.pool())
             .await?;
             messages.push(StoryMessage {
-                campaign,
-                campaign_name,
-                line,
-                state: MessageState::parse(&state)?,
-                attempts,
-                ack,
-                error,
-                queued_at: queued,
-                sent_at,
+                campaign: m.campaign_id,
+                campaign_name: m.campaign_name,
+                line: m.line,
+                state: MessageState::parse(&m.state)?,
+                attempts: m.attempts,
+                ack: m.ack,
+                error: m.error,
+                queued_at: m.queued_at,
+                sent_at: m.sent_at,
                 acks: acks
                     .into_iter()
-                    .filter_map(|(ack, at_ms, at, source)| {
+                    .filter_map(|a| {
                         Some(StoryAck {
-                            ack: ack?,
-                            at_ms: at_ms.unwrap_or(at),
-                            source,
+                            ack: a.ack?,
+                            at_ms: a.at_ms.unwrap_or(a.at),
+                            source: a.source,
                         })
                     })
                     .collect(),
             });
         }
-        let replies: Vec<(String, i64, String, String, Option<i64>)> = q_as(
+        let replies: Vec<ReplyRow> = q_as(
             "SELECT text, dt_ms, verdict, source, campaign_id FROM inbound
              WHERE phone = $1 OR uid = $2 ORDER BY dt_ms, mid",
         )
@@ -119,17 +147,17 @@ impl Store {
         .await?;
         let replies = replies
             .into_iter()
-            .map(|(text, at_ms, verdict, source, campaign)| {
+            .map(|r| {
                 Ok(StoryReply {
-                    text,
-                    at_ms,
-                    verdict: Heard::parse(&verdict)?,
-                    source: InboundSource::parse(&source)?,
-                    campaign,
+                    text: r.text,
+                    at_ms: r.dt_ms,
+                    verdict: Heard::parse(&r.verdict)?,
+                    source: InboundSource::parse(&r.source)?,
+                    campaign: r.campaign_id,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let suppression: Option<(String, String, String, i64)> =
+        let suppression: Option<SuppressionRow> =
             q_as("SELECT phone, reason, source, created_at FROM suppressions WHERE phone = $1")
                 .bind(recipient)
                 .fetch_optional(self.pool())
@@ -138,11 +166,11 @@ impl Store {
             recipient: recipient.to_string(),
             messages,
             replies,
-            suppression: suppression.map(|(phone, reason, source, created_at)| Suppression {
-                phone,
-                reason,
-                source,
-                created_at: crate::clock::rfc3339_ms(created_at),
+            suppression: suppression.map(|s| Suppression {
+                phone: s.phone,
+                reason: s.reason,
+                source: s.source,
+                created_at: crate::clock::rfc3339_ms(s.created_at),
             }),
         })
     }

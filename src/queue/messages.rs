@@ -58,7 +58,10 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("id"), r.get("phone")))
+            .collect())
     }
 
     /// When the next queued message is due (unix ms), if any is queued.
@@ -125,8 +128,13 @@ impl Store {
             .await?;
         rows.into_iter()
             .map(|r| {
-                let state = CampaignState::parse(r.get(2))?;
-                Ok((CampaignId(r.get(0)), r.get(1), state, r.get(3)))
+                let state = CampaignState::parse(r.get("state"))?;
+                Ok((
+                    CampaignId(r.get("id")),
+                    r.get("name"),
+                    state,
+                    r.get("state_reason"),
+                ))
             })
             .collect()
     }

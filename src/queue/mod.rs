@@ -47,7 +47,7 @@ use crate::clock::Clock;
 use sql::{Db, Tx};
 
 pub use acks::{AckApplied, HeardAck, state_for, state_for_sql};
-pub use campaigns::Listed;
+pub use campaigns::{CachedTemplate, Listed};
 pub use claim::Claim;
 pub use confirmations::{Confirmed, DueConfirmation};
 pub use context::{ContextCounts, ContextEnd, ContextJob};

@@ -153,15 +153,17 @@ impl Store {
     /// still read, as (mid, uid, sent at in ms). A new simulator remembers them (`track` and
     /// `run` on a rehearsal database), so that a rehearsal can be tracked after its run.
     pub async fn earlier_sends(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        Ok(q_as(
-            "SELECT m.mid, m.uid, m.sent_at FROM messages m
+        let rows = q("SELECT m.mid, m.uid, m.sent_at FROM messages m
              WHERE m.mid IS NOT NULL AND m.uid IS NOT NULL AND m.sent_at IS NOT NULL
                  AND (m.next_poll_at IS NOT NULL OR EXISTS (SELECT 1 FROM conversation_reads r
                      WHERE r.campaign_id = m.campaign_id AND r.uid = m.uid))
-             ORDER BY m.id",
-        )
+             ORDER BY m.id")
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("mid"), r.get("uid"), r.get("sent_at")))
+            .collect())
     }
 
     /// Schedules the next poll (`None`: stop polling this message).

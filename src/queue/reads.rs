@@ -1,7 +1,7 @@
 //! The conversations due to be read with GetConversation: once after an ack 10, on the SMS
 //! reply sweep's schedule, and after the event socket came back from a drop.
 
-use super::sql::{q, q_as};
+use super::sql::{named, q, q_as};
 use super::states::InboundSource;
 use super::{CampaignId, Lock, Store, StoreError};
 
@@ -41,6 +41,17 @@ pub struct DueRead {
 
 /// How long a conversation claimed for reading is held from other readers.
 const READ_HOLD_MS: i64 = 10 * 60_000;
+
+named! {
+    /// A conversation read as stored (its source as text).
+    struct ReadRow {
+        uid: String,
+        source: String,
+        since_ms: i64,
+        reads: i64,
+        until_ms: i64,
+    }
+}
 
 impl Store {
     /// Asks for `read.uid`'s conversation to be read for the campaign from `due_at`: client
@@ -94,7 +105,7 @@ impl Store {
     ) -> Result<Vec<DueRead>, StoreError> {
         let now = self.now_ms();
         let mut tx = self.begin(Lock::Beside).await?;
-        let rows: Vec<(String, String, i64, i64, i64)> = q_as(format!(
+        let rows: Vec<ReadRow> = q_as(format!(
             "SELECT uid, source, since_ms, reads, until_ms FROM conversation_reads
              WHERE campaign_id = $1 AND due_at <= $2 ORDER BY due_at LIMIT $3{}",
             self.skip_locked()
@@ -106,13 +117,13 @@ impl Store {
         .await?;
         let due = rows
             .into_iter()
-            .map(|(uid, source, since_ms, reads, until_ms)| {
+            .map(|r| {
                 Ok(DueRead {
-                    uid,
-                    source: InboundSource::parse(&source)?,
-                    since_ms,
-                    reads,
-                    until_ms,
+                    uid: r.uid,
+                    source: InboundSource::parse(&r.source)?,
+                    since_ms: r.since_ms,
+                    reads: r.reads,
+                    until_ms: r.until_ms,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::recipients::in_order;
-use super::sql::{q, q_as, q_scalar};
+use super::sql::{named, q, q_as, q_scalar};
 use super::states::{MessageState, is_in};
 use super::{CampaignId, Store, StoreError};
 
@@ -62,14 +62,32 @@ pub struct HeaderRow {
     pub first: Option<(i64, String)>,
 }
 
+named! {
+    /// An accepted message's send, and its delivery as a callback told it and as observed.
+    struct DeliveryRow {
+        sent_at: i64,
+        by_callback: Option<i64>,
+        observed: Option<i64>,
+    }
+}
+
+named! {
+    struct TroubledRow {
+        line: i64,
+        phone: String,
+        state: String,
+        error: Option<String>,
+    }
+}
+
 impl Store {
     pub async fn funnel(&self, campaign: CampaignId) -> Result<Funnel, StoreError> {
         let r = q(format!(
-            "SELECT COUNT(*),
-                    COUNT(sent_at),
-                    SUM(CASE WHEN delivered_at IS NOT NULL OR {} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN {} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN state = 'replied' THEN 1 ELSE 0 END)
+            "SELECT COUNT(*) AS queued,
+                    COUNT(sent_at) AS sent,
+                    SUM(CASE WHEN delivered_at IS NOT NULL OR {} THEN 1 ELSE 0 END) AS delivered,
+                    SUM(CASE WHEN {} THEN 1 ELSE 0 END) AS seen,
+                    SUM(CASE WHEN state = 'replied' THEN 1 ELSE 0 END) AS replied
              FROM messages WHERE campaign_id = $1",
             is_in("state", MessageState::DELIVERED),
             is_in("state", MessageState::SEEN),
@@ -77,13 +95,13 @@ impl Store {
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
-        let n = |i| r.get::<Option<i64>, _>(i).unwrap_or(0);
+        let n = |column: &str| r.get::<Option<i64>, _>(column).unwrap_or(0);
         Ok(Funnel {
-            queued: n(0),
-            sent: n(1),
-            delivered: n(2),
-            read: n(3),
-            replied: n(4),
+            queued: n("queued"),
+            sent: n("sent"),
+            delivered: n("delivered"),
+            read: n("seen"),
+            replied: n("replied"),
         })
     }
 
@@ -93,23 +111,26 @@ impl Store {
         campaign: CampaignId,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = q(
-            "SELECT COALESCE(error, 'unknown'), COUNT(*) AS n FROM messages
+            "SELECT COALESCE(error, 'unknown') AS reason, COUNT(*) AS n FROM messages
              WHERE campaign_id = $1 AND state = 'failed' GROUP BY 1 ORDER BY n DESC, 1",
         )
         .bind(campaign)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("reason"), r.get("n")))
+            .collect())
     }
 
     /// How long accepted messages took to be delivered. A message's time comes from the
     /// timestamp of the first callback that told of delivery (or later) when one did; the
     /// others were found delivered by polling, which tells when we asked, not when it happened.
     pub async fn delivery_times(&self, campaign: CampaignId) -> Result<DeliveryTimes, StoreError> {
-        let rows: Vec<(i64, Option<i64>, Option<i64>)> = q_as(
+        let rows: Vec<DeliveryRow> = q_as(
             "SELECT m.sent_at,
-                    MIN(CASE WHEN e.source = 'callback' THEN e.at_ms END),
-                    COALESCE(m.delivered_at, MIN(e.at_ms))
+                    MIN(CASE WHEN e.source = 'callback' THEN e.at_ms END) AS by_callback,
+                    COALESCE(m.delivered_at, MIN(e.at_ms)) AS observed
              FROM messages m LEFT JOIN events e
                ON e.message_id = m.id AND e.kind = 'ack' AND e.ack >= 2
              WHERE m.campaign_id = $1 AND m.sent_at IS NOT NULL
@@ -120,8 +141,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let (mut by_callback, mut by_polling) = (vec![], vec![]);
-        for (sent, callback, observed) in rows {
-            match (callback, observed) {
+        for r in rows {
+            let sent = r.sent_at;
+            match (r.by_callback, r.observed) {
                 (Some(at), _) => by_callback.push((at - sent).max(0)),
                 (None, Some(at)) => by_polling.push((at - sent).max(0)),
                 (None, None) => {}
@@ -143,7 +165,7 @@ impl Store {
         q("SELECT payload FROM messages WHERE campaign_id = $1 AND sent_at IS NOT NULL")
             .bind(campaign)
             .for_each_row(self.pool(), |row| {
-                each(row.try_get::<&str, _>(0)?);
+                each(row.try_get::<&str, _>("payload")?);
                 Ok(())
             })
             .await?;
@@ -158,9 +180,9 @@ impl Store {
         campaign: CampaignId,
     ) -> Result<Vec<[Option<i64>; 4]>, StoreError> {
         let rows = q("SELECT m.sent_at,
-                    COALESCE(m.delivered_at, MIN(CASE WHEN e.ack >= 2 THEN e.at_ms END)),
-                    MIN(CASE WHEN e.ack >= 3 THEN e.at_ms END),
-                    MIN(CASE WHEN e.ack = 10 THEN e.at_ms END),
+                    COALESCE(m.delivered_at, MIN(CASE WHEN e.ack >= 2 THEN e.at_ms END)) AS delivered_at,
+                    MIN(CASE WHEN e.ack >= 3 THEN e.at_ms END) AS read_at,
+                    MIN(CASE WHEN e.ack = 10 THEN e.at_ms END) AS replied_at,
                     m.state
              FROM messages m LEFT JOIN events e ON e.message_id = m.id AND e.kind = 'ack'
              WHERE m.campaign_id = $1 AND m.sent_at IS NOT NULL GROUP BY m.id")
@@ -170,19 +192,21 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| {
-                let state: String = r.get(4);
-                let sent: Option<i64> = r.get(0);
+                let state: String = r.get("state");
+                let sent: Option<i64> = r.get("sent_at");
                 // As the funnel counts them: by the state the message is in.
-                let delivered = r.get::<Option<i64>, _>(1).or(matches!(
+                let delivered = r.get::<Option<i64>, _>("delivered_at").or(matches!(
                     state.as_str(),
                     "delivered" | "read" | "replied"
                 )
                 .then_some(sent)
                 .flatten());
                 let read = r
-                    .get::<Option<i64>, _>(2)
+                    .get::<Option<i64>, _>("read_at")
                     .filter(|_| matches!(state.as_str(), "read" | "replied"));
-                let replied = r.get::<Option<i64>, _>(3).filter(|_| state == "replied");
+                let replied = r
+                    .get::<Option<i64>, _>("replied_at")
+                    .filter(|_| state == "replied");
                 // Callback timestamps have whole seconds: one can read earlier than the send
                 // it follows. A state is reached no earlier than the one before it.
                 let mut reach = [sent, delivered, read, replied];
@@ -196,29 +220,29 @@ impl Store {
     /// created, its first and last send, and the last load's summary (JSON).
     pub async fn report_header(&self, campaign: CampaignId) -> Result<HeaderRow, StoreError> {
         let r = q("SELECT c.channel, c.definition, c.token_fingerprint, c.created_at, c.load_summary, c.bot_id,
-                    (SELECT MIN(sent_at) FROM messages WHERE campaign_id = c.id),
-                    (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id),
+                    (SELECT MIN(sent_at) FROM messages WHERE campaign_id = c.id) AS first_sent,
+                    (SELECT MAX(sent_at) FROM messages WHERE campaign_id = c.id) AS last_sent,
                     c.price, c.timing,
-                    (SELECT MIN(line) FROM messages WHERE campaign_id = c.id)
+                    (SELECT MIN(line) FROM messages WHERE campaign_id = c.id) AS first_line
              FROM campaigns c WHERE c.id = $1",
         )
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
         let mut header = HeaderRow {
-            channel: r.get(0),
-            settings: r.get(1),
-            token: r.get(2),
-            created_at: r.get(3),
-            load_summary: r.get(4),
-            bot_id: r.get(5),
-            first_sent: r.get(6),
-            last_sent: r.get(7),
-            price: r.get(8),
-            timing: r.get(9),
+            channel: r.get("channel"),
+            settings: r.get("definition"),
+            token: r.get("token_fingerprint"),
+            created_at: r.get("created_at"),
+            load_summary: r.get("load_summary"),
+            bot_id: r.get("bot_id"),
+            first_sent: r.get("first_sent"),
+            last_sent: r.get("last_sent"),
+            price: r.get("price"),
+            timing: r.get("timing"),
             first: None,
         };
-        let line: Option<i64> = r.get(10);
+        let line: Option<i64> = r.get("first_line");
         if let Some(line) = line {
             let payload: Option<String> = q_scalar(
                 "SELECT payload FROM messages WHERE campaign_id = $1 AND line = $2 LIMIT 1",
@@ -257,7 +281,7 @@ impl Store {
         campaign: CampaignId,
         limit: i64,
     ) -> Result<(Vec<(i64, String, String, String)>, i64), StoreError> {
-        let rows: Vec<(i64, String, String, Option<String>)> = q_as(
+        let rows: Vec<TroubledRow> = q_as(
             "SELECT line, phone, state, error FROM messages
              WHERE campaign_id = $1 AND state IN ('failed', 'uncertain') ORDER BY line LIMIT $2",
         )
@@ -272,7 +296,7 @@ impl Store {
         .await?;
         let rows = rows
             .into_iter()
-            .map(|(line, phone, state, error)| (line, phone, state, error.unwrap_or_default()))
+            .map(|r| (r.line, r.phone, r.state, r.error.unwrap_or_default()))
             .collect();
         Ok((rows, all))
     }
@@ -295,7 +319,8 @@ impl Store {
         campaign: CampaignId,
         after_ms: i64,
     ) -> Result<Vec<DeferredGroup>, StoreError> {
-        let rows = q("SELECT COUNT(*), MIN(next_attempt_at), MAX(next_attempt_at), COALESCE(error, 'waiting to be sent')
+        let rows = q("SELECT COUNT(*) AS n, MIN(next_attempt_at) AS first_at, MAX(next_attempt_at) AS last_at,
+                    COALESCE(error, 'waiting to be sent') AS reason
              FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at > $2
              GROUP BY 4 ORDER BY 2",
         )
@@ -306,10 +331,10 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| DeferredGroup {
-                count: r.get(0),
-                first_at: r.get(1),
-                last_at: r.get(2),
-                reason: r.get(3),
+                count: r.get("n"),
+                first_at: r.get("first_at"),
+                last_at: r.get("last_at"),
+                reason: r.get("reason"),
             })
             .collect())
     }

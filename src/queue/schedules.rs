@@ -110,14 +110,14 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| ScheduleRow {
-                campaign: CampaignId(r.get(0)),
-                name: r.get(1),
-                file: r.get(2),
-                cron: r.get(3),
-                timezone: r.get(4),
-                grace_ms: r.get(5),
-                token: r.get(6),
-                next_run_at: r.get(7),
+                campaign: CampaignId(r.get("campaign_id")),
+                name: r.get("name"),
+                file: r.get("file"),
+                cron: r.get("cron"),
+                timezone: r.get("timezone"),
+                grace_ms: r.get("grace_ms"),
+                token: r.get("token"),
+                next_run_at: r.get("next_run_at"),
             })
             .collect())
     }
@@ -206,7 +206,7 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, i64, String)>, StoreError> {
-        let rows: Vec<(i64, i64, String)> = q_as("SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
+        let rows = q("SELECT b.campaign_id, b.id, s.file FROM batches b JOIN schedules s ON s.campaign_id = b.campaign_id
              WHERE b.state = 'loading' AND s.token = $1 ORDER BY b.id",
         )
         .bind(token)
@@ -214,7 +214,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(c, b, f)| (CampaignId(c), b, f))
+            .map(|r| (CampaignId(r.get("campaign_id")), r.get("id"), r.get("file")))
             .collect())
     }
 
@@ -231,7 +231,7 @@ impl Store {
     /// The campaign's batches, newest first.
     pub async fn batches(&self, campaign: CampaignId) -> Result<Vec<BatchRow>, StoreError> {
         let rows = q("SELECT b.id, b.slot, b.state, b.reason, b.fired_at,
-                    (SELECT COUNT(*) FROM messages m WHERE m.batch_id = b.id)
+                    (SELECT COUNT(*) FROM messages m WHERE m.batch_id = b.id) AS message_count
              FROM batches b WHERE b.campaign_id = $1 ORDER BY b.slot DESC, b.id DESC")
         .bind(campaign)
         .fetch_all(self.pool())
@@ -239,12 +239,12 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 Ok(BatchRow {
-                    id: r.get(0),
-                    slot: r.get(1),
-                    state: BatchState::parse(r.get(2))?,
-                    reason: r.get(3),
-                    fired_at: r.get(4),
-                    messages: r.get(5),
+                    id: r.get("id"),
+                    slot: r.get("slot"),
+                    state: BatchState::parse(r.get("state"))?,
+                    reason: r.get("reason"),
+                    fired_at: r.get("fired_at"),
+                    messages: r.get("message_count"),
                 })
             })
             .collect()

@@ -2,7 +2,7 @@
 //! handing its campaign over to the worker that holds the token, and where a campaign stands
 //! for whoever follows it.
 
-use super::sql::{q, q_as, q_scalar};
+use super::sql::{q, q_scalar};
 use super::states::{CampaignState, MessageState, is_in};
 use super::{CampaignId, Control, Store, StoreError};
 
@@ -78,10 +78,10 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 Ok(Sendable {
-                    id: CampaignId(r.get(0)),
-                    channel: r.get(1),
-                    priority: r.get::<i64, _>(2).clamp(1, 10) as u32,
-                    options: super::stored("send options", r.get(3))?,
+                    id: CampaignId(r.get("id")),
+                    channel: r.get("channel"),
+                    priority: r.get::<i64, _>("priority").clamp(1, 10) as u32,
+                    options: super::stored("send options", r.get("send_options"))?,
                 })
             })
             .collect()
@@ -173,10 +173,11 @@ impl Store {
         &self,
         campaign: CampaignId,
     ) -> Result<(String, String), StoreError> {
-        Ok(q_as("SELECT name, channel FROM campaigns WHERE id = $1")
+        let r = q("SELECT name, channel FROM campaigns WHERE id = $1")
             .bind(campaign)
             .fetch_one(self.pool())
-            .await?)
+            .await?;
+        Ok((r.get("name"), r.get("channel")))
     }
 
     /// The campaign's share of its token (1 to 10), as last chosen.
@@ -219,21 +220,21 @@ impl Store {
     /// Where the campaign stands now.
     pub async fn standing(&self, campaign: CampaignId) -> Result<Standing, StoreError> {
         let r = q("SELECT state, state_reason, control,
-                    CASE WHEN lease_until > $1 THEN lease_owner END
+                    CASE WHEN lease_until > $1 THEN lease_owner END AS sender
              FROM campaigns WHERE id = $2")
         .bind(self.now_ms())
         .bind(campaign)
         .fetch_one(self.pool())
         .await?;
         Ok(Standing {
-            state: CampaignState::parse(r.get(0))?,
-            reason: r.get(1),
+            state: CampaignState::parse(r.get("state"))?,
+            reason: r.get("state_reason"),
             control: r
-                .get::<Option<String>, _>(2)
+                .get::<Option<String>, _>("control")
                 .as_deref()
                 .map(Control::parse)
                 .transpose()?,
-            sender: r.get(3),
+            sender: r.get("sender"),
         })
     }
 }

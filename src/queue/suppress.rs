@@ -55,10 +55,10 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| Suppression {
-                phone: r.get(0),
-                reason: r.get(1),
-                source: r.get(2),
-                created_at: crate::clock::rfc3339_ms(r.get(3)),
+                phone: r.get("phone"),
+                reason: r.get("reason"),
+                source: r.get("source"),
+                created_at: crate::clock::rfc3339_ms(r.get("created_at")),
             })
             .collect())
     }

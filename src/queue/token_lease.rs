@@ -212,11 +212,11 @@ impl Store {
 
 fn held_from(r: &super::sql::Row) -> Result<TokenHeld, StoreError> {
     Ok(TokenHeld {
-        fingerprint: r.get(0),
-        owner: r.get(1),
-        role: Role::parse(r.get(2))?,
-        campaign: r.get::<Option<i64>, _>(3).map(CampaignId),
-        until: rfc3339_secs(r.get(4)),
+        fingerprint: r.get("fingerprint"),
+        owner: r.get("owner"),
+        role: Role::parse(r.get("role"))?,
+        campaign: r.get::<Option<i64>, _>("campaign_id").map(CampaignId),
+        until: rfc3339_secs(r.get("until_ms")),
     })
 }
 
@@ -232,7 +232,7 @@ async fn holder(
     .bind(fingerprint)
     .fetch_optional(&mut *tx)
     .await?;
-    row.map(|r| Ok((held_from(&r)?, r.get(5), r.get(4))))
+    row.map(|r| Ok((held_from(&r)?, r.get("fence"), r.get("until_ms"))))
         .transpose()
 }
 

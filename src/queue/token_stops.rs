@@ -24,7 +24,7 @@ impl Store {
             .bind(fingerprint)
             .fetch_optional(self.pool())
             .await?;
-        Ok(row.map(|r| (r.get(0), crate::clock::rfc3339_secs(r.get(1)))))
+        Ok(row.map(|r| (r.get("reason"), crate::clock::rfc3339_secs(r.get("at")))))
     }
 
     /// Clears a stop; false if the token was not stopped.

@@ -28,7 +28,7 @@ impl Store {
     pub async fn uncertain(&self, campaign: CampaignId) -> Result<Vec<Uncertain>, StoreError> {
         let rows = q(
             "SELECT m.id, m.attempt_id, m.payload, m.attempts, a.started_at,
-                    COALESCE(a.finished_at, a.started_at)
+                    COALESCE(a.finished_at, a.started_at) AS ended_at
              FROM messages m LEFT JOIN attempts a ON a.id = m.attempt_id
              WHERE m.campaign_id = $1 AND m.state = 'uncertain' ORDER BY m.id",
         )
@@ -38,12 +38,12 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| Uncertain {
-                message_id: r.get(0),
-                attempt_id: r.get(1),
-                payload: r.get(2),
-                attempts: r.get(3),
-                started_at: r.get(4),
-                ended_at: r.get(5),
+                message_id: r.get("id"),
+                attempt_id: r.get("attempt_id"),
+                payload: r.get("payload"),
+                attempts: r.get("attempts"),
+                started_at: r.get("started_at"),
+                ended_at: r.get("ended_at"),
             })
             .collect())
     }

@@ -19,7 +19,9 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Sqlite, SqlitePool};
 use super::CampaignId;
 
 mod builder;
+mod named;
 pub(super) use builder::{Builder, built, built_as, built_scalar};
+pub(super) use named::named;
 
 /// The store's pool, of its engine.
 #[derive(Clone, Debug)]

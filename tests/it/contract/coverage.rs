@@ -183,7 +183,12 @@ async fn the_rest(scene: Scene) {
     assert_eq!(
         cached
             .iter()
-            .map(|t| (t.0, t.1.as_str(), t.2.as_str(), t.3.as_str()))
+            .map(|t| (
+                t.bot_id,
+                t.name.as_str(),
+                t.language.as_str(),
+                t.body.as_str()
+            ))
             .collect::<Vec<_>>(),
         [(3941, "t", "en", "{}")]
     );
