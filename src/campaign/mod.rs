@@ -20,6 +20,7 @@ pub mod smart;
 pub mod sms;
 pub mod sms_body;
 pub mod source;
+pub mod spreadsheet;
 pub mod sql;
 pub mod template;
 pub mod template_body;

@@ -157,7 +157,7 @@ impl CsvSource {
                 let mut bad = None;
                 for (i, cell) in self.record.iter().enumerate() {
                     match std::str::from_utf8(cell) {
-                        Ok(s) => values.push(super::load::unmarked(s).to_string()),
+                        Ok(s) => values.push(super::spreadsheet::unmarked(s).to_string()),
                         Err(_) => {
                             bad.get_or_insert(i);
                             values.push(String::from_utf8_lossy(cell).into_owned());

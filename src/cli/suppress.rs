@@ -132,7 +132,7 @@ pub async fn run(global: &GlobalArgs, args: &SuppressArgs) -> anyhow::Result<Exi
             for record in reader.records() {
                 let record = record.with_context(|| format!("cannot read {}", file.display()))?;
                 let line = record.position().map(|p| p.line()).unwrap_or(0);
-                let cell = crate::campaign::load::unmarked(record.get(col).unwrap_or(""));
+                let cell = crate::campaign::spreadsheet::unmarked(record.get(col).unwrap_or(""));
                 match PhoneNumber::parse(cell, region) {
                     Ok(phone) => {
                         store.suppress(phone.as_str(), reason, "import").await?;

@@ -8,6 +8,7 @@ pub mod callback;
 pub mod client;
 pub mod codes;
 mod scrub;
+mod send;
 mod uid;
 pub mod verdict;
 pub mod wire;

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{Replies, ReportError};
-use crate::campaign::load::spreadsheet_safe;
 use crate::campaign::source::{CsvSource, Dialect, Row};
+use crate::campaign::spreadsheet::spreadsheet_safe;
 use crate::queue::{CampaignId, Store};
 
 /// How the file is written: the source's dialect unless these say otherwise.

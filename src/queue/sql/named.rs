@@ -51,7 +51,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_named_row_reads_its_columns_by_name_whatever_their_order() {
-        let pair = read("SELECT 7 AS message_id, 3 AS attempt_id").await.unwrap();
+        let pair = read("SELECT 7 AS message_id, 3 AS attempt_id")
+            .await
+            .unwrap();
         assert_eq!(
             pair,
             Pair {
@@ -63,7 +65,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_named_row_missing_a_column_is_an_error_naming_it() {
-        let error = read("SELECT 7 AS message_id, 3 AS attempt").await.unwrap_err();
+        let error = read("SELECT 7 AS message_id, 3 AS attempt")
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("attempt_id"), "{error}");
     }
 }
