@@ -2,6 +2,7 @@
 //! triggers them, claimed by one process at a time, ended, counted, and stopped.
 
 use campaign::campaign::after_send::{AfterSend, When};
+use campaign::clock::ManualClock;
 use campaign::convrs::Ack;
 use campaign::queue::{ContextEnd, HeardAck};
 
@@ -107,9 +108,13 @@ async fn context_jobs(scene: Scene) {
         .await
         .unwrap();
     store.stop_context(later, "a later reason").await.unwrap();
-    execute(&scene, "UPDATE context_jobs SET due_at = 0").await;
+    // A claim holds a job for a minute; two minutes on, the stopped campaign's are still not
+    // handed out.
+    let two_minutes_on = store
+        .clone()
+        .with_clock(ManualClock::at(store.now_ms() + 120_000));
     assert!(
-        store
+        two_minutes_on
             .due_context("fp:t", None, 10)
             .await
             .unwrap()

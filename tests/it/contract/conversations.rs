@@ -1,6 +1,7 @@
 //! The conversations due to be read with GetConversation, on both engines: one reader at a
 //! time, and the catch-up of a socket back from a drop.
 
+use campaign::clock::ManualClock;
 use campaign::queue::{DueRead, InboundSource};
 
 use super::*;
@@ -83,11 +84,12 @@ async fn catching_up(scene: Scene) {
         poll_at: i64::MAX,
     };
     store.finish(&claims[0], &sent_to(0)).await.unwrap();
-    let since = store.now_ms();
-    // Sent after the drop: the 2nd; the 3rd has no uid (the answer gave none).
-    execute(&scene, "UPDATE messages SET sent_at = 0 WHERE mid = 'm-0'").await;
-    store.finish(&claims[1], &sent_to(1)).await.unwrap();
-    store.finish(&claims[2], &sent("m-2")).await.unwrap();
+    // The socket dropped a second later; sent after the drop: the 2nd, and the 3rd, which has
+    // no uid (the answer gave none).
+    let since = store.now_ms() + 1000;
+    let after_drop = store.clone().with_clock(ManualClock::at(since));
+    after_drop.finish(&claims[1], &sent_to(1)).await.unwrap();
+    after_drop.finish(&claims[2], &sent("m-2")).await.unwrap();
     assert_eq!(store.catch_up("fp:other", 0).await.unwrap(), 0);
     assert_eq!(store.catch_up("fp:socket", since).await.unwrap(), 1);
     let due = store.due_conversations(id, 10).await.unwrap();
