@@ -145,17 +145,8 @@ pub fn skip_reason(schedule: &Schedule, m: &Missed, grace_ms: i64) -> String {
     };
     format!(
         "{runs}: nothing ran then, and it is more than {} past (the schedule's grace)",
-        human(grace_ms)
+        crate::duration::shown(std::time::Duration::from_millis(grace_ms.max(0) as u64))
     )
-}
-
-/// `1h`, `90m`, `45s`.
-fn human(ms: i64) -> String {
-    match ms / 1000 {
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }
 
 /// Loads a fired batch from the campaign's source, read again now.
