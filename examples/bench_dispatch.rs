@@ -235,9 +235,9 @@ async fn bare_loop(api: &Client, payloads: &[String], in_flight: usize) -> anyho
     let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
     let (start, cpu_before) = (Instant::now(), cpu());
     let mut tasks = tokio::task::JoinSet::new();
-    for payload in payloads.iter().cloned() {
+    for payload in payloads {
         let permit = slots.clone().acquire_owned().await?;
-        let api = api.clone();
+        let (api, payload) = (api.clone(), payload.clone());
         tasks.spawn(async move {
             let _permit = permit;
             match api.send_frozen("SendSMSMessage", &payload, None).await {
