@@ -46,6 +46,7 @@ embedded!(
     "0019_confirmations.sql",
     "0020_after_send.sql",
     "0021_messages_campaign_checked_per_load.sql",
+    "0022_attempts_and_events_checked_by_their_statements.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -213,3 +213,42 @@ async fn uncertain(scene: Scene) {
     let counts = store.counts(id).await.unwrap();
     assert_eq!((counts.sent, counts.uncertain), (1, 0));
 }
+
+contract!(
+    attempts_and_events_are_written_only_for_messages_that_are_there,
+    only_messages_that_are_there
+);
+/// On PostgreSQL no foreign key checks an attempt's or an event's message any longer (a row
+/// trigger each; migration 0022): a claim of ids that are not there starts no attempt, and an
+/// ack for one is `Unknown` and keeps no event.
+async fn only_messages_that_are_there(scene: Scene) {
+    let store = &scene.store;
+    let id = queued(&scene, 1).await;
+    let (lease, claims) = claim_due(store, id).await;
+    let nowhere = claims[0].message_id + 1000;
+    assert!(store.claim(&lease, &[nowhere]).await.unwrap().is_empty());
+    let heard = campaign::queue::HeardAck {
+        message_id: nowhere,
+        ack: campaign::convrs::Ack::Delivered,
+        source: "poll",
+        at_ms: store.now_ms(),
+        mid: Some("m-nowhere"),
+        attempt: None,
+    };
+    assert_eq!(
+        store.record_ack(&heard).await.unwrap(),
+        campaign::queue::AckApplied::Unknown
+    );
+    let orphans: Vec<(i64,)> = rows(
+        store,
+        &scene.db,
+        "SELECT COUNT(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id)
+         UNION ALL SELECT COUNT(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.message_id)",
+    )
+    .await;
+    assert_eq!(
+        orphans,
+        [(0,), (0,)],
+        "attempts, events without their message"
+    );
+}
