@@ -5,5 +5,5 @@
 -- messages it locked; `record_ack` keeps an event only after it read the message FOR UPDATE
 -- (an unknown one is `Unknown`, nothing written); no statement deletes a message. One worker on
 -- PostgreSQL sent 8-21% faster without them (`scripts/bench_workers.sh`, BENCHMARKS.md).
-ALTER TABLE attempts DROP CONSTRAINT attempts_message_id_fkey;
-ALTER TABLE events DROP CONSTRAINT events_message_id_fkey;
+ALTER TABLE attempts DROP CONSTRAINT IF EXISTS attempts_message_id_fkey;
+ALTER TABLE events DROP CONSTRAINT IF EXISTS events_message_id_fkey;
