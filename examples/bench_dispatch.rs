@@ -290,9 +290,13 @@ fn cpu() -> Cpu {
         let Some((head, rest)) = stat.rsplit_once(") ") else {
             continue;
         };
-        let fields: Vec<&str> = rest.split(' ').collect();
-        let ticks: f64 =
-            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        // utime and stime, the 14th and 15th fields (the 12th and 13th after the name).
+        let ticks: f64 = rest
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .filter_map(|t| t.parse::<f64>().ok())
+            .sum();
         let seconds = ticks / 100.0;
         cpu.total += seconds;
         if head.contains("sqlx-sqlite") {

@@ -14,16 +14,13 @@ macro_rules! named {
             $($(#[$fmeta])* $fvis $field: $ty),*
         }
 
-        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
-            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
-                use sqlx::Row as _;
-                Ok($name { $($field: row.try_get(stringify!($field))?),* })
-            }
-        }
-
-        impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for $name {
-            fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
-                use sqlx::Row as _;
+        // One impl for any engine's row, as sqlx's derive writes it.
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $name
+        where
+            &'r str: sqlx::ColumnIndex<R>,
+            $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
+        {
+            fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
                 Ok($name { $($field: row.try_get(stringify!($field))?),* })
             }
         }
