@@ -4,7 +4,7 @@
 //! daily cap.
 
 use super::sql::{Builder, Tx, built, built_scalar, named, q_as};
-use super::{CampaignId, Control, Lease, Lock, Store, StoreError};
+use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError};
 use crate::timing::Timing;
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
@@ -159,20 +159,7 @@ impl Store {
         if made.is_empty() {
             return Ok(vec![]);
         }
-        let mut update = Builder::new(self.backend, "WITH a(id, message_id) AS (");
-        update.push_values(&made, |mut row, (attempt, message)| {
-            row.push_bind(*attempt).push_bind(*message);
-        });
-        update.push(
-            ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
-             error = CASE WHEN messages.error LIKE 'outside its send window%' \
-                 OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
-        );
-        update
-            .push_bind(stamp)
-            .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
-            .push(" RETURNING messages.id AS message_id, messages.attempt_id, messages.phone,")
-            .push(" messages.payload, messages.attempts, messages.campaign_id");
+        let mut update = sending(self.backend, &made, stamp);
         let rows = built(&mut update).fetch_all(&mut *tx).await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
@@ -189,6 +176,48 @@ impl Store {
         claims.sort_by_key(|c| c.message_id);
         Ok(claims)
     }
+}
+
+/// The update that moves the messages of `made` (attempt id, message id) to `sending` with
+/// their attempts, returning what a claim holds.
+fn sending(backend: Backend, made: &[(i64, i64)], stamp: i64) -> Builder {
+    let mut update = Builder::new(backend, "WITH a(id, message_id) AS (");
+    let messages: Vec<i64> = made.iter().map(|m| m.1).collect();
+    match backend {
+        Backend::Sqlite => {
+            update.push_values(made, |mut row, (attempt, message)| {
+                row.push_bind(*attempt).push_bind(*message);
+            });
+        }
+        // Two arrays: one text whatever the claim's size, planned once.
+        Backend::Postgres => {
+            let attempts: Vec<i64> = made.iter().map(|m| m.0).collect();
+            update
+                .push("SELECT * FROM unnest(")
+                .push_bind(attempts)
+                .push("::bigint[], ")
+                .push_bind(messages.clone())
+                .push("::bigint[])");
+        }
+    }
+    update.push(
+        ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
+         error = CASE WHEN messages.error LIKE 'outside its send window%' \
+             OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
+    );
+    update
+        .push_bind(stamp)
+        .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'");
+    if backend == Backend::Postgres {
+        // The ids again, as a condition on the key: planned for the arrays' contents,
+        // PostgreSQL otherwise hashes `a` and scans every queued message of the table to
+        // join them (its statistics, taken after the load, say most messages are queued).
+        update.push(" AND ").push_in("messages.id", &messages);
+    }
+    update
+        .push(" RETURNING messages.id AS message_id, messages.attempt_id, messages.phone,")
+        .push(" messages.payload, messages.attempts, messages.campaign_id");
+    update
 }
 
 named! {

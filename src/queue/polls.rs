@@ -207,9 +207,11 @@ impl Store {
     /// Campaigns with messages awaiting an ack or uncertain, or conversations to read, and their
     /// channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        // Two lookups, each by its own index (the polls' and the claims').
+        // Two lookups, each by its own index (the polls' and the claims'). The polls' as a MIN
+        // (see `campaigns_to_track_on`).
         let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c
-             WHERE EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
+             WHERE (SELECT MIN(m.next_poll_at) FROM messages m
+                    WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
                 OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain')
                 OR EXISTS (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id)
              ORDER BY c.id",
@@ -228,10 +230,13 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, Option<super::SendOptions>)>, StoreError> {
+        // Messages to poll as a MIN, one entry of the polls' index per campaign: PostgreSQL
+        // ran the `EXISTS` beside an OR as a hash of every message awaiting an ack (22 ms a
+        // read at 60,000 sent, each second of a worker's send).
         let rows: Vec<(i64, Option<String>)> = q_as(
             "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1
-                 AND (EXISTS (SELECT 1 FROM messages m
-                         WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL)
+                 AND ((SELECT MIN(m.next_poll_at) FROM messages m
+                         WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
                      OR EXISTS (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id))
              ORDER BY c.id",
         )

@@ -60,11 +60,14 @@ impl Store {
         token: &str,
         due_before_ms: i64,
     ) -> Result<Vec<Sendable>, StoreError> {
+        // The first due message as a MIN, which the claim index answers with one entry:
+        // PostgreSQL ran `EXISTS` as a scan of every message (31 ms at 60,000) whenever its
+        // statistics, taken while everything was queued, said most messages are queued.
         let rows = q(format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
              WHERE c.token_fingerprint = $1 AND {} AND c.control IS NULL
-               AND (EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
-                      AND m.state = 'queued' AND m.next_attempt_at <= $2)
+               AND ((SELECT MIN(m.next_attempt_at) FROM messages m
+                      WHERE m.campaign_id = c.id AND m.state = 'queued') <= $2
                  OR (c.state <> 'deferred' AND (
                    EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending')
                    OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain'))))
