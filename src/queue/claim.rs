@@ -182,7 +182,7 @@ impl Store {
 /// their attempts, returning what a claim holds.
 fn sending(backend: Backend, made: &[(i64, i64)], stamp: i64) -> Builder {
     let mut update = Builder::new(backend, "WITH a(id, message_id) AS (");
-    let messages: Vec<i64> = made.iter().map(|m| m.1).collect();
+    let messages = || made.iter().map(|m| m.1).collect::<Vec<i64>>();
     match backend {
         Backend::Sqlite => {
             update.push_values(made, |mut row, (attempt, message)| {
@@ -196,7 +196,7 @@ fn sending(backend: Backend, made: &[(i64, i64)], stamp: i64) -> Builder {
                 .push("SELECT * FROM unnest(")
                 .push_bind(attempts)
                 .push("::bigint[], ")
-                .push_bind(messages.clone())
+                .push_bind(messages())
                 .push("::bigint[])");
         }
     }
@@ -212,7 +212,7 @@ fn sending(backend: Backend, made: &[(i64, i64)], stamp: i64) -> Builder {
         // The ids again, as a condition on the key: planned for the arrays' contents,
         // PostgreSQL otherwise hashes `a` and scans every queued message of the table to
         // join them (its statistics, taken after the load, say most messages are queued).
-        update.push(" AND ").push_in("messages.id", &messages);
+        update.push(" AND ").push_in("messages.id", &messages());
     }
     update
         .push(" RETURNING messages.id AS message_id, messages.attempt_id, messages.phone,")
