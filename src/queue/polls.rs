@@ -207,13 +207,13 @@ impl Store {
     /// Campaigns with messages awaiting an ack or uncertain, or conversations to read, and their
     /// channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        // Two lookups, each by its own index (the polls' and the claims'). The polls' as a MIN
-        // (see `campaigns_to_track_on`).
+        // Two lookups, each by its own index (the polls' and the claims'), as scalar
+        // subqueries (see `campaigns_to_track_on`).
         let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c
              WHERE (SELECT MIN(m.next_poll_at) FROM messages m
                     WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
-                OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain')
-                OR EXISTS (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id)
+                OR (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain' LIMIT 1) IS NOT NULL
+                OR (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id LIMIT 1) IS NOT NULL
              ORDER BY c.id",
         )
         .fetch_all(self.pool())
@@ -237,7 +237,7 @@ impl Store {
             "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1
                  AND ((SELECT MIN(m.next_poll_at) FROM messages m
                          WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
-                     OR EXISTS (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id))
+                     OR (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id LIMIT 1) IS NOT NULL)
              ORDER BY c.id",
         )
         .bind(token)

@@ -60,17 +60,18 @@ impl Store {
         token: &str,
         due_before_ms: i64,
     ) -> Result<Vec<Sendable>, StoreError> {
-        // The first due message as a MIN, which the claim index answers with one entry:
-        // PostgreSQL ran `EXISTS` as a scan of every message (31 ms at 60,000) whenever its
-        // statistics, taken while everything was queued, said most messages are queued.
+        // Scalar subqueries, each answered by one entry of the claim index (the first due
+        // message as a MIN), never `EXISTS`: beside an OR, PostgreSQL runs an `EXISTS` as a
+        // hash of every matching message of the table, or as a scan of every message (31 ms at
+        // 60,000) when its statistics, taken while everything was queued, say most are.
         let rows = q(format!(
             "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
              WHERE c.token_fingerprint = $1 AND {} AND c.control IS NULL
                AND ((SELECT MIN(m.next_attempt_at) FROM messages m
                       WHERE m.campaign_id = c.id AND m.state = 'queued') <= $2
                  OR (c.state <> 'deferred' AND (
-                   EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending')
-                   OR EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain'))))
+                   (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending' LIMIT 1) IS NOT NULL
+                   OR (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain' LIMIT 1) IS NOT NULL)))
              ORDER BY c.priority DESC, c.id",
             is_in("c.state", CampaignState::TO_SEND)
         ))
