@@ -48,6 +48,7 @@ embedded!(
     "0021_messages_campaign_checked_per_load.sql",
     "0022_attempts_and_events_checked_by_their_statements.sql",
     "0023_due_in_index_order.sql",
+    "0024_attempts_room_for_outcomes.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));
