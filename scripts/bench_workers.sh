@@ -16,7 +16,12 @@ pg=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 cargo build --release -q
 bin=$PWD/target/release/campaign
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# The databases this run made (bench_*_PID, see fresh_pg), dropped on the way out.
+drop_ours() {
+  psql "$pg/postgres" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'bench\_%\_$$'" |
+    while read -r name; do psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)"; done
+}
+trap 'kill $(jobs -p) 2>/dev/null || true; drop_ours; rm -rf "$work"' EXIT
 
 for t in 0 1 2; do
   printf 'bench-token-%s' "$t" >"$work/token$t"; chmod 600 "$work/token$t"

@@ -255,7 +255,8 @@ async fn only_messages_that_are_there(scene: Scene) {
 
 /// PostgreSQL writes an attempt's outcome beside the row the claim inserted (a heap-only
 /// update: no new index entries): the claim's inserts leave their pages room for it
-/// (migration 0024). Packed full, every outcome's row moved to another page.
+/// (migration 0024). Packed full, every outcome but those on the last, half-empty page moved
+/// its row to another page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempts_outcome_is_written_in_place_on_postgres() {
     run(Backend::Postgres, outcomes_in_place).await;
