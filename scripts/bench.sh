@@ -60,7 +60,7 @@ rate=$(sed -n 's/.*median \([0-9.]*\) msg\/s = \([0-9.]*\)%.*; \([0-9]*\) rate-l
 first=$(sed -n 's/.*median \([0-9.]*\) s from opening.*/\1/p' "$out/first-send")
 metrics_sqlite=$(sed -n 's/^sqlite: \/metrics store read median \([0-9.]*\) ms; the scan it replaced \([0-9.]*\) ms.*/\1 ms (the scan: \2 ms)/p' "$out/metrics")
 metrics_pg=$(sed -n 's/^postgres: \/metrics store read median \([0-9.]*\) ms; the scan it replaced \([0-9.]*\) ms.*/\1 ms (the scan: \2 ms)/p' "$out/metrics")
-tokens() { sed -n 's/.*per token median \([0-9.]*\) msg\/s.*aggregate \([0-9]*\) msg\/s; \([0-9]*\) rate-limit.*/\1 msg\/s each, \2 in all, \3 rejected/p' "$out/$1"; }
+tokens() { sed -n 's/.*per token median \([0-9.]*\) msg\/s.*aggregate \([0-9]*\) msg\/s; \([0-9]*\) rate-limit.*first sends spread over \([0-9.]*\) s.*/\1 msg\/s each, \2 in all, \3 rejected; first sends over \4 s/p' "$out/$1"; }
 beside=$(sed -n 's/.*(load median \([0-9.]*\) s): largest gap between sends during the load median \([0-9.]*\) s.*rate \([0-9.]*\) msg\/s; \([0-9]*\) rate-limit.*/load \1 s; largest gap \2 s, \3 msg\/s, \4 rejected/p' "$out/beside")
 sqlite1=$(figure workers "sqlite/1")
 pg1=$(figure workers "pg/1")

@@ -37,8 +37,15 @@ const SLACK: f64 = 1.004;
 /// crash, reconciled, never resent blindly): two claims at most wait besides the requests in
 /// flight, each of at most `SMALL_CLAIM` messages or a tenth of a second's worth.
 fn claim_size(rate: usize) -> usize {
-    (rate / 10).max(rate.min(SMALL_CLAIM)).clamp(1, 1000)
+    (rate / 10)
+        .max(rate.min(SMALL_CLAIM))
+        .clamp(1, LARGEST_CLAIM)
 }
+
+/// The most messages one claim takes. A dispatch reads two claims' worth of due ids ahead:
+/// SQLite's thread hands them over in one run only if its row buffer holds them all.
+const LARGEST_CLAIM: usize = 1000;
+const _: () = assert!(2 * LARGEST_CLAIM <= crate::queue::SQLITE_ROW_BUFFER);
 
 const SMALL_CLAIM: usize = 10;
 

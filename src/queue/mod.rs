@@ -58,6 +58,7 @@ pub use inbound::{Acted, Effect, HearRules, InboundMessage, Reply};
 pub use lease::{Lease, LeaseHeld, this_process};
 pub use lookup::{Story, StoryAck, StoryMessage, StoryReply};
 pub use migrations::migrator;
+pub use open::SQLITE_ROW_BUFFER;
 pub use open::{Purpose, StoreOptions};
 pub use outcomes::Outcome;
 pub use polls::{DuePoll, POLL_HOLD_MS};
