@@ -9,6 +9,10 @@ use super::acks::state_for_sql;
 use super::sql::{Builder, built, q, q_scalar};
 use super::{Backend, CampaignId, Lock, Store, StoreError};
 
+/// Up to `$3` queued messages of campaign `$1` due at `$2`, in the claim index's order.
+pub(super) const DUE: &str = "SELECT id, phone FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
+     ORDER BY next_attempt_at, id LIMIT $3";
+
 impl Store {
     /// Messages left `sending` by a run that died: they may have been sent, so they become
     /// `uncertain` and are never resent blindly.
@@ -50,14 +54,12 @@ impl Store {
         now_ms: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let rows = q("SELECT id, phone FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
-             ORDER BY next_attempt_at, id LIMIT $3",
-        )
-        .bind(campaign)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q(DUE)
+            .bind(campaign)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| (r.get("id"), r.get("phone")))

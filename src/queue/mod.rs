@@ -34,6 +34,8 @@ mod report;
 mod schedules;
 mod sending;
 mod sql;
+#[doc(hidden)]
+pub mod statements;
 mod states;
 mod suppress;
 mod token_lease;

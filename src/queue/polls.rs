@@ -20,9 +20,34 @@ macro_rules! due_polls {
          ORDER BY m.next_poll_at LIMIT $3"
     };
 }
-const DUE_POLLS: &str = due_polls!();
+pub(super) const DUE_POLLS: &str = due_polls!();
 /// Another worker's claim of a due poll is skipped, not waited for.
-const DUE_POLLS_PG: &str = concat!(due_polls!(), " FOR UPDATE OF m SKIP LOCKED");
+pub(super) const DUE_POLLS_PG: &str = concat!(due_polls!(), " FOR UPDATE OF m SKIP LOCKED");
+
+/// When campaign `$1`'s next poll is due.
+pub(super) const NEXT_POLL: &str =
+    "SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = $1 AND next_poll_at IS NOT NULL";
+
+/// Campaigns with messages awaiting an ack or uncertain, or conversations to read. Two lookups,
+/// each by its own index (the polls' and the claims'), as scalar subqueries (see
+/// `TO_TRACK_ON`).
+pub(super) const TO_TRACK: &str = "SELECT c.id, c.channel FROM campaigns c
+     WHERE (SELECT MIN(m.next_poll_at) FROM messages m
+            WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
+        OR (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain' LIMIT 1) IS NOT NULL
+        OR (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id LIMIT 1) IS NOT NULL
+     ORDER BY c.id";
+
+/// The campaigns on token `$1` with messages to poll or conversations to read. Messages to poll
+/// as a MIN, one entry of the polls' index per campaign: PostgreSQL ran the `EXISTS` beside an
+/// OR as a hash of every message awaiting an ack (22 ms a read at 60,000 sent, each second of
+/// a worker's send).
+pub(super) const TO_TRACK_ON: &str =
+    "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1
+         AND ((SELECT MIN(m.next_poll_at) FROM messages m
+                 WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
+             OR (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id LIMIT 1) IS NOT NULL)
+     ORDER BY c.id";
 
 /// A message due for GetMessageDetails, or (a text accepted without a mid) for its mid to be
 /// searched for in its user's conversation.
@@ -184,14 +209,10 @@ impl Store {
 
     /// When the campaign's next poll is due, if any.
     pub async fn next_poll(&self, campaign: CampaignId) -> Result<Option<i64>, StoreError> {
-        Ok(
-            q_scalar(
-                "SELECT MIN(next_poll_at) FROM messages WHERE campaign_id = $1 AND next_poll_at IS NOT NULL",
-            )
-                .bind(campaign)
-                .fetch_one(self.pool())
-                .await?,
-        )
+        Ok(q_scalar(NEXT_POLL)
+            .bind(campaign)
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// How many messages still await an ack: sent, without a final one, not yet too old to poll.
@@ -207,17 +228,7 @@ impl Store {
     /// Campaigns with messages awaiting an ack or uncertain, or conversations to read, and their
     /// channel, oldest first.
     pub async fn campaigns_to_track(&self) -> Result<Vec<(CampaignId, String)>, StoreError> {
-        // Two lookups, each by its own index (the polls' and the claims'), as scalar
-        // subqueries (see `campaigns_to_track_on`).
-        let rows: Vec<(i64, String)> = q_as("SELECT c.id, c.channel FROM campaigns c
-             WHERE (SELECT MIN(m.next_poll_at) FROM messages m
-                    WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
-                OR (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain' LIMIT 1) IS NOT NULL
-                OR (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id LIMIT 1) IS NOT NULL
-             ORDER BY c.id",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(i64, String)> = q_as(TO_TRACK).fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()
             .map(|(id, ch)| (CampaignId(id), ch))
@@ -230,19 +241,8 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<Vec<(CampaignId, Option<super::SendOptions>)>, StoreError> {
-        // Messages to poll as a MIN, one entry of the polls' index per campaign: PostgreSQL
-        // ran the `EXISTS` beside an OR as a hash of every message awaiting an ack (22 ms a
-        // read at 60,000 sent, each second of a worker's send).
-        let rows: Vec<(i64, Option<String>)> = q_as(
-            "SELECT c.id, c.send_options FROM campaigns c WHERE c.token_fingerprint = $1
-                 AND ((SELECT MIN(m.next_poll_at) FROM messages m
-                         WHERE m.campaign_id = c.id AND m.next_poll_at IS NOT NULL) IS NOT NULL
-                     OR (SELECT 1 FROM conversation_reads r WHERE r.campaign_id = c.id LIMIT 1) IS NOT NULL)
-             ORDER BY c.id",
-        )
-        .bind(token)
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(i64, Option<String>)> =
+            q_as(TO_TRACK_ON).bind(token).fetch_all(self.pool()).await?;
         rows.into_iter()
             .map(|(id, o)| Ok((CampaignId(id), super::stored("send options", o)?)))
             .collect()

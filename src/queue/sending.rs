@@ -50,6 +50,26 @@ pub struct Standing {
     pub sender: Option<String>,
 }
 
+/// Campaigns on token `$1` meant to be sent with a message due before `$2` or left sending
+/// or uncertain (`Store::sendable_campaigns`). Scalar subqueries, each answered by one entry
+/// of the claim index (the first due message as a MIN), never `EXISTS`: beside an OR,
+/// PostgreSQL runs an `EXISTS` as a hash of every matching message of the table, or as a scan
+/// of every message (31 ms at 60,000) when its statistics, taken while everything was queued,
+/// say most are.
+pub(super) fn sendable() -> String {
+    format!(
+        "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
+         WHERE c.token_fingerprint = $1 AND {} AND c.control IS NULL
+           AND ((SELECT MIN(m.next_attempt_at) FROM messages m
+                  WHERE m.campaign_id = c.id AND m.state = 'queued') <= $2
+             OR (c.state <> 'deferred' AND (
+               (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending' LIMIT 1) IS NOT NULL
+               OR (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain' LIMIT 1) IS NOT NULL)))
+         ORDER BY c.priority DESC, c.id",
+        is_in("c.state", CampaignState::TO_SEND)
+    )
+}
+
 impl Store {
     /// Campaigns on the token (by fingerprint) that are meant to be sent, not paused or
     /// cancelled, with a message due before `due_before_ms`, or (not yet sent through once)
@@ -60,25 +80,11 @@ impl Store {
         token: &str,
         due_before_ms: i64,
     ) -> Result<Vec<Sendable>, StoreError> {
-        // Scalar subqueries, each answered by one entry of the claim index (the first due
-        // message as a MIN), never `EXISTS`: beside an OR, PostgreSQL runs an `EXISTS` as a
-        // hash of every matching message of the table, or as a scan of every message (31 ms at
-        // 60,000) when its statistics, taken while everything was queued, say most are.
-        let rows = q(format!(
-            "SELECT c.id, c.channel, c.priority, c.send_options FROM campaigns c
-             WHERE c.token_fingerprint = $1 AND {} AND c.control IS NULL
-               AND ((SELECT MIN(m.next_attempt_at) FROM messages m
-                      WHERE m.campaign_id = c.id AND m.state = 'queued') <= $2
-                 OR (c.state <> 'deferred' AND (
-                   (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'sending' LIMIT 1) IS NOT NULL
-                   OR (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.state = 'uncertain' LIMIT 1) IS NOT NULL)))
-             ORDER BY c.priority DESC, c.id",
-            is_in("c.state", CampaignState::TO_SEND)
-        ))
-        .bind(token)
-        .bind(due_before_ms)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = q(sendable())
+            .bind(token)
+            .bind(due_before_ms)
+            .fetch_all(self.pool())
+            .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(Sendable {
