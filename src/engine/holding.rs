@@ -1,6 +1,6 @@
 //! What a worker does while it holds a token: polls the token's acks, listens to its events,
 //! and sends every campaign due on it, each under its own lease, through the token's gate;
-//! between sends, the token's chores (schedules, expiry, confirmations, context).
+//! between sends, the token's chores (schedules, confirmations, context).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -105,7 +105,7 @@ async fn send_on(
         if let Some((reason, _)) = store.token_stop(fingerprint).await? {
             status.set(fingerprint, TokenState::Stopped { reason });
         } else {
-            chores(store, client, token, recover, &created_tags).await;
+            fire_schedules(store, client, token, recover).await;
             recover = false;
             start_due(
                 store,
@@ -117,6 +117,9 @@ async fn send_on(
                 &mut active,
             )
             .await?;
+            // After the campaigns' starts: a worker starting many tokens at once gets their
+            // first claims in before these reads queue for the store's connections.
+            confirm_and_tell(store, client, token, &created_tags).await;
             let mut campaigns: Vec<CampaignId> = active.iter().copied().collect();
             campaigns.sort();
             status.set(fingerprint, TokenState::Held { campaigns });
@@ -137,32 +140,27 @@ async fn send_on(
     result
 }
 
-/// What a token's holder does each tick besides sending its campaigns: fires the schedules due
-/// on it (with `recover`, first finishing batches a dead firer left half loaded), expires
-/// stale messages, sends the opt-outs' confirmations and the context after the send. Each
-/// failure is logged and tried again at the next tick.
-async fn chores(
+/// Fires the schedules due on the token (with `recover`, first finishing batches a dead firer
+/// left half loaded): their batches are queued for `start_due` to send. A failure is logged
+/// and tried again at the next tick.
+async fn fire_schedules(store: &Store, client: &Client, token: &HeldToken, recover: bool) {
+    let fingerprint = &token.lease.fingerprint;
+    let fired =
+        super::scheduled::fire_schedules(store, client, fingerprint, store.now_ms(), recover);
+    if let Err(e) = fired.await {
+        tracing::warn!(token = %fingerprint, error = %e, "cannot fire the schedules; will try again");
+    }
+}
+
+/// What a token's holder does each tick besides sending its campaigns: sends the opt-outs'
+/// confirmations and the context after the send. Each failure is logged and tried again at
+/// the next tick.
+async fn confirm_and_tell(
     store: &Store,
     client: &Client,
     token: &HeldToken,
-    recover: bool,
     created_tags: &super::context::CreatedTags,
 ) {
-    // Scheduled runs due on the token become batches, queued for `start_due` to send.
-    if let Err(e) = super::scheduled::fire_schedules(
-        store,
-        client,
-        &token.lease.fingerprint,
-        store.now_ms(),
-        recover,
-    )
-    .await
-    {
-        tracing::warn!(token = %token.lease.fingerprint, error = %e, "cannot fire the schedules; will try again");
-    }
-    if let Err(e) = store.expire_due(None, store.now_ms()).await {
-        tracing::warn!(error = %e, "cannot expire stale messages; will try again");
-    }
     // Opt-outs' confirmations: sends, through the token's gate like any.
     if let Err(e) = super::confirm::send_confirmations(store, client, &token.gate).await {
         tracing::warn!(error = %e, "cannot send the opt-outs' confirmations now; will try again");

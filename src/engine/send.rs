@@ -12,7 +12,7 @@ use super::RunError;
 use crate::clock::rfc3339_secs;
 use crate::convrs::Client;
 use crate::dispatch::{DispatchConfig, Gate, Reconciled, Stop, dispatch_through, reconcile};
-use crate::queue::{CampaignId, DeferredGroup, Lease, SendOptions, Store};
+use crate::queue::{Begun, DeferredGroup, Lease, SendOptions, Store};
 use crate::tracking::PollSchedule;
 
 /// How often, and how long after, a failed GetConversation is asked again in one sending.
@@ -85,13 +85,21 @@ pub async fn send_campaign(
         left_uncertain: 0,
         reconciled: Reconciled::default(),
     };
-    if let Some(control) = store.control(campaign).await? {
-        // Paused or cancelled by the operator: nothing is sent, and the state stays theirs.
-        sent.end = SendEnd::Stopped(Stop::Operator(control));
-        return Ok(sent);
-    }
     let client = token.client;
-    sent.left_uncertain = begin(store, campaign, &client.token_fingerprint()).await?;
+    // Before the first claim: what a dead sender left `sending` becomes `uncertain`, what
+    // waited past its expiry (downtime, a deferral) expires instead of going out late, and the
+    // campaign is `running` on the token.
+    match store
+        .begin_sending(campaign, &client.token_fingerprint())
+        .await?
+    {
+        Begun::Running { left_uncertain } => sent.left_uncertain = left_uncertain,
+        // Paused or cancelled by the operator: nothing is sent, and the state stays theirs.
+        Begun::Controlled(control) => {
+            sent.end = SendEnd::Stopped(Stop::Operator(control));
+            return Ok(sent);
+        }
+    }
     let mut asked_again = 0;
     sent.end = loop {
         let stop = dispatch_through(
@@ -145,23 +153,6 @@ pub async fn send_campaign(
         return Err(RunError::LeaseLost(campaign));
     }
     Ok(sent)
-}
-
-/// Before the first claim: what a dead sender left `sending` becomes `uncertain` (returns how
-/// many), what waited past its expiry expires, and the campaign is `running` on the token.
-async fn begin(store: &Store, campaign: CampaignId, fingerprint: &str) -> Result<u64, RunError> {
-    let left_uncertain = store.mark_interrupted_uncertain(campaign).await?;
-    // What waited past its expiry (downtime, a deferral) expires instead of going out late.
-    store.expire_due(Some(campaign), store.now_ms()).await?;
-    store
-        .set_campaign_state(campaign, CampaignState::Running, None)
-        .await?;
-    store.set_campaign_token(campaign, fingerprint).await?;
-    // The campaign file's daily limit is its token's, for every campaign on it.
-    if let Some(limit) = store.campaign_daily_limit(campaign).await? {
-        store.set_daily_limit(fingerprint, limit).await?;
-    }
-    Ok(left_uncertain)
 }
 
 /// The campaign state a sending leaves, unless the operator's pause or cancel set it already

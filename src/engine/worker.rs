@@ -93,6 +93,7 @@ pub async fn run_worker(
         config.tick,
         stop.clone(),
     ));
+    let expiring = tokio::spawn(expire_stale(store.clone(), config.tick, stop.clone()));
     let mut tokens = JoinSet::new();
     for client in clients {
         status.set(&client.token_fingerprint(), TokenState::Starting);
@@ -110,8 +111,21 @@ pub async fn run_worker(
     }
     while tokens.join_next().await.is_some() {}
     let _ = heartbeat.await;
+    let _ = expiring.await;
     if let Err(e) = store.worker_gone(&owner).await {
         tracing::warn!(error = %e, "cannot say this worker is gone; the others count it for three ticks more");
+    }
+}
+
+/// At every tick, once per worker whatever the tokens it holds: queued messages of every
+/// campaign past their expiry become `expired` (a campaign's sending expires its own too, as
+/// it begins, and its claims never send one).
+async fn expire_stale(store: Store, every: Duration, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        if let Err(e) = store.expire_due(None, store.now_ms()).await {
+            tracing::warn!(error = %e, "cannot expire stale messages; will try again");
+        }
+        tick(every, &stop).await;
     }
 }
 

@@ -204,20 +204,6 @@ pub struct Listed {
 }
 
 impl Store {
-    /// Records the token (its fingerprint) a campaign is sent with.
-    pub async fn set_campaign_token(
-        &self,
-        campaign: CampaignId,
-        fingerprint: &str,
-    ) -> Result<(), StoreError> {
-        q("UPDATE campaigns SET token_fingerprint = $1 WHERE id = $2")
-            .bind(fingerprint)
-            .bind(campaign)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Every campaign, newest first, with its progress (from the kept counts) and who sends
     /// it now.
     pub async fn list_campaigns(&self, now_ms: i64) -> Result<Vec<Listed>, StoreError> {

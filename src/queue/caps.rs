@@ -3,10 +3,28 @@
 //! recipient the token already started within the 24 hours is free, a new one takes a place,
 //! and one over the cap stays queued until the oldest place frees.
 
-use super::sql::{Builder, built, q, q_scalar};
-use super::{Backend, CampaignId, Store, StoreError};
+use super::sql::{Builder, On, built, q, q_scalar};
+use super::{Backend, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// Sets the token's cap, on the pool or in a transaction.
+pub(super) async fn set_limit<'a>(
+    on: impl Into<On<'a>>,
+    token: &str,
+    limit: u32,
+    stamp: i64,
+) -> Result<(), StoreError> {
+    q("INSERT INTO token_caps (token, daily_limit, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (token) DO UPDATE SET daily_limit = excluded.daily_limit, updated_at = excluded.updated_at",
+    )
+    .bind(token)
+    .bind(i64::from(limit))
+    .bind(stamp)
+    .execute(on)
+    .await?;
+    Ok(())
+}
 
 /// The note a held message carries until it is sent.
 pub const CAPPED: &str = "daily limit of the token";
@@ -14,29 +32,7 @@ pub const CAPPED: &str = "daily limit of the token";
 impl Store {
     /// Sets the token's cap (a campaign file's `daily_limit`, the worker's `--daily-limit`).
     pub async fn set_daily_limit(&self, token: &str, limit: u32) -> Result<(), StoreError> {
-        q("INSERT INTO token_caps (token, daily_limit, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (token) DO UPDATE SET daily_limit = excluded.daily_limit, updated_at = excluded.updated_at",
-        )
-        .bind(token)
-        .bind(i64::from(limit))
-        .bind(self.now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// The daily limit a campaign's file gives its token, if any.
-    pub async fn campaign_daily_limit(
-        &self,
-        campaign: CampaignId,
-    ) -> Result<Option<u32>, StoreError> {
-        let timing: Option<String> = q_scalar("SELECT timing FROM campaigns WHERE id = $1")
-            .bind(campaign)
-            .fetch_optional(self.pool())
-            .await?
-            .flatten();
-        let timing: Option<crate::timing::Timing> = super::stored("timing", timing)?;
-        Ok(timing.and_then(|t| t.daily_limit))
+        set_limit(self.pool(), token, limit, self.now_ms()).await
     }
 
     /// The token's cap and how many recipients it started in the last 24 hours.

@@ -6,47 +6,14 @@
 
 use super::CampaignState;
 use super::acks::state_for_sql;
-use super::sql::{Builder, built, q, q_scalar};
-use super::{Backend, CampaignId, Lock, Store, StoreError};
+use super::sql::{Builder, Tx, built, q, q_scalar};
+use super::{Backend, CampaignId, Store, StoreError};
 
 /// Up to `$3` queued messages of campaign `$1` due at `$2`, in the claim index's order.
 pub(super) const DUE: &str = "SELECT id, phone FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
      ORDER BY next_attempt_at, id LIMIT $3";
 
 impl Store {
-    /// Messages left `sending` by a run that died: they may have been sent, so they become
-    /// `uncertain` and are never resent blindly.
-    pub async fn mark_interrupted_uncertain(
-        &self,
-        campaign: CampaignId,
-    ) -> Result<u64, StoreError> {
-        let stamp = self.now_ms();
-        let mut tx = self.begin(Lock::Campaign(campaign)).await?;
-        // The attempt ended no earlier than now, as far as we can know: its request may have
-        // been in flight until the process died. The safe delay of reconciliation counts from here.
-        q("UPDATE attempts SET finished_at = $1, outcome = 'uncertain', detail = 'interrupted while sending'
-             WHERE finished_at IS NULL AND id IN
-                 (SELECT attempt_id FROM messages WHERE campaign_id = $2 AND state = 'sending')",
-        )
-        .bind(stamp)
-        .bind(campaign)
-        .execute(&mut tx)
-        .await?;
-        // An ack heard meanwhile proves the send: it decides the state instead.
-        let done = q(format!(
-            "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
-                 error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = $1
-             WHERE campaign_id = $2 AND state = 'sending'",
-            state_for_sql("ack")
-        ))
-        .bind(stamp)
-        .bind(campaign)
-        .execute(&mut tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
-    }
-
     /// Up to `limit` queued messages due at `now_ms`: (id, phone).
     pub async fn due(
         &self,
@@ -142,8 +109,6 @@ impl Store {
     }
 }
 
-/// The update that records `rows` (ended attempts) on their messages, fenced by attempt id and
-/// `sending`, at `stamp` (unix ms).
 /// A text's own expiry is its 24-hour window's close (less the margin).
 const EXPIRE: &str = "UPDATE messages SET state = 'expired', \
      error = CASE WHEN EXISTS (SELECT 1 FROM campaigns c WHERE c.id = messages.campaign_id \
@@ -161,4 +126,35 @@ pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> B
         .push(" AND state = 'queued' AND expires_ms <= ")
         .push_bind(now_ms);
     q
+}
+
+/// In `tx`: the campaign's messages left `sending` become `uncertain` (or take the state an ack
+/// heard meanwhile proves), their attempts ended at `stamp`; how many.
+pub(super) async fn interrupted_to_uncertain(
+    tx: &mut Tx,
+    campaign: CampaignId,
+    stamp: i64,
+) -> Result<u64, StoreError> {
+    // The attempt ended no earlier than now, as far as we can know: its request may have
+    // been in flight until the process died. The safe delay of reconciliation counts from here.
+    q("UPDATE attempts SET finished_at = $1, outcome = 'uncertain', detail = 'interrupted while sending'
+         WHERE finished_at IS NULL AND id IN
+             (SELECT attempt_id FROM messages WHERE campaign_id = $2 AND state = 'sending')",
+    )
+    .bind(stamp)
+    .bind(campaign)
+    .execute(&mut *tx)
+    .await?;
+    // An ack heard meanwhile proves the send: it decides the state instead.
+    let done = q(format!(
+        "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
+             error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = $1
+         WHERE campaign_id = $2 AND state = 'sending'",
+        state_for_sql("ack")
+    ))
+    .bind(stamp)
+    .bind(campaign)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
 }

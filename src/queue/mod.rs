@@ -34,6 +34,7 @@ mod report;
 mod schedules;
 mod sending;
 mod sql;
+mod start;
 #[doc(hidden)]
 pub mod statements;
 mod states;
@@ -70,6 +71,7 @@ pub use recipients::RecipientRow;
 pub use report::{DeferredGroup, DeliveryTimes, Funnel, HeaderRow, Median};
 pub use schedules::{BatchRow, Claimed, ScheduleRow};
 pub use sending::{SendOptions, Sendable, Standing};
+pub use start::Begun;
 pub use states::{
     AttemptOutcome, BatchState, CampaignState, Control, Heard, InboundSource, KeywordKind,
     MessageState, Role,

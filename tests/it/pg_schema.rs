@@ -218,11 +218,8 @@ async fn migrated_store_works(store: &campaign::queue::Store) {
     );
     store.resume(CampaignId(1)).await.unwrap();
     assert_eq!(
-        store
-            .mark_interrupted_uncertain(CampaignId(1))
-            .await
-            .unwrap(),
-        1
+        store.begin_sending(CampaignId(1), "tok").await.unwrap(),
+        campaign::queue::Begun::Running { left_uncertain: 1 }
     );
     let counts = store.counts(CampaignId(1)).await.unwrap();
     assert_eq!((counts.queued, counts.uncertain, counts.sending), (1, 1, 0));

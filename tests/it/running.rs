@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use campaign::dispatch::{self, DispatchConfig, Stop};
-use campaign::queue::Store;
+use campaign::queue::{Begun, Store};
 use campaign::tracking::PollSchedule;
 use std::time::Duration;
 
@@ -112,7 +112,10 @@ async fn messages_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent
         .claim(&*lease(&store, id).await, &[due[0].0])
         .await
         .unwrap();
-    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 1);
+    assert_eq!(
+        store.begin_sending(id, "fp").await.unwrap(),
+        Begun::Running { left_uncertain: 1 }
+    );
     dispatch::dispatch(
         &store,
         &sim.client(),

@@ -229,10 +229,7 @@ impl World {
             }
             Event::Crash => {
                 self.left_behind.extend(self.in_flight.take());
-                store
-                    .mark_interrupted_uncertain(self.campaign)
-                    .await
-                    .unwrap();
+                store.begin_sending(self.campaign, "fp").await.unwrap();
             }
             Event::Reconcile(sent) => {
                 for u in store.uncertain(self.campaign).await.unwrap() {

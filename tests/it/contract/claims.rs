@@ -180,6 +180,64 @@ async fn controls(scene: Scene) {
 }
 
 contract!(
+    a_sending_begins_in_one_transaction_and_not_at_all_while_paused,
+    begins
+);
+async fn begins(scene: Scene) {
+    use campaign::queue::{Begun, CampaignState};
+    const HOUR: i64 = 3_600_000;
+    let store = &scene.store;
+    let phones: Vec<String> = (0..3).map(uk_mobile).collect();
+    let mut def = sms_def(recipients_csv(scene.dir.path(), "r.csv", &phones));
+    def.timing.max_age_ms = Some(HOUR);
+    def.timing.daily_limit = Some(7);
+    let id = queue(store, &scene.sim, &def).await.campaign.unwrap();
+    // A sender claimed two of the three and died.
+    let lease = lease(store, id).await;
+    let ids = due_ids(store, id).await;
+    assert_eq!(store.claim(&lease, &ids[..2]).await.unwrap().len(), 2);
+    // Paused meanwhile: beginning changes nothing.
+    store.pause(id).await.unwrap();
+    assert_eq!(
+        store.begin_sending(id, "fp:begun").await.unwrap(),
+        Begun::Controlled(Control::Paused)
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.sending, counts.queued), (2, 1));
+    assert_eq!(store.campaign_token(id).await.unwrap(), None);
+    assert_eq!(
+        store.daily_use("fp:begun", store.now_ms()).await.unwrap(),
+        None
+    );
+    // Resumed two hours later: the two are uncertain, the third past its max_age.
+    assert!(store.resume(id).await.unwrap());
+    let later = store
+        .clone()
+        .with_clock(campaign::clock::ManualClock::at(store.now_ms() + 2 * HOUR));
+    assert_eq!(
+        later.begin_sending(id, "fp:begun").await.unwrap(),
+        Begun::Running { left_uncertain: 2 }
+    );
+    let counts = store.counts(id).await.unwrap();
+    assert_eq!((counts.uncertain, counts.expired), (2, 1), "{counts:?}");
+    let standing = store.standing(id).await.unwrap();
+    assert_eq!(
+        (standing.state, standing.reason),
+        (CampaignState::Running, None)
+    );
+    assert_eq!(
+        store.campaign_token(id).await.unwrap().as_deref(),
+        Some("fp:begun")
+    );
+    let (cap, _) = store
+        .daily_use("fp:begun", store.now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cap, 7, "the file's daily limit is its token's");
+}
+
+contract!(
     interrupted_sends_become_uncertain_and_are_settled,
     uncertain
 );
@@ -187,7 +245,10 @@ async fn uncertain(scene: Scene) {
     let store = &scene.store;
     let id = queued(&scene, 2).await;
     let (_lease, claims) = claim_due(store, id).await;
-    assert_eq!(store.mark_interrupted_uncertain(id).await.unwrap(), 2);
+    assert_eq!(
+        store.begin_sending(id, "fp").await.unwrap(),
+        campaign::queue::Begun::Running { left_uncertain: 2 }
+    );
     // The dead sender's outcome, arriving late, changes nothing.
     assert!(!store.finish(&claims[0], &sent("late")).await.unwrap());
     let left = store.uncertain(id).await.unwrap();

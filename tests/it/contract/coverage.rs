@@ -101,7 +101,6 @@ async fn the_rest(scene: Scene) {
     assert!(store.load_record(id).await.unwrap().is_some());
     assert!(store.rejects(id).await.unwrap().is_empty());
     assert_eq!(store.priority(id).await.unwrap(), 1);
-    assert_eq!(store.campaign_daily_limit(id).await.unwrap(), None);
     store.campaign_token(id).await.unwrap();
     store.standing(id).await.unwrap();
     let known = store.known_mids(&["m-rest", "nobody"]).await.unwrap();

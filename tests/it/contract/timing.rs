@@ -39,7 +39,7 @@ async fn daily_cap(scene: Scene) {
     let store = &scene.store;
     let id = queued(&scene, 3).await;
     let token = "fp:capped";
-    store.set_campaign_token(id, token).await.unwrap();
+    store.begin_sending(id, token).await.unwrap();
     store.set_daily_limit(token, 2).await.unwrap();
     let (_lease, claims) = claim_due(store, id).await;
     assert_eq!(claims.len(), 2);
@@ -72,7 +72,7 @@ async fn concurrent_capped_claims(scene: Scene) {
             .await
             .campaign
             .unwrap();
-        store.set_campaign_token(id, token).await.unwrap();
+        store.begin_sending(id, token).await.unwrap();
         leased.push((lease(store, id).await, due_ids(store, id).await));
     }
     let claim = |k: usize| store.claim(&leased[k].0, &leased[k].1);
