@@ -169,25 +169,25 @@ async fn only_the_holder_of_a_token_polls_its_acks() {
     // A campaign on the first token, sent: its acks are there to be polled.
     let csv = recipients_csv(dir.path(), "a.csv", &phones(1));
     let held_elsewhere = queue(&store, &sim, &sms_def(csv)).await.campaign.unwrap();
-    let sent = RunOptions {
-        wait: None,
-        ..Default::default()
-    };
-    let config = sms_dispatch(10, 10, 5, Duration::from_millis(50));
-    engine::run_campaign(
-        &store,
-        &sim.client(),
-        held_elsewhere,
-        &config,
-        &sent,
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(store.counts(held_elsewhere).await.unwrap().sent, 3);
-    // ... whose token another process holds now.
+    // Dispatched alone: a run's own poller, looking while it sends, could hear their acks
+    // before the worker starts, and leave nothing to poll.
     let first = sim.client();
     let fingerprint = first.token_fingerprint();
+    store
+        .begin_sending(held_elsewhere, &fingerprint)
+        .await
+        .unwrap();
+    let config = sms_dispatch(10, 10, 5, Duration::from_millis(50));
+    let lease = crate::helpers::lease(&store, held_elsewhere).await;
+    campaign::dispatch::dispatch(&store, &first, &lease, &config, &Default::default())
+        .await
+        .unwrap();
+    store
+        .release_lease(held_elsewhere, &lease.owner)
+        .await
+        .unwrap();
+    assert_eq!(store.counts(held_elsewhere).await.unwrap().sent, 3);
+    // ... whose token another process holds now.
     store
         .take_token_lease(
             &fingerprint,
