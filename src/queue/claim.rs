@@ -3,7 +3,7 @@
 //! closed send window, a number suppressed since it was queued, an expiry passed, the token's
 //! daily cap.
 
-use super::sql::{Builder, Tx, built, built_scalar, named, q_as};
+use super::sql::{Builder, Tx, built, named, q_as};
 use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError};
 use crate::timing::Timing;
 
@@ -20,6 +20,13 @@ pub struct Claim {
     /// Its campaign sets context once a message is accepted (`[after_send]`): the outcome
     /// that records the acceptance stores the job.
     pub context_on_accept: bool,
+}
+
+/// The messages a claim found still queued, and whether any may be suppressed or expired.
+struct Queued {
+    ids: Vec<i64>,
+    /// False only when the claim read that none of them is (PostgreSQL).
+    stale: bool,
 }
 
 /// What the claim reads of its campaign.
@@ -41,9 +48,11 @@ impl Store {
         let stamp = self.now_ms();
         let mut tx = self.begin(Lock::Claim(lease.campaign)).await?;
         let campaign = claimable(&mut tx, lease, stamp).await?;
-        let ids = self.lock_queued(&mut tx, lease.campaign, ids).await?;
+        let queued = self
+            .lock_queued(&mut tx, lease.campaign, ids, stamp)
+            .await?;
         let ids = self
-            .hold_back(&mut tx, lease, &campaign, ids, stamp)
+            .hold_back(&mut tx, lease, &campaign, queued, stamp)
             .await?;
         let mut claims = self
             .start_attempts(&mut tx, lease.campaign, &ids, stamp)
@@ -63,19 +72,33 @@ impl Store {
         tx: &mut Tx,
         campaign: CampaignId,
         ids: &[i64],
-    ) -> Result<Vec<i64>, StoreError> {
+        now_ms: i64,
+    ) -> Result<Queued, StoreError> {
         if self.backend == super::Backend::Sqlite {
-            return Ok(ids.to_vec());
+            return Ok(Queued {
+                ids: ids.to_vec(),
+                stale: true,
+            });
         }
+        // Read with the lock: whether any is suppressed or past its expiry, so that the
+        // claim's updates for those run only when one is (each UPDATE of messages is a round
+        // trip, and its statement trigger runs even when it changes no row).
         let mut lock = Builder::new(
             self.backend,
-            "SELECT id FROM messages WHERE state = 'queued' AND campaign_id = ",
+            "SELECT id, (EXISTS (SELECT 1 FROM suppressions s WHERE s.phone = messages.phone) \
+             OR COALESCE(expires_ms <= ",
         );
-        lock.push_bind(campaign)
+        lock.push_bind(now_ms)
+            .push(", FALSE)) AS stale FROM messages WHERE state = 'queued' AND campaign_id = ")
+            .push_bind(campaign)
             .push(" AND ")
             .push_in("id", ids)
             .push(self.skip_locked());
-        Ok(built_scalar::<i64>(&mut lock).fetch_all(&mut *tx).await?)
+        let rows = built(&mut lock).fetch_all(&mut *tx).await?;
+        Ok(Queued {
+            stale: rows.iter().any(|r| r.get::<bool, _>("stale")),
+            ids: rows.iter().map(|r| r.get("id")).collect(),
+        })
     }
 
     /// Of `ids`, those that may go now. A recipient whose send window is closed waits for it
@@ -88,15 +111,40 @@ impl Store {
         tx: &mut Tx,
         lease: &Lease,
         claimable: &Claimable,
-        ids: Vec<i64>,
+        queued: Queued,
         stamp: i64,
     ) -> Result<Vec<i64>, StoreError> {
         let (now_ms, campaign) = (stamp, lease.campaign);
         let ids =
-            super::windows::hold_outside(tx, self.backend, &claimable.timing, &ids, now_ms).await?;
+            super::windows::hold_outside(tx, self.backend, &claimable.timing, &queued.ids, now_ms)
+                .await?;
         if ids.is_empty() {
             return Ok(ids);
         }
+        if queued.stale {
+            self.cancel_or_expire(tx, campaign, &ids, stamp).await?;
+        }
+        let ids = match claimable.timing.frequency_cap.or(lease.frequency_cap) {
+            Some(cap) => {
+                super::frequency::hold_over_frequency(tx, self.backend, cap, ids, now_ms).await?
+            }
+            None => ids,
+        };
+        match &claimable.capped_token {
+            Some(token) => super::caps::hold_over_cap(tx, self.backend, token, ids, now_ms).await,
+            None => Ok(ids),
+        }
+    }
+
+    /// Of `ids`, a message to a number suppressed since it was queued is cancelled, one past
+    /// its expiry expires.
+    async fn cancel_or_expire(
+        &self,
+        tx: &mut Tx,
+        campaign: CampaignId,
+        ids: &[i64],
+        stamp: i64,
+    ) -> Result<(), StoreError> {
         let mut cancel = Builder::new(
             self.backend,
             "UPDATE messages SET state = 'cancelled', error = 'suppressed: ' || \
@@ -108,21 +156,12 @@ impl Store {
             .push(" AND campaign_id = ")
             .push_bind(campaign)
             .push(" AND ")
-            .push_in("id", &ids);
+            .push_in("id", ids);
         built(&mut cancel).execute(&mut *tx).await?;
-        let mut expire = super::messages::expiring(self.backend, campaign, now_ms);
-        expire.push(" AND ").push_in("id", &ids);
+        let mut expire = super::messages::expiring(self.backend, campaign, stamp);
+        expire.push(" AND ").push_in("id", ids);
         built(&mut expire).execute(&mut *tx).await?;
-        let ids = match claimable.timing.frequency_cap.or(lease.frequency_cap) {
-            Some(cap) => {
-                super::frequency::hold_over_frequency(tx, self.backend, cap, ids, now_ms).await?
-            }
-            None => ids,
-        };
-        match &claimable.capped_token {
-            Some(token) => super::caps::hold_over_cap(tx, self.backend, token, ids, now_ms).await,
-            None => Ok(ids),
-        }
+        Ok(())
     }
 
     /// Makes an attempt for each message of `ids` still queued and moves it to `sending`.
@@ -138,29 +177,37 @@ impl Store {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let mut insert = Builder::new(
-            self.backend,
-            "INSERT INTO attempts (message_id, started_at) SELECT id, ",
-        );
-        insert
-            .push_bind(stamp)
-            .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
-            .push_bind(campaign)
-            .push(" AND ")
-            .push_in("id", ids)
-            .push(" RETURNING id, message_id");
-        // Read by name: an attempt id taken for a message id would fence the wrong message.
-        let made: Vec<(i64, i64)> = built(&mut insert)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| (r.get("id"), r.get("message_id")))
-            .collect();
-        if made.is_empty() {
-            return Ok(vec![]);
-        }
-        let mut update = sending(self.backend, &made, stamp);
-        let rows = built(&mut update).fetch_all(&mut *tx).await?;
+        let rows = match self.backend {
+            Backend::Postgres => {
+                built(&mut started_in_one(campaign, ids, stamp))
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            Backend::Sqlite => {
+                let mut insert = Builder::new(self.backend, INSERT_ATTEMPTS);
+                insert
+                    .push_bind(stamp)
+                    .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
+                    .push_bind(campaign)
+                    .push(" AND ")
+                    .push_in("id", ids)
+                    .push(" RETURNING id, message_id");
+                // Read by name: an attempt id taken for a message id would fence the wrong
+                // message.
+                let made: Vec<(i64, i64)> = built(&mut insert)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| (r.get("id"), r.get("message_id")))
+                    .collect();
+                if made.is_empty() {
+                    return Ok(vec![]);
+                }
+                built(&mut sending(&made, stamp))
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+        };
         let mut claims: Vec<Claim> = rows
             .into_iter()
             .map(|r| Claim {
@@ -178,46 +225,58 @@ impl Store {
     }
 }
 
-/// The update that moves the messages of `made` (attempt id, message id) to `sending` with
-/// their attempts, returning what a claim holds.
-fn sending(backend: Backend, made: &[(i64, i64)], stamp: i64) -> Builder {
-    let mut update = Builder::new(backend, "WITH a(id, message_id) AS (");
-    let messages = || made.iter().map(|m| m.1).collect::<Vec<i64>>();
-    match backend {
-        Backend::Sqlite => {
-            update.push_values(made, |mut row, (attempt, message)| {
-                row.push_bind(*attempt).push_bind(*message);
-            });
-        }
-        // Two arrays: one text whatever the claim's size, planned once.
-        Backend::Postgres => {
-            let attempts: Vec<i64> = made.iter().map(|m| m.0).collect();
-            update
-                .push("SELECT * FROM unnest(")
-                .push_bind(attempts)
-                .push("::bigint[], ")
-                .push_bind(messages())
-                .push("::bigint[])");
-        }
-    }
-    update.push(
-        ") UPDATE messages SET state = 'sending', attempt_id = a.id, attempts = messages.attempts + 1, \
-         error = CASE WHEN messages.error LIKE 'outside its send window%' \
-             OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, updated_at = ",
-    );
+/// An attempt row for each message, made by the claim (the rest of the select follows).
+const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (message_id, started_at) SELECT id, ";
+
+/// What the move to `sending` sets, with its attempt `a.id`; the stamp follows.
+const TO_SENDING: &str = "UPDATE messages SET state = 'sending', attempt_id = a.id, \
+     attempts = messages.attempts + 1, \
+     error = CASE WHEN messages.error LIKE 'outside its send window%' \
+         OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, \
+     updated_at = ";
+
+/// What a claim returns of each message moved to `sending`.
+const CLAIMED: &str = " RETURNING messages.id AS message_id, messages.attempt_id, messages.phone, \
+     messages.payload, messages.attempts, messages.campaign_id";
+
+/// SQLite: the update that moves the messages of `made` (attempt id, message id) to `sending`
+/// with their attempts, returning what a claim holds.
+fn sending(made: &[(i64, i64)], stamp: i64) -> Builder {
+    let mut update = Builder::new(Backend::Sqlite, "WITH a(id, message_id) AS (");
+    update.push_values(made, |mut row, (attempt, message)| {
+        row.push_bind(*attempt).push_bind(*message);
+    });
     update
+        .push(") ")
+        .push(TO_SENDING)
         .push_bind(stamp)
-        .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'");
-    if backend == Backend::Postgres {
-        // The ids again, as a condition on the key: planned for the arrays' contents,
-        // PostgreSQL otherwise hashes `a` and scans every queued message of the table to
-        // join them (its statistics, taken after the load, say most messages are queued).
-        update.push(" AND ").push_in("messages.id", &messages());
-    }
+        .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
+        .push(CLAIMED);
     update
-        .push(" RETURNING messages.id AS message_id, messages.attempt_id, messages.phone,")
-        .push(" messages.payload, messages.attempts, messages.campaign_id");
-    update
+}
+
+/// PostgreSQL: the attempts made and the messages moved to `sending` in one statement (one
+/// round trip, one run of the counts' statement trigger), returning what a claim holds. The
+/// update reads the attempts through the insert's `RETURNING`.
+fn started_in_one(campaign: CampaignId, ids: &[i64], stamp: i64) -> Builder {
+    let mut start = Builder::new(Backend::Postgres, "WITH a AS (");
+    start
+        .push(INSERT_ATTEMPTS)
+        .push_bind(stamp)
+        .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
+        .push_bind(campaign)
+        .push(" AND ")
+        .push_in("id", ids)
+        .push(" RETURNING id, message_id) ")
+        .push(TO_SENDING)
+        .push_bind(stamp)
+        .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
+        // The ids again, as a condition on the key: the planner cannot size `a`, and would
+        // otherwise hash it and scan every queued message of the table to join them.
+        .push(" AND ")
+        .push_in("messages.id", ids)
+        .push(CLAIMED);
+    start
 }
 
 named! {

@@ -123,3 +123,44 @@ async fn poll_claims(scene: Scene) {
     let after_hold = now + campaign::queue::POLL_HOLD_MS + 1;
     assert_eq!(store.due_polls(id, after_hold, 10).await.unwrap().len(), 4);
 }
+
+contract!(
+    a_claim_cancels_a_number_suppressed_since_queued_and_expires_what_is_too_old,
+    held_back_at_claim
+);
+/// PostgreSQL's claim reads whether any message it locked is suppressed or past its expiry,
+/// and runs the updates that hold them back only then: both must still happen.
+async fn held_back_at_claim(scene: Scene) {
+    const HOUR: i64 = 3_600_000;
+    let store = &scene.store;
+    let phones: Vec<String> = (0..3).map(uk_mobile).collect();
+    let mut def = sms_def(recipients_csv(scene.dir.path(), "r.csv", &phones));
+    def.timing.max_age_ms = Some(HOUR);
+    let fresh = queue(store, &scene.sim, &def).await.campaign.unwrap();
+    // An opt-out heard after the load: its message is cancelled, the other two go.
+    store.suppress(&phones[1], "STOP", "keyword").await.unwrap();
+    let (_lease, claims) = claim_due(store, fresh).await;
+    let claimed: Vec<&str> = claims.iter().map(|c| c.phone.as_str()).collect();
+    assert_eq!(claimed, [phones[0].as_str(), phones[2].as_str()]);
+    let rows = store.recipients(fresh).await.unwrap();
+    let error = rows
+        .iter()
+        .find(|r| r.phone == phones[1])
+        .unwrap()
+        .error
+        .clone();
+    assert_eq!(error.as_deref(), Some("suppressed: STOP"));
+    assert_eq!(store.counts(fresh).await.unwrap().cancelled, 1);
+    // Claimed two hours after its load, past its max_age: all of it expires, none is sent
+    // (the suppressed number was not queued).
+    def.name = "stale".into();
+    let stale = queue(store, &scene.sim, &def).await.campaign.unwrap();
+    let later = store
+        .clone()
+        .with_clock(campaign::clock::ManualClock::at(store.now_ms() + 2 * HOUR));
+    let lease = lease(&later, stale).await;
+    let due = due_ids(store, stale).await;
+    assert!(later.claim(&lease, &due).await.unwrap().is_empty());
+    let counts = store.counts(stale).await.unwrap();
+    assert_eq!((counts.total, counts.expired), (2, 2), "{counts:?}");
+}
