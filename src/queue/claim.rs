@@ -283,6 +283,7 @@ named! {
     /// What the claim reads of its campaign's row (`held`: 1 when the lease is the claimer's).
     struct CampaignRow {
         held: i32,
+        token_held: Option<i32>,
         control: Option<String>,
         timing: Option<String>,
         token_fingerprint: Option<String>,
@@ -291,25 +292,27 @@ named! {
     }
 }
 
-/// One read of the campaign: its lease, control, timing, and its token's daily cap. A lease
-/// lost (of the campaign or its token) and a pause or cancel are errors.
+/// One read of the campaign: its lease and its token's, control, timing, and its token's daily
+/// cap. A lease lost (of the campaign or its token) and a pause or cancel are errors.
 async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable, StoreError> {
-    let row: Option<CampaignRow> = q_as(
+    use super::token_lease::{token_held_binds, token_held_column};
+    let mut read = q_as::<CampaignRow>(format!(
         "SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END AS held,
-                c.control, c.timing, c.token_fingerprint,
+                {}, c.control, c.timing, c.token_fingerprint,
                 (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint) AS cap,
                 c.after_send_when
          FROM campaigns c WHERE c.id = $3",
-    )
+        token_held_column(tx, lease)
+    ))
     .bind(&lease.owner)
     .bind(now_ms)
-    .bind(lease.campaign)
-    .fetch_optional(&mut *tx)
-    .await?;
+    .bind(lease.campaign);
+    if let Some((fingerprint, owner, fence)) = token_held_binds(lease) {
+        read = read.bind(fingerprint).bind(owner).bind(fence);
+    }
+    let row = read.fetch_optional(&mut *tx).await?;
     // The campaign's lease and its token's must both be the claimer's.
-    let row = row.filter(|r| r.held == 1);
-    let holds_token = row.is_some() && super::token_lease::holds_token(tx, lease, now_ms).await?;
-    let Some(c) = row.filter(|_| holds_token) else {
+    let Some(c) = row.filter(|r| r.held == 1 && r.token_held == Some(1)) else {
         lease.lose();
         return Err(StoreError::LeaseLost(lease.campaign));
     };

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::Lock;
 use super::lease::owner_is_gone;
-use super::sql::{q, q_scalar};
+use super::sql::q;
 use super::{CampaignId, Role, Store, StoreError};
 use crate::clock::rfc3339_secs;
 
@@ -236,28 +236,29 @@ async fn holder(
         .transpose()
 }
 
-/// Whether the token lease the campaign lease is under (if any) is still this holder's.
-pub(super) async fn holds_token(
-    tx: &mut super::Tx,
-    lease: &super::Lease,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    let Some(token) = &lease.token else {
-        return Ok(true);
-    };
-    // On PostgreSQL the row is held to the claim's commit: a takeover (which updates it) waits
-    // for claims in progress, and a claim behind a takeover reads the new holder.
-    let for_share = match tx {
-        super::Tx::Sqlite(_) => "",
-        super::Tx::Postgres(_) => " FOR SHARE",
-    };
-    let held: Option<i32> = q_scalar(format!("SELECT 1 FROM token_leases WHERE fingerprint = $1 AND owner = $2 AND fence = $3 AND until_ms > $4{for_share}",
-    ))
-    .bind(&token.fingerprint)
-    .bind(&token.owner)
-    .bind(token.fence())
-    .bind(now_ms)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(held.is_some())
+/// The column `token_held` of a claim's read of its campaign: 1 when the token lease its
+/// campaign lease is under (if any) is still this holder's, else NULL. It reads `$2` (now) and,
+/// under a token, `$4`, `$5` and `$6` (`token_held_binds`). On PostgreSQL the row is held to
+/// the claim's commit: a takeover (which updates it) waits for claims in progress, and a claim
+/// behind a takeover reads the new holder.
+pub(super) fn token_held_column(tx: &super::Tx, lease: &super::Lease) -> &'static str {
+    match (&lease.token, tx) {
+        (None, _) => "1 AS token_held",
+        (Some(_), super::Tx::Sqlite(_)) => {
+            "(SELECT 1 FROM token_leases t WHERE t.fingerprint = $4 AND t.owner = $5 \
+              AND t.fence = $6 AND t.until_ms > $2) AS token_held"
+        }
+        (Some(_), super::Tx::Postgres(_)) => {
+            "(SELECT 1 FROM token_leases t WHERE t.fingerprint = $4 AND t.owner = $5 \
+              AND t.fence = $6 AND t.until_ms > $2 FOR SHARE) AS token_held"
+        }
+    }
+}
+
+/// What `token_held_column` reads of the token lease: (fingerprint, owner, fence).
+pub(super) fn token_held_binds(lease: &super::Lease) -> Option<(&str, &str, i64)> {
+    lease
+        .token
+        .as_ref()
+        .map(|t| (t.fingerprint.as_str(), t.owner.as_str(), t.fence()))
 }

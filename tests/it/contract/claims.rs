@@ -130,6 +130,16 @@ async fn token_leases(scene: Scene) {
         .await
         .unwrap()
         .unwrap();
+    let a = std::sync::Arc::new(a);
+    // A campaign sent under the token: its claims go while the token is held.
+    let id = queued(&scene, 2).await;
+    let under_a = store
+        .take_lease_under(id, "pid 1@a", long, Some(a.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = due_ids(store, id).await;
+    assert_eq!(store.claim(&under_a, &ids[..1]).await.unwrap().len(), 1);
     let refused = store
         .take_token_lease("fp:t", "pid 2@b", Role::Worker, None, long)
         .await
@@ -142,6 +152,11 @@ async fn token_leases(scene: Scene) {
         .unwrap()
         .unwrap();
     assert_eq!(b.fence(), a.fence() + 1);
+    // The token is another's now: a claim under the old holder is refused, though the
+    // campaign's own lease still runs.
+    let err = store.claim(&under_a, &ids[1..]).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost(c) if c == id), "{err}");
+    assert_eq!(store.counts(id).await.unwrap().queued, 1);
     assert!(
         !store.renew_token_lease(&a).await.unwrap(),
         "the old holder's renewal fails"
