@@ -117,8 +117,8 @@ async fn send_on(
                 &mut active,
             )
             .await?;
-            // After the campaigns' starts: a worker starting many tokens at once gets their
-            // first claims in before these reads queue for the store's connections.
+            // After the campaigns are started: their first statements queue for the store's
+            // connections ahead of these reads.
             confirm_and_tell(store, client, token, &created_tags).await;
             let mut campaigns: Vec<CampaignId> = active.iter().copied().collect();
             campaigns.sort();

@@ -165,8 +165,9 @@ impl Store {
     }
 
     /// Makes an attempt for each message of `ids` still queued and moves it to `sending`.
-    /// Set-based: two statements for the whole batch, whatever its size. The attempts made
-    /// say which messages they are for (no `MAX(id)` read before them).
+    /// Set-based, whatever the batch's size: one statement on PostgreSQL, two on SQLite (which
+    /// has no insert inside a `WITH`). The attempts made say which messages they are for (no
+    /// `MAX(id)` read before them).
     async fn start_attempts(
         &self,
         tx: &mut Tx,
