@@ -296,19 +296,18 @@ named! {
 /// One read of the campaign: its lease and its token's, control, timing, and its token's daily
 /// cap. A lease lost (of the campaign or its token) and a pause or cancel are errors.
 async fn claimable(tx: &mut Tx, lease: &Lease, now_ms: i64) -> Result<Claimable, StoreError> {
-    use super::token_lease::{token_held_binds, token_held_column};
+    let (token_held, token_binds) = super::token_lease::token_held(tx, lease);
     let mut read = q_as::<CampaignRow>(format!(
         "SELECT CASE WHEN c.lease_owner = $1 AND c.lease_until > $2 THEN 1 ELSE 0 END AS held,
-                {}, c.control, c.timing, c.token_fingerprint,
+                {token_held}, c.control, c.timing, c.token_fingerprint,
                 (SELECT k.daily_limit FROM token_caps k WHERE k.token = c.token_fingerprint) AS cap,
                 c.after_send_when
-         FROM campaigns c WHERE c.id = $3",
-        token_held_column(tx, lease)
+         FROM campaigns c WHERE c.id = $3"
     ))
     .bind(&lease.owner)
     .bind(now_ms)
     .bind(lease.campaign);
-    if let Some((fingerprint, owner, fence)) = token_held_binds(lease) {
+    if let Some((fingerprint, owner, fence)) = token_binds {
         read = read.bind(fingerprint).bind(owner).bind(fence);
     }
     let row = read.fetch_optional(&mut *tx).await?;

@@ -47,13 +47,8 @@ impl Store {
         }
         let left_uncertain =
             super::messages::interrupted_to_uncertain(&mut tx, campaign, stamp).await?;
-        built(&mut super::messages::expiring(
-            self.backend,
-            campaign,
-            stamp,
-        ))
-        .execute(&mut tx)
-        .await?;
+        let mut expire = super::messages::expiring(self.backend, campaign, stamp);
+        built(&mut expire).execute(&mut tx).await?;
         q(
             "UPDATE campaigns SET state = $1, state_reason = NULL, token_fingerprint = $2,
                  updated_at = $3 WHERE id = $4",

@@ -236,29 +236,30 @@ async fn holder(
         .transpose()
 }
 
-/// The column `token_held` of a claim's read of its campaign: 1 when the token lease its
-/// campaign lease is under (if any) is still this holder's, else NULL. It reads `$2` (now) and,
-/// under a token, `$4`, `$5` and `$6` (`token_held_binds`). On PostgreSQL the row is held to
-/// the claim's commit: a takeover (which updates it) waits for claims in progress, and a claim
-/// behind a takeover reads the new holder.
-pub(super) fn token_held_column(tx: &super::Tx, lease: &super::Lease) -> &'static str {
-    match (&lease.token, tx) {
-        (None, _) => "1 AS token_held",
-        (Some(_), super::Tx::Sqlite(_)) => {
-            "(SELECT 1 FROM token_leases t WHERE t.fingerprint = $4 AND t.owner = $5 \
-              AND t.fence = $6 AND t.until_ms > $2) AS token_held"
-        }
-        (Some(_), super::Tx::Postgres(_)) => {
-            "(SELECT 1 FROM token_leases t WHERE t.fingerprint = $4 AND t.owner = $5 \
-              AND t.fence = $6 AND t.until_ms > $2 FOR SHARE) AS token_held"
-        }
-    }
-}
-
-/// What `token_held_column` reads of the token lease: (fingerprint, owner, fence).
-pub(super) fn token_held_binds(lease: &super::Lease) -> Option<(&str, &str, i64)> {
-    lease
-        .token
-        .as_ref()
-        .map(|t| (t.fingerprint.as_str(), t.owner.as_str(), t.fence()))
+/// The column `token_held` of a claim's read of its campaign, and what it binds: 1 when the
+/// token lease its campaign lease is under (if any) is still this holder's, else NULL. It reads
+/// `$2` (now) and, under a token, binds its fingerprint, owner and fence as `$4`, `$5` and
+/// `$6`. On PostgreSQL the row is held to the claim's commit: a takeover (which updates it)
+/// waits for claims in progress, and a claim behind a takeover reads the new holder.
+pub(super) fn token_held<'a>(
+    tx: &super::Tx,
+    lease: &'a super::Lease,
+) -> (String, Option<(&'a str, &'a str, i64)>) {
+    let Some(token) = &lease.token else {
+        return ("1 AS token_held".into(), None);
+    };
+    let for_share = match tx {
+        super::Tx::Sqlite(_) => "",
+        super::Tx::Postgres(_) => " FOR SHARE",
+    };
+    let column = format!(
+        "(SELECT 1 FROM token_leases t WHERE t.fingerprint = $4 AND t.owner = $5 \
+          AND t.fence = $6 AND t.until_ms > $2{for_share}) AS token_held"
+    );
+    let binds = (
+        token.fingerprint.as_str(),
+        token.owner.as_str(),
+        token.fence(),
+    );
+    (column, Some(binds))
 }
