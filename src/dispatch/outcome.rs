@@ -146,6 +146,7 @@ mod tests {
             campaign_id: 1,
             message_id: 1,
             attempt_id: 1,
+            started_at: 0,
             phone: "+447911000001".into(),
             payload: "{}".into(),
             attempts,

@@ -1,9 +1,10 @@
-//! The claim: queued messages become `sending`, each with an attempt row, in one committed
-//! transaction before any request leaves. On the way, what may not go now is held back: a
+//! The claim: queued messages become `sending`, each with its attempt's id and start, in one
+//! committed transaction before any request leaves (the attempt's row is written when it ends:
+//! `outcomes`, or `uncertain` when its sender died). On the way, what may not go now is held back: a
 //! closed send window, a number suppressed since it was queued, an expiry passed, the token's
 //! daily cap.
 
-use super::sql::{Builder, Tx, built, named, q_as};
+use super::sql::{Builder, Tx, built, named, q_as, q_scalar};
 use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError};
 use crate::timing::Timing;
 
@@ -14,6 +15,8 @@ pub struct Claim {
     pub campaign_id: i64,
     pub message_id: i64,
     pub attempt_id: i64,
+    /// When the attempt started (unix ms): its row, written when it ends, says so.
+    pub started_at: i64,
     pub phone: String,
     pub payload: String,
     pub attempts: i64,
@@ -38,7 +41,7 @@ struct Claimable {
 }
 
 impl Store {
-    /// Claims the messages: for each, an attempt row and state `sending`, in one committed
+    /// Claims the messages: for each, an attempt id and state `sending`, in one committed
     /// transaction, which first checks that `lease` is still held (`StoreError::LeaseLost`
     /// otherwise). A message no longer queued is skipped.
     pub async fn claim(&self, lease: &Lease, ids: &[i64]) -> Result<Vec<Claim>, StoreError> {
@@ -164,10 +167,9 @@ impl Store {
         Ok(())
     }
 
-    /// Makes an attempt for each message of `ids` still queued and moves it to `sending`.
-    /// Set-based, whatever the batch's size: one statement on PostgreSQL, two on SQLite (which
-    /// has no insert inside a `WITH`). The attempts made say which messages they are for (no
-    /// `MAX(id)` read before them).
+    /// Starts an attempt for each message of `ids` still queued: its id and start on the
+    /// message, moved to `sending`, in one statement (on SQLite after the ids are reserved).
+    /// The attempt's row is written when it ends, not here: one write of attempts per attempt.
     async fn start_attempts(
         &self,
         tx: &mut Tx,
@@ -178,37 +180,15 @@ impl Store {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let rows = match self.backend {
-            Backend::Postgres => {
-                built(&mut started_in_one(campaign, ids, stamp))
-                    .fetch_all(&mut *tx)
-                    .await?
-            }
+        let mut update = match self.backend {
+            Backend::Postgres => sending_on_postgres(campaign, ids, stamp),
             Backend::Sqlite => {
-                let mut insert = Builder::new(self.backend, INSERT_ATTEMPTS);
-                insert
-                    .push_bind(stamp)
-                    .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
-                    .push_bind(campaign)
-                    .push(" AND ")
-                    .push_in("id", ids)
-                    .push(" RETURNING id, message_id");
-                // Read by name: an attempt id taken for a message id would fence the wrong
-                // message.
-                let made: Vec<(i64, i64)> = built(&mut insert)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .iter()
-                    .map(|r| (r.get("id"), r.get("message_id")))
-                    .collect();
-                if made.is_empty() {
-                    return Ok(vec![]);
-                }
-                built(&mut sending(&made, stamp))
-                    .fetch_all(&mut *tx)
-                    .await?
+                let first = reserve_attempt_ids(tx, ids.len()).await?;
+                let made: Vec<(i64, i64)> = (first..).zip(ids.iter().copied()).collect();
+                sending(&made, stamp)
             }
         };
+        let rows = built(&mut update).fetch_all(&mut *tx).await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
             .map(|r| Claim {
@@ -218,6 +198,7 @@ impl Store {
                 payload: r.get("payload"),
                 attempts: r.get("attempts"),
                 campaign_id: r.get("campaign_id"),
+                started_at: stamp,
                 context_on_accept: false,
             })
             .collect();
@@ -226,58 +207,65 @@ impl Store {
     }
 }
 
-/// An attempt row for each message, made by the claim (the rest of the select follows).
-const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (message_id, started_at) SELECT id, ";
+/// SQLite: reserves `n` attempt ids from its counter (migration 0025); the first of them. The
+/// claim's transaction holds the database, so no other draws the same.
+async fn reserve_attempt_ids(tx: &mut Tx, n: usize) -> Result<i64, StoreError> {
+    let n = n as i64;
+    let next: i64 = q_scalar("UPDATE attempt_ids SET next = next + $1 RETURNING next")
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(next - n)
+}
 
-/// What the move to `sending` sets, with its attempt `a.id`; the stamp follows.
-const TO_SENDING: &str = "UPDATE messages SET state = 'sending', attempt_id = a.id, \
-     attempts = messages.attempts + 1, \
-     error = CASE WHEN messages.error LIKE 'outside its send window%' \
-         OR messages.error LIKE 'daily limit of the token%' THEN NULL ELSE messages.error END, \
-     updated_at = ";
+/// Pushes the move to `sending` of messages with their attempt's id (`attempt`, an
+/// expression) and start, `stamp`.
+fn push_to_sending(update: &mut Builder, attempt: &str, stamp: i64) {
+    update
+        .push(format!(
+            "UPDATE messages SET state = 'sending', attempt_id = {attempt}, \
+             attempts = messages.attempts + 1, \
+             error = CASE WHEN messages.error LIKE 'outside its send window%' \
+                 OR messages.error LIKE 'daily limit of the token%' THEN NULL \
+                 ELSE messages.error END, \
+             attempt_started_at = "
+        ))
+        .push_bind(stamp)
+        .push(", updated_at = ")
+        .push_bind(stamp);
+}
 
 /// What a claim returns of each message moved to `sending`.
 const CLAIMED: &str = " RETURNING messages.id AS message_id, messages.attempt_id, messages.phone, \
      messages.payload, messages.attempts, messages.campaign_id";
 
-/// SQLite: the update that moves the messages of `made` (attempt id, message id) to `sending`
+/// SQLite: the messages of `made` (attempt id, message id) still queued moved to `sending`
 /// with their attempts, returning what a claim holds.
 fn sending(made: &[(i64, i64)], stamp: i64) -> Builder {
     let mut update = Builder::new(Backend::Sqlite, "WITH a(id, message_id) AS (");
     update.push_values(made, |mut row, (attempt, message)| {
         row.push_bind(*attempt).push_bind(*message);
     });
+    update.push(") ");
+    push_to_sending(&mut update, "a.id", stamp);
     update
-        .push(") ")
-        .push(TO_SENDING)
-        .push_bind(stamp)
         .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
         .push(CLAIMED);
     update
 }
 
-/// PostgreSQL: the attempts made and the messages moved to `sending` in one statement (one
-/// round trip, one run of the counts' statement trigger), returning what a claim holds. The
-/// update reads the attempts through the insert's `RETURNING`.
-fn started_in_one(campaign: CampaignId, ids: &[i64], stamp: i64) -> Builder {
-    let mut start = Builder::new(Backend::Postgres, "WITH a AS (");
-    start
-        .push(INSERT_ATTEMPTS)
-        .push_bind(stamp)
-        .push(" FROM messages WHERE state = 'queued' AND campaign_id = ")
+/// PostgreSQL: the messages of `ids` still queued moved to `sending`, each with an attempt id
+/// from the attempts' identity sequence, returning what a claim holds.
+fn sending_on_postgres(campaign: CampaignId, ids: &[i64], stamp: i64) -> Builder {
+    let mut update = Builder::new(Backend::Postgres, "");
+    push_to_sending(&mut update, "nextval('attempts_id_seq')", stamp);
+    update
+        .push(" WHERE state = 'queued' AND campaign_id = ")
         .push_bind(campaign)
         .push(" AND ")
         .push_in("id", ids)
-        .push(" RETURNING id, message_id) ")
-        .push(TO_SENDING)
-        .push_bind(stamp)
-        .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
-        // The ids again, as a condition on the key: the planner cannot size `a`, and would
-        // otherwise hash it and scan every queued message of the table to join them.
-        .push(" AND ")
-        .push_in("messages.id", ids)
         .push(CLAIMED);
-    start
+    update
 }
 
 named! {

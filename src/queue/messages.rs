@@ -129,7 +129,7 @@ pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> B
 }
 
 /// In `tx`: the campaign's messages left `sending` become `uncertain` (or take the state an ack
-/// heard meanwhile proves), their attempts ended at `stamp`; how many.
+/// heard meanwhile proves), their attempts' rows written as ended at `stamp`; how many.
 pub(super) async fn interrupted_to_uncertain(
     tx: &mut Tx,
     campaign: CampaignId,
@@ -137,10 +137,16 @@ pub(super) async fn interrupted_to_uncertain(
 ) -> Result<u64, StoreError> {
     // The attempt ended no earlier than now, as far as we can know: its request may have
     // been in flight until the process died. The safe delay of reconciliation counts from here.
-    q("UPDATE attempts SET finished_at = $1, outcome = 'uncertain', detail = 'interrupted while sending'
-         WHERE finished_at IS NULL AND id IN
-             (SELECT attempt_id FROM messages WHERE campaign_id = $2 AND state = 'sending')",
-    )
+    // Its start is the one its claim put on the message; one claimed before migration 0025
+    // has a row already, which keeps its start (the COALESCE is never what is written).
+    q(format!(
+        "INSERT INTO attempts (id, message_id, started_at, finished_at, outcome, detail)
+         SELECT attempt_id, id, COALESCE(attempt_started_at, $1), $1, 'uncertain',
+                'interrupted while sending'
+         FROM messages WHERE campaign_id = $2 AND state = 'sending' AND attempt_id IS NOT NULL
+         {} WHERE attempts.finished_at IS NULL",
+        super::outcomes::ATTEMPT_ENDED
+    ))
     .bind(stamp)
     .bind(campaign)
     .execute(&mut *tx)

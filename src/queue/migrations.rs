@@ -49,6 +49,7 @@ embedded!(
     "0022_attempts_and_events_checked_by_their_statements.sql",
     "0023_due_in_index_order.sql",
     "0024_attempts_room_for_outcomes.sql",
+    "0025_attempts_written_when_they_end.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

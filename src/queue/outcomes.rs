@@ -77,6 +77,7 @@ const CANCELLED: &str = "WHEN v.state = 'queued' AND EXISTS (SELECT 1 FROM campa
 struct Finished<'a> {
     message_id: i64,
     attempt_id: i64,
+    started_at: i64,
     state: AttemptOutcome,
     mid: Option<&'a str>,
     uid: Option<&'a str>,
@@ -108,6 +109,7 @@ impl<'a> Finished<'a> {
         Finished {
             message_id: claim.message_id,
             attempt_id: claim.attempt_id,
+            started_at: claim.started_at,
             state,
             mid,
             uid,
@@ -253,13 +255,22 @@ fn finishing(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
     messages
 }
 
-/// The update that records `rows` on their attempts (outcome, detail, end) at `stamp`.
+/// The attempts of `rows` written, ended at `stamp` with their outcome and detail: the one
+/// write of an attempt's row (the claim put its id and start on the message). An attempt
+/// that already has a row (ended as `uncertain` when a new holder took its campaign over, or
+/// made by a claim before migration 0025) is given this outcome, as the end of an attempt
+/// always was.
 fn ending(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
-    let mut attempts = Builder::new(backend, "WITH v(id, outcome, detail) AS (");
+    let mut attempts = Builder::new(
+        backend,
+        "WITH v(id, message_id, started_at, outcome, detail) AS (",
+    );
     match backend {
         Backend::Sqlite => {
             attempts.push_values(rows, |mut b, f| {
                 b.push_bind(f.attempt_id)
+                    .push_bind(f.message_id)
+                    .push_bind(f.started_at)
                     .push_bind(f.state.as_str())
                     .push_bind(f.detail);
             });
@@ -269,6 +280,10 @@ fn ending(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
                 .push("SELECT * FROM unnest(")
                 .push_bind(column(rows, |f| f.attempt_id))
                 .push("::bigint[], ")
+                .push_bind(column(rows, |f| f.message_id))
+                .push("::bigint[], ")
+                .push_bind(column(rows, |f| f.started_at))
+                .push("::bigint[], ")
                 .push_bind(column(rows, |f| f.state.as_str().to_string()))
                 .push("::text[], ")
                 .push_bind(column(rows, |f| f.detail.to_string()))
@@ -276,13 +291,20 @@ fn ending(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
         }
     }
     attempts
-        .push(") UPDATE attempts SET finished_at = ")
-        .push_bind(stamp)
         .push(
-            ", outcome = v.outcome, detail = NULLIF(v.detail, '') FROM v WHERE attempts.id = v.id",
-        );
+            ") INSERT INTO attempts (id, message_id, started_at, finished_at, outcome, detail) \
+             SELECT id, message_id, started_at, ",
+        )
+        .push_bind(stamp)
+        // `WHERE true`: SQLite's parser needs it before an upsert's ON CONFLICT.
+        .push(", outcome, NULLIF(detail, '') FROM v WHERE true ")
+        .push(ATTEMPT_ENDED);
     attempts
 }
+
+/// An attempt's row that is there already takes the end being written.
+pub(super) const ATTEMPT_ENDED: &str = "ON CONFLICT (id) DO UPDATE SET \
+     finished_at = excluded.finished_at, outcome = excluded.outcome, detail = excluded.detail";
 
 /// One column of `rows`, as an array argument.
 fn column<T>(rows: &[Finished<'_>], f: impl Fn(&Finished<'_>) -> T) -> Vec<T> {
@@ -326,6 +348,7 @@ mod tests {
             .map(|i| Finished {
                 message_id: i,
                 attempt_id: i,
+                started_at: 0,
                 state: AttemptOutcome::Sent,
                 mid: Some("m"),
                 uid: None,

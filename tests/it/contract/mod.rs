@@ -30,6 +30,7 @@ macro_rules! contract {
     };
 }
 
+mod attempts;
 mod claims;
 mod context;
 mod conversations;
@@ -126,7 +127,7 @@ async fn count(scene: &Scene, sql: &'static str) -> i64 {
 }
 
 /// The rows `sql` reads, with a connection of the test's own to the store's database.
-async fn rows<T>(store: &Store, db: &str, sql: &'static str) -> Vec<T>
+pub(crate) async fn rows<T>(store: &Store, db: &str, sql: &'static str) -> Vec<T>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
