@@ -5,7 +5,7 @@
 //! daily cap.
 
 use super::sql::{Builder, Tx, built, named, q_as, q_scalar};
-use super::{Backend, CampaignId, Control, Lease, Lock, Store, StoreError};
+use super::{Backend, CampaignId, Control, Lease, Lock, MessageState, Store, StoreError};
 use crate::timing::Timing;
 
 /// A message claimed for one attempt: its row is `sending` with this attempt id, committed
@@ -168,8 +168,9 @@ impl Store {
     }
 
     /// Starts an attempt for each message of `ids` still queued: its id and start on the
-    /// message, moved to `sending`, in one statement (on SQLite after the ids are reserved).
-    /// The attempt's row is written when it ends, not here: one write of attempts per attempt.
+    /// message, moved to `sending`, in one statement (on SQLite after the ids are reserved, and
+    /// counted by a second). The attempt's row is written when it ends, not here: one write of
+    /// attempts per attempt.
     async fn start_attempts(
         &self,
         tx: &mut Tx,
@@ -189,6 +190,11 @@ impl Store {
             }
         };
         let rows = built(&mut update).fetch_all(&mut *tx).await?;
+        let moved = rows.iter().map(|r| {
+            let ack: Option<i64> = r.get("ack");
+            (campaign.0, MessageState::Queued, MessageState::Sending, ack)
+        });
+        super::counts::count_moved(tx, self.backend, moved).await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
             .map(|r| Claim {
@@ -237,7 +243,7 @@ fn push_to_sending(update: &mut Builder, attempt: &str, stamp: i64) {
 
 /// What a claim returns of each message moved to `sending`.
 const CLAIMED: &str = " RETURNING messages.id AS message_id, messages.attempt_id, messages.phone, \
-     messages.payload, messages.attempts, messages.campaign_id";
+     messages.payload, messages.attempts, messages.campaign_id, messages.ack";
 
 /// SQLite: the messages of `made` (attempt id, message id) still queued moved to `sending`
 /// with their attempts, returning what a claim holds.

@@ -2,13 +2,17 @@
 //! table of migration 0013: triggers count every change of state or ack, a load adds its
 //! queued rows itself), so that `status`, `list` and `/metrics` never scan `messages`.
 //!
-//! On SQLite each key has one row, updated in place (one writer). On PostgreSQL each statement
+//! On SQLite each key has one row, updated in place (one writer). Its trigger runs once per
+//! row, so the send path's statements count what they move themselves, once per statement
+//! (`count_moved`, migration 0026): a claim, and an attempt's end. On PostgreSQL each statement
 //! appends its deltas, so that workers changing one campaign never wait for each other's
 //! count; readers fold the deltas into one row per key first (`fold`).
 
 use serde::Serialize;
 
-use super::sql::{On, q};
+use std::collections::BTreeMap;
+
+use super::sql::{Builder, On, Row, Tx, built, q};
 use super::{Backend, CampaignId, MessageState, Store, StoreError};
 
 /// The `ack_key` of a message with no ack.
@@ -146,5 +150,55 @@ pub(super) async fn add_queued(
         .bind(n as i64)
         .execute(on)
         .await?;
+    Ok(())
+}
+
+/// A message moved: its campaign, state before and after, and ack (which the send path's
+/// statements never change).
+pub(super) type Move = (i64, MessageState, MessageState, Option<i64>);
+
+/// The moves of `rows` (each a message's `campaign_id`, new `state` and `ack`) out of `from`.
+pub(super) fn moved_from(rows: &[Row], from: MessageState) -> Result<Vec<Move>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let to = MessageState::parse(r.get("state"))?;
+            Ok((r.get("campaign_id"), from, to, r.get("ack")))
+        })
+        .collect()
+}
+
+/// SQLite: counts the messages a claim or an attempt's end moved, which its trigger leaves to
+/// them (migration 0026). One statement, whatever their number; nothing on PostgreSQL, whose
+/// trigger counts each statement's rows.
+pub(super) async fn count_moved(
+    tx: &mut Tx,
+    backend: Backend,
+    moved: impl IntoIterator<Item = Move>,
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        return Ok(());
+    }
+    let mut deltas: BTreeMap<(i64, &'static str, i64), i64> = BTreeMap::new();
+    for (campaign, from, to, ack) in moved {
+        let ack = ack.unwrap_or(NO_ACK);
+        *deltas.entry((campaign, from.as_str(), ack)).or_default() -= 1;
+        *deltas.entry((campaign, to.as_str(), ack)).or_default() += 1;
+    }
+    deltas.retain(|_, n| *n != 0);
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut add = Builder::new(
+        backend,
+        "INSERT INTO message_counts (campaign_id, state, ack_key, n) ",
+    );
+    add.push_values(&deltas, |mut row, ((campaign, state, ack), n)| {
+        row.push_bind(*campaign)
+            .push_bind(*state)
+            .push_bind(*ack)
+            .push_bind(*n);
+    });
+    add.push(" ON CONFLICT (campaign_id, state, ack_key) DO UPDATE SET n = n + excluded.n");
+    built(&mut add).execute(&mut *tx).await?;
     Ok(())
 }

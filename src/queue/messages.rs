@@ -4,10 +4,10 @@
 //! WHERE id = $1 AND attempt_id = $2 AND state = 'sending'`; a row that did not change belongs
 //! to someone else.
 
-use super::CampaignState;
 use super::acks::state_for_sql;
 use super::sql::{Builder, Tx, built, q, q_scalar};
 use super::{Backend, CampaignId, Store, StoreError};
+use super::{CampaignState, MessageState};
 
 /// Up to `$3` queued messages of campaign `$1` due at `$2`, in the claim index's order.
 pub(super) const DUE: &str = "SELECT id, phone FROM messages WHERE campaign_id = $1 AND state = 'queued' AND next_attempt_at <= $2
@@ -132,6 +132,7 @@ pub(super) fn expiring(backend: Backend, campaign: CampaignId, now_ms: i64) -> B
 /// heard meanwhile proves), their attempts' rows written as ended at `stamp`; how many.
 pub(super) async fn interrupted_to_uncertain(
     tx: &mut Tx,
+    backend: Backend,
     campaign: CampaignId,
     stamp: i64,
 ) -> Result<u64, StoreError> {
@@ -151,16 +152,20 @@ pub(super) async fn interrupted_to_uncertain(
     .bind(campaign)
     .execute(&mut *tx)
     .await?;
-    // An ack heard meanwhile proves the send: it decides the state instead.
-    let done = q(format!(
+    // An ack heard meanwhile proves the send: it decides the state instead. Counted here, not
+    // by SQLite's row trigger (migration 0026).
+    let moved = q(format!(
         "UPDATE messages SET state = CASE WHEN ack IS NULL THEN 'uncertain' ELSE {} END,
              error = CASE WHEN ack IS NULL THEN 'interrupted while sending' ELSE error END, updated_at = $1
-         WHERE campaign_id = $2 AND state = 'sending'",
-        state_for_sql("ack")
+         WHERE campaign_id = $2 AND state = 'sending'{}",
+        state_for_sql("ack"),
+        super::outcomes::MOVED
     ))
     .bind(stamp)
     .bind(campaign)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    let moves = super::counts::moved_from(&moved, MessageState::Sending)?;
+    super::counts::count_moved(tx, backend, moves).await?;
+    Ok(moved.len() as u64)
 }

@@ -50,6 +50,7 @@ embedded!(
     "0023_due_in_index_order.sql",
     "0024_attempts_room_for_outcomes.sql",
     "0025_attempts_written_when_they_end.sql",
+    "0026_send_path_counted_by_its_statements.sql",
 );
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| read(SQLITE_FILES));

@@ -6,7 +6,7 @@
 use super::acks::{final_acks_sql, state_for_sql};
 use super::claim::Claim;
 use super::sql::{Builder, built, q};
-use super::{AttemptOutcome, Backend, Lock, Store, StoreError};
+use super::{AttemptOutcome, Backend, Lock, MessageState, Store, StoreError, counts};
 
 /// How an attempt ended, as stored.
 #[derive(Debug, Clone)]
@@ -159,7 +159,17 @@ impl Store {
                 .map(|(c, o)| Finished::of(c, o, stamp))
                 .collect();
             let mut messages = finishing(self.backend, &rows, stamp);
-            changed += built(&mut messages).execute(&mut tx).await?.rows_affected();
+            changed += match self.backend {
+                // Counted here, not by SQLite's row trigger (migration 0026).
+                Backend::Sqlite => {
+                    messages.push(MOVED);
+                    let moved = built(&mut messages).fetch_all(&mut tx).await?;
+                    let moves = counts::moved_from(&moved, MessageState::Sending)?;
+                    counts::count_moved(&mut tx, self.backend, moves).await?;
+                    moved.len() as u64
+                }
+                Backend::Postgres => built(&mut messages).execute(&mut tx).await?.rows_affected(),
+            };
             let mut attempts = ending(self.backend, &rows, stamp);
             built(&mut attempts).execute(&mut tx).await?;
         }
@@ -301,6 +311,9 @@ fn ending(backend: Backend, rows: &[Finished<'_>], stamp: i64) -> Builder {
         .push(ATTEMPT_ENDED);
     attempts
 }
+
+/// What a statement that moves messages returns of each, to count it (`counts::moved_from`).
+pub(super) const MOVED: &str = " RETURNING messages.campaign_id, messages.state, messages.ack";
 
 /// An attempt's row that is there already takes the end being written.
 pub(super) const ATTEMPT_ENDED: &str = "ON CONFLICT (id) DO UPDATE SET \

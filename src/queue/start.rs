@@ -46,7 +46,8 @@ impl Store {
             return Ok(Begun::Controlled(control));
         }
         let left_uncertain =
-            super::messages::interrupted_to_uncertain(&mut tx, campaign, stamp).await?;
+            super::messages::interrupted_to_uncertain(&mut tx, self.backend, campaign, stamp)
+                .await?;
         let mut expire = super::messages::expiring(self.backend, campaign, stamp);
         built(&mut expire).execute(&mut tx).await?;
         q(
