@@ -1,8 +1,8 @@
 //! The claim: queued messages become `sending`, each with its attempt's id and start, in one
-//! committed transaction before any request leaves (the attempt's row is written when it ends:
-//! `outcomes`, or `uncertain` when its sender died). On the way, what may not go now is held back: a
-//! closed send window, a number suppressed since it was queued, an expiry passed, the token's
-//! daily cap.
+//! committed transaction before any request leaves (the attempt's row is written when it
+//! ends: `outcomes`, or `uncertain` when its sender died). On the way, what may not go now is
+//! held back: a closed send window, a number suppressed since it was queued, an expiry
+//! passed, the token's daily cap.
 
 use super::sql::{Builder, Tx, built, named, q_as, q_scalar};
 use super::{Backend, CampaignId, Control, Lease, Lock, MessageState, Store, StoreError};
@@ -186,13 +186,13 @@ impl Store {
             Backend::Sqlite => {
                 let first = reserve_attempt_ids(tx, ids.len()).await?;
                 let made: Vec<(i64, i64)> = (first..).zip(ids.iter().copied()).collect();
-                sending(&made, stamp)
+                sending(campaign, &made, stamp)
             }
         };
         let rows = built(&mut update).fetch_all(&mut *tx).await?;
         let moved = rows.iter().map(|r| {
-            let ack: Option<i64> = r.get("ack");
-            (campaign.0, MessageState::Queued, MessageState::Sending, ack)
+            let (campaign, ack): (i64, Option<i64>) = (r.get("campaign_id"), r.get("ack"));
+            (campaign, MessageState::Queued, MessageState::Sending, ack)
         });
         super::counts::count_moved(tx, self.backend, moved).await?;
         let mut claims: Vec<Claim> = rows
@@ -245,9 +245,9 @@ fn push_to_sending(update: &mut Builder, attempt: &str, stamp: i64) {
 const CLAIMED: &str = " RETURNING messages.id AS message_id, messages.attempt_id, messages.phone, \
      messages.payload, messages.attempts, messages.campaign_id, messages.ack";
 
-/// SQLite: the messages of `made` (attempt id, message id) still queued moved to `sending`
-/// with their attempts, returning what a claim holds.
-fn sending(made: &[(i64, i64)], stamp: i64) -> Builder {
+/// SQLite: the messages of `made` (attempt id, message id) still queued in `campaign` moved to
+/// `sending` with their attempts, returning what a claim holds.
+fn sending(campaign: CampaignId, made: &[(i64, i64)], stamp: i64) -> Builder {
     let mut update = Builder::new(Backend::Sqlite, "WITH a(id, message_id) AS (");
     update.push_values(made, |mut row, (attempt, message)| {
         row.push_bind(*attempt).push_bind(*message);
@@ -256,6 +256,8 @@ fn sending(made: &[(i64, i64)], stamp: i64) -> Builder {
     push_to_sending(&mut update, "a.id", stamp);
     update
         .push(" FROM a WHERE a.message_id = messages.id AND messages.state = 'queued'")
+        .push(" AND messages.campaign_id = ")
+        .push_bind(campaign)
         .push(CLAIMED);
     update
 }

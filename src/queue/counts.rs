@@ -8,9 +8,9 @@
 //! appends its deltas, so that workers changing one campaign never wait for each other's
 //! count; readers fold the deltas into one row per key first (`fold`).
 
-use serde::Serialize;
-
 use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use super::sql::{Builder, On, Row, Tx, built, q};
 use super::{Backend, CampaignId, MessageState, Store, StoreError};

@@ -132,3 +132,18 @@ async fn ids_never_twice(scene: Scene) {
     ids.dedup();
     assert_eq!(ids.len(), 10, "ten attempts, ten ids: {ids:?}");
 }
+
+contract!(a_claim_takes_only_its_own_campaigns_messages, only_its_own);
+async fn only_its_own(scene: Scene) {
+    let store = &scene.store;
+    let first = queued(&scene, 1).await;
+    let phones: Vec<String> = (20..22).map(uk_mobile).collect();
+    let mut def = sms_def(recipients_csv(scene.dir.path(), "other.csv", &phones));
+    def.name = "other".into();
+    let other = queue(store, &scene.sim, &def).await.campaign.unwrap();
+    // The first campaign's lease, given the other's messages: none is claimed.
+    let lease = lease(store, first).await;
+    let theirs = due_ids(store, other).await;
+    assert!(store.claim(&lease, &theirs).await.unwrap().is_empty());
+    assert_eq!(store.counts(other).await.unwrap().queued, 2);
+}
