@@ -190,11 +190,8 @@ impl Store {
             }
         };
         let rows = built(&mut update).fetch_all(&mut *tx).await?;
-        let moved = rows.iter().map(|r| {
-            let (campaign, ack): (i64, Option<i64>) = (r.get("campaign_id"), r.get("ack"));
-            (campaign, MessageState::Queued, MessageState::Sending, ack)
-        });
-        super::counts::count_moved(tx, self.backend, moved).await?;
+        let moves = super::counts::moved_from(&rows, MessageState::Queued)?;
+        super::counts::count_moved(tx, self.backend, moves).await?;
         let mut claims: Vec<Claim> = rows
             .into_iter()
             .map(|r| Claim {
@@ -243,7 +240,7 @@ fn push_to_sending(update: &mut Builder, attempt: &str, stamp: i64) {
 
 /// What a claim returns of each message moved to `sending`.
 const CLAIMED: &str = " RETURNING messages.id AS message_id, messages.attempt_id, messages.phone, \
-     messages.payload, messages.attempts, messages.campaign_id, messages.ack";
+     messages.payload, messages.attempts, messages.campaign_id, messages.state, messages.ack";
 
 /// SQLite: the messages of `made` (attempt id, message id) still queued in `campaign` moved to
 /// `sending` with their attempts, returning what a claim holds.
