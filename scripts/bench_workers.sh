@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 n=${1:-5000}
 runs=${2:-3}
 pg=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-cargo build --release -q
+# The same build as scripts/bench.sh: a build without the examples resolves other features
+# (dev-dependencies) and rebuilt the whole tree, and the binary, inside bench.sh.
+cargo build --release --locked --quiet --examples --bin campaign
 bin=$PWD/target/release/campaign
 work=$(mktemp -d)
 # The databases this run made (bench_*_PID, see fresh_pg), dropped on the way out.
