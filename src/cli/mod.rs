@@ -241,6 +241,16 @@ pub fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    /// The binary only calls `main` here: one that polled the program's async functions itself
+    /// would compile them all again, a fifth of a release build (BENCHMARKS.md, "Building").
+    #[test]
+    fn the_binary_polls_nothing_itself() {
+        let binary = include_str!("../main.rs");
+        for polling in ["block_on", ".await", "Runtime"] {
+            assert!(!binary.contains(polling), "src/main.rs has {polling}");
+        }
+    }
+
     /// Every option and argument of every subcommand says what it is for.
     #[test]
     fn every_option_and_argument_has_a_description() {
