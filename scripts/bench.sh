@@ -6,7 +6,7 @@
 # PostgreSQL. Each prints what it measured; then one table of the figures and their ratios
 # (from the same run) against the targets.
 # Rerun it, before and after, for every change to src/queue/, src/dispatch/ or the loading
-# (src/campaign/load*), and keep its table in BENCHMARKS.md. About 4.5 minutes on 2 cores after
+# (src/campaign/load*), and keep its table in BENCHMARKS.md. About 3 minutes on 2 cores after
 # the build (it prints each part's time).
 #
 #   scripts/bench.sh [ROWS to load, default 200000]
