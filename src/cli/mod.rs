@@ -160,7 +160,7 @@ impl Command {
     }
 }
 
-pub fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "info,sqlx::postgres::notice=warn",
         1 => "debug",
