@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
 runs=${2:-3}
-cargo build --release -q
+# The same build as bench.sh: a plain `cargo build --release` resolves features without the
+# dev-dependencies and rebuilds the whole tree after it (and bench.sh after this).
+cargo build --release --locked --quiet --examples --bin campaign
 bin=$PWD/target/release/campaign
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -23,6 +23,15 @@
 //! - `terminal`: values from outside as a terminal may show them (control characters escaped).
 //! - `cli`: the command line; each subcommand is a thin shell over the modules above.
 
+/// The allocator of every program built on the library (the binary, the tests, the benchmarks,
+/// so that they measure what runs): mimalloc. glibc's `malloc` locks its arena on every call
+/// once a process has a second thread, and a load allocates for every row (phone numbers,
+/// rendered messages) beside SQLite's and the runtime's threads: a million-row load on SQLite
+/// took 14-17% less time (BENCHMARKS.md). Its version 2, without transparent huge pages: version
+/// 3, or huge pages, held 10-28 MB more in a process that only parses rows.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod campaign;
 pub mod cli;
 pub mod clock;

@@ -208,7 +208,7 @@ pub async fn load(
     let mut insert_error = None;
     while let Some(batch) = batches_rx.recv().await {
         if let (Some(id), None) = (campaign, &insert_error) {
-            match store.insert_messages(id, &batch, into.as_ref()).await {
+            match store.insert_messages(id, batch, into.as_ref()).await {
                 Ok(n) => {
                     inserted += n.inserted;
                     reached += n.skipped;

@@ -2,7 +2,8 @@
 //! has is skipped; one an earlier campaign of the name, or an earlier batch, reached is not
 //! sent again), its rejected rows, its load record, and the planner's statistics after it.
 
-use super::sql::{Builder, Stmt, built, built_scalar, q, q_as};
+use super::queued::{Queued, SQLITE_ROWS};
+use super::sql::{Builder, built, built_scalar, q, q_as};
 use super::states::{MessageState, is_in};
 use super::{Backend, Lock};
 use super::{BatchInto, CampaignId, Inserted, NewMessage, Reject, Store, StoreError};
@@ -15,7 +16,7 @@ impl Store {
     pub async fn insert_messages(
         &self,
         campaign: CampaignId,
-        batch: &[NewMessage],
+        batch: Vec<NewMessage>,
         into: Option<&BatchInto>,
     ) -> Result<Inserted, StoreError> {
         let now_ms = self.now_ms();
@@ -30,43 +31,41 @@ impl Store {
         let (skip_reached, timing): (i32, Option<String>) =
             q_as(read).bind(campaign).fetch_one(&mut tx).await?;
         let timing: crate::timing::Timing = super::stored("timing", timing)?.unwrap_or_default();
-        let expires_ms = timing.expires_for(now_ms);
+        let row = Queued {
+            campaign,
+            into: into.map(|i| i.id),
+            now_ms,
+            expires_ms: timing.expires_for(now_ms),
+        };
         let mut done = Inserted::default();
         // Multi-row statements: one round trip to SQLite's worker thread per 400 rows.
         let rows = match self.backend {
-            Backend::Sqlite => 400,
+            Backend::Sqlite => SQLITE_ROWS,
             Backend::Postgres => 2000,
         };
-        for chunk in batch.chunks(rows) {
-            let earlier = match into {
-                Some(into) if into.across => {
-                    earlier_batches(&mut tx, self.backend, campaign, chunk, into, now_ms).await?
-                }
-                _ => Default::default(),
-            };
-            let chunk: Vec<&NewMessage> = chunk
-                .iter()
-                .filter(|m| !earlier.contains(&m.dedupe_key))
-                .collect();
-            done.earlier_batch += earlier.len() as u64;
+        let mut rest = batch.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut chunk: Vec<NewMessage> = rest.by_ref().take(rows).collect();
+            if let Some(into) = into.filter(|i| i.across) {
+                let earlier =
+                    earlier_batches(&mut tx, self.backend, campaign, &chunk, into, now_ms).await?;
+                chunk.retain(|m| !earlier.contains(&m.dedupe_key));
+                done.earlier_batch += earlier.len() as u64;
+            }
             if chunk.is_empty() {
                 continue;
             }
-            let key = |m: &NewMessage| match into {
-                Some(into) => format!("b{}:{}", into.id, m.dedupe_key),
-                None => m.dedupe_key.clone(),
+            // The chunk's strings move into the statement: its keys are kept for the check
+            // after it.
+            let keys: Vec<String> = match skip_reached {
+                1 => chunk.iter().map(|m| m.dedupe_key.clone()).collect(),
+                _ => Vec::new(),
             };
-            let row = Queued {
-                campaign,
-                batch: into.map(|i| i.id),
-                now_ms,
-                expires_ms,
-            };
-            let insert = row.values(self.backend, &chunk, key);
+            let insert = row.values(self.backend, chunk);
             done.inserted += insert.execute(&mut tx).await?.rows_affected();
             if skip_reached == 1 {
                 done.skipped +=
-                    skip_reached_keys(&mut tx, self.backend, campaign, &chunk, now_ms).await?;
+                    skip_reached_keys(&mut tx, self.backend, campaign, keys, now_ms).await?;
             }
         }
         super::counts::add_queued(&mut tx, self.backend, campaign, done.inserted).await?;
@@ -167,90 +166,6 @@ impl Store {
 const CAMPAIGN_OF_LOAD: &str =
     "SELECT CASE WHEN skip_reached THEN 1 ELSE 0 END, timing FROM campaigns WHERE id = $1";
 
-/// What the messages of one insert share.
-struct Queued {
-    campaign: CampaignId,
-    batch: Option<i64>,
-    now_ms: i64,
-    expires_ms: Option<i64>,
-}
-
-const INSERT_MESSAGES: &str = "INSERT INTO messages (campaign_id, line, phone, dedupe_key, \
-     recipient_key, batch_id, queued_ms, expires_ms, tz, payload, created_at, updated_at";
-
-impl Queued {
-    /// A message's expiry: the campaign's, or its own when sooner.
-    fn expiry(&self, m: &NewMessage) -> Option<i64> {
-        match (self.expires_ms, m.expires_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// The insert of `chunk`: on SQLite one multi-row VALUES with `?` placeholders (SQLite has
-    /// no arrays); on PostgreSQL one array per column through `unnest`, so the statement's
-    /// text is the same for every chunk (prepared once) and its size does not grow with the
-    /// rows.
-    fn values(
-        &self,
-        backend: Backend,
-        chunk: &[&NewMessage],
-        key: impl Fn(&NewMessage) -> String,
-    ) -> Stmt {
-        if backend == Backend::Postgres {
-            return self.arrays(chunk, key);
-        }
-        // The context column only when the campaign has one: a bind less per row otherwise.
-        let context = chunk.iter().any(|m| m.context.is_some());
-        let mut query = Builder::new(backend, INSERT_MESSAGES);
-        query.push(if context { ", context) " } else { ") " });
-        query.push_values(chunk, |mut row, m| {
-            row.push_bind(self.campaign)
-                .push_bind(m.line as i64)
-                .push_bind(&m.phone)
-                .push_bind(key(m))
-                .push_bind(&m.dedupe_key)
-                .push_bind(self.batch)
-                .push_bind(self.now_ms)
-                .push_bind(self.expiry(m))
-                .push_bind(&m.tz)
-                .push_bind(&m.payload)
-                .push_bind(self.now_ms)
-                .push_bind(self.now_ms);
-            if context {
-                row.push_bind(&m.context);
-            }
-        });
-        query.push(" ON CONFLICT (campaign_id, dedupe_key) DO NOTHING");
-        built(&mut query)
-    }
-
-    fn arrays(&self, chunk: &[&NewMessage], key: impl Fn(&NewMessage) -> String) -> Stmt {
-        let texts = |f: fn(&NewMessage) -> String| chunk.iter().map(|m| f(m)).collect::<Vec<_>>();
-        q(INSERT_MESSAGES_PG)
-            .bind(self.campaign)
-            .bind(self.batch)
-            .bind(self.now_ms)
-            .bind(chunk.iter().map(|m| self.expiry(m)).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|m| m.line as i64).collect::<Vec<_>>())
-            .bind(texts(|m| m.phone.clone()))
-            .bind(chunk.iter().map(|m| key(m)).collect::<Vec<_>>())
-            .bind(texts(|m| m.dedupe_key.clone()))
-            .bind(chunk.iter().map(|m| m.tz.clone()).collect::<Vec<_>>())
-            .bind(texts(|m| m.payload.clone()))
-            .bind(chunk.iter().map(|m| m.context.clone()).collect::<Vec<_>>())
-    }
-}
-
-const INSERT_MESSAGES_PG: &str = concat!(
-    "INSERT INTO messages (campaign_id, line, phone, dedupe_key, recipient_key, batch_id, \
-     queued_ms, expires_ms, tz, payload, context, created_at, updated_at) ",
-    "SELECT $1, t.line, t.phone, t.key, t.dkey, $2, $3, t.expires, t.tz, t.payload, t.context, $3, $3 \
-     FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-     $11::text[], $4::bigint[]) WITH ORDINALITY AS t(line, phone, key, dkey, tz, payload, context, expires, n) \
-     ORDER BY t.n ON CONFLICT (campaign_id, dedupe_key) DO NOTHING"
-);
-
 /// A campaign started with --new does not send to whom an earlier one of its name reached
 /// (sent, delivered, read, replied, or perhaps: uncertain), matched by dedupe key. Done in the
 /// insert's transaction, so a crash cannot leave them queued.
@@ -289,7 +204,7 @@ async fn skip_reached_keys(
     tx: &mut super::Tx,
     backend: Backend,
     campaign: CampaignId,
-    chunk: &[&NewMessage],
+    keys: Vec<String>,
     now: i64,
 ) -> Result<u64, StoreError> {
     // Reached, or perhaps reached (uncertain).
@@ -313,7 +228,6 @@ async fn skip_reached_keys(
         ))
         .push_bind(campaign)
         .push(" AND state = 'queued' AND attempts = 0 AND ");
-    let keys: Vec<String> = chunk.iter().map(|m| m.dedupe_key.clone()).collect();
     update
         .push_in("dedupe_key", &keys)
         .push(format!(" AND EXISTS (SELECT 1 {earlier})"));

@@ -28,6 +28,7 @@ mod open;
 mod outcomes;
 mod polls;
 mod quality;
+mod queued;
 mod reads;
 mod recipients;
 mod report;

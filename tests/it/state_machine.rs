@@ -101,7 +101,7 @@ impl World {
             expires_ms: None,
         };
         store
-            .insert_messages(campaign, &[message], None)
+            .insert_messages(campaign, vec![message], None)
             .await
             .unwrap();
         let lease = Self::lease(&store, campaign, "first").await;

@@ -201,6 +201,18 @@ impl<O> Stmt<O> {
         }
     }
 
+    /// The statement's text.
+    #[cfg(test)]
+    pub(super) fn text(&self) -> &str {
+        &self.sql
+    }
+
+    /// How many arguments are bound.
+    #[cfg(test)]
+    pub(super) fn arguments(&self) -> usize {
+        self.args.len()
+    }
+
     fn sqlite(self) -> Query<'static, Sqlite, SqliteArguments> {
         let q = sqlx::query(AssertSqlSafe(self.sql));
         self.args.into_iter().fold(q, bind_sqlite)

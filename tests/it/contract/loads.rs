@@ -86,7 +86,7 @@ async fn load_holds_up_nothing_else(scene: Scene) {
         .collect();
     let load = {
         let store = store.clone();
-        tokio::spawn(async move { store.insert_messages(loading, &rows, None).await })
+        tokio::spawn(async move { store.insert_messages(loading, rows, None).await })
     };
     // The load has taken its locks and waits on the campaign's row (which it reads FOR KEY
     // SHARE, as the messages' foreign key did once per row).
@@ -153,7 +153,7 @@ async fn load_without_campaign(scene: Scene) {
         context: None,
         expires_ms: None,
     }];
-    let loaded = store.insert_messages(nowhere, &rows, None).await;
+    let loaded = store.insert_messages(nowhere, rows, None).await;
     assert!(loaded.is_err(), "a load into no campaign: {loaded:?}");
     assert_eq!(
         store.counts(there).await.unwrap().total,
