@@ -55,15 +55,17 @@ impl Store {
             if chunk.is_empty() {
                 continue;
             }
-            // The chunk's strings move into the statement: its keys are kept for the check
-            // after it.
-            let keys: Vec<String> = match skip_reached {
-                1 => chunk.iter().map(|m| m.dedupe_key.clone()).collect(),
-                _ => Vec::new(),
-            };
+            // The chunk's strings move into the statement: the keys the check after it needs
+            // are kept first.
+            let reached = (skip_reached == 1).then(|| {
+                chunk
+                    .iter()
+                    .map(|m| m.dedupe_key.clone())
+                    .collect::<Vec<_>>()
+            });
             let insert = row.values(self.backend, chunk);
             done.inserted += insert.execute(&mut tx).await?.rows_affected();
-            if skip_reached == 1 {
+            if let Some(keys) = reached {
                 done.skipped +=
                     skip_reached_keys(&mut tx, self.backend, campaign, keys, now_ms).await?;
             }

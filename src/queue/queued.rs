@@ -200,6 +200,7 @@ mod tests {
             now_ms: 1,
             expires_ms: None,
         };
+        // A full chunk twice: the second reads the text kept by the first.
         for rows in [SQLITE_ROWS, 3, SQLITE_ROWS] {
             for context in [None, Some("{}")] {
                 let chunk = (0..rows as u64).map(|i| message(i, context)).collect();
